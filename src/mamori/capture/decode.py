@@ -1,0 +1,384 @@
+"""Turn raw frames into observations by slicing fixed offsets (DESIGN.md §2, §4.7).
+
+The kernel (or libpcap, for files) has already filtered the stream down to what the detectors need, see
+:mod:`mamori.capture.bpf`; this decoder applies the same classification again so that it is correct on any input.
+A frame that is too short or inconsistent is counted as malformed with its reason and skipped; it never raises.
+
+The common frame (Ethernet + IPv4 without options + TCP) is read with one ``unpack_from`` of the combined layout;
+everything else (802.1Q tags, IPv6, UDP, ICMP, ARP, Linux cooked and raw-IP captures) takes the general path.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections import Counter
+from struct import unpack_from
+
+from mamori.capture.headers import (
+    ARP,
+    ETH,
+    ETH_IPV4_TCP,
+    ETHERTYPE,
+    ICMP,
+    ICMPTYPE,
+    IPV4,
+    IPV4_FRAG_OFFSET_MASK,
+    IPV6,
+    IPV6_EXTENSION_HEADERS,
+    IPV6_FRAGMENT_HEADER,
+    LINKTYPE,
+    PROTO,
+    SLL,
+    SLL2,
+    TCP,
+    UDP,
+    VLAN,
+    VLAN_VID_MASK,
+)
+from mamori.model import ACK, RST, SYN, ArpObservation, ConnectionAttempt, PortResponse
+
+__all__ = ["NMAP_ACK_WINDOWS", "Decoder", "Observation", "UnsupportedLinkType"]
+
+Observation = ConnectionAttempt | PortResponse | ArpObservation
+
+# Raw-socket ACK probes (nmap -sA) carry one of these windows and no options; ordinary pure ACKs rarely do.
+NMAP_ACK_WINDOWS = frozenset({1024, 2048, 3072, 4096})
+
+_SUPPORTED_LINKTYPES = frozenset(
+    {
+        LINKTYPE.EN10MB,
+        LINKTYPE.LINUX_SLL,
+        LINKTYPE.LINUX_SLL2,
+        LINKTYPE.RAW,
+        LINKTYPE.RAW_FILE,
+        LINKTYPE.RAW_IPV4,
+        LINKTYPE.RAW_IPV6,
+    }
+)
+
+# Offsets and sizes bound once from the declared tables (module constants are cheaper to read than attributes).
+_FAST = ETH_IPV4_TCP.struct.unpack_from
+_FAST_LEN = ETH_IPV4_TCP.size
+_ETH_LEN = ETH.size
+_ETH_TYPE = ETH.offset["type"]
+_VLAN_LEN = VLAN.size
+_VLAN_TAGS = ETHERTYPE.VLAN_TAGS
+_IPV4_MIN = IPV4.size
+_IPV6_LEN = IPV6.size
+_TCP_MIN = TCP.size
+_TCP_WINDOW = TCP.offset["window"]
+_UDP_LEN = UDP.size
+_ICMP_QUOTED = ICMP.size
+_ARP_LEN = ARP.size
+
+_ntop = socket.inet_ntop
+_AF_INET = socket.AF_INET
+_AF_INET6 = socket.AF_INET6
+_new = tuple.__new__
+_CACHE_MAX = 65536
+
+
+class UnsupportedLinkType(ValueError):
+    pass
+
+
+class Decoder:
+    """Decodes frames of one link type. Not thread-safe: one decoder per packet source."""
+
+    __slots__ = ("_ips", "_link", "_macs", "decoded", "ignored", "malformed", "problems")
+
+    def __init__(self, linktype: int) -> None:
+        if linktype not in _SUPPORTED_LINKTYPES:
+            raise UnsupportedLinkType(
+                f"link-layer type {linktype} is not supported (Ethernet, Linux cooked capture and raw IP are)"
+            )
+        self._link = linktype
+        self._macs: dict[bytes, str] = {}
+        self._ips: dict[bytes, str] = {}
+        self.decoded = 0
+        self.ignored = 0
+        self.malformed = 0
+        self.problems: Counter[str] = Counter()
+
+    def _bad(self, reason: str) -> None:
+        self.malformed += 1
+        self.problems[reason] += 1
+
+    def _mac(self, raw: bytes) -> str:
+        text = self._macs.get(raw)
+        if text is None:
+            if len(self._macs) >= _CACHE_MAX:
+                self._macs.clear()
+            text = self._macs[raw] = raw.hex(":")
+        return text
+
+    def _ip(self, raw: bytes) -> str:
+        text = self._ips.get(raw)
+        if text is None:
+            if len(self._ips) >= _CACHE_MAX:  # bounded: a spoofed-source flood only churns it
+                self._ips.clear()
+            text = self._ips[raw] = _ntop(_AF_INET6 if len(raw) == 16 else _AF_INET, raw)
+        return text
+
+    def decode(self, buf: bytes, off: int, caplen: int, ts: float) -> Observation | None:
+        """Decode the frame ``buf[off:off+caplen]``; None if it carries nothing a detector needs or is malformed."""
+        if caplen >= _FAST_LEN and self._link == 1:
+            (
+                dmac,
+                smac,
+                etype,
+                ver_ihl,
+                _tl,
+                _id,
+                frag,
+                _ttl,
+                proto,
+                sip,
+                dip,
+                sport,
+                dport,
+                _s,
+                _a,
+                doff,
+                flags,
+                win,
+            ) = _FAST(buf, off)
+            if etype == 0x0800 and ver_ihl == 0x45 and proto == 6 and not frag & IPV4_FRAG_OFFSET_MASK:
+                macs = self._macs
+                ips = self._ips
+                src_mac = macs.get(smac) or self._mac(smac)
+                dst_mac = macs.get(dmac) or self._mac(dmac)
+                src_ip = ips.get(sip) or self._ip(sip)
+                dst_ip = ips.get(dip) or self._ip(dip)
+                return self._tcp_flags(ts, src_mac, dst_mac, src_ip, dst_ip, sport, dport, flags, doff, win, None)
+        return self._general(buf, off, caplen, ts)
+
+    def _tcp_flags(
+        self,
+        ts: float,
+        src_mac: str | None,
+        dst_mac: str | None,
+        src_ip: str,
+        dst_ip: str,
+        sport: int,
+        dport: int,
+        flags: int,
+        doff: int,
+        window: int,
+        vlan: int | None,
+    ) -> Observation | None:
+        hlen = (doff >> 4) * 4
+        if hlen < _TCP_MIN:
+            self._bad("TCP header length below 20")
+            return None
+        if flags & SYN:
+            self.decoded += 1
+            if flags & ACK:
+                return _new(PortResponse, (ts, "synack", "tcp", src_mac, src_ip, sport, dst_ip, dport, vlan))
+            return _new(
+                ConnectionAttempt,
+                (ts, src_mac, dst_mac, src_ip, dst_ip, "tcp", sport, dport, flags, hlen, vlan, None, None, None),
+            )
+        if flags & RST:
+            self.decoded += 1
+            kind = "rstack" if flags & ACK else "rst"
+            return _new(PortResponse, (ts, kind, "tcp", src_mac, src_ip, sport, dst_ip, dport, vlan))
+        if not flags & ACK or (flags & 0x3F == ACK and hlen == _TCP_MIN and window in NMAP_ACK_WINDOWS):
+            # FIN, NULL, Xmas and other probes no open connection sends; or a raw ACK probe (nmap -sA).
+            self.decoded += 1
+            return _new(
+                ConnectionAttempt,
+                (ts, src_mac, dst_mac, src_ip, dst_ip, "tcp", sport, dport, flags, hlen, vlan, None, None, None),
+            )
+        self.ignored += 1
+        return None
+
+    # -- general path ------------------------------------------------------------------------------------------
+
+    def _general(self, buf: bytes, off: int, caplen: int, ts: float) -> Observation | None:
+        end = off + caplen
+        link = self._link
+        src_mac: str | None
+        dst_mac: str | None
+        vlan: int | None = None
+        if link == LINKTYPE.EN10MB:
+            if caplen < _ETH_LEN:
+                self._bad("ethernet header truncated")
+                return None
+            dst_mac = self._mac(buf[off : off + 6])
+            src_mac = self._mac(buf[off + 6 : off + 12])
+            etype = unpack_from("!H", buf, off + _ETH_TYPE)[0]
+            p = off + _ETH_LEN
+            while etype in _VLAN_TAGS:
+                if p + _VLAN_LEN > end:
+                    self._bad("802.1Q tag truncated")
+                    return None
+                tci, etype = VLAN.struct.unpack_from(buf, p)
+                if vlan is None:
+                    vlan = tci & VLAN_VID_MASK
+                p += _VLAN_LEN
+        elif link in (LINKTYPE.LINUX_SLL, LINKTYPE.LINUX_SLL2):
+            hdr = SLL if link == LINKTYPE.LINUX_SLL else SLL2
+            if caplen < hdr.size:
+                self._bad("linux cooked header truncated")
+                return None
+            fields = dict(zip((name for name, _ in hdr.fields if name), hdr.struct.unpack_from(buf, off), strict=True))
+            src_mac = self._mac(fields["addr"][:6]) if fields["addr_len"] == 6 else None
+            dst_mac = None
+            etype = fields["protocol"]
+            p = off + hdr.size
+        else:  # raw IP
+            src_mac = dst_mac = None
+            if caplen < 1:
+                self._bad("empty packet")
+                return None
+            etype = ETHERTYPE.IPV6 if buf[off] >> 4 == 6 else ETHERTYPE.IPV4
+            p = off
+
+        if etype == ETHERTYPE.IPV4:
+            return self._ipv4(buf, p, end, ts, src_mac, dst_mac, vlan)
+        if etype == ETHERTYPE.IPV6:
+            return self._ipv6(buf, p, end, ts, src_mac, dst_mac, vlan)
+        if etype == ETHERTYPE.ARP:
+            return self._arp(buf, p, end, ts, src_mac, vlan)
+        self.ignored += 1
+        return None
+
+    def _ipv4(
+        self, buf: bytes, p: int, end: int, ts: float, src_mac: str | None, dst_mac: str | None, vlan: int | None
+    ) -> Observation | None:
+        if p + _IPV4_MIN > end:
+            self._bad("IPv4 header truncated")
+            return None
+        ver_ihl, _tl, _id, frag, _ttl, proto, sip, dip = IPV4.struct.unpack_from(buf, p)
+        ihl = (ver_ihl & 0x0F) * 4
+        if ver_ihl >> 4 != 4 or ihl < _IPV4_MIN:
+            self._bad("IPv4 header invalid (version or header length)")
+            return None
+        if frag & IPV4_FRAG_OFFSET_MASK:
+            self.ignored += 1  # a later fragment: no transport header
+            return None
+        return self._transport(buf, p + ihl, end, ts, src_mac, dst_mac, self._ip(sip), self._ip(dip), proto, vlan)
+
+    def _ipv6(
+        self, buf: bytes, p: int, end: int, ts: float, src_mac: str | None, dst_mac: str | None, vlan: int | None
+    ) -> Observation | None:
+        if p + _IPV6_LEN > end:
+            self._bad("IPv6 header truncated")
+            return None
+        _vf, _plen, nxt, _hl, sip, dip = IPV6.struct.unpack_from(buf, p)
+        t = p + _IPV6_LEN
+        for _ in range(8):  # a bounded walk over extension headers
+            if nxt in IPV6_EXTENSION_HEADERS:
+                if t + 2 > end:
+                    self._bad("IPv6 extension header truncated")
+                    return None
+                nxt, t = buf[t], t + (buf[t + 1] + 1) * 8
+            elif nxt == IPV6_FRAGMENT_HEADER:
+                if t + 8 > end:
+                    self._bad("IPv6 fragment header truncated")
+                    return None
+                if unpack_from("!H", buf, t + 2)[0] & 0xFFF8:
+                    self.ignored += 1
+                    return None
+                nxt, t = buf[t], t + 8
+            else:
+                break
+        return self._transport(buf, t, end, ts, src_mac, dst_mac, self._ip(sip), self._ip(dip), nxt, vlan)
+
+    def _transport(
+        self,
+        buf: bytes,
+        t: int,
+        end: int,
+        ts: float,
+        src_mac: str | None,
+        dst_mac: str | None,
+        src_ip: str,
+        dst_ip: str,
+        proto: int,
+        vlan: int | None,
+    ) -> Observation | None:
+        if proto == PROTO.TCP:
+            if t + _TCP_MIN > end:
+                self._bad("TCP header truncated")
+                return None
+            sport, dport, _seq, _ack, doff, flags, window = TCP.struct.unpack_from(buf, t)
+            return self._tcp_flags(ts, src_mac, dst_mac, src_ip, dst_ip, sport, dport, flags, doff, window, vlan)
+        if proto == PROTO.UDP:
+            if t + _UDP_LEN > end:
+                self._bad("UDP header truncated")
+                return None
+            sport, dport, length = UDP.struct.unpack_from(buf, t)
+            if length < _UDP_LEN:
+                self._bad("UDP length below 8")
+                return None
+            if length != _UDP_LEN:
+                self.ignored += 1  # datagrams with a payload are ordinary traffic; empty ones are scan probes
+                return None
+            self.decoded += 1
+            return _new(
+                ConnectionAttempt,
+                (ts, src_mac, dst_mac, src_ip, dst_ip, "udp", sport, dport, 0, 0, vlan, None, None, None),
+            )
+        if proto in (PROTO.ICMP, PROTO.ICMPV6):
+            if t + 2 > end:
+                self._bad("ICMP header truncated")
+                return None
+            icmp_type, icmp_code = buf[t], buf[t + 1]
+            if proto == PROTO.ICMP:
+                port_unreachable = icmp_type == ICMPTYPE.V4_UNREACHABLE and icmp_code == ICMPTYPE.V4_PORT_UNREACHABLE
+            else:
+                port_unreachable = icmp_type == ICMPTYPE.V6_UNREACHABLE and icmp_code == ICMPTYPE.V6_PORT_UNREACHABLE
+            if port_unreachable:
+                return self._quoted_udp(buf, t + _ICMP_QUOTED, end, ts, src_mac, src_ip, vlan)
+        self.ignored += 1
+        return None
+
+    def _quoted_udp(
+        self, buf: bytes, q: int, end: int, ts: float, src_mac: str | None, src_ip: str, vlan: int | None
+    ) -> Observation | None:
+        """ICMP port unreachable: the quoted IP + UDP header names the probe that found a closed port."""
+        if q >= end:
+            self._bad("ICMP quoted packet missing")
+            return None
+        if buf[q] >> 4 == 6:
+            if q + _IPV6_LEN + 4 > end:
+                self._bad("ICMP quoted packet truncated")
+                return None
+            _vf, _plen, nxt, _hl, prober_raw, _dst = IPV6.struct.unpack_from(buf, q)
+            u = q + _IPV6_LEN
+        else:
+            if q + _IPV4_MIN > end:
+                self._bad("ICMP quoted packet truncated")
+                return None
+            ver_ihl, _tl, _id, _frag, _ttl, nxt, prober_raw, _dst = IPV4.struct.unpack_from(buf, q)
+            ihl = (ver_ihl & 0x0F) * 4
+            if ihl < _IPV4_MIN or q + ihl + 4 > end:
+                self._bad("ICMP quoted packet truncated")
+                return None
+            u = q + ihl
+        if nxt != PROTO.UDP:
+            self.ignored += 1
+            return None
+        probe_sport, probe_dport = unpack_from("!HH", buf, u)
+        self.decoded += 1
+        return PortResponse(
+            ts, "unreachable", "udp", src_mac, src_ip, probe_dport, self._ip(prober_raw), probe_sport, vlan
+        )
+
+    def _arp(
+        self, buf: bytes, p: int, end: int, ts: float, src_mac: str | None, vlan: int | None
+    ) -> Observation | None:
+        if p + _ARP_LEN > end:
+            self._bad("ARP packet truncated")
+            return None
+        htype, ptype, hlen, plen, op, sha, spa, tha, tpa = ARP.struct.unpack_from(buf, p)
+        if htype != 1 or ptype != ETHERTYPE.IPV4 or hlen != 6 or plen != 4:
+            self.ignored += 1  # ARP for other hardware or protocols
+            return None
+        if op not in (1, 2):
+            self._bad(f"ARP operation {op} unknown")
+            return None
+        self.decoded += 1
+        return ArpObservation(ts, op, src_mac or "", self._mac(sha), self._ip(spa), self._mac(tha), self._ip(tpa), vlan)

@@ -1,0 +1,428 @@
+"""The ``mamori`` command. The only place that reads argv and the environment and assembles the parts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mamori.config import Settings, load_settings
+from mamori.errors import ConfigError, MamoriError
+from mamori.model import Alert, Severity
+
+__all__ = ["main"]
+
+log = logging.getLogger("mamori")
+
+EXIT_PROBLEM = 2  # a settings file with problems, an unreadable capture, no interface
+
+
+def default_data_dir() -> Path:
+    """MAMORI_DATA_DIR, else /var/lib/mamori for root, else ~/.local/share/mamori."""
+    env = os.environ.get("MAMORI_DATA_DIR")
+    if env:
+        return Path(env)
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return Path("/var/lib/mamori")
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "mamori"
+
+
+def _load(config: Path) -> Settings:
+    return load_settings(config, data_dir=default_data_dir())
+
+
+def _fail(message: str, code: int = EXIT_PROBLEM) -> None:
+    click.echo(click.style("error: ", fg="red", bold=True) + message, err=True)
+    sys.exit(code)
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+_LANG = click.option(
+    "--lang",
+    type=click.Choice(["ja", "en"]),
+    default=lambda: os.environ.get("MAMORI_LANG", "ja"),
+    show_default="ja",
+    help="Language of summaries / 表示言語",
+)
+_CONFIG = click.option(
+    "--config",
+    "-c",
+    "config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="Settings file (YAML) / 設定ファイル",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mamori")
+@click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
+def cli(verbose: bool) -> None:
+    """mamori (守り): 病院ネットワークのセキュリティ監視 / a security monitor for hospital networks."""
+    _setup_logging(verbose)
+
+
+# -- check ------------------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@_CONFIG
+def check(config: Path) -> None:
+    """設定ファイルを検査する / Validate a settings file (exit 2 with file:line for every problem)."""
+    try:
+        settings = _load(config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        click.echo(f"{len(exc.problems)} problem(s) / 問題 {len(exc.problems)} 件", err=True)
+        sys.exit(EXIT_PROBLEM)
+    site = settings.site
+    terminals = sum(len(s.terminals) for s in site.systems)
+    click.echo(f"OK: {config}")
+    click.echo(
+        f"  部門システム / systems: {len(site.systems)}, 登録端末 / terminals: {terminals}, "
+        f"ルータ / gateways: {len(site.gateways)}"
+    )
+    for system in site.systems:
+        servers = ", ".join(s.ip for s in system.servers)
+        ports = ", ".join(str(p) for p in system.ports)
+        click.echo(f"  - {system.name}: {servers} ports {ports}, {len(system.terminals)} terminals")
+    click.echo(f"  interfaces: {', '.join(settings.capture.interfaces) or '(none)'}")
+    click.echo(f"  database: {settings.database_path}")
+
+
+# -- output helpers -----------------------------------------------------------------------------------------------
+
+
+def _print_alerts(alerts: Sequence[Alert], *, as_json: bool, lang: str) -> None:
+    from mamori.reports import alert_to_json
+
+    if as_json:
+        for alert in alerts:
+            click.echo(alert_to_json(alert))
+        return
+    if not alerts:
+        click.echo("アラートはありません / no alerts")
+        return
+    if sys.stdout.isatty():
+        _alert_table(alerts, lang)
+    else:
+        from mamori.reports import alert_line
+
+        for alert in alerts:
+            click.echo(alert_line(alert, lang))
+
+
+_SEVERITY_STYLE = {
+    Severity.CRITICAL: "bold white on red",
+    Severity.HIGH: "bold red",
+    Severity.MEDIUM: "yellow",
+    Severity.LOW: "cyan",
+    Severity.INFO: "dim",
+}
+
+
+def _alert_table(alerts: Sequence[Alert], lang: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from mamori.reports import local_time
+
+    ja = lang == "ja"
+    table = Table(show_lines=False, header_style="bold")
+    for title in (
+        ("重大度", "Severity"),
+        ("ルール", "Rule"),
+        ("最初", "First"),
+        ("最後", "Last"),
+        ("件数", "Count"),
+        ("送信元", "Source"),
+        ("システム", "System"),
+        ("概要", "Summary"),
+    ):
+        table.add_column(title[0] if ja else title[1], overflow="fold")
+    for a in alerts:
+        source = " ".join(x for x in (a.src_ip, f"({a.src_mac})" if a.src_mac else None) if x)
+        table.add_row(
+            f"[{_SEVERITY_STYLE[a.severity]}]{a.severity.label}[/]",
+            a.rule,
+            local_time(a.first_seen),
+            local_time(a.last_seen),
+            f"{a.count:,}",
+            source,
+            a.system or "-",
+            a.summary_ja if ja else a.summary_en,
+        )
+    Console().print(table)
+
+
+# -- analyze ------------------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@_CONFIG
+@click.argument("captures", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per alert per line.")
+@click.option("--no-store", is_flag=True, help="Do not save the alerts in the database / 保存しない")
+@_LANG
+def analyze(config: Path, captures: tuple[Path, ...], as_json: bool, no_store: bool, lang: str) -> None:
+    """キャプチャファイルを解析する / Run the detectors over pcap/pcapng files and print the alerts."""
+    settings = _load_or_exit(config)
+    from mamori.runtime import analyze_captures
+
+    store = None
+    writer = None
+    if not no_store:
+        from mamori.storage import AlertWriter, Store
+
+        store = Store(settings.database_path)
+        writer = AlertWriter(store, interval=settings.storage.batch_interval, origin="analyze")
+    progress_cb, finish = _progress(captures)
+    try:
+        result = analyze_captures(
+            settings, list(captures), progress=progress_cb, on_changes=writer.submit if writer else None
+        )
+    finally:
+        finish()
+        if writer is not None:
+            writer.flush()
+            writer.close()
+    for warning in result.warnings:
+        click.echo(click.style("warning: ", fg="yellow") + warning, err=True)
+    for failure in result.failed:
+        click.echo(click.style("error: ", fg="red") + failure, err=True)
+    if writer is not None and writer.last_error:
+        click.echo(click.style("error: ", fg="red") + writer.last_error, err=True)
+    _print_alerts(result.alerts, as_json=as_json, lang=lang)
+    if result.failed or (writer is not None and writer.last_error):
+        sys.exit(EXIT_PROBLEM)
+
+
+def _progress(captures: Sequence[Path]) -> tuple[Any, Any]:
+    """A progress bar on a terminal for long files; nothing otherwise."""
+    sizes = []
+    for path in captures:
+        try:
+            sizes.append(path.stat().st_size)
+        except OSError:
+            sizes.append(0)
+    total = sum(sizes)
+    if not sys.stderr.isatty() or total < 32 * 1024 * 1024:
+        return None, lambda: None
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+
+    bar = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    task = bar.add_task("解析中 / analysing", total=total)
+    bar.start()
+    offsets = [sum(sizes[:i]) for i in range(len(sizes))]
+
+    def update(index: int, path: Path, done: int, size: int) -> None:
+        bar.update(task, completed=offsets[index] + min(done, size), description=path.name)
+
+    return update, bar.stop
+
+
+def _load_or_exit(config: Path) -> Settings:
+    try:
+        return _load(config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        sys.exit(EXIT_PROBLEM)
+
+
+# -- watch --------------------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@_CONFIG
+@click.option(
+    "--interface",
+    "-i",
+    "interfaces",
+    multiple=True,
+    help="Capture on this interface (repeatable); overrides capture.interfaces.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print alert updates as JSON lines.")
+@_LANG
+def watch(config: Path, interfaces: tuple[str, ...], as_json: bool, lang: str) -> None:
+    """ライブで監視する / Run the live sensor in the foreground until SIGINT/SIGTERM."""
+    settings = _load_or_exit(config)
+    from mamori.runtime import Sensor
+    from mamori.storage import Store
+
+    store = Store(settings.database_path)
+    printed: set[str] = set()
+
+    def on_alerts(alerts: list[Alert]) -> None:
+        from mamori.reports import alert_line, alert_to_json
+
+        for alert in alerts:
+            if as_json:
+                click.echo(alert_to_json(alert, samples=False))
+            elif alert.uid not in printed:
+                printed.add(alert.uid)
+                click.echo(alert_line(alert, lang))
+        sys.stdout.flush()
+
+    try:
+        sensor = Sensor(settings, interfaces=list(interfaces) or None, store=store, on_alerts=on_alerts)
+    except MamoriError as exc:
+        _fail(str(exc))
+    restored = sensor.restore()
+    if restored:
+        log.info("continuing %d open alert(s) from before the restart", restored)
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: Any) -> None:
+        log.info("stopping on %s", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    log.info("mamori sensor started; alerts go to %s", settings.database_path)
+    try:
+        report = sensor.run(stop)
+    except MamoriError as exc:
+        _fail(str(exc))
+    for st in report.interfaces:
+        log.info(
+            "%s: %d packets matched the filter, %d decoded, %d malformed; kernel: %d received, %d dropped",
+            st.name,
+            st.matched,
+            st.decoded,
+            st.malformed,
+            st.received,
+            st.dropped,
+        )
+    log.info("%d observations analysed, %d alert updates written", report.observations, report.alerts_written)
+
+
+# -- alerts -------------------------------------------------------------------------------------------------------
+
+
+def _parse_time(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not an ISO 8601 date or time (e.g. 2026-11-23 or 2026-11-23T09:00)"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.astimezone()
+    return parsed.timestamp()
+
+
+@cli.command()
+@_CONFIG
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per alert per line.")
+@click.option("--rule", help="Only this rule (e.g. unregistered-terminal).")
+@click.option("--system", help="Only this department system.")
+@click.option("--min-severity", type=click.Choice([s.label for s in Severity]), help="Only this severity or above.")
+@click.option("--since", help="Alerts active since (ISO 8601, local time unless an offset is given).")
+@click.option("--until", help="Alerts that started before (ISO 8601).")
+@click.option("--limit", type=int, help="Only the newest N.")
+@_LANG
+def alerts(  # one parameter per command-line option
+    config: Path,
+    as_json: bool,
+    rule: str | None,
+    system: str | None,
+    min_severity: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int | None,
+    lang: str,
+) -> None:
+    """保存されたアラートを表示する / List stored alerts."""
+    settings = _load_or_exit(config)
+    from mamori.storage import AlertFilter, Store
+
+    if not settings.database_path.exists():
+        _print_alerts([], as_json=as_json, lang=lang)
+        return
+    store = Store(settings.database_path)
+    flt = AlertFilter(
+        rule=rule,
+        system=system,
+        min_severity=Severity.parse(min_severity) if min_severity else None,
+        since=_parse_time(since),
+        until=_parse_time(until),
+        limit=limit,
+    )
+    _print_alerts(store.alerts(flt), as_json=as_json, lang=lang)
+
+
+# -- demo ---------------------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("mamori-demo"),
+    show_default=True,
+    help="Where to write the demo site, captures and database.",
+)
+@_LANG
+def demo(folder: Path, lang: str) -> None:
+    """デモ病院で試す / Make a demo site and capture, analyse it and store the alerts (SQLite)."""
+    from mamori.demo import write_demo
+    from mamori.runtime import analyze_captures
+    from mamori.storage import AlertWriter, Store
+
+    site_file, captures = write_demo(folder)
+    settings = _load_or_exit(site_file)
+    db = settings.database_path
+    if db.exists():
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(db) + suffix).unlink(missing_ok=True)
+    store = Store(db)
+    writer = AlertWriter(store, origin="analyze")
+    result = analyze_captures(settings, captures, on_changes=writer.submit)
+    writer.flush()
+    writer.close()
+    click.echo(f"デモサイト / demo site: {site_file}")
+    click.echo(f"キャプチャ / capture:   {', '.join(str(c) for c in captures)}")
+    click.echo(f"データベース / database: {db}\n")
+    _print_alerts(result.alerts, as_json=False, lang=lang)
+    click.echo(
+        f"\n次に / next:\n  mamori alerts --config {site_file}\n  mamori analyze --config {site_file} --json "
+        f"{captures[0]}\n  sudo mamori watch --config {site_file} --interface <IF>"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    cli.main(args=list(argv) if argv is not None else None, prog_name="mamori")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,240 @@
+"""Open alerts: one mutable state per (rule, key) episode, snapshotted into frozen :class:`Alert` records.
+
+An ongoing attack updates its alert (count, last_seen, details) instead of raising a new one per packet. After a
+rule's quiet period without a new hit, the next hit starts a new episode with a new uid. The book is bounded: when
+full, the stalest state is closed (its last snapshot stays available) so that memory cannot grow without limit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mamori.model import Alert, ArpObservation, ConnectionAttempt, PortResponse, Severity, flags_text
+
+__all__ = ["SAMPLES_FIRST", "SAMPLES_LAST", "AlertBook", "AlertState", "sample_of"]
+
+SAMPLES_FIRST = 5
+SAMPLES_LAST = 5
+
+Summarizer = Callable[["AlertState"], tuple[str, str]]
+
+
+def sample_of(obs: Any) -> dict[str, Any]:
+    """A small JSON-ready description of one observation, kept as evidence."""
+    if isinstance(obs, ConnectionAttempt):
+        sample: dict[str, Any] = {
+            "ts": obs.ts,
+            "kind": "attempt",
+            "proto": obs.proto,
+            "src_mac": obs.src_mac,
+            "src_ip": obs.src_ip,
+            "src_port": obs.src_port,
+            "dst_mac": obs.dst_mac,
+            "dst_ip": obs.dst_ip,
+            "dst_port": obs.dst_port,
+        }
+        if obs.proto == "tcp":
+            sample["flags"] = flags_text(obs.flags)
+        for name in ("vlan", "action", "device", "interface"):
+            value = getattr(obs, name)
+            if value is not None:
+                sample[name] = value
+        return sample
+    if isinstance(obs, PortResponse):
+        return {
+            "ts": obs.ts,
+            "kind": obs.kind,
+            "proto": obs.proto,
+            "src_mac": obs.src_mac,
+            "src_ip": obs.src_ip,
+            "src_port": obs.src_port,
+            "dst_ip": obs.dst_ip,
+            "dst_port": obs.dst_port,
+        }
+    if isinstance(obs, ArpObservation):
+        return {
+            "ts": obs.ts,
+            "kind": "arp-reply" if obs.op == 2 else "arp-request",
+            "eth_src": obs.eth_src,
+            "sender_mac": obs.sender_mac,
+            "sender_ip": obs.sender_ip,
+            "target_mac": obs.target_mac,
+            "target_ip": obs.target_ip,
+            "gratuitous": obs.gratuitous,
+        }
+    return {"value": repr(obs)}
+
+
+@dataclass(slots=True, eq=False)
+class AlertState:
+    rule: str
+    key: str
+    uid: str
+    severity: Severity
+    first_seen: float
+    last_seen: float
+    summarize: Summarizer
+    count: int = 0
+    src_mac: str | None = None
+    src_ip: str | None = None
+    dst_ip: str | None = None
+    dst_port: int | None = None
+    system: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    first_samples: list[Any] = field(default_factory=list)
+    last_samples: deque[Any] = field(default_factory=lambda: deque(maxlen=SAMPLES_LAST))
+    restored_samples: tuple[Mapping[str, Any], ...] = ()
+    dirty: bool = True
+
+    def add(self, obs: Any, ts: float, n: int = 1) -> None:
+        """Count ``n`` more observations behind this alert; keep the first and the latest few as samples."""
+        self.count += n
+        if ts > self.last_seen:
+            self.last_seen = ts
+        elif ts < self.first_seen:
+            self.first_seen = ts
+        if len(self.first_samples) < SAMPLES_FIRST:
+            self.first_samples.append(obs)
+        else:
+            self.last_samples.append(obs)
+        self.dirty = True
+
+    def snapshot(self) -> Alert:
+        summary_ja, summary_en = self.summarize(self)
+        samples = (
+            self.restored_samples
+            + tuple(sample_of(o) for o in self.first_samples)
+            + tuple(sample_of(o) for o in self.last_samples)
+        )
+        return Alert(
+            uid=self.uid,
+            rule=self.rule,
+            key=self.key,
+            severity=self.severity,
+            first_seen=self.first_seen,
+            last_seen=self.last_seen,
+            count=self.count,
+            summary_ja=summary_ja,
+            summary_en=summary_en,
+            src_mac=self.src_mac,
+            src_ip=self.src_ip,
+            dst_ip=self.dst_ip,
+            dst_port=self.dst_port,
+            system=self.system,
+            details=_freeze(self.details),
+            samples=samples,
+        )
+
+
+def _freeze(details: dict[str, Any]) -> dict[str, Any]:
+    """A copy safe to hand out: lists and sets become sorted lists, nested dicts are copied."""
+    out: dict[str, Any] = {}
+    for name, value in details.items():
+        if isinstance(value, set | frozenset):
+            out[name] = sorted(value)
+        elif isinstance(value, list):
+            out[name] = list(value)
+        elif isinstance(value, dict):
+            out[name] = dict(value)
+        else:
+            out[name] = value
+    return out
+
+
+class AlertBook:
+    """All open alert states, keyed by (rule, key), bounded to ``max_open``."""
+
+    def __init__(self, max_open: int = 20_000, new_uid: Callable[[], str] | None = None) -> None:
+        self.max_open = max_open
+        self._states: dict[tuple[str, str], AlertState] = {}
+        self._closed: list[Alert] = []  # evicted or expired states whose last change was not yet collected
+        self._new_uid = new_uid or (lambda: uuid.uuid4().hex)
+        self.evicted = 0
+
+    def get(self, rule: str, key: str) -> AlertState | None:
+        return self._states.get((rule, key))
+
+    def open(
+        self,
+        rule: str,
+        key: str,
+        ts: float,
+        *,
+        severity: Severity,
+        summarize: Summarizer,
+        quiet_period: float,
+        **fields: Any,
+    ) -> tuple[AlertState, bool]:
+        """The open state for (rule, key), or a new episode. Returns (state, created)."""
+        state = self._states.get((rule, key))
+        if state is not None:
+            if ts - state.last_seen <= quiet_period:
+                return state, False
+            self._close((rule, key))
+        if len(self._states) >= self.max_open:
+            self._close(next(iter(self._states)))  # the oldest episode: O(1) even under a flood of new keys
+            self.evicted += 1
+        state = AlertState(
+            rule=rule,
+            key=key,
+            uid=self._new_uid(),
+            severity=severity,
+            first_seen=ts,
+            last_seen=ts,
+            summarize=summarize,
+            **fields,
+        )
+        self._states[(rule, key)] = state
+        return state, True
+
+    def restore(self, alert: Alert, summarize: Summarizer) -> None:
+        """Re-open an alert loaded from the store after a restart, so that it continues rather than duplicates."""
+        self._states[(alert.rule, alert.key)] = AlertState(
+            rule=alert.rule,
+            key=alert.key,
+            uid=alert.uid,
+            severity=alert.severity,
+            first_seen=alert.first_seen,
+            last_seen=alert.last_seen,
+            summarize=summarize,
+            count=alert.count,
+            src_mac=alert.src_mac,
+            src_ip=alert.src_ip,
+            dst_ip=alert.dst_ip,
+            dst_port=alert.dst_port,
+            system=alert.system,
+            details=dict(alert.details),
+            restored_samples=tuple(alert.samples),
+            dirty=False,
+        )
+
+    def _close(self, key: tuple[str, str]) -> None:
+        state = self._states.pop(key)
+        if state.dirty:
+            self._closed.append(state.snapshot())
+
+    def expire(self, now: float, quiet_periods: Mapping[str, float]) -> None:
+        """Close every episode silent for longer than its rule's quiet period."""
+        stale = [k for k, s in self._states.items() if now - s.last_seen > quiet_periods.get(s.rule, 3600.0)]
+        for key in stale:
+            self._close(key)
+
+    def states(self) -> Iterable[AlertState]:
+        return self._states.values()
+
+    def collect_changes(self) -> list[Alert]:
+        """Snapshots of every alert created or changed since the last call."""
+        changes = self._closed
+        self._closed = []
+        for state in self._states.values():
+            if state.dirty:
+                changes.append(state.snapshot())
+                state.dirty = False
+        return changes
+
+    def __len__(self) -> int:
+        return len(self._states)

@@ -1,0 +1,261 @@
+"""``port-scan``: one source probing many ports of a host (vertical) or one port on many hosts (horizontal).
+
+Probes are classified by what was sent: ``syn`` (a raw SYN: 20-24 byte header, as nmap -sS, masscan, hping3 send),
+``connect`` (an operating system's connect(): SYN with full options, nmap -sT), ``fin``, ``null``, ``xmas``, ``ack``
+(raw pure ACK, nmap -sA) and ``udp`` (empty datagrams, or ICMP port-unreachable answers naming the probe).
+No reply is needed: a firewalled or silent target is still counted (unlike Snort's sfPortscan).
+
+The default thresholds (20 distinct ports or hosts within 300 s) catch nmap's default 1,000-port scan at every
+timing template from -T2 (one probe per 0.4 s: 20 ports in 8 s) to -T5, and even -T1 (one probe per 15 s).
+State is bounded: at most ``max_tracked`` (source, target) pairs and (source, port) fans, evicted oldest first.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from mamori.config import PortScanSettings
+from mamori.detection.book import AlertBook, AlertState
+from mamori.detection.site_index import SiteIndex
+from mamori.model import ACK, FIN, PSH, SYN, URG, ConnectionAttempt, PortResponse, Severity
+
+__all__ = ["RULE", "SCAN_TYPES", "PortScanDetector", "probe_kind"]
+
+RULE = "port-scan"
+SCAN_TYPES = ("syn", "connect", "fin", "null", "xmas", "ack", "udp")
+_NAMES_JA = {
+    "syn": "SYN スキャン",
+    "connect": "TCP connect スキャン",
+    "fin": "FIN スキャン",
+    "null": "NULL スキャン",
+    "xmas": "Xmas スキャン",
+    "ack": "ACK スキャン",
+    "udp": "UDP スキャン",
+}
+_RAW_SYN_MAX_HEADER = 24
+
+
+def probe_kind(obs: ConnectionAttempt) -> str:
+    if obs.proto == "udp":
+        return "udp"
+    flags = obs.flags & 0x3F
+    if flags & SYN:
+        return "syn" if obs.tcp_header_len <= _RAW_SYN_MAX_HEADER else "connect"
+    if flags == 0:
+        return "null"
+    if flags == FIN:
+        return "fin"
+    if flags == FIN | PSH | URG:
+        return "xmas"
+    if flags == ACK:
+        return "ack"
+    return "other"
+
+
+def port_ranges(ports: list[int]) -> str:
+    """[1, 2, 3, 5] -> "1-3,5"."""
+    out: list[str] = []
+    start = prev = None
+    for port in ports:
+        if start is None:
+            start = prev = port
+        elif prev is not None and port == prev + 1:
+            prev = port
+        else:
+            out.append(f"{start}-{prev}" if start != prev else f"{start}")
+            start = prev = port
+    if start is not None:
+        out.append(f"{start}-{prev}" if start != prev else f"{start}")
+    return ",".join(out)
+
+
+@dataclass(slots=True, eq=False)
+class _Spread:
+    """What one source touched on one target (ports) or on one port (hosts), with last-seen times."""
+
+    items: dict[object, float] = field(default_factory=dict)
+    probes: int = 0
+    kinds: Counter[str] = field(default_factory=Counter)
+    first_samples: list[ConnectionAttempt] = field(default_factory=list)
+    alerted: bool = False
+
+
+_Table = dict[tuple[object, ...], _Spread]
+
+
+def _scan_type(kinds: Counter[str]) -> str:
+    named = [(n, k) for k, n in kinds.items() if k in SCAN_TYPES]
+    if not named:
+        return "xmas" if kinds else "syn"  # odd flag mixes without SYN/ACK: the "lit-up" family
+    return max(named)[1]
+
+
+def summarize(state: AlertState) -> tuple[str, str]:
+    d = state.details
+    kind = d["scan_type"]
+    n_ports = len(d["ports"])
+    n_hosts = len(d["hosts"])
+    src = state.src_ip
+    if d["direction"] == "vertical":
+        target = state.dst_ip if n_hosts == 1 else f"{n_hosts} 台のホスト"
+        target_en = state.dst_ip if n_hosts == 1 else f"{n_hosts} hosts"
+        ja = (
+            f"ポートスキャン（{_NAMES_JA[kind]}）: {src} が {target} の {n_ports} ポートを調べています。"
+            f"{state.count} 回"
+        )
+        en = f"Port scan ({kind}): {src} probed {n_ports} ports on {target_en}; {state.count} probes"
+    else:
+        ports = port_ranges(sorted(d["ports"]))
+        ja = (
+            f"ポートスキャン（{_NAMES_JA[kind]}、横方向）: {src} が {n_hosts} 台のホストのポート {ports} を"
+            f"調べています。{state.count} 回"
+        )
+        en = f"Horizontal port scan ({kind}): {src} probed port {ports} on {n_hosts} hosts; {state.count} probes"
+    if state.system:
+        ja += f"（対象システム: {state.system}）"
+        en += f" (system: {state.system})"
+    return ja, en
+
+
+class PortScanDetector:
+    rule = RULE
+
+    def __init__(self, index: SiteIndex, settings: PortScanSettings, book: AlertBook) -> None:
+        self.index = index
+        self.settings = settings
+        self.book = book
+        self.window = settings.window
+        self.quiet_period = settings.window
+        self._exempt = frozenset(settings.exempt_sources)
+        self._vertical = settings.vertical_ports
+        self._horizontal = settings.horizontal_hosts
+        self._pairs: _Table = {}  # (src, dst) -> ports
+        self._fans: _Table = {}  # (src, proto, port) -> hosts
+        self.evicted = 0
+
+    # -- observations ----------------------------------------------------------------------------------------
+
+    def on_attempt(self, obs: ConnectionAttempt) -> None:
+        src = obs.src_ip
+        if src in self._exempt:
+            return
+        self._touch(self._pairs, (src, obs.dst_ip), obs.dst_port, obs, "vertical")
+        self._touch(self._fans, (src, obs.proto, obs.dst_port), obs.dst_ip, obs, "horizontal")
+
+    def on_response(self, obs: PortResponse) -> None:
+        """An ICMP port unreachable names a UDP probe that may have carried a payload (and so passed the filter
+        unseen). Answers to well-known source ports are ordinary late replies (DNS, NTP), not probes."""
+        if obs.kind != "unreachable" or obs.dst_port < 1024:
+            return
+        prober, target, port = obs.dst_ip, obs.src_ip, obs.src_port
+        if prober in self._exempt:
+            return
+        pair = self._pairs.get((prober, target))
+        if pair is not None and port in pair.items:
+            return  # the probe itself was seen and counted
+        probe = ConnectionAttempt(obs.ts, None, obs.src_mac, prober, target, "udp", obs.dst_port, port, 0, 0, obs.vlan)
+        self.on_attempt(probe)
+
+    # -- state ------------------------------------------------------------------------------------------------
+
+    def _touch(
+        self, table: _Table, key: tuple[object, ...], item: object, obs: ConnectionAttempt, direction: str
+    ) -> None:
+        spread = table.get(key)
+        if spread is None:
+            if len(table) >= self.settings.max_tracked:
+                del table[next(iter(table))]  # the oldest entry: O(1), so a spoofed flood cannot stall us
+                self.evicted += 1
+            spread = table[key] = _Spread()
+        ts = obs.ts
+        items = spread.items
+        new_item = item not in items
+        items[item] = ts
+        spread.probes += 1
+        if spread.alerted:
+            self._extend(direction, obs, item, new_item)
+            return
+        if not new_item:
+            return  # the same port (or host) again: ordinary repeated connections end here
+        spread.kinds[probe_kind(obs)] += 1  # the kind of each distinct probe decides the scan type
+        if len(spread.first_samples) < 5:
+            spread.first_samples.append(obs)
+        threshold = self._vertical if direction == "vertical" else self._horizontal
+        if len(items) >= threshold:
+            horizon = ts - self.window
+            stale = [i for i, seen in items.items() if seen < horizon]
+            for i in stale:
+                del items[i]
+            if len(items) >= threshold:
+                self._raise(direction, obs, spread)
+
+    def _raise(self, direction: str, obs: ConnectionAttempt, spread: _Spread) -> None:
+        spread.alerted = True
+        first_ts = min(spread.items.values())
+        state, created = self.book.open(
+            RULE,
+            f"{direction}|src={obs.src_ip}",
+            first_ts,
+            severity=Severity.MEDIUM,
+            summarize=summarize,
+            quiet_period=self.quiet_period,
+            src_mac=obs.src_mac,
+            src_ip=obs.src_ip,
+            dst_ip=obs.dst_ip if direction == "vertical" else None,
+            dst_port=obs.dst_port if direction == "horizontal" else None,
+        )
+        d = state.details
+        if created:
+            d.update(direction=direction, scan_type="syn", proto=obs.proto)
+        # Fresh, or restored from the store after a restart (where these came back as lists and a plain dict).
+        d["ports"] = set(d.get("ports", ()))
+        d["hosts"] = set(d.get("hosts", ()))
+        d["scan_types"] = Counter(d.get("scan_types", {}))
+        if direction == "vertical":
+            d["ports"].update(p for p in spread.items if isinstance(p, int))
+            d["hosts"].add(obs.dst_ip)
+        else:
+            d["hosts"].update(h for h in spread.items if isinstance(h, str))
+            d["ports"].add(obs.dst_port)
+        d["scan_types"].update(spread.kinds)
+        d["scan_type"] = _scan_type(d["scan_types"])
+        for sample in spread.first_samples:
+            state.add(sample, sample.ts, 0)
+        if not spread.first_samples or spread.first_samples[-1] is not obs:
+            state.add(obs, obs.ts, 0)
+        state.count += spread.probes  # every probe to this target so far, the current one included
+        state.first_seen = min(state.first_seen, first_ts)
+        self._classify(state, obs)
+
+    def _extend(self, direction: str, obs: ConnectionAttempt, item: object, new_item: bool) -> None:
+        state = self.book.get(RULE, f"{direction}|src={obs.src_ip}")
+        if state is None or obs.ts - state.last_seen > self.quiet_period:
+            # The episode ended (or was evicted): start counting afresh for this source.
+            table = self._pairs if direction == "vertical" else self._fans
+            key: tuple[object, ...] = (
+                (obs.src_ip, obs.dst_ip) if direction == "vertical" else (obs.src_ip, obs.proto, obs.dst_port)
+            )
+            table.pop(key, None)
+            self._touch(table, key, item, obs, direction)
+            return
+        if new_item:
+            d = state.details
+            if direction == "vertical":
+                d["ports"].add(obs.dst_port)
+            else:
+                d["hosts"].add(obs.dst_ip)
+            kind = probe_kind(obs)
+            scan_types: Counter[str] = d["scan_types"]
+            scan_types[kind] += 1
+            if kind != d["scan_type"] and scan_types[kind] > scan_types[d["scan_type"]]:
+                d["scan_type"] = _scan_type(scan_types)
+        state.add(obs, obs.ts)
+        if state.system is None:
+            self._classify(state, obs)
+
+    def _classify(self, state: AlertState, obs: ConnectionAttempt) -> None:
+        system = self.index.system_of_server(obs.dst_ip)
+        if system is not None:
+            state.system = system
+            state.severity = Severity.HIGH

@@ -1,0 +1,146 @@
+"""``unregistered-terminal``: a connection attempt to a department server's service port from a terminal that is not
+registered for that system (seed 000; checklist item 2-⑬ 接続元制限).
+
+- On the segment, the source MAC decides: an unknown MAC is a stranger; a registered MAC with an IP other than its
+  registered one is a mismatch (a moved, cloned or impersonating terminal).
+- Through a router (the source MAC is a configured gateway) or from a firewall log (no MAC), the MAC is not the
+  terminal's, so the check falls back to the registered IPs and the alert says so (``via_gateway``).
+One alert per (source, system), updated while the source keeps trying.
+"""
+
+from __future__ import annotations
+
+from mamori.config import UnregisteredTerminalSettings
+from mamori.detection.book import AlertBook, AlertState
+from mamori.detection.site_index import SiteIndex
+from mamori.model import ACK, SYN, ConnectionAttempt
+
+__all__ = ["RULE", "UnregisteredTerminalDetector"]
+
+RULE = "unregistered-terminal"
+
+
+def summarize(state: AlertState) -> tuple[str, str]:
+    d = state.details
+    target = f"{state.dst_ip}:{state.dst_port}"
+    reason = d.get("reason")
+    who_ja = f"{state.src_ip}"
+    who_en = f"{state.src_ip}"
+    if state.src_mac and not d.get("via_gateway"):
+        who_ja += f" ({state.src_mac})"
+        who_en += f" ({state.src_mac})"
+    if reason == "ip-mismatch":
+        ja = (
+            f"正規端末 {d.get('terminal')} の MAC {state.src_mac} が登録外の IP {state.src_ip} から"
+            f"{state.system} ({target}) に接続しようとしました（登録 IP: {d.get('registered_ip')}）。"
+            f"{state.count} 回"
+        )
+        en = (
+            f"Registered terminal {d.get('terminal')} (MAC {state.src_mac}) tried to connect to {state.system} "
+            f"({target}) from IP {state.src_ip}, not its registered IP {d.get('registered_ip')}; {state.count} times"
+        )
+    elif reason == "unregistered-ip" and not d.get("via_gateway"):
+        ja = (
+            f"未登録の IP {state.src_ip} が {state.system} ({target}) に接続しようとしました"
+            f"（MAC が分からないため登録 IP で判定）。{state.count} 回"
+        )
+        en = (
+            f"Unregistered IP {state.src_ip} tried to connect to {state.system} ({target}) "
+            f"(no MAC address in this source, checked by registered IP); {state.count} times"
+        )
+    elif d.get("via_gateway"):
+        via = d.get("gateway") or "router"
+        ja = (
+            f"未登録の IP {state.src_ip} がルータ {via} 経由で {state.system} ({target}) に接続しようとしました"
+            f"（ルータ経由のため MAC ではなく登録 IP で判定）。{state.count} 回"
+        )
+        en = (
+            f"Unregistered IP {state.src_ip} tried to connect to {state.system} ({target}) through router {via} "
+            f"(checked by registered IP, since routed packets carry the router's MAC); {state.count} times"
+        )
+    else:
+        ja = f"未登録端末 {who_ja} が {state.system} ({target}) に接続しようとしました。{state.count} 回"
+        en = f"Unregistered terminal {who_en} tried to connect to {state.system} ({target}); {state.count} times"
+    return ja, en
+
+
+class UnregisteredTerminalDetector:
+    rule = RULE
+
+    def __init__(self, index: SiteIndex, settings: UnregisteredTerminalSettings, book: AlertBook) -> None:
+        self.index = index
+        self.settings = settings
+        self.book = book
+        self.quiet_period = settings.quiet_period
+        self._services = index.tcp_services
+        self._udp_services = index.udp_services
+        self._allowed = index.allowed
+
+    def on_attempt(self, obs: ConnectionAttempt) -> None:
+        if obs.proto == "tcp":
+            if obs.flags & (SYN | ACK) != SYN and obs.action is None:
+                return  # on the wire only a SYN opens a connection; log lines are attempts whatever their flags
+            system = self._services.get((obs.dst_ip, obs.dst_port))
+        else:
+            system = self._udp_services.get((obs.dst_ip, obs.dst_port))
+        if system is None:
+            return
+        name = system.name
+        mac = obs.src_mac
+        allowed = self._allowed
+        if mac is not None and ((mac, obs.src_ip, name) in allowed or (mac, "", name) in allowed):
+            return
+        judged = self._judge(obs, name)
+        if judged is None:
+            return
+        key, details = judged
+        state, created = self.book.open(
+            RULE,
+            key,
+            obs.ts,
+            severity=system.severity,
+            summarize=summarize,
+            quiet_period=self.quiet_period,
+            src_mac=mac,
+            src_ip=obs.src_ip,
+            dst_ip=obs.dst_ip,
+            dst_port=obs.dst_port,
+            system=name,
+        )
+        if created:
+            state.details.update(details)
+            state.details["source_ips"] = [obs.src_ip]
+            state.details["ports"] = [obs.dst_port]
+            if obs.device:
+                state.details["device"] = obs.device
+        else:
+            ips = state.details.setdefault("source_ips", [])
+            if obs.src_ip not in ips and len(ips) < 64:
+                ips.append(obs.src_ip)
+            ports = state.details.setdefault("ports", [])
+            if obs.dst_port not in ports and len(ports) < 64:
+                ports.append(obs.dst_port)
+        state.add(obs, obs.ts)
+
+    def _judge(self, obs: ConnectionAttempt, system: str) -> tuple[str, dict[str, object]] | None:
+        """Why this source is not allowed (alert key and details), or None if it is allowed after all."""
+        mac = obs.src_mac
+        gateway = self.index.gateway_macs.get(mac) if mac is not None else None
+        if mac is None or gateway is not None:
+            if obs.src_ip in self.index.ips[system]:
+                return None
+            return f"ip={obs.src_ip}|system={system}", {
+                "reason": "unregistered-ip",
+                "via_gateway": gateway is not None,
+                "gateway": gateway.name if gateway else None,
+                "checked_by": "ip",
+            }
+        terminal = self.index.macs[system].get(mac)
+        if terminal is None:
+            return f"mac={mac}|system={system}", {"reason": "unregistered-mac", "via_gateway": False}
+        return f"mac={mac}|system={system}", {
+            "reason": "ip-mismatch",
+            "via_gateway": False,
+            "terminal": terminal.name,
+            "registered_ip": terminal.ip,
+        }

@@ -1,0 +1,82 @@
+"""Run the detectors over capture files, in the order given, as if the traffic were live."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mamori.capture.bpf import build_filter
+from mamori.capture.sources import CaptureStats, FileSource
+from mamori.config import Settings
+from mamori.detection import Engine
+from mamori.errors import CaptureError
+from mamori.model import Alert
+
+__all__ = ["AnalysisResult", "analyze_captures", "capture_filter"]
+
+# progress(file index, file path, bytes read, file size)
+Progress = Callable[[int, Path, int, int], None]
+
+
+def capture_filter(settings: Settings) -> str:
+    c = settings.capture
+    return build_filter(udp=c.udp, ipv6=c.ipv6, vlan=c.vlan)
+
+
+@dataclass
+class AnalysisResult:
+    alerts: list[Alert] = field(default_factory=list)
+    files: list[CaptureStats] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # files that could not be read at all
+
+    @property
+    def warnings(self) -> list[str]:
+        out = [e for f in self.files for e in f.errors]
+        for f in self.files:
+            if f.malformed:
+                reasons = ", ".join(f"{reason} ×{n}" for reason, n in sorted(f.problems.items()))
+                out.append(f"{f.name}: {f.malformed} malformed packets skipped ({reasons})")
+        return out
+
+
+def analyze_captures(
+    settings: Settings,
+    paths: Sequence[Path],
+    *,
+    engine: Engine | None = None,
+    progress: Progress | None = None,
+    on_changes: Callable[[list[Alert]], None] | None = None,
+) -> AnalysisResult:
+    """Analyse ``paths`` one after another with one engine (so an attack spanning files is one alert).
+
+    A file that cannot be opened is reported in ``failed`` and the others are still analysed; a truncated or
+    damaged file contributes every packet before the damage and a warning.
+    """
+    engine = engine or Engine(settings.site, settings.detection)
+    bpf = capture_filter(settings)
+    result = AnalysisResult()
+    latest: dict[str, Alert] = {}
+    for index, path in enumerate(paths):
+        source = FileSource(path, bpf)
+        try:
+            for batch in source.batches():
+                engine.feed(batch)
+                if progress is not None:
+                    progress(index, path, source.position(), source.size)
+                if on_changes is not None and engine.observations % 65536 < len(batch):
+                    changes = engine.collect_changes()
+                    on_changes(changes)
+                    latest.update((a.uid, a) for a in changes)
+        except CaptureError as exc:
+            result.failed.append(str(exc))
+        result.files.append(source.stats)
+        if progress is not None:
+            progress(index, path, source.size, source.size)
+    engine.finish()
+    changes = engine.collect_changes()
+    if on_changes is not None:
+        on_changes(changes)
+    latest.update((a.uid, a) for a in changes)
+    result.alerts = sorted(latest.values(), key=lambda a: (a.first_seen, a.rule, a.key))
+    return result

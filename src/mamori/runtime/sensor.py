@@ -1,0 +1,171 @@
+"""The live sensor: interfaces -> decoder -> detection engine -> store, until asked to stop.
+
+One thread captures and detects (libpcap's kernel filter keeps its load small); the store writes in batches on
+its own thread. An interface that fails is reopened every few seconds; it never stops the sensor.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mamori.capture.sources import CaptureStats, LiveSource, wait_readable
+from mamori.config import Settings
+from mamori.detection import Clock, Engine, SystemClock
+from mamori.errors import CaptureError, StorageError
+from mamori.model import Alert
+from mamori.runtime.analyze import capture_filter
+from mamori.storage import AlertWriter, SensorHealth, Store
+
+__all__ = ["Sensor", "SensorReport"]
+
+log = logging.getLogger(__name__)
+
+_REOPEN_INTERVAL = 5.0
+_HEALTH_INTERVAL = 10.0
+_RESTORE_HORIZON = 86400.0
+
+
+@dataclass
+class SensorReport:
+    interfaces: list[CaptureStats]
+    alerts_written: int
+    observations: int
+
+
+class Sensor:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        interfaces: list[str] | None = None,
+        store: Store | None = None,
+        clock: Clock | None = None,
+        on_alerts: Callable[[list[Alert]], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.engine = Engine(settings.site, settings.detection, clock=self.clock)
+        names = interfaces or list(settings.capture.interfaces)
+        if not names:
+            raise CaptureError(
+                f"{settings.source}: no interface to capture on; set capture.interfaces or pass --interface"
+            )
+        bpf = capture_filter(settings)
+        c = settings.capture
+        self.sources = [
+            LiveSource(n, bpf, snaplen=c.snaplen, buffer_bytes=c.buffer_mb * 1024 * 1024, promiscuous=c.promiscuous)
+            for n in names
+        ]
+        self.store = store
+        self.on_alerts = on_alerts
+        self.writer = AlertWriter(store, interval=settings.storage.batch_interval) if store is not None else None
+        self._started = self.clock.now()
+        self._errors: dict[str, str] = {}
+        self._next_reopen: dict[str, float] = {}
+
+    def _open(self, source: LiveSource, now: float) -> None:
+        try:
+            source.open()
+        except CaptureError as exc:
+            if self._errors.get(source.interface) != str(exc):
+                log.error("%s (retrying every %.0f s)", exc, _REOPEN_INTERVAL)
+            self._errors[source.interface] = str(exc)
+            self._next_reopen[source.interface] = now + _REOPEN_INTERVAL
+        else:
+            if source.interface in self._errors:
+                log.warning("capturing on %s again", source.interface)
+            self._errors.pop(source.interface, None)
+            log.info("capturing on %s", source.interface)
+
+    def restore(self) -> int:
+        if self.store is None:
+            return 0
+        try:
+            alerts = self.store.recent_open_alerts(self.clock.now() - _RESTORE_HORIZON)
+        except StorageError as exc:
+            log.error("cannot restore open alerts: %s", exc)
+            return 0
+        return self.engine.restore(alerts)
+
+    def run(self, stop: threading.Event) -> SensorReport:
+        now = self.clock.now()
+        for source in self.sources:
+            self._open(source, now)
+        if not any(s.is_open for s in self.sources):
+            raise CaptureError("; ".join(self._errors.values()))
+        next_tick = time.monotonic() + 1.0
+        next_health = time.monotonic()
+        engine = self.engine
+        while not stop.is_set():
+            for source in wait_readable(self.sources, 0.2):
+                self._drain(source)
+            mono = time.monotonic()
+            if mono >= next_tick:
+                next_tick = mono + 1.0
+                self._tick()
+            if mono >= next_health:
+                next_health = mono + _HEALTH_INTERVAL
+                self._record_health()
+        for source in self.sources:  # what the kernel still holds
+            self._drain(source)
+        self._tick()
+        self._record_health()
+        for source in self.sources:
+            source.close()
+        written = 0
+        if self.writer is not None:
+            self.writer.flush()
+            self.writer.close()
+            written = self.writer.written
+        return SensorReport([s.refresh_stats() for s in self.sources], written, engine.observations)
+
+    def _drain(self, source: LiveSource) -> None:
+        try:
+            batch = source.read_available()
+        except CaptureError as exc:
+            log.error("%s", exc)
+            self._errors[source.interface] = str(exc)
+            self._next_reopen[source.interface] = self.clock.now() + _REOPEN_INTERVAL
+            return
+        if batch:
+            self.engine.feed(batch)
+
+    def _tick(self) -> None:
+        now = self.clock.now()
+        for source in self.sources:
+            if not source.is_open and now >= self._next_reopen.get(source.interface, 0.0):
+                self._open(source, now)
+        self.engine.tick(now)
+        changes = self.engine.collect_changes()
+        if changes:
+            if self.writer is not None:
+                self.writer.submit(changes)
+            if self.on_alerts is not None:
+                self.on_alerts(changes)
+
+    def _record_health(self) -> None:
+        if self.writer is None:
+            return
+        health = []
+        for source in self.sources:
+            st = source.refresh_stats()
+            health.append(
+                SensorHealth(
+                    name=source.interface,
+                    kind="interface",
+                    started_at=self._started,
+                    last_packet=st.last_packet,
+                    matched=st.matched,
+                    decoded=st.decoded,
+                    malformed=st.malformed,
+                    received=st.received,
+                    dropped=st.dropped,
+                    if_dropped=st.if_dropped,
+                    error=self._errors.get(source.interface, ""),
+                )
+            )
+        self.writer.submit_health(health)

@@ -1,0 +1,67 @@
+"""The tables. Times are stored as UTC datetimes; alerts are upserted by their uid."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class AlertRecord(models.Model):
+    """One alert episode, as last reported by the detection engine (counts plus samples, not one row per packet)."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        ACKNOWLEDGED = "acknowledged"
+        RESOLVED = "resolved"
+        FALSE_POSITIVE = "false_positive"
+
+    uid = models.CharField(max_length=64, unique=True)
+    rule = models.CharField(max_length=64)
+    key = models.CharField(max_length=512)
+    severity = models.PositiveSmallIntegerField()
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    count = models.BigIntegerField(default=0)
+    src_mac = models.CharField(max_length=17, null=True, blank=True)
+    src_ip = models.CharField(max_length=45, null=True, blank=True)
+    dst_ip = models.CharField(max_length=45, null=True, blank=True)
+    dst_port = models.PositiveIntegerField(null=True, blank=True)
+    system = models.CharField(max_length=200, null=True, blank=True)
+    summary_ja = models.TextField()
+    summary_en = models.TextField()
+    details = models.JSONField(default=dict)
+    samples = models.JSONField(default=list)
+    origin = models.CharField(max_length=32, default="sensor")  # sensor | analyze
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "mamori_alert"
+        indexes = [
+            models.Index(fields=["last_seen"], name="mamori_alert_last_seen"),
+            models.Index(fields=["rule", "last_seen"], name="mamori_alert_rule"),
+            models.Index(fields=["severity", "last_seen"], name="mamori_alert_severity"),
+            models.Index(fields=["system", "last_seen"], name="mamori_alert_system"),
+            models.Index(fields=["src_mac"], name="mamori_alert_src_mac"),
+            models.Index(fields=["status", "last_seen"], name="mamori_alert_status"),
+        ]
+
+
+class SensorStatus(models.Model):
+    """Health of a packet source (an interface of the live sensor, or a file analysed)."""
+
+    name = models.CharField(max_length=255, unique=True)
+    kind = models.CharField(max_length=16)  # interface | file
+    started_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    last_packet = models.DateTimeField(null=True, blank=True)
+    matched = models.BigIntegerField(default=0)
+    decoded = models.BigIntegerField(default=0)
+    malformed = models.BigIntegerField(default=0)
+    received = models.BigIntegerField(default=0)
+    dropped = models.BigIntegerField(default=0)
+    if_dropped = models.BigIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        db_table = "mamori_sensor_status"

@@ -1,0 +1,325 @@
+"""The store: alerts (upserted by uid, in batches) and sensor health, through Django's ORM on SQLite."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mamori.errors import StorageError
+from mamori.model import Alert, Severity
+from mamori.storage.setup import ensure_database
+
+if TYPE_CHECKING:
+    from mamori.storage.models import AlertRecord
+
+__all__ = ["AlertFilter", "AlertWriter", "SensorHealth", "Store"]
+
+log = logging.getLogger(__name__)
+
+_UPDATE_FIELDS = [
+    "rule",
+    "key",
+    "severity",
+    "first_seen",
+    "last_seen",
+    "count",
+    "src_mac",
+    "src_ip",
+    "dst_ip",
+    "dst_port",
+    "system",
+    "summary_ja",
+    "summary_en",
+    "details",
+    "samples",
+    "updated_at",
+]
+
+
+def _utc(ts: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ts, tz=dt.UTC)
+
+
+def _ts(value: dt.datetime) -> float:
+    return value.timestamp()
+
+
+@dataclass(frozen=True)
+class AlertFilter:
+    rule: str | None = None
+    system: str | None = None
+    min_severity: Severity | None = None
+    src_mac: str | None = None
+    src_ip: str | None = None
+    since: float | None = None
+    until: float | None = None
+    limit: int | None = None
+
+
+@dataclass(frozen=True)
+class SensorHealth:
+    name: str
+    kind: str
+    started_at: float
+    last_packet: float | None
+    matched: int
+    decoded: int
+    malformed: int
+    received: int
+    dropped: int
+    if_dropped: int
+    error: str = ""
+
+
+class Store:
+    """Opens (and creates or upgrades) the SQLite database at ``path``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.alias = ensure_database(self.path)
+        from mamori.storage.models import AlertRecord, SensorStatus
+
+        self._Alert = AlertRecord
+        self._Sensor = SensorStatus
+
+    # -- alerts -------------------------------------------------------------------------------------------------
+
+    def _record(self, alert: Alert, origin: str, now: dt.datetime) -> AlertRecord:
+        return self._Alert(
+            uid=alert.uid,
+            rule=alert.rule,
+            key=alert.key,
+            severity=int(alert.severity),
+            first_seen=_utc(alert.first_seen),
+            last_seen=_utc(alert.last_seen),
+            count=alert.count,
+            src_mac=alert.src_mac,
+            src_ip=alert.src_ip,
+            dst_ip=alert.dst_ip,
+            dst_port=alert.dst_port,
+            system=alert.system,
+            summary_ja=alert.summary_ja,
+            summary_en=alert.summary_en,
+            details=dict(alert.details),
+            samples=[dict(s) for s in alert.samples],
+            origin=origin,
+            created_at=now,
+            updated_at=now,
+        )
+
+    def upsert_alerts(self, alerts: Sequence[Alert], *, origin: str = "sensor") -> None:
+        """Insert new alerts and update known ones (by uid) in one transaction."""
+        if not alerts:
+            return
+        from django.db import DatabaseError, transaction
+
+        latest: dict[str, Alert] = {}
+        for alert in alerts:
+            latest[alert.uid] = alert  # several snapshots of one episode in a batch: the newest wins
+        now = dt.datetime.now(tz=dt.UTC)
+        records = [self._record(a, origin, now) for a in latest.values()]
+        try:
+            with transaction.atomic(using=self.alias):
+                self._Alert.objects.using(self.alias).bulk_create(
+                    records,
+                    batch_size=500,
+                    update_conflicts=True,
+                    unique_fields=["uid"],
+                    update_fields=_UPDATE_FIELDS,
+                )
+        except DatabaseError as exc:
+            raise StorageError(f"cannot write alerts to {self.path}: {exc}") from exc
+
+    def alerts(self, flt: AlertFilter | None = None) -> list[Alert]:
+        flt = flt or AlertFilter()
+        qs = self._Alert.objects.using(self.alias).all()
+        if flt.rule:
+            qs = qs.filter(rule=flt.rule)
+        if flt.system:
+            qs = qs.filter(system=flt.system)
+        if flt.min_severity is not None:
+            qs = qs.filter(severity__gte=int(flt.min_severity))
+        if flt.src_mac:
+            qs = qs.filter(src_mac=flt.src_mac)
+        if flt.src_ip:
+            qs = qs.filter(src_ip=flt.src_ip)
+        if flt.since is not None:
+            qs = qs.filter(last_seen__gte=_utc(flt.since))
+        if flt.until is not None:
+            qs = qs.filter(first_seen__lte=_utc(flt.until))
+        qs = qs.order_by("first_seen", "id")
+        if flt.limit:
+            qs = qs.order_by("-first_seen", "-id")[: flt.limit]
+            return [self._to_alert(r) for r in reversed(list(qs))]
+        return [self._to_alert(r) for r in qs]
+
+    def recent_open_alerts(self, since: float) -> list[Alert]:
+        """Alerts still open and active since ``since``: the episodes a restarted sensor continues."""
+        qs = self._Alert.objects.using(self.alias).filter(last_seen__gte=_utc(since), status="open")
+        return [self._to_alert(r) for r in qs.order_by("last_seen")]
+
+    @staticmethod
+    def _to_alert(r: Any) -> Alert:
+        return Alert(
+            uid=r.uid,
+            rule=r.rule,
+            key=r.key,
+            severity=Severity(r.severity),
+            first_seen=_ts(r.first_seen),
+            last_seen=_ts(r.last_seen),
+            count=r.count,
+            summary_ja=r.summary_ja,
+            summary_en=r.summary_en,
+            src_mac=r.src_mac,
+            src_ip=r.src_ip,
+            dst_ip=r.dst_ip,
+            dst_port=r.dst_port,
+            system=r.system,
+            details=r.details or {},
+            samples=tuple(r.samples or ()),
+        )
+
+    # -- sensor health --------------------------------------------------------------------------------------------
+
+    def record_health(self, health: Iterable[SensorHealth]) -> None:
+        from django.db import DatabaseError, transaction
+
+        now = dt.datetime.now(tz=dt.UTC)
+        try:
+            with transaction.atomic(using=self.alias):
+                for h in health:
+                    self._Sensor.objects.using(self.alias).update_or_create(
+                        name=h.name,
+                        defaults={
+                            "kind": h.kind,
+                            "started_at": _utc(h.started_at),
+                            "updated_at": now,
+                            "last_packet": _utc(h.last_packet) if h.last_packet else None,
+                            "matched": h.matched,
+                            "decoded": h.decoded,
+                            "malformed": h.malformed,
+                            "received": h.received,
+                            "dropped": h.dropped,
+                            "if_dropped": h.if_dropped,
+                            "error": h.error,
+                        },
+                    )
+        except DatabaseError as exc:
+            raise StorageError(f"cannot write sensor health to {self.path}: {exc}") from exc
+
+    def health(self) -> list[SensorHealth]:
+        return [
+            SensorHealth(
+                name=r.name,
+                kind=r.kind,
+                started_at=_ts(r.started_at),
+                last_packet=_ts(r.last_packet) if r.last_packet else None,
+                matched=r.matched,
+                decoded=r.decoded,
+                malformed=r.malformed,
+                received=r.received,
+                dropped=r.dropped,
+                if_dropped=r.if_dropped,
+                error=r.error,
+            )
+            for r in self._Sensor.objects.using(self.alias).order_by("name")
+        ]
+
+    def close(self) -> None:
+        from django.db import connections
+
+        connections[self.alias].close()
+
+
+class AlertWriter:
+    """Writes alert snapshots in batches on its own thread, so storing never slows capture down.
+
+    ``submit`` never blocks; ``flush`` waits until everything submitted so far is committed. A failed write is
+    retried on the next batch (the newest snapshot of each alert is kept, so a long outage costs one row per
+    alert, not one per update), and reported through ``last_error``.
+    """
+
+    def __init__(self, store: Store, *, interval: float = 1.0, origin: str = "sensor") -> None:
+        self.store = store
+        self.interval = interval
+        self.origin = origin
+        self._queue: queue.SimpleQueue[list[Alert] | tuple[SensorHealth, ...] | threading.Event | None] = (
+            queue.SimpleQueue()
+        )
+        self._pending: dict[str, Alert] = {}
+        self._health: tuple[SensorHealth, ...] = ()
+        self.last_error: str | None = None
+        self.written = 0
+        self._thread = threading.Thread(target=self._run, name="mamori-alert-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, alerts: list[Alert]) -> None:
+        if alerts:
+            self._queue.put(alerts)
+
+    def submit_health(self, health: list[SensorHealth]) -> None:
+        """Record sensor health with the next batch (the newest figures replace older ones)."""
+        self._queue.put(tuple(health))
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until everything submitted so far is committed (or the write failed)."""
+        done = threading.Event()
+        self._queue.put(done)
+        return done.wait(timeout)
+
+    def close(self, timeout: float = 30.0) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    def _write(self) -> None:
+        if self._health:
+            try:
+                self.store.record_health(self._health)
+                self._health = ()
+            except StorageError as exc:
+                log.error("%s (will retry)", exc)
+        if not self._pending:
+            return
+        batch = list(self._pending.values())
+        try:
+            self.store.upsert_alerts(batch, origin=self.origin)
+        except StorageError as exc:
+            self.last_error = str(exc)
+            log.error("%s (will retry)", exc)
+            return
+        self.written += len(batch)
+        self._pending.clear()
+        self.last_error = None
+
+    def _run(self) -> None:
+        next_write = time.monotonic() + self.interval
+        try:
+            while True:
+                try:
+                    item = self._queue.get(timeout=max(0.0, next_write - time.monotonic()))
+                except queue.Empty:
+                    item = []
+                if item is None:
+                    self._write()
+                    return
+                if isinstance(item, threading.Event):
+                    self._write()
+                    item.set()
+                    continue
+                if isinstance(item, tuple):
+                    self._health = item
+                else:
+                    for alert in item:
+                        self._pending[alert.uid] = alert
+                if time.monotonic() >= next_write:
+                    self._write()
+                    next_write = time.monotonic() + self.interval
+        finally:
+            self.store.close()
