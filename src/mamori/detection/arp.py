@@ -10,7 +10,7 @@ and changes back within ``flip_flop_window``) raises a medium alert: two hosts f
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 from mamori.config import IpMacConflictSettings
@@ -61,7 +61,7 @@ class IpMacConflictDetector:
         self.book = book
         self.quiet_period = settings.quiet_period
         self._bindings = index.bindings
-        self._learned: dict[str, _Learned] = {}
+        self._learned: OrderedDict[str, _Learned] = OrderedDict()
 
     def on_arp(self, obs: ArpObservation) -> None:
         ip = obs.sender_ip
@@ -76,7 +76,7 @@ class IpMacConflictDetector:
         learned = self._learned.get(ip)
         if learned is None:
             if len(self._learned) >= self.settings.max_learned:
-                del self._learned[next(iter(self._learned))]
+                self._learned.popitem(last=False)
             self._learned[ip] = _Learned(mac, obs.ts)
             return
         if learned.mac == mac:

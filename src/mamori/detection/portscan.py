@@ -12,8 +12,7 @@ State is bounded: at most ``max_tracked`` (source, target) pairs and (source, po
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, field
+from collections import Counter, OrderedDict
 
 from mamori.config import PortScanSettings
 from mamori.detection.book import AlertBook, AlertState
@@ -34,6 +33,7 @@ _NAMES_JA = {
     "udp": "UDP スキャン",
 }
 _RAW_SYN_MAX_HEADER = 24
+_MAX_ITEMS = 65536  # ports or hosts remembered per (source, target): all TCP ports, a /16 of hosts
 
 
 def probe_kind(obs: ConnectionAttempt) -> str:
@@ -70,18 +70,25 @@ def port_ranges(ports: list[int]) -> str:
     return ",".join(out)
 
 
-@dataclass(slots=True, eq=False)
 class _Spread:
-    """What one source touched on one target (ports) or on one port (hosts), with last-seen times."""
+    """What one source touched on one target (ports) or on one port (hosts), with last-seen times.
 
-    items: dict[object, float] = field(default_factory=dict)
-    probes: int = 0
-    kinds: Counter[str] = field(default_factory=Counter)
-    first_samples: list[ConnectionAttempt] = field(default_factory=list)
-    alerted: bool = False
+    Most pairs only ever see one port (a terminal using its application), so a new spread allocates one dict; the
+    kinds and samples are only built once a second distinct item arrives.
+    """
+
+    __slots__ = ("alerted", "first", "items", "kinds", "probes", "samples")
+
+    def __init__(self, item: object, obs: ConnectionAttempt) -> None:
+        self.items: dict[object, float] = {item: obs.ts}
+        self.probes = 1
+        self.first = obs
+        self.kinds: dict[str, int] | None = None
+        self.samples: list[ConnectionAttempt] | None = None
+        self.alerted = False
 
 
-_Table = dict[tuple[object, ...], _Spread]
+_Table = OrderedDict[tuple[object, ...], _Spread]
 
 
 def _scan_type(kinds: Counter[str]) -> str:
@@ -130,8 +137,8 @@ class PortScanDetector:
         self._exempt = frozenset(settings.exempt_sources)
         self._vertical = settings.vertical_ports
         self._horizontal = settings.horizontal_hosts
-        self._pairs: _Table = {}  # (src, dst) -> ports
-        self._fans: _Table = {}  # (src, proto, port) -> hosts
+        self._pairs: _Table = OrderedDict()  # (src, dst) -> ports
+        self._fans: _Table = OrderedDict()  # (src, proto, port) -> hosts
         self.evicted = 0
 
     # -- observations ----------------------------------------------------------------------------------------
@@ -165,22 +172,32 @@ class PortScanDetector:
         spread = table.get(key)
         if spread is None:
             if len(table) >= self.settings.max_tracked:
-                del table[next(iter(table))]  # the oldest entry: O(1), so a spoofed flood cannot stall us
+                table.popitem(last=False)  # the oldest entry: O(1), so a spoofed flood cannot stall us
                 self.evicted += 1
-            spread = table[key] = _Spread()
+            table[key] = _Spread(item, obs)
+            return  # one port or host: nothing to decide yet
         ts = obs.ts
         items = spread.items
         new_item = item not in items
-        items[item] = ts
+        if new_item and len(items) >= _MAX_ITEMS:
+            new_item = False  # a sweep of more hosts than this is described by the first 65,536
+        else:
+            items[item] = ts
         spread.probes += 1
         if spread.alerted:
             self._extend(direction, obs, item, new_item)
             return
         if not new_item:
             return  # the same port (or host) again: ordinary repeated connections end here
-        spread.kinds[probe_kind(obs)] += 1  # the kind of each distinct probe decides the scan type
-        if len(spread.first_samples) < 5:
-            spread.first_samples.append(obs)
+        kinds = spread.kinds
+        samples = spread.samples
+        if kinds is None or samples is None:
+            kinds = spread.kinds = {probe_kind(spread.first): 1}
+            samples = spread.samples = [spread.first]
+        kind = probe_kind(obs)  # the kind of each distinct probe decides the scan type
+        kinds[kind] = kinds.get(kind, 0) + 1
+        if len(samples) < 5:
+            samples.append(obs)
         threshold = self._vertical if direction == "vertical" else self._horizontal
         if len(items) >= threshold:
             horizon = ts - self.window
@@ -218,11 +235,12 @@ class PortScanDetector:
         else:
             d["hosts"].update(h for h in spread.items if isinstance(h, str))
             d["ports"].add(obs.dst_port)
-        d["scan_types"].update(spread.kinds)
+        d["scan_types"].update(spread.kinds or {probe_kind(spread.first): 1})
         d["scan_type"] = _scan_type(d["scan_types"])
-        for sample in spread.first_samples:
+        samples = spread.samples or [spread.first]
+        for sample in samples:
             state.add(sample, sample.ts, 0)
-        if not spread.first_samples or spread.first_samples[-1] is not obs:
+        if samples[-1] is not obs:
             state.add(obs, obs.ts, 0)
         state.count += spread.probes  # every probe to this target so far, the current one included
         state.first_seen = min(state.first_seen, first_ts)

@@ -17,6 +17,7 @@ so a spoofed storm cannot grow it.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from mamori.config import SynFloodSettings
@@ -76,14 +77,14 @@ class SynFloodDetector:
         self.book = book
         self.window = settings.window
         self.quiet_period = settings.window * 2
-        self._servers: dict[str, _Window] = {}
+        self._servers: OrderedDict[str, _Window] = OrderedDict()
         self._source_cap = settings.min_syns * _SOURCE_CAP_FACTOR
 
     def _window_for(self, server: str, ts: float) -> _Window:
         win = self._servers.get(server)
         if win is None:
             if len(self._servers) >= self.settings.max_servers:
-                del self._servers[next(iter(self._servers))]
+                self._servers.popitem(last=False)
             win = self._servers[server] = _Window(ts)
         elif ts - win.start >= self.window:
             # A new window. The flood goes on (same alert) while each window still floods; a window that does not

@@ -10,6 +10,8 @@ One alert per (source, system), updated while the source keeps trying.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from mamori.config import UnregisteredTerminalSettings
 from mamori.detection.book import AlertBook, AlertState
 from mamori.detection.site_index import SiteIndex
@@ -18,6 +20,7 @@ from mamori.model import ACK, SYN, ConnectionAttempt
 __all__ = ["RULE", "UnregisteredTerminalDetector"]
 
 RULE = "unregistered-terminal"
+_LIST_CAP = 64  # source IPs and ports listed in an alert's details
 
 
 def summarize(state: AlertState) -> tuple[str, str]:
@@ -75,6 +78,9 @@ class UnregisteredTerminalDetector:
         self._services = index.tcp_services
         self._udp_services = index.udp_services
         self._allowed = index.allowed
+        self._gateway_macs = index.gateway_macs
+        self._ongoing: OrderedDict[tuple[str, str], AlertState] = OrderedDict()
+        self._ongoing_cap = 4096
 
     def on_attempt(self, obs: ConnectionAttempt) -> None:
         if obs.proto == "tcp":
@@ -89,6 +95,16 @@ class UnregisteredTerminalDetector:
         mac = obs.src_mac
         allowed = self._allowed
         if mac is not None and ((mac, obs.src_ip, name) in allowed or (mac, "", name) in allowed):
+            return
+        # An ongoing alert for this source: update it without judging again (a flood, possibly with spoofed IPs).
+        cache_key = (mac, name) if mac is not None and mac not in self._gateway_macs else (obs.src_ip, name)
+        state = self._ongoing.get(cache_key)
+        if (
+            state is not None
+            and obs.ts - state.last_seen <= self.quiet_period
+            and self.book.get(RULE, state.key) is state
+        ):
+            self._update(state, obs)
             return
         judged = self._judge(obs, name)
         if judged is None:
@@ -113,13 +129,21 @@ class UnregisteredTerminalDetector:
             state.details["ports"] = [obs.dst_port]
             if obs.device:
                 state.details["device"] = obs.device
+            state.add(obs, obs.ts)
         else:
-            ips = state.details.setdefault("source_ips", [])
-            if obs.src_ip not in ips and len(ips) < 64:
-                ips.append(obs.src_ip)
-            ports = state.details.setdefault("ports", [])
-            if obs.dst_port not in ports and len(ports) < 64:
-                ports.append(obs.dst_port)
+            self._update(state, obs)
+        if len(self._ongoing) >= self._ongoing_cap:
+            self._ongoing.popitem(last=False)
+        self._ongoing[cache_key] = state
+
+    @staticmethod
+    def _update(state: AlertState, obs: ConnectionAttempt) -> None:
+        ips = state.details.setdefault("source_ips", [])
+        if len(ips) < _LIST_CAP and obs.src_ip not in ips:
+            ips.append(obs.src_ip)
+        ports = state.details.setdefault("ports", [])
+        if len(ports) < _LIST_CAP and obs.dst_port not in ports:
+            ports.append(obs.dst_port)
         state.add(obs, obs.ts)
 
     def _judge(self, obs: ConnectionAttempt, system: str) -> tuple[str, dict[str, object]] | None:

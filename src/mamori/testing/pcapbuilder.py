@@ -16,6 +16,7 @@ from mamori.model import ACK, SYN
 
 __all__ = [
     "PcapWriter",
+    "PcapngWriter",
     "arp",
     "eth",
     "icmp_port_unreachable",
@@ -169,6 +170,40 @@ class PcapWriter:
         self._f.close()
 
     def __enter__(self) -> PcapWriter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class PcapngWriter:
+    """Writes a pcapng file (section header, one Ethernet interface, enhanced packet blocks; microseconds)."""
+
+    def __init__(self, path: str | Path, *, linktype: int = LINKTYPE_ETHERNET, snaplen: int = 65535) -> None:
+        self.path = Path(path)
+        self._f: BinaryIO = self.path.open("wb")
+        self.count = 0
+        shb_body = struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)
+        self._block(0x0A0D0D0A, shb_body)
+        self._block(0x00000001, struct.pack("<HHI", linktype, 0, snaplen))
+
+    def _block(self, block_type: int, body: bytes) -> None:
+        pad = (-len(body)) % 4
+        total = 12 + len(body) + pad
+        self._f.write(struct.pack("<II", block_type, total) + body + b"\0" * pad + struct.pack("<I", total))
+
+    def write(self, ts: float, frame: bytes) -> None:
+        stamp = round(ts * 1_000_000)
+        body = struct.pack("<IIIII", 0, stamp >> 32, stamp & 0xFFFFFFFF, len(frame), len(frame)) + frame
+        self._block(0x00000006, body)
+        self.count += 1
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> PcapngWriter:
         return self
 
     def __exit__(

@@ -1,0 +1,54 @@
+"""Shared fixtures: where the real captures are, a settings builder, and a test site."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from mamori.config import Settings, settings_from_text
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path:
+    """../shared/data beside the repository (CI always has it), or MAMORI_SHARED_DATA."""
+    env = os.environ.get("MAMORI_SHARED_DATA")
+    return Path(env) if env else REPO.parent / "shared" / "data"
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    path = shared_data_dir()
+    if not path.is_dir():
+        pytest.skip(f"real captures not available at {path}")
+    return path
+
+
+@pytest.fixture
+def lab_pcaps(shared_data: Path) -> Path:
+    """Captures made with real nmap/hping3 against a server (see shared/data/pcap/lab/SOURCE.md)."""
+    return shared_data / "pcap" / "lab"
+
+
+# The lab captures' addresses: attacker 10.231.0.1 (02:00:00:00:0a:01), server 10.231.0.2 (02:00:00:00:0b:01)
+# listening on TCP 80 and 6000.
+LAB_SITE = """
+systems:
+  - name: 透析システム
+    servers: [{ip: 10.231.0.2, mac: "02:00:00:00:0b:01"}]
+    ports: [6000]
+    terminals:
+      - {name: dialysis-pc-1, mac: "02:00:00:00:0c:01", ip: 10.231.0.3}
+"""
+
+
+def make_settings(text: str, tmp_path: Path | None = None) -> Settings:
+    return settings_from_text(textwrap.dedent(text), source="test.yaml", data_dir=tmp_path or Path("."))
+
+
+@pytest.fixture
+def lab_settings(tmp_path: Path) -> Settings:
+    return make_settings(LAB_SITE, tmp_path)
