@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 import os
 import signal
@@ -72,10 +73,13 @@ _CONFIG = click.option(
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="mamori")
-@click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
+@click.option("--verbose", "-v", is_flag=True, help="詳しいログ / debug logging.")
 def cli(verbose: bool) -> None:
     """mamori (守り): 病院ネットワークのセキュリティ監視 / a security monitor for hospital networks."""
     _setup_logging(verbose)
+    # The sensor allocates many small, long-lived objects; fewer, later collections keep the capture loop steady.
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
 
 
 # -- check ------------------------------------------------------------------------------------------------------
@@ -178,8 +182,8 @@ def _alert_table(alerts: Sequence[Alert], lang: str) -> None:
 @cli.command()
 @_CONFIG
 @click.argument("captures", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per alert per line.")
-@click.option("--no-store", is_flag=True, help="Do not save the alerts in the database / 保存しない")
+@click.option("--json", "as_json", is_flag=True, help="1 行 1 アラートの JSON / one JSON object per alert per line.")
+@click.option("--no-store", is_flag=True, help="データベースに保存しない / do not save the alerts in the database.")
 @_LANG
 def analyze(config: Path, captures: tuple[Path, ...], as_json: bool, no_store: bool, lang: str) -> None:
     """キャプチャファイルを解析する / Run the detectors over pcap/pcapng files and print the alerts."""
@@ -266,9 +270,11 @@ def _load_or_exit(config: Path) -> Settings:
     "-i",
     "interfaces",
     multiple=True,
-    help="Capture on this interface (repeatable); overrides capture.interfaces.",
+    help="監視するインタフェース（複数可、設定より優先） / capture on this interface (repeatable).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print alert updates as JSON lines.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="アラートの更新を JSON で出力 / print alert updates as JSON lines."
+)
 @_LANG
 def watch(config: Path, interfaces: tuple[str, ...], as_json: bool, lang: str) -> None:
     """ライブで監視する / Run the live sensor in the foreground until SIGINT/SIGTERM."""
@@ -342,13 +348,17 @@ def _parse_time(value: str | None) -> float | None:
 
 @cli.command()
 @_CONFIG
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per alert per line.")
-@click.option("--rule", help="Only this rule (e.g. unregistered-terminal).")
-@click.option("--system", help="Only this department system.")
-@click.option("--min-severity", type=click.Choice([s.label for s in Severity]), help="Only this severity or above.")
-@click.option("--since", help="Alerts active since (ISO 8601, local time unless an offset is given).")
-@click.option("--until", help="Alerts that started before (ISO 8601).")
-@click.option("--limit", type=int, help="Only the newest N.")
+@click.option("--json", "as_json", is_flag=True, help="1 行 1 アラートの JSON / one JSON object per alert per line.")
+@click.option("--rule", help="このルールのみ / only this rule (e.g. unregistered-terminal).")
+@click.option("--system", help="この部門システムのみ / only this department system.")
+@click.option(
+    "--min-severity",
+    type=click.Choice([s.label for s in Severity]),
+    help="この重大度以上 / only this severity or above.",
+)
+@click.option("--since", help="この日時以降 / active since (ISO 8601; local time unless an offset is given).")
+@click.option("--until", help="この日時以前 / started before (ISO 8601).")
+@click.option("--limit", type=int, help="新しい順に N 件 / only the newest N.")
 @_LANG
 def alerts(  # one parameter per command-line option
     config: Path,
@@ -390,7 +400,7 @@ def alerts(  # one parameter per command-line option
     type=click.Path(path_type=Path, file_okay=False),
     default=Path("mamori-demo"),
     show_default=True,
-    help="Where to write the demo site, captures and database.",
+    help="デモの保存先 / where to write the demo site, captures and database.",
 )
 @_LANG
 def demo(folder: Path, lang: str) -> None:
