@@ -139,7 +139,7 @@ def write_demo(folder: Path, *, day: dt.date | None = None, seed: int = 2022) ->
     servers = {"dialysis": (DIALYSIS, 6000), "lab": (LAB, 443), "pharmacy": (PHARMACY, 1433)}
     with PcapWriter(capture) as writer:
         t = _Traffic(writer, rng)
-        events: list[tuple[float, Callable[[float], None]]] = []
+        events: list[tuple[float, Callable[[float], object]]] = []
         # Normal work: each registered terminal talks to its server every few minutes, 09:00-11:00.
         for system, terminals in TERMINALS.items():
             server, port = servers[system]
