@@ -33,8 +33,8 @@ echo "== installing mamori and its test tools"
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test]'
 
-echo "== ruff";         .venv/bin/ruff check src tests benchmarks
-                        .venv/bin/ruff format --check src tests benchmarks
+echo "== ruff";         .venv/bin/ruff check
+                        .venv/bin/ruff format --check
 echo "== mypy";         .venv/bin/mypy
 echo "== import layers"; .venv/bin/lint-imports
 echo "== pytest";       .venv/bin/pytest "$@"
