@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -118,19 +118,20 @@ class SensorRun:
     site: Path
     stdout: str = ""
     stderr: str = ""
+    log: list[str] = field(default_factory=list)  # stderr lines as they come
 
     def alerts(self) -> list[dict]:
         return json_lines(run_mamori("alerts", "--config", str(self.site), "--json").stdout)
 
 
 @contextmanager
-def sensor(lan: Lan, tmp_path: Path) -> Iterator[SensorRun]:
+def sensor(lan: Lan, tmp_path: Path, extra_interfaces: tuple[str, ...] = ()) -> Iterator[SensorRun]:
     """`mamori watch` on the server's interface, from start to a clean SIGTERM stop."""
     site = tmp_path / "site.yaml"
     site.write_text(
         textwrap.dedent(f"""\
             storage: {{path: {tmp_path / "mamori.db"}}}
-            capture: {{interfaces: [{lan.server_if}]}}
+            capture: {{interfaces: [{", ".join((lan.server_if, *extra_interfaces))}]}}
             systems:
               - name: 透析システム
                 servers: [{{ip: {SERVER[1]}, mac: "{SERVER[0]}", name: dialysis-srv}}]
@@ -148,7 +149,7 @@ def sensor(lan: Lan, tmp_path: Path) -> Iterator[SensorRun]:
     )
     run = SensorRun(site)
     ready = threading.Event()
-    err_lines: list[str] = []
+    err_lines = run.log
     out_chunks: list[str] = []
 
     def read_stderr() -> None:
@@ -311,3 +312,27 @@ def test_arping_spoofs_the_server_ip(lan: Lan, tmp_path: Path) -> None:
     assert (alert["src_mac"], alert["src_ip"], alert["severity"]) == (STRANGER[0], SERVER[1], "critical")
     assert alert["registered_mac"] == SERVER[0]
     assert alert["count"] == 3
+
+
+def test_an_interface_that_disappears_never_stops_the_sensor(lan: Lan, tmp_path: Path) -> None:
+    spare, peer = f"spa{lan.tag}", f"spb{lan.tag}"
+    _ip("-n", lan.server_ns, "link", "add", spare, "type", "veth", "peer", "name", peer)
+    _ip("-n", lan.server_ns, "link", "set", spare, "up")
+    _ip("-n", lan.server_ns, "link", "set", peer, "up")
+    try:
+        with sensor(lan, tmp_path, extra_interfaces=(spare,)) as run:
+            _ip("-n", lan.server_ns, "link", "del", spare)  # unplugged: the capture on it fails
+            time.sleep(1)
+            # Detection goes on on the other interface...
+            lan.run(lan.stranger_ns, "nmap", "-sS", "-n", "-Pn", "-p", f"1-100,{PORT}", SERVER[1])
+            # ...and the lost interface is picked up again when it comes back.
+            _ip("-n", lan.server_ns, "link", "add", spare, "type", "veth", "peer", "name", peer)
+            _ip("-n", lan.server_ns, "link", "set", spare, "up")
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and f"capturing on {spare} again" not in "".join(run.log):
+                time.sleep(0.5)
+        assert rules_of(run.alerts()) == [("port-scan", "syn"), ("unregistered-terminal", "")]
+        assert f"capture on {spare!r} failed" in run.stderr or f"cannot capture on interface {spare!r}" in run.stderr
+        assert f"capturing on {spare} again" in run.stderr
+    finally:
+        subprocess.run(["ip", "-n", lan.server_ns, "link", "del", spare], capture_output=True)
