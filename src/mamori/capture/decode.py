@@ -104,20 +104,23 @@ class Decoder:
         self.malformed += 1
         self.problems[reason] += 1
 
+    # Bounded caches: once full they stop growing and keep the addresses seen first (the LAN's own hosts), so a
+    # spoofed-source flood costs one formatting per packet instead of churning the cache.
+
     def _mac(self, raw: bytes) -> str:
         text = self._macs.get(raw)
         if text is None:
-            if len(self._macs) >= _CACHE_MAX:
-                self._macs.clear()
-            text = self._macs[raw] = raw.hex(":")
+            text = raw.hex(":")
+            if len(self._macs) < _CACHE_MAX:
+                self._macs[raw] = text
         return text
 
     def _ip(self, raw: bytes) -> str:
         text = self._ips.get(raw)
         if text is None:
-            if len(self._ips) >= _CACHE_MAX:  # bounded: a spoofed-source flood only churns it
-                self._ips.clear()
-            text = self._ips[raw] = _ntop(_AF_INET6 if len(raw) == 16 else _AF_INET, raw)
+            text = _ntop(_AF_INET6 if len(raw) == 16 else _AF_INET, raw)
+            if len(self._ips) < _CACHE_MAX:
+                self._ips[raw] = text
         return text
 
     def decode(self, buf: bytes, off: int, caplen: int, ts: float) -> Observation | None:

@@ -329,25 +329,24 @@ class LiveSource:
         self._handle = None
         self._fd = -1
 
-    def read_available(self) -> list[Observation]:
-        """Drain what the kernel buffered (non-blocking). Raises CaptureError if the interface failed."""
+    def read_batch(self) -> list[Observation] | None:
+        """One batch (up to 4,096 packets) of what the kernel buffered, decoded; None when nothing was waiting.
+        Non-blocking. Raises CaptureError if the interface failed (it is closed then; open() again later)."""
         pcapy = _pcapy()
         handle = self._handle
         decoder = self._decoder
         if handle is None or decoder is None:
-            return []
-        out: list[Observation] = []
+            return None
         try:
-            for _ in range(64):  # bounded, so one busy interface cannot starve the others
-                buf, meta = handle.next_batch(_BATCH)
-                if not meta:
-                    break
-                out.extend(_decode_batch(decoder, buf, meta, self.stats))
+            buf, meta = handle.next_batch(_BATCH)
         except pcapy.PcapError as exc:
             self.close()
             raise CaptureError(f"capture on {self.interface!r} failed: {exc}") from exc
+        if not meta:
+            return None
+        batch = _decode_batch(decoder, buf, meta, self.stats)
         _sync_decoder_stats(decoder, self.stats)
-        return out
+        return batch
 
     def _refresh_kernel_stats(self) -> None:
         if self._handle is None:

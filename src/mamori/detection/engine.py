@@ -61,7 +61,6 @@ class Engine:
             if settings.ip_mac_conflict.enabled
             else None
         )
-        self._on_attempt = [d.on_attempt for d in (self.unregistered, self.scan, self.flood) if d is not None]
         self._on_response = [d.on_response for d in (self.scan, self.flood) if d is not None]
         self._on_arp = [self.arp.on_arp] if self.arp is not None else []
         self._quiet = {
@@ -72,7 +71,12 @@ class Engine:
         self.last_ts: float | None = None
 
     def feed(self, batch: Iterable[ConnectionAttempt | PortResponse | ArpObservation]) -> None:
-        on_attempt = self._on_attempt
+        unregistered = self.unregistered.on_attempt if self.unregistered is not None else None
+        scan = self.scan.on_attempt if self.scan is not None else None
+        flood = self.flood.on_attempt if self.flood is not None else None
+        # SYNs to a port under a flood are the flood's; tracking each forged source as a possible scanner would
+        # cost time and memory exactly when the sensor needs them. Scans of other ports are still seen.
+        hammered = self.flood.hammered if self.flood is not None else set()
         on_response = self._on_response
         on_arp = self._on_arp
         n = 0
@@ -81,8 +85,12 @@ class Engine:
             n += 1
             kind = type(obs)
             if kind is ConnectionAttempt:
-                for handler in on_attempt:
-                    handler(obs)  # type: ignore[arg-type]
+                if unregistered is not None:
+                    unregistered(obs)  # type: ignore[arg-type]
+                if flood is not None:
+                    flood(obs)  # type: ignore[arg-type]
+                if scan is not None and not (hammered and (obs.dst_ip, obs.dst_port) in hammered):  # type: ignore[union-attr]
+                    scan(obs)  # type: ignore[arg-type]
             elif kind is PortResponse:
                 for handler_r in on_response:
                     handler_r(obs)  # type: ignore[arg-type]

@@ -45,23 +45,22 @@ class _Window:
     pending: int = 0  # SYNs of a continuing window, counted when it proves to flood too
     pending_last: float = 0.0
     pending_samples: list[ConnectionAttempt] = field(default_factory=list)
+    bucket_start: float = 0.0  # one-second buckets for the peak rate
+    bucket_syns: int = 0
+    peak_rate: float = 0.0
 
 
 def summarize(state: AlertState) -> tuple[str, str]:
     d = state.details
     rate = d.get("peak_rate", 0)
-    spoofed = d.get("spoofed_sources")
-    ja = (
-        f"SYN フラッド: {state.dst_ip} に SYN が {state.count} 件（最大 毎秒 {rate:,.0f} 件）、"
-        f"ハンドシェイク未完了 {d.get('incomplete_ratio', 0):.0%}"
-    )
-    en = (
-        f"SYN flood: {state.count} SYNs to {state.dst_ip} (peak {rate:,.0f}/s), "
-        f"{d.get('incomplete_ratio', 0):.0%} without a completed handshake"
-    )
-    if spoofed:
-        ja += f"、送信元 IP は {d.get('distinct_sources')} 個以上（偽装の疑い）"
-        en += f", from {d.get('distinct_sources')}+ distinct source IPs (likely spoofed)"
+    ja = f"SYN フラッド: {state.dst_ip} に SYN が {state.count} 件（最大 毎秒 {rate:,.0f} 件）"
+    en = f"SYN flood: {state.count} SYNs to {state.dst_ip} (peak {rate:,.0f}/s)"
+    if d.get("spoofed_sources"):
+        ja += f"、送信元 IP は {d.get('distinct_sources')} 個以上で 1 回ずつ（偽装の疑い）"
+        en += f", from {d.get('distinct_sources')}+ one-shot source IPs (likely spoofed)"
+    else:
+        ja += f"、ハンドシェイク未完了 {d.get('incomplete_ratio', 0):.0%}"
+        en += f", {d.get('incomplete_ratio', 0):.0%} without a completed handshake"
     if state.system:
         ja += f"（対象システム: {state.system}）"
         en += f" (system: {state.system})"
@@ -79,6 +78,9 @@ class SynFloodDetector:
         self.quiet_period = settings.window * 2
         self._servers: OrderedDict[str, _Window] = OrderedDict()
         self._source_cap = settings.min_syns * _SOURCE_CAP_FACTOR
+        # (server, port) pairs under a flood right now. The engine reads it to spare the scan detector the SYNs of a
+        # flood (a spoofed flood would otherwise make scan state for every forged source).
+        self.hammered: set[tuple[str, int]] = set()
 
     def _window_for(self, server: str, ts: float) -> _Window:
         win = self._servers.get(server)
@@ -96,8 +98,14 @@ class SynFloodDetector:
                 state = state if self.book.get(RULE, state.key) is state else None
             else:
                 state = None
+            if state is None and win.state is not None:
+                self._unhammer(server)
             win = self._servers[server] = _Window(ts, state=state)
         return win
+
+    def _unhammer(self, server: str) -> None:
+        for pair in [p for p in self.hammered if p[0] == server]:
+            self.hammered.discard(pair)
 
     def _settle(self, win: _Window) -> bool:
         """Count a continuing window's held-back SYNs into the alert if the window flooded (or, for the tail of
@@ -123,19 +131,7 @@ class SynFloodDetector:
         win = self._servers.get(obs.dst_ip)
         if win is None or obs.ts - win.start >= self.window:
             win = self._window_for(obs.dst_ip, obs.ts)
-        win.syns += 1
-        sources = win.sources
-        src = obs.src_ip
-        if src in sources:
-            sources[src] += 1
-        elif len(sources) < self._source_cap:
-            sources[src] = 1
-        ports = win.ports
-        port = obs.dst_port
-        if port in ports:
-            ports[port] += 1
-        elif len(ports) < 64:
-            ports[port] = 1
+        self._tally(win, obs)
         state = win.state
         if state is not None:
             if win.raised:
@@ -156,6 +152,29 @@ class SynFloodDetector:
             and self._is_flood(win)
         ):
             self._raise(obs, win)
+
+    def _tally(self, win: _Window, obs: ConnectionAttempt) -> None:
+        """Count one SYN into its window: total, per-second bucket, sources (capped) and ports (capped)."""
+        win.syns += 1
+        ts = obs.ts
+        if ts - win.bucket_start >= 1.0:
+            if win.bucket_syns > win.peak_rate:
+                win.peak_rate = float(win.bucket_syns)
+            win.bucket_start, win.bucket_syns = ts, 1
+        else:
+            win.bucket_syns += 1
+        sources = win.sources
+        src = obs.src_ip
+        if src in sources:
+            sources[src] += 1
+        elif len(sources) < self._source_cap:
+            sources[src] = 1
+        ports = win.ports
+        port = obs.dst_port
+        if port in ports:
+            ports[port] += 1
+        elif len(ports) < 64:
+            ports[port] = 1
 
     def on_response(self, obs: PortResponse) -> None:
         if obs.proto != "tcp":
@@ -207,10 +226,15 @@ class SynFloodDetector:
         self._describe(state, win, obs.ts)
         win.state = state
         win.raised = True
+        per_port = self.settings.min_syns_per_port
+        self.hammered.update((obs.dst_ip, port) for port, n in win.ports.items() if n >= per_port)
 
     def _describe(self, state: AlertState, win: _Window, ts: float) -> None:
         d = state.details
-        rate = win.syns / max(ts - win.start, 1e-3)
+        # SYNs per second: the busiest whole second, or the current second's pace (a short, fast burst)
+        elapsed = ts - win.bucket_start
+        current = win.bucket_syns / elapsed if win.bucket_syns >= 100 and elapsed > 0.01 else float(win.bucket_syns)
+        rate = max(win.peak_rate, min(current, win.bucket_syns / max(elapsed, 1e-3)))
         completed = max(0, win.synacks - win.refused)
         d["peak_rate"] = max(d.get("peak_rate", 0.0), round(rate, 1))
         d["incomplete_ratio"] = round(1.0 - min(1.0, completed / max(1, win.syns)), 3)
@@ -231,6 +255,7 @@ class SynFloodDetector:
         for server, win in list(self._servers.items()):
             if now - win.start >= self.window * 2:
                 del self._servers[server]
+                self._unhammer(server)
 
     def refresh(self) -> None:
         """Bring every ongoing flood up to date (before alerts are collected): settle continuing windows that

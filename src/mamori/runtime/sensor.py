@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 _REOPEN_INTERVAL = 5.0
 _HEALTH_INTERVAL = 10.0
+_FINAL_DRAIN_SECONDS = 30.0  # after a stop signal, keep reading what the kernel buffered for at most this long
 _RESTORE_HORIZON = 86400.0
 
 
@@ -110,8 +111,10 @@ class Sensor:
             if mono >= next_health:
                 next_health = mono + _HEALTH_INTERVAL
                 self._record_health()
+        deadline = time.monotonic() + _FINAL_DRAIN_SECONDS
         for source in self.sources:  # what the kernel still holds
-            self._drain(source)
+            while self._drain(source) and time.monotonic() < deadline:
+                pass
         self._tick()
         self._record_health()
         for source in self.sources:
@@ -123,16 +126,22 @@ class Sensor:
             written = self.writer.written
         return SensorReport([s.refresh_stats() for s in self.sources], written, engine.observations)
 
-    def _drain(self, source: LiveSource) -> None:
-        try:
-            batch = source.read_available()
-        except CaptureError as exc:
-            log.error("%s", exc)
-            self._errors[source.interface] = str(exc)
-            self._next_reopen[source.interface] = self.clock.now() + _REOPEN_INTERVAL
-            return
-        if batch:
-            self.engine.feed(batch)
+    def _drain(self, source: LiveSource, max_batches: int = 16) -> bool:
+        """Feed up to ``max_batches`` batches from one interface to the engine, batch by batch (so memory holds one
+        batch, not the whole backlog). Returns whether packets may still be waiting."""
+        for _ in range(max_batches):
+            try:
+                batch = source.read_batch()
+            except CaptureError as exc:
+                log.error("%s", exc)
+                self._errors[source.interface] = str(exc)
+                self._next_reopen[source.interface] = self.clock.now() + _REOPEN_INTERVAL
+                return False
+            if batch is None:
+                return False
+            if batch:
+                self.engine.feed(batch)
+        return True
 
     def _tick(self) -> None:
         now = self.clock.now()
