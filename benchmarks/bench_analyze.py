@@ -1,0 +1,502 @@
+"""Benchmark: ``mamori analyze`` over a capture of several million packets, with tcpdump as the reference.
+
+What it measures
+    One classic pcap file of N packets (default 5,000,000) that looks like an hour of a hospital LAN seen on a
+    mirror port: about 97 % established TCP (data and pure ACKs) between registered terminals and their
+    department servers, about 3 % connection openings (SYN, SYN-ACK), some ARP, one nmap-style SYN scan of
+    ports 1-1000 from an unregistered laptop and a short hping3-style SYN flood. Both tools read the same file
+    with the same BPF filter (``mamori.capture.bpf.build_filter()``, the one mamori hands libpcap):
+
+    - tcpdump: ``tcpdump -nn -r FILE FILTER``, printing every match to a text file (best of 3);
+    - mamori: ``mamori analyze --config SITE --no-store --json FILE`` as a real command, Python start-up
+      included (best of 3), then once with the alerts stored in SQLite (without ``--no-store``);
+    - mamori in-process: :func:`mamori.runtime.analyze_captures` in this process (no start-up), which also
+      gives mamori's count of packets that passed the filter and the alerts it found.
+
+    The file is read once before timing, so both tools read it from the page cache, not from disk. Besides the
+    wall-clock time, the table gives the CPU time (user + system) of all the processes of the best run: for a
+    file this large mamori reads and filters with libpcap in a forked child while the parent decodes and
+    detects, so it can use two cores where tcpdump uses one.
+
+How to run
+    . .venv/bin/activate
+    python benchmarks/bench_analyze.py                      # 5 million packets in /tmp/mamori-bench
+    python benchmarks/bench_analyze.py --packets 500000 --workdir /tmp/b
+
+The capture is generated once (about 2.7 GB for 5 million packets) and reused by later runs with the same
+``--packets``; delete it, or pass ``--regenerate``, to build it again. The settings file is written every run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import random
+import resource
+import shutil
+import struct
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mamori.capture.bpf import build_filter
+from mamori.config import load_settings
+from mamori.model import ACK, PSH, RST, SYN
+from mamori.runtime import analyze_captures, capture_filter
+from mamori.testing.pcapbuilder import PcapWriter, arp, eth, ipv4, tcp
+
+DEFAULT_WORKDIR = Path("/tmp/mamori-bench")
+GENERATOR_VERSION = 1  # bump when the traffic changes, so cached captures are rebuilt
+REPEATS = 3
+
+START = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=9)))  # 09:00 JST
+DURATION_S = 3600
+
+# The department systems: (name, server ports). Each has one or two servers and a few registered terminals.
+SYSTEMS = (
+    ("電子カルテ", (443, 8443)),
+    ("PACS", (104, 11112)),
+    ("検査システム", (443,)),
+    ("透析システム", (6000,)),
+    ("薬剤システム", (1433,)),
+    ("医事会計", (5432,)),
+    ("給食システム", (8080,)),
+    ("リハビリ", (3389,)),
+)
+TERMINALS_PER_SYSTEM = 6
+SCAN_TARGET = 1  # PACS: nmap -sS of ports 1-1000 (104 is open)
+FLOOD_TARGET = 0  # 電子カルテ: hping3 --flood -S -p 443
+SCANNER = ("02:66:00:00:be:ef", "10.10.99.200")  # a vendor laptop nobody registered
+FLOODER = ("02:66:00:00:f1:00", "10.10.99.201")
+
+_MSS_ONLY = bytes.fromhex("020405b4")  # a raw scanner's SYN options
+
+
+# -- the LAN --------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Host:
+    name: str
+    mac: str
+    ip: str
+
+
+@dataclass
+class System:
+    name: str
+    ports: tuple[int, ...]
+    servers: list[Host]
+    terminals: list[Host] = field(default_factory=list)
+
+
+def make_lan() -> list[System]:
+    systems = []
+    for s, (name, ports) in enumerate(SYSTEMS, start=1):
+        servers = [Host(f"srv-{s}-{k}", f"02:20:00:00:{s:02x}:{k:02x}", f"10.10.{s}.{10 + k}") for k in (1, 2)]
+        system = System(name, ports, servers[: 1 + s % 2])
+        for t in range(1, TERMINALS_PER_SYSTEM + 1):
+            system.terminals.append(Host(f"{name}-端末{t}", f"02:30:00:00:{s:02x}:{t:02x}", f"10.10.{s}.{100 + t}"))
+        systems.append(system)
+    return systems
+
+
+def site_yaml(systems: Sequence[System], database: Path) -> str:
+    lines = [
+        "# Written by benchmarks/bench_analyze.py: the site of the generated capture.",
+        "site: {name: ベンチマーク病院}",
+        f"storage: {{path: {json.dumps(str(database))}}}",
+        "systems:",
+    ]
+    for system in systems:
+        lines.append(f"  - name: {system.name}")
+        servers = ", ".join(f'{{ip: {h.ip}, mac: "{h.mac}", name: {h.name}}}' for h in system.servers)
+        lines.append(f"    servers: [{servers}]")
+        lines.append(f"    ports: [{', '.join(str(p) for p in system.ports)}]")
+        lines.append("    terminals:")
+        lines += [f'      - {{name: {t.name}, mac: "{t.mac}", ip: {t.ip}}}' for t in system.terminals]
+    return "\n".join(lines) + "\n"
+
+
+# -- frame templates ------------------------------------------------------------------------------------------------
+
+
+class Frames:
+    """Builds Ethernet/IPv4/TCP frames between hosts (correct checksums, random IP identification)."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+
+    def tcp(self, src: Host, dst: Host, sport: int, dport: int, flags: int, **kw: Any) -> bytes:
+        segment = tcp(src.ip, dst.ip, sport, dport, flags, **kw)
+        return eth(dst.mac, src.mac, 0x0800, ipv4(src.ip, dst.ip, 6, segment, ident=self.rng.randrange(65536)))
+
+    def ts_option(self) -> bytes:
+        """NOP NOP timestamp: what Linux puts on every established segment."""
+        return b"\x01\x01\x08\x0a" + struct.pack("!II", self.rng.randrange(1 << 32), self.rng.randrange(1 << 32))
+
+
+@dataclass
+class Templates:
+    """Units of traffic: each a tuple of frames sent one right after the other, with their kinds for the tally."""
+
+    units: list[tuple[bytes, ...]] = field(default_factory=list)
+    kinds: list[tuple[str, ...]] = field(default_factory=list)
+    weights: list[float] = field(default_factory=list)
+
+    @property
+    def frames(self) -> int:
+        return sum(len(u) for u in self.units)
+
+    def add(self, units: list[tuple[bytes, ...]], kinds: tuple[str, ...], weight: float) -> None:
+        for unit in units:
+            self.units.append(unit)
+            self.kinds.append(kinds)
+            self.weights.append(weight / len(units))
+
+
+def make_templates(systems: Sequence[System], rng: random.Random) -> Templates:
+    """About 600 distinct frames: per terminal one established flow (5 frames), two handshakes, one ARP exchange."""
+    f = Frames(rng)
+    data: list[tuple[bytes, ...]] = []
+    handshakes: list[tuple[bytes, ...]] = []
+    arps: list[tuple[bytes, ...]] = []
+    for system in systems:
+        for i, term in enumerate(system.terminals):
+            srv = system.servers[i % len(system.servers)]
+            port = system.ports[i % len(system.ports)]
+            sport = rng.randrange(49152, 65536)
+            cs, ss = rng.randrange(1 << 32), rng.randrange(1 << 32)
+            win = rng.choice((501, 8192, 16384, 64240))  # never nmap's ACK-probe windows 1024-4096
+            opt = f.ts_option()
+            request = rng.randbytes(rng.randrange(80, 500))
+            answer = rng.randbytes(rng.randrange(200, 1200))
+            flow = {"window": win, "options": opt}
+            data += [
+                (f.tcp(term, srv, sport, port, ACK, seq=cs, ack=ss, **flow),),
+                (f.tcp(srv, term, port, sport, ACK | PSH, seq=ss, ack=cs, payload=rng.randbytes(1448), **flow),),
+                (f.tcp(srv, term, port, sport, ACK | PSH, seq=ss + 1448, ack=cs, payload=answer, **flow),),
+                (f.tcp(term, srv, sport, port, ACK | PSH, seq=cs, ack=ss, payload=request, **flow),),
+                (f.tcp(srv, term, port, sport, ACK, seq=ss, ack=cs + len(request), **flow),),
+            ]
+            for _ in range(2):
+                sport = rng.randrange(49152, 65536)
+                cs, ss = rng.randrange(1 << 32), rng.randrange(1 << 32)
+                synack_options = bytes.fromhex("020405b40402080a0000000100000001")
+                handshakes.append(
+                    (
+                        f.tcp(term, srv, sport, port, SYN, seq=cs),  # Linux connect(): 40-byte header
+                        f.tcp(srv, term, port, sport, SYN | ACK, seq=ss, ack=cs + 1, options=synack_options),
+                        f.tcp(term, srv, sport, port, ACK, seq=cs + 1, ack=ss + 1, window=502, options=f.ts_option()),
+                    )
+                )
+            arps.append(
+                (
+                    eth("ff:ff:ff:ff:ff:ff", term.mac, 0x0806, arp(1, term.mac, term.ip, "00:00:00:00:00:00", srv.ip)),
+                    eth(term.mac, srv.mac, 0x0806, arp(2, srv.mac, srv.ip, term.mac, term.ip)),
+                )
+            )
+    # Shares of packets: SYNs 1.5 % (and as many SYN-ACKs), ARP 0.1 %, the rest established data and ACKs.
+    # A handshake unit is 3 frames, an ARP unit 2, a data unit 1; solve for the units' probabilities.
+    syn_share, arp_share = 0.015, 0.001
+    frames_per_unit = 1 / (1 - 2 * syn_share - arp_share / 2)
+    w_handshake, w_arp = syn_share * frames_per_unit, arp_share / 2 * frames_per_unit
+    t = Templates()
+    t.add(data, ("data",), 1 - w_handshake - w_arp)
+    t.add(handshakes, ("syn", "synack", "data"), w_handshake)
+    t.add(arps, ("arp", "arp"), w_arp)
+    return t
+
+
+# -- the writer -----------------------------------------------------------------------------------------------------
+
+
+class Stream:
+    """Appends records to a pcap with a running microsecond clock; tallies frames by kind."""
+
+    def __init__(self, writer: PcapWriter, start_us: int) -> None:
+        self.write_raw = writer.write_raw
+        self.pack = struct.Struct("<IIII").pack
+        self.t = start_us
+        self.tally: Counter[str] = Counter()
+
+    def emit(self, frame: bytes, gap_us: int, kind: str) -> None:
+        self.t += gap_us
+        sec, usec = divmod(self.t, 1_000_000)
+        self.write_raw(self.pack(sec, usec, len(frame), len(frame)) + frame)
+        self.tally[kind] += 1
+
+
+def normal_traffic(out: Stream, t: Templates, count: int, mean_gap_us: float, rng: random.Random) -> None:
+    """``count`` frames of ordinary traffic: units picked at random by weight, exponential gaps between units."""
+    gaps = [max(1, round(rng.expovariate(1 / mean_gap_us))) for _ in range(4096)]
+    inner_gaps = (0, 180, 60)  # SYN -> SYN-ACK -> ACK within a unit, in microseconds
+    cum: list[float] = []
+    total = 0.0
+    for w in t.weights:
+        total += w
+        cum.append(total)
+    indices = range(len(t.units))
+    write_raw, pack = out.write_raw, out.pack
+    left = count
+    g = 0
+    data_frames = 0
+    while left > 0:
+        for i in rng.choices(indices, cum_weights=cum, k=min(65536, left)):
+            unit = t.units[i]
+            g += 1
+            if len(unit) == 1:  # the common case, inlined
+                out.t += gaps[g & 4095]
+                frame = unit[0]
+                sec, usec = divmod(out.t, 1_000_000)
+                write_raw(pack(sec, usec, len(frame), len(frame)) + frame)
+                data_frames += 1
+                left -= 1
+            else:
+                kinds = t.kinds[i]
+                for j, frame in enumerate(unit[:left]):  # the last unit may be cut, as a capture is
+                    out.emit(frame, gaps[g & 4095] if j == 0 else inner_gaps[j], kinds[j])
+                left -= min(len(unit), left)
+            if left <= 0:
+                break
+    out.tally["data"] += data_frames
+
+
+def scan_frames() -> int:
+    open_ports = [p for p in SYSTEMS[SCAN_TARGET][1] if p <= 1000]
+    return 2 * 1000 + len(open_ports)
+
+
+def nmap_scan(out: Stream, target: Host, rng: random.Random) -> None:
+    """nmap -sS -T4 of ports 1-1000 in random order: raw SYNs (window 1024, MSS only) every 120 µs; closed ports
+    answer RST-ACK, open ones SYN-ACK, which the scanner resets."""
+    f = Frames(rng)
+    scanner = Host("scanner", *SCANNER)
+    sport = rng.randrange(40000, 60000)
+    ports = list(range(1, 1001))
+    rng.shuffle(ports)
+    for port in ports:
+        probe = f.tcp(scanner, target, sport, port, SYN, seq=rng.randrange(1 << 32), window=1024, options=_MSS_ONLY)
+        out.emit(probe, 120, "scan")
+        if port in SYSTEMS[SCAN_TARGET][1]:
+            out.emit(f.tcp(target, scanner, port, sport, SYN | ACK, seq=7, ack=1, options=_MSS_ONLY), 70, "scan")
+            out.emit(f.tcp(scanner, target, sport, port, RST, seq=1, options=b""), 30, "scan")
+        else:
+            out.emit(f.tcp(target, scanner, port, sport, RST | ACK, ack=1, window=0, options=b""), 70, "scan")
+
+
+def syn_flood(out: Stream, target: Host, port: int, syns: int, rng: random.Random) -> None:
+    """hping3 --flood -S: SYNs (window 512, no options, incrementing source port) at 50,000/s; the server answers
+    each with a SYN-ACK and the flooder's kernel, which never opened the connection, resets it."""
+    f = Frames(rng)
+    flooder = Host("flooder", *FLOODER)
+    base = rng.randrange(1024, 30000)
+    for i in range(syns):
+        sport = base + i % 30000
+        seq = rng.randrange(1 << 32)
+        out.emit(f.tcp(flooder, target, sport, port, SYN, seq=seq, window=512, options=b""), 12, "flood")
+        synack = f.tcp(target, flooder, port, sport, SYN | ACK, seq=seq ^ 0x5A5A5A, ack=seq + 1, options=_MSS_ONLY)
+        out.emit(synack, 4, "flood")
+        out.emit(f.tcp(flooder, target, sport, port, RST, seq=seq + 1, window=0, options=b""), 4, "flood")
+
+
+def generate(path: Path, packets: int, systems: Sequence[System], seed: int = 2026) -> dict[str, int]:
+    """Write the capture to ``path`` (via a temporary name, so an interrupted run leaves no half file)."""
+    rng = random.Random(seed)
+    templates = make_templates(systems, rng)
+    flood_syns = max(600, min(30_000, packets // 150))
+    special = scan_frames() + 3 * flood_syns
+    if packets < special * 4:
+        raise SystemExit(f"--packets must be at least {special * 4:,} (the scan and the flood alone are {special:,})")
+    normal = packets - special
+    frames_per_unit = sum(len(u) * w for u, w in zip(templates.units, templates.weights, strict=True))
+    mean_gap = DURATION_S * 1e6 / (normal / frames_per_unit)
+    part = path.with_suffix(".part")
+    started = time.perf_counter()
+    with PcapWriter(part) as writer:
+        out = Stream(writer, int(START.timestamp()) * 1_000_000)
+        a, b = int(normal * 0.35), int(normal * 0.70)
+        normal_traffic(out, templates, a, mean_gap, rng)
+        nmap_scan(out, systems[SCAN_TARGET].servers[0], rng)
+        normal_traffic(out, templates, b - a, mean_gap, rng)
+        syn_flood(out, systems[FLOOD_TARGET].servers[0], SYSTEMS[FLOOD_TARGET][1][0], flood_syns, rng)
+        normal_traffic(out, templates, normal - b, mean_gap, rng)
+        if writer.count != packets:
+            raise RuntimeError(f"wrote {writer.count} packets, not {packets}")
+    part.rename(path)
+    tally = dict(out.tally)
+    tally["templates"] = templates.frames
+    tally["seconds_to_write"] = round(time.perf_counter() - started)
+    tally["last_timestamp"] = out.t // 1_000_000
+    return tally
+
+
+# -- measuring ------------------------------------------------------------------------------------------------------
+
+
+def warm_cache(path: Path) -> float:
+    started = time.perf_counter()
+    with path.open("rb", buffering=0) as f:
+        while f.read(16 << 20):
+            pass
+    return time.perf_counter() - started
+
+
+@dataclass
+class Timing:
+    name: str
+    runs: list[float]  # wall-clock seconds of each run
+    cpu: list[float]  # user + system CPU seconds of each run, all processes together
+
+    @property
+    def best(self) -> float:
+        return min(self.runs)
+
+    @property
+    def best_cpu(self) -> float:
+        return self.cpu[self.runs.index(self.best)]
+
+
+def _cpu(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def best_of(name: str, argv: list[str], stdout_path: Path, repeats: int = REPEATS) -> Timing:
+    """Run ``argv`` ``repeats`` times with stdout to a file, timing each run (wall clock and CPU)."""
+    timing = Timing(name, [], [])
+    for _ in range(repeats):
+        with stdout_path.open("wb") as out:
+            cpu = _cpu(resource.RUSAGE_CHILDREN)
+            started = time.perf_counter()
+            proc = subprocess.run(argv, stdout=out, stderr=subprocess.PIPE, check=False)
+            timing.runs.append(time.perf_counter() - started)
+            timing.cpu.append(_cpu(resource.RUSAGE_CHILDREN) - cpu)  # the command and any process it forked
+        if proc.returncode != 0:
+            raise SystemExit(f"{argv[0]} failed ({proc.returncode}):\n{proc.stderr.decode(errors='replace')}")
+    return timing
+
+
+def count_lines(path: Path) -> int:
+    n = 0
+    with path.open("rb") as f:
+        while chunk := f.read(16 << 20):
+            n += chunk.count(b"\n")
+    return n
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--packets", type=int, default=5_000_000, help="packets in the capture (default 5,000,000)")
+    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help=f"default {DEFAULT_WORKDIR}")
+    parser.add_argument("--regenerate", action="store_true", help="build the capture again even if it is cached")
+    args = parser.parse_args(argv)
+
+    tcpdump = shutil.which("tcpdump")
+    mamori = shutil.which("mamori") or str(Path(sys.executable).with_name("mamori"))
+    if tcpdump is None or not Path(mamori).exists():
+        raise SystemExit("needs tcpdump and the mamori command on PATH (activate the virtualenv)")
+    work = args.workdir
+    work.mkdir(parents=True, exist_ok=True)
+    systems = make_lan()
+    pcap = work / f"lan-{args.packets}-v{GENERATOR_VERSION}.pcap"
+    tally_file = pcap.with_suffix(".json")
+    site = work / "bench-analyze.yaml"
+    database = work / "bench-analyze.db"
+    site.write_text(site_yaml(systems, database), encoding="utf-8")
+
+    if args.regenerate or not pcap.exists() or not tally_file.exists():
+        print(f"generating {pcap} ({args.packets:,} packets) ...", flush=True)
+        tally = generate(pcap, args.packets, systems)
+        tally_file.write_text(json.dumps(tally, indent=1), encoding="utf-8")
+    tally = json.loads(tally_file.read_text(encoding="utf-8"))
+    size = pcap.stat().st_size
+    print(
+        f"capture: {pcap} ({size / 1e9:.2f} GB, {args.packets:,} packets; generated in {tally['seconds_to_write']} s)"
+    )
+    kinds = ("data", "syn", "synack", "arp", "scan", "flood")
+    print(
+        "  frames: {data:,} established data/ACK, {syn:,} SYN, {synack:,} SYN-ACK, {arp:,} ARP, {scan:,} nmap scan, "
+        "{flood:,} SYN flood (with SYN-ACKs and RSTs)".format(**{k: tally.get(k, 0) for k in kinds})
+    )
+    span = tally["last_timestamp"] - int(START.timestamp())
+    print(f"  {tally['templates']} distinct frame templates; timestamps over {span / 60:.0f} minutes from {START}")
+    expected = args.packets - tally["data"]
+    print(f"  frames the filter should pass (everything but established data/ACK): {expected:,}")
+    print(f"settings: {site}")
+
+    settings = load_settings(site)
+    bpf = build_filter()
+    assert bpf == capture_filter(settings), "mamori's filter for these settings is not build_filter()"
+    warm = warm_cache(pcap)
+    print(f"page cache warmed: read {size / 1e9:.2f} GB in {warm:.2f} s ({size / warm / 1e9:.1f} GB/s)\n")
+
+    tcpdump_out = work / "tcpdump-matches.txt"
+    t_tcpdump = best_of("tcpdump -nn -r (printing matches)", [tcpdump, "-nn", "-r", str(pcap), bpf], tcpdump_out)
+    tcpdump_lines = count_lines(tcpdump_out)
+
+    json_out = work / "mamori-alerts.jsonl"
+    analyze = [mamori, "analyze", "--config", str(site)]
+    t_mamori = best_of("mamori analyze --no-store --json", [*analyze, "--no-store", "--json", str(pcap)], json_out)
+    cli_alerts = count_lines(json_out)
+
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{database}{suffix}").unlink(missing_ok=True)
+    stored_out = work / "mamori-alerts-stored.jsonl"
+    t_store = best_of("mamori analyze --json (storing)", [*analyze, "--json", str(pcap)], stored_out, repeats=1)
+
+    t_check = best_of("mamori check", [mamori, "check", "--config", str(site)], work / "check.txt", repeats=1)
+
+    cpu = _cpu(resource.RUSAGE_SELF) + _cpu(resource.RUSAGE_CHILDREN)  # the reader is a forked child
+    started = time.perf_counter()
+    result = analyze_captures(settings, [pcap])
+    wall = time.perf_counter() - started
+    cpu = _cpu(resource.RUSAGE_SELF) + _cpu(resource.RUSAGE_CHILDREN) - cpu
+    t_inproc = Timing("mamori in-process analyze_captures", [wall], [cpu])
+    stats = result.files[0]
+
+    n = args.packets
+    print(f"packets in file: {n:,}   filter: build_filter() ({len(bpf)} characters)")
+    print(
+        f"{'':36} {'matched':>9} {'best s':>7} {'packets/s':>11} {'time/tcpdump':>12} {'CPU s':>6}   "
+        "runs (s); CPU s = user+system of the best run, all processes"
+    )
+    for timing, matched in (
+        (t_tcpdump, tcpdump_lines),
+        (t_mamori, stats.matched),
+        (t_store, stats.matched),
+        (t_inproc, stats.matched),
+    ):
+        print(
+            f"{timing.name:36} {matched:>9,} {timing.best:>7.2f} {n / timing.best:>11,.0f} "
+            f"{timing.best / t_tcpdump.best:>11.2f}x {timing.best_cpu:>6.2f}   "
+            + " ".join(f"{r:.2f}" for r in timing.runs)
+        )
+    print(
+        f"(start-up alone, `mamori check`: {t_check.best:.2f} s; mamori decoded {stats.decoded:,} observations, "
+        f"{stats.malformed} malformed)"
+    )
+    agree = "agree" if tcpdump_lines == stats.matched == expected else "DISAGREE"
+    print(f"matched packets: tcpdump {tcpdump_lines:,}, mamori {stats.matched:,}, generator {expected:,}: {agree}")
+
+    print(f"\nalerts ({len(result.alerts)}; the CLI printed {cli_alerts} JSON lines):")
+    for alert in result.alerts:
+        print(f"  {alert.rule:22} count {alert.count:>7,}  {alert.summary_en}")
+    by_rule = Counter(a.rule for a in result.alerts)
+    print("  by rule: " + ", ".join(f"{rule} {n}" for rule, n in sorted(by_rule.items())))
+    if result.warnings or result.failed:
+        print("warnings: " + "; ".join([*result.warnings, *result.failed]))
+    print(f"\n(tcpdump's output: {tcpdump_out}; load average {os.getloadavg()[0]:.2f}; {os.cpu_count()} CPUs)")
+
+
+if __name__ == "__main__":
+    main()
