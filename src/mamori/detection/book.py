@@ -15,12 +15,19 @@ from typing import Any
 
 from mamori.model import Alert, ArpObservation, ConnectionAttempt, PortResponse, Severity, flags_text
 
-__all__ = ["SAMPLES_FIRST", "SAMPLES_LAST", "AlertBook", "AlertState", "sample_of"]
+__all__ = ["SAMPLES_FIRST", "SAMPLES_LAST", "AlertBook", "AlertState", "sample_of", "with_system"]
 
 SAMPLES_FIRST = 5
 SAMPLES_LAST = 5
 
 Summarizer = Callable[["AlertState"], tuple[str, str]]
+
+
+def with_system(state: AlertState, ja: str, en: str) -> tuple[str, str]:
+    """Append the department system an alert concerns to its two summaries."""
+    if state.system:
+        return f"{ja}（対象システム: {state.system}）", f"{en} (system: {state.system})"
+    return ja, en
 
 
 def sample_of(obs: Any) -> dict[str, Any]:

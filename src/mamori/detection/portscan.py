@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import Counter, OrderedDict
 
 from mamori.config import PortScanSettings
-from mamori.detection.book import AlertBook, AlertState
+from mamori.detection.book import AlertBook, AlertState, with_system
 from mamori.detection.site_index import SiteIndex
 from mamori.model import ACK, FIN, PSH, SYN, URG, ConnectionAttempt, PortResponse, Severity
 
@@ -119,10 +119,7 @@ def summarize(state: AlertState) -> tuple[str, str]:
             f"調べています。{state.count} 回"
         )
         en = f"Horizontal port scan ({kind}): {src} probed port {ports} on {n_hosts} hosts; {state.count} probes"
-    if state.system:
-        ja += f"（対象システム: {state.system}）"
-        en += f" (system: {state.system})"
-    return ja, en
+    return with_system(state, ja, en)
 
 
 class PortScanDetector:

@@ -21,13 +21,14 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from mamori.config import SynFloodSettings
-from mamori.detection.book import AlertBook, AlertState
+from mamori.detection.book import AlertBook, AlertState, with_system
 from mamori.detection.site_index import SiteIndex
 from mamori.model import ACK, SYN, ConnectionAttempt, PortResponse, Severity
 
 __all__ = ["RULE", "SynFloodDetector"]
 
 RULE = "syn-flood"
+_RATE_SPAN_MASK = 255  # the peak rate is measured over spans of 256 SYNs
 _SOURCE_CAP_FACTOR = 4  # distinct sources remembered per window, relative to min_syns
 
 
@@ -45,8 +46,7 @@ class _Window:
     pending: int = 0  # SYNs of a continuing window, counted when it proves to flood too
     pending_last: float = 0.0
     pending_samples: list[ConnectionAttempt] = field(default_factory=list)
-    bucket_start: float = 0.0  # one-second buckets for the peak rate
-    bucket_syns: int = 0
+    rate_mark: float = 0.0  # time of the last 256th SYN, for the peak rate
     peak_rate: float = 0.0
 
 
@@ -61,10 +61,7 @@ def summarize(state: AlertState) -> tuple[str, str]:
     else:
         ja += f"、ハンドシェイク未完了 {d.get('incomplete_ratio', 0):.0%}"
         en += f", {d.get('incomplete_ratio', 0):.0%} without a completed handshake"
-    if state.system:
-        ja += f"（対象システム: {state.system}）"
-        en += f" (system: {state.system})"
-    return ja, en
+    return with_system(state, ja, en)
 
 
 class SynFloodDetector:
@@ -156,13 +153,12 @@ class SynFloodDetector:
     def _tally(self, win: _Window, obs: ConnectionAttempt) -> None:
         """Count one SYN into its window: total, per-second bucket, sources (capped) and ports (capped)."""
         win.syns += 1
-        ts = obs.ts
-        if ts - win.bucket_start >= 1.0:
-            if win.bucket_syns > win.peak_rate:
-                win.peak_rate = float(win.bucket_syns)
-            win.bucket_start, win.bucket_syns = ts, 1
-        else:
-            win.bucket_syns += 1
+        if not win.syns & _RATE_SPAN_MASK:  # every 256th SYN: the pace of the last 256
+            ts = obs.ts
+            if win.rate_mark and ts > win.rate_mark:
+                rate = (_RATE_SPAN_MASK + 1) / (ts - win.rate_mark)
+                win.peak_rate = max(win.peak_rate, rate)
+            win.rate_mark = ts
         sources = win.sources
         src = obs.src_ip
         if src in sources:
@@ -231,10 +227,8 @@ class SynFloodDetector:
 
     def _describe(self, state: AlertState, win: _Window, ts: float) -> None:
         d = state.details
-        # SYNs per second: the busiest whole second, or the current second's pace (a short, fast burst)
-        elapsed = ts - win.bucket_start
-        current = win.bucket_syns / elapsed if win.bucket_syns >= 100 and elapsed > 0.01 else float(win.bucket_syns)
-        rate = max(win.peak_rate, min(current, win.bucket_syns / max(elapsed, 1e-3)))
+        # SYNs per second: the fastest pace over 256 consecutive SYNs, or the window's average if that is higher
+        rate = max(win.peak_rate, win.syns / max(ts - win.start, 1.0))
         completed = max(0, win.synacks - win.refused)
         d["peak_rate"] = max(d.get("peak_rate", 0.0), round(rate, 1))
         d["incomplete_ratio"] = round(1.0 - min(1.0, completed / max(1, win.syns)), 3)
