@@ -6,173 +6,32 @@ fix the file in one pass. Nothing here reads the environment or argv; the CLI pa
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
+from mamori.config.sections import CaptureSettings, DetectionSettings, StorageSettings
+from mamori.config.values import Ip, Mac, Port, Strict
 from mamori.errors import ConfigError, ConfigProblem
 from mamori.model import DepartmentSystem, Gateway, Server, Severity, Site, Terminal
 
-__all__ = [
-    "CaptureSettings",
-    "DetectionSettings",
-    "IpMacConflictSettings",
-    "PortScanSettings",
-    "Settings",
-    "StorageSettings",
-    "SynFloodSettings",
-    "UnregisteredTerminalSettings",
-    "load_settings",
-    "normalize_ip",
-    "normalize_mac",
-    "parse_duration",
-    "settings_from_text",
-]
-
-# -- value parsers --------------------------------------------------------------------------------------------------
-
-_MAC_RE = re.compile(r"^[0-9a-f]{12}$")
-
-
-def normalize_mac(value: str) -> str:
-    """Accept ``02:42:AC:11:00:02``, ``02-42-ac-11-00-02``, ``0242.ac11.0002`` or ``0242ac110002``;
-    return lower-case colon form."""
-    if not isinstance(value, str):
-        raise ValueError(f'a MAC address must be text such as "02:42:ac:11:00:02", not {value!r}')
-    hexdigits = re.sub(r"[:\-.\s]", "", value.strip().lower())
-    if not _MAC_RE.match(hexdigits):
-        raise ValueError(f"{value!r} is not a MAC address (expected six hex pairs such as 02:42:ac:11:00:02)")
-    if hexdigits in ("000000000000", "ffffffffffff"):
-        raise ValueError(f"{value!r} is not a terminal's MAC address (all zeros or broadcast)")
-    return ":".join(hexdigits[i : i + 2] for i in range(0, 12, 2))
-
-
-def normalize_ip(value: Any) -> str:
-    try:
-        return str(ipaddress.ip_address(str(value).strip()))
-    except ValueError:
-        raise ValueError(f"{value!r} is not an IPv4 or IPv6 address") from None
-
-
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d|w)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, None: 1.0}
-
-
-def parse_duration(value: Any) -> float:
-    """``300``, ``"300s"``, ``"5m"``, ``"24h"``, ``"7d"`` -> seconds."""
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a duration")
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError("a duration cannot be negative")
-        return float(value)
-    match = _DURATION_RE.match(str(value))
-    if not match:
-        raise ValueError(f'{value!r} is not a duration (examples: 30, "30s", "5m", "24h", "7d")')
-    return float(match.group(1)) * _UNITS[match.group(2)]
-
-
-Mac = Annotated[str, BeforeValidator(normalize_mac)]
-Ip = Annotated[str, BeforeValidator(normalize_ip)]
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-Port = Annotated[int, Field(ge=1, le=65535)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
-
-
-# -- daemon settings ------------------------------------------------------------------------------------------------
-
-
-class StorageSettings(_Strict):
-    path: Path | None = Field(None, description="SQLite database file; default: mamori.db in the data directory")
-    batch_interval: Duration = Field(1.0, description="seconds between batched writes")
-
-
-class CaptureSettings(_Strict):
-    interfaces: tuple[str, ...] = ()
-    snaplen: int = Field(256, ge=64, le=65535)
-    buffer_mb: int = Field(64, ge=1, le=4096, description="kernel capture buffer per interface")
-    promiscuous: bool = True
-    udp: bool = Field(True, description="capture empty UDP probes and ICMP port-unreachable answers")
-    ipv6: bool = True
-    vlan: bool = Field(True, description="also match frames carrying one 802.1Q tag (mirror ports)")
-
-    @field_validator("interfaces", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        return (value,) if isinstance(value, str) else value
-
-
-class UnregisteredTerminalSettings(_Strict):
-    enabled: bool = True
-    quiet_period: Duration = Field(3600.0, description="after this much silence a returning stranger is a new alert")
-
-
-class PortScanSettings(_Strict):
-    enabled: bool = True
-    window: Duration = Field(300.0, gt=0, description="sliding window for counting distinct ports or hosts")
-    vertical_ports: int = Field(20, ge=2, description="distinct ports on one host within the window")
-    horizontal_hosts: int = Field(20, ge=2, description="distinct hosts on one port within the window")
-    exempt_sources: tuple[Ip, ...] = Field((), description="authorised scanners (vulnerability scanner, monitoring)")
-    max_tracked: int = Field(50_000, ge=100, description="pairs tracked at once; the oldest are evicted")
-
-
-class SynFloodSettings(_Strict):
-    enabled: bool = True
-    window: Duration = Field(5.0, gt=0)
-    min_syns: int = Field(500, ge=10, description="SYNs to one server within the window before judging")
-    incomplete_ratio: float = Field(0.5, ge=0, le=1, description="share of SYNs without a completed handshake")
-    min_syns_per_port: float = Field(
-        10.0, ge=1, description="average SYNs per targeted port: a flood hammers few ports, a scan touches each once"
-    )
-    spoofed_source_ratio: float = Field(
-        0.8, ge=0, le=1, description="share of SYNs from distinct one-shot sources that means spoofed sources"
-    )
-    max_servers: int = Field(10_000, ge=10)
-
-
-class IpMacConflictSettings(_Strict):
-    enabled: bool = True
-    flip_flop_window: Duration = Field(3600.0, gt=0, description="A->B->A changes within this time are a flip-flop")
-    max_learned: int = Field(100_000, ge=100, description="unregistered IP-MAC bindings remembered")
-    quiet_period: Duration = 3600.0
-
-
-class DetectionSettings(_Strict):
-    unregistered_terminal: UnregisteredTerminalSettings = UnregisteredTerminalSettings()
-    port_scan: PortScanSettings = PortScanSettings()
-    syn_flood: SynFloodSettings = SynFloodSettings()
-    ip_mac_conflict: IpMacConflictSettings = IpMacConflictSettings()
-    max_open_alerts: int = Field(20_000, ge=100, description="alerts kept in memory at once")
-
+__all__ = ["Settings", "load_settings", "settings_from_text"]
 
 # -- site model schema ------------------------------------------------------------------------------------------------
 
 
-class _TerminalIn(_Strict):
+class _TerminalIn(Strict):
     name: str = ""
     mac: Mac
     ip: Ip | None = None
     note: str = ""
 
 
-class _ServerIn(_Strict):
+class _ServerIn(Strict):
     ip: Ip
     mac: Mac | None = None
     name: str = ""
@@ -182,7 +41,7 @@ def _server_shorthand(value: Any) -> Any:
     return {"ip": value} if isinstance(value, str | int) and not isinstance(value, bool) else value
 
 
-class _SystemIn(_Strict):
+class _SystemIn(Strict):
     name: str = Field(min_length=1)
     servers: tuple[Annotated[_ServerIn, BeforeValidator(_server_shorthand)], ...] = Field(min_length=1)
     ports: tuple[Port, ...] = Field(min_length=1)
@@ -200,17 +59,17 @@ class _SystemIn(_Strict):
         return self
 
 
-class _GatewayIn(_Strict):
+class _GatewayIn(Strict):
     name: str = ""
     mac: Mac
     ip: Ip | None = None
 
 
-class _SiteIn(_Strict):
+class _SiteIn(Strict):
     name: str = ""
 
 
-class _SettingsIn(_Strict):
+class _SettingsIn(Strict):
     site: _SiteIn = _SiteIn()
     storage: StorageSettings = StorageSettings()
     capture: CaptureSettings = CaptureSettings()

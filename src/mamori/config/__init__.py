@@ -1,0 +1,29 @@
+"""Settings: one YAML file holding the daemon settings and the site model, validated with file:line:field errors."""
+
+from mamori.config.loader import Settings, load_settings, settings_from_text
+from mamori.config.sections import (
+    CaptureSettings,
+    DetectionSettings,
+    IpMacConflictSettings,
+    PortScanSettings,
+    StorageSettings,
+    SynFloodSettings,
+    UnregisteredTerminalSettings,
+)
+from mamori.config.values import normalize_ip, normalize_mac, parse_duration
+
+__all__ = [
+    "CaptureSettings",
+    "DetectionSettings",
+    "IpMacConflictSettings",
+    "PortScanSettings",
+    "Settings",
+    "StorageSettings",
+    "SynFloodSettings",
+    "UnregisteredTerminalSettings",
+    "load_settings",
+    "normalize_ip",
+    "normalize_mac",
+    "parse_duration",
+    "settings_from_text",
+]

@@ -1,0 +1,83 @@
+"""The daemon settings sections: storage, capture, detection thresholds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from mamori.config.values import Duration, Ip, Strict
+
+__all__ = [
+    "CaptureSettings",
+    "DetectionSettings",
+    "IpMacConflictSettings",
+    "PortScanSettings",
+    "StorageSettings",
+    "SynFloodSettings",
+    "UnregisteredTerminalSettings",
+]
+
+
+class StorageSettings(Strict):
+    path: Path | None = Field(None, description="SQLite database file; default: mamori.db in the data directory")
+    batch_interval: Duration = Field(1.0, description="seconds between batched writes")
+
+
+class CaptureSettings(Strict):
+    interfaces: tuple[str, ...] = ()
+    snaplen: int = Field(256, ge=64, le=65535)
+    buffer_mb: int = Field(64, ge=1, le=4096, description="kernel capture buffer per interface")
+    promiscuous: bool = True
+    udp: bool = Field(True, description="capture empty UDP probes and ICMP port-unreachable answers")
+    ipv6: bool = True
+    vlan: bool = Field(True, description="also match frames carrying one 802.1Q tag (mirror ports)")
+
+    @field_validator("interfaces", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, str) else value
+
+
+class UnregisteredTerminalSettings(Strict):
+    enabled: bool = True
+    quiet_period: Duration = Field(3600.0, description="after this much silence a returning stranger is a new alert")
+
+
+class PortScanSettings(Strict):
+    enabled: bool = True
+    window: Duration = Field(300.0, gt=0, description="sliding window for counting distinct ports or hosts")
+    vertical_ports: int = Field(20, ge=2, description="distinct ports on one host within the window")
+    horizontal_hosts: int = Field(20, ge=2, description="distinct hosts on one port within the window")
+    exempt_sources: tuple[Ip, ...] = Field((), description="authorised scanners (vulnerability scanner, monitoring)")
+    max_tracked: int = Field(50_000, ge=100, description="pairs tracked at once; the oldest are evicted")
+
+
+class SynFloodSettings(Strict):
+    enabled: bool = True
+    window: Duration = Field(5.0, gt=0)
+    min_syns: int = Field(500, ge=10, description="SYNs to one server within the window before judging")
+    incomplete_ratio: float = Field(0.5, ge=0, le=1, description="share of SYNs without a completed handshake")
+    min_syns_per_port: float = Field(
+        10.0, ge=1, description="average SYNs per targeted port: a flood hammers few ports, a scan touches each once"
+    )
+    spoofed_source_ratio: float = Field(
+        0.8, ge=0, le=1, description="share of SYNs from distinct one-shot sources that means spoofed sources"
+    )
+    max_servers: int = Field(10_000, ge=10)
+
+
+class IpMacConflictSettings(Strict):
+    enabled: bool = True
+    flip_flop_window: Duration = Field(3600.0, gt=0, description="A->B->A changes within this time are a flip-flop")
+    max_learned: int = Field(100_000, ge=100, description="unregistered IP-MAC bindings remembered")
+    quiet_period: Duration = 3600.0
+
+
+class DetectionSettings(Strict):
+    unregistered_terminal: UnregisteredTerminalSettings = UnregisteredTerminalSettings()
+    port_scan: PortScanSettings = PortScanSettings()
+    syn_flood: SynFloodSettings = SynFloodSettings()
+    ip_mac_conflict: IpMacConflictSettings = IpMacConflictSettings()
+    max_open_alerts: int = Field(20_000, ge=100, description="alerts kept in memory at once")
