@@ -20,11 +20,13 @@ __all__ = [
     "FIN",
     "PSH",
     "RST",
+    "RULE_IDS",
     "SYN",
     "URG",
     "Alert",
     "ArpObservation",
     "ConnectionAttempt",
+    "Delivery",
     "DepartmentSystem",
     "Gateway",
     "PortResponse",
@@ -114,6 +116,10 @@ class ArpObservation(NamedTuple):
         return self.sender_ip == self.target_ip
 
 
+# Every rule id an alert may carry; settings that name rules are checked against this list.
+RULE_IDS = ("unregistered-terminal", "port-scan", "syn-flood", "ip-mac-conflict")
+
+
 class Severity(enum.IntEnum):
     INFO = 10
     LOW = 20
@@ -159,6 +165,27 @@ class Alert:
     system: str | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
     samples: tuple[Mapping[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One attempt to deliver an alert through an action (script, Zabbix, syslog, e-mail, webhook).
+
+    ``event`` is ``new`` (first notification of the alert) or ``update`` (it grew). ``ok`` tells whether the
+    attempt succeeded; ``final`` whether no further attempt will follow (success, or retries exhausted).
+    ``detail`` is what the far end said: an exit code and output, an HTTP status, an SMTP reply, an error.
+    """
+
+    alert_uid: str
+    action: str
+    action_type: str
+    event: str
+    attempt: int
+    ts: float
+    ok: bool
+    final: bool
+    detail: str
+    alert_count: int = 0
 
 
 @dataclass(frozen=True)

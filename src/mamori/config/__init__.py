@@ -1,5 +1,13 @@
 """Settings: one YAML file holding the daemon settings and the site model, validated with file:line:field errors."""
 
+from mamori.config.actions import (
+    ActionSettings,
+    EmailAction,
+    ScriptAction,
+    SyslogAction,
+    WebhookAction,
+    ZabbixAction,
+)
 from mamori.config.loader import Settings, load_settings, settings_from_text
 from mamori.config.sections import (
     CaptureSettings,
@@ -13,14 +21,20 @@ from mamori.config.sections import (
 from mamori.config.values import normalize_ip, normalize_mac, parse_duration
 
 __all__ = [
+    "ActionSettings",
     "CaptureSettings",
     "DetectionSettings",
+    "EmailAction",
     "IpMacConflictSettings",
     "PortScanSettings",
+    "ScriptAction",
     "Settings",
     "StorageSettings",
     "SynFloodSettings",
+    "SyslogAction",
     "UnregisteredTerminalSettings",
+    "WebhookAction",
+    "ZabbixAction",
     "load_settings",
     "normalize_ip",
     "normalize_mac",

@@ -6,6 +6,7 @@ fix the file in one pass. Nothing here reads the environment or argv; the CLI pa
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,10 +15,11 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
+from mamori.config.actions import ActionSettings
 from mamori.config.sections import CaptureSettings, DetectionSettings, StorageSettings
 from mamori.config.values import Ip, Mac, Port, Strict
 from mamori.errors import ConfigError, ConfigProblem
-from mamori.model import DepartmentSystem, Gateway, Server, Severity, Site, Terminal
+from mamori.model import RULE_IDS, DepartmentSystem, Gateway, Server, Severity, Site, Terminal
 
 __all__ = ["Settings", "load_settings", "settings_from_text"]
 
@@ -76,6 +78,7 @@ class _SettingsIn(Strict):
     detection: DetectionSettings = DetectionSettings()
     gateways: tuple[_GatewayIn, ...] = ()
     systems: tuple[_SystemIn, ...] = ()
+    actions: tuple[ActionSettings, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,7 @@ class Settings:
     capture: CaptureSettings
     detection: DetectionSettings
     data_dir: Path
+    actions: tuple[ActionSettings, ...] = ()
 
     @property
     def database_path(self) -> Path:
@@ -151,13 +155,30 @@ def _dotted(path: _Path) -> str:
     return text
 
 
-def _pydantic_problems(exc: ValidationError, located: _Located, source: str) -> Iterator[ConfigProblem]:
+def _file_path(raw: Any, loc: tuple[Any, ...]) -> _Path:
+    """Pydantic's error location as a path in the file: validator and union-tag steps removed."""
+    path: list[str | int] = []
+    node = raw
+    for part in loc:
+        if isinstance(part, str) and part.startswith("function-"):
+            continue
+        if isinstance(node, dict) and isinstance(part, str) and part not in node and node.get("type") == part:
+            continue  # the tag of a tagged union (an action's type), not a key in the file
+        path.append(part)
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            node = None
+    return tuple(path)
+
+
+def _pydantic_problems(exc: ValidationError, raw: Any, located: _Located, source: str) -> Iterator[ConfigProblem]:
     errors = exc.errors(include_url=False)
     locs = [tuple(error["loc"]) for error in errors]
     for error in errors:
-        loc: _Path = tuple(
-            part for part in error["loc"] if not (isinstance(part, str) and part.startswith("function-"))
-        )
+        loc = _file_path(raw, tuple(error["loc"]))
         if error["type"] == "too_short" and any(
             other != tuple(error["loc"]) and other[: len(error["loc"])] == tuple(error["loc"]) for other in locs
         ):
@@ -202,6 +223,32 @@ def _cross_checks(data: _SettingsIn, located: _Located, source: str) -> Iterator
                     owners[key] = system.name
 
 
+def _action_checks(data: _SettingsIn, located: _Located, source: str) -> Iterator[ConfigProblem]:
+    names: set[str] = set()
+    for index, action in enumerate(data.actions):
+        path: _Path = ("actions", index)
+        if action.name in names:
+            where = located.locate((*path, "name"))
+            yield ConfigProblem(
+                source,
+                where[0] if where else None,
+                where[1] if where else None,
+                _dotted((*path, "name")),
+                f"action name {action.name!r} is used twice",
+            )
+        names.add(action.name)
+        for r_index, rule in enumerate(action.rules or ()):
+            if rule not in RULE_IDS:
+                where = located.locate((*path, "rules", r_index))
+                yield ConfigProblem(
+                    source,
+                    where[0] if where else None,
+                    where[1] if where else None,
+                    _dotted((*path, "rules", r_index)),
+                    f"unknown rule {rule!r}; known: {', '.join(RULE_IDS)}",
+                )
+
+
 def _to_site(data: _SettingsIn) -> Site:
     systems = tuple(
         DepartmentSystem(
@@ -240,9 +287,10 @@ def settings_from_text(text: str, *, source: str = "<settings>", data_dir: Path 
     try:
         parsed = _SettingsIn.model_validate(raw)
     except ValidationError as exc:
-        problems.extend(_pydantic_problems(exc, located, source))
+        problems.extend(_pydantic_problems(exc, raw, located, source))
         raise ConfigError(problems) from None
     problems.extend(_cross_checks(parsed, located, source))
+    problems.extend(_action_checks(parsed, located, source))
     if problems:
         raise ConfigError(problems)
     return Settings(
@@ -252,6 +300,7 @@ def settings_from_text(text: str, *, source: str = "<settings>", data_dir: Path 
         capture=parsed.capture,
         detection=parsed.detection,
         data_dir=data_dir,
+        actions=parsed.actions,
     )
 
 
@@ -271,12 +320,5 @@ def load_settings(path: str | Path, *, data_dir: Path | None = None) -> Settings
     settings = settings_from_text(text, source=str(path), data_dir=data_dir)
     if settings.storage.path is not None and not settings.storage.path.is_absolute():
         storage = settings.storage.model_copy(update={"path": (path.parent / settings.storage.path).resolve()})
-        settings = Settings(
-            source=settings.source,
-            site=settings.site,
-            storage=storage,
-            capture=settings.capture,
-            detection=settings.detection,
-            data_dir=settings.data_dir,
-        )
+        settings = dataclasses.replace(settings, storage=storage)
     return settings

@@ -65,3 +65,44 @@ class SensorStatus(models.Model):
 
     class Meta:
         db_table = "mamori_sensor_status"
+
+
+class DeliveryRecord(models.Model):
+    """One attempt to deliver an alert through an action, as the operator sees it next to the alert."""
+
+    alert_uid = models.CharField(max_length=64)
+    action = models.CharField(max_length=64)
+    action_type = models.CharField(max_length=16)
+    event = models.CharField(max_length=16)  # new | update
+    attempt = models.PositiveIntegerField()
+    ts = models.DateTimeField()
+    ok = models.BooleanField()
+    final = models.BooleanField()
+    detail = models.TextField(blank=True, default="")
+    alert_count = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "mamori_delivery"
+        indexes = [
+            models.Index(fields=["alert_uid", "ts"], name="mamori_delivery_alert"),
+            models.Index(fields=["ts"], name="mamori_delivery_ts"),
+        ]
+
+
+class TerminalRecord(models.Model):
+    """The terminal ledger (台帳) kept in the database: terminals imported from CSV, accepted from `learn`, or
+    added in the dashboard. The settings file's terminals are added to these; a retired terminal no longer counts."""
+
+    system = models.CharField(max_length=200)
+    name = models.CharField(max_length=200)
+    mac = models.CharField(max_length=17)
+    ip = models.CharField(max_length=45, null=True, blank=True)
+    note = models.TextField(blank=True, default="")
+    source = models.CharField(max_length=16, default="import")  # import | learn | web
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "mamori_terminal"
+        constraints = [models.UniqueConstraint(fields=["system", "mac"], name="mamori_terminal_system_mac")]

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mamori.errors import StorageError
-from mamori.model import Alert, Severity
+from mamori.model import Alert, Delivery, Severity
 from mamori.storage.setup import ensure_database
 
 if TYPE_CHECKING:
@@ -84,10 +84,11 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.alias = ensure_database(self.path)
-        from mamori.storage.models import AlertRecord, SensorStatus
+        from mamori.storage.models import AlertRecord, DeliveryRecord, SensorStatus
 
         self._Alert = AlertRecord
         self._Sensor = SensorStatus
+        self._Delivery = DeliveryRecord
 
     # -- alerts -------------------------------------------------------------------------------------------------
 
@@ -232,10 +233,81 @@ class Store:
             for r in self._Sensor.objects.using(self.alias).order_by("name")
         ]
 
+    # -- deliveries ---------------------------------------------------------------------------------------------
+
+    def record_deliveries(self, deliveries: Sequence[Delivery]) -> None:
+        if not deliveries:
+            return
+        from django.db import DatabaseError, transaction
+
+        rows = [
+            self._Delivery(
+                alert_uid=d.alert_uid,
+                action=d.action,
+                action_type=d.action_type,
+                event=d.event,
+                attempt=d.attempt,
+                ts=_utc(d.ts),
+                ok=d.ok,
+                final=d.final,
+                detail=d.detail,
+                alert_count=d.alert_count,
+            )
+            for d in deliveries
+        ]
+        try:
+            with transaction.atomic(using=self.alias):
+                self._Delivery.objects.using(self.alias).bulk_create(rows, batch_size=500)
+        except DatabaseError as exc:
+            raise StorageError(f"cannot write delivery records to {self.path}: {exc}") from exc
+
+    def deliveries(self, alert_uid: str | None = None, *, limit: int | None = None) -> list[Delivery]:
+        """Delivery attempts, oldest first (of one alert, or of all)."""
+        qs = self._Delivery.objects.using(self.alias).all()
+        if alert_uid is not None:
+            qs = qs.filter(alert_uid=alert_uid)
+        qs = qs.order_by("ts", "id")
+        if limit:
+            qs = qs.order_by("-ts", "-id")[:limit]
+            return [self._to_delivery(r) for r in reversed(list(qs))]
+        return [self._to_delivery(r) for r in qs]
+
+    def delivered(self, alert_uids: Sequence[str]) -> list[Delivery]:
+        """The last successful delivery per (alert, action) of these alerts: what a restarted sensor must not
+        send again."""
+        latest: dict[tuple[str, str], Delivery] = {}
+        for start in range(0, len(alert_uids), 500):
+            chunk = list(alert_uids[start : start + 500])
+            qs = self._Delivery.objects.using(self.alias).filter(alert_uid__in=chunk, ok=True).order_by("ts", "id")
+            for r in qs:
+                d = self._to_delivery(r)
+                latest[(d.alert_uid, d.action)] = d
+        return list(latest.values())
+
+    @staticmethod
+    def _to_delivery(r: Any) -> Delivery:
+        return Delivery(
+            alert_uid=r.alert_uid,
+            action=r.action,
+            action_type=r.action_type,
+            event=r.event,
+            attempt=r.attempt,
+            ts=_ts(r.ts),
+            ok=r.ok,
+            final=r.final,
+            detail=r.detail,
+            alert_count=r.alert_count,
+        )
+
     def close(self) -> None:
         from django.db import connections
 
         connections[self.alias].close()
+
+
+@dataclass(frozen=True)
+class _Deliveries:
+    records: list[Delivery]
 
 
 class AlertWriter:
@@ -250,9 +322,10 @@ class AlertWriter:
         self.store = store
         self.interval = interval
         self.origin = origin
-        self._queue: queue.SimpleQueue[list[Alert] | tuple[SensorHealth, ...] | threading.Event | None] = (
-            queue.SimpleQueue()
-        )
+        self._queue: queue.SimpleQueue[
+            list[Alert] | tuple[SensorHealth, ...] | _Deliveries | threading.Event | None
+        ] = queue.SimpleQueue()
+        self._deliveries: list[Delivery] = []
         self._pending: dict[str, Alert] = {}
         self._health: tuple[SensorHealth, ...] = ()
         self.last_error: str | None = None
@@ -263,6 +336,11 @@ class AlertWriter:
     def submit(self, alerts: list[Alert]) -> None:
         if alerts:
             self._queue.put(alerts)
+
+    def submit_deliveries(self, deliveries: list[Delivery]) -> None:
+        """Record delivery attempts with the next batch. Thread-safe: actions call it from their own threads."""
+        if deliveries:
+            self._queue.put(_Deliveries(deliveries))
 
     def submit_health(self, health: list[SensorHealth]) -> None:
         """Record sensor health with the next batch (the newest figures replace older ones)."""
@@ -285,6 +363,13 @@ class AlertWriter:
                 self._health = ()
             except StorageError as exc:
                 log.error("%s (will retry)", exc)
+        if self._deliveries:
+            try:
+                self.store.record_deliveries(self._deliveries)
+                self._deliveries = []
+            except StorageError as exc:
+                log.error("%s (will retry)", exc)
+                del self._deliveries[:-10_000]  # bounded: keep the newest records while the store is away
         if not self._pending:
             return
         batch = list(self._pending.values())
@@ -313,7 +398,9 @@ class AlertWriter:
                     self._write()
                     item.set()
                     continue
-                if isinstance(item, tuple):
+                if isinstance(item, _Deliveries):
+                    self._deliveries.extend(item.records)
+                elif isinstance(item, tuple):
                     self._health = item
                 else:
                     for alert in item:
