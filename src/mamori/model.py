@@ -8,6 +8,7 @@ as immutable and typed, and are built about four times faster, which matters on 
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,7 +35,9 @@ __all__ = [
     "Severity",
     "Site",
     "Terminal",
+    "alert_to_dict",
     "flags_text",
+    "iso_time",
 ]
 
 # TCP header flag bits (RFC 9293 §3.1).
@@ -235,3 +238,55 @@ class Site:
     systems: tuple[DepartmentSystem, ...] = ()
     gateways: tuple[Gateway, ...] = ()
     name: str = ""
+
+
+# -- the JSON form of an alert, shared by the CLI, the actions and the reports ---------------------------------
+
+_BASE = (
+    "uid",
+    "rule",
+    "severity",
+    "first_seen",
+    "last_seen",
+    "count",
+    "src_mac",
+    "src_ip",
+    "dst_ip",
+    "dst_port",
+    "system",
+    "summary_ja",
+    "summary_en",
+)
+
+
+def iso_time(ts: float) -> str:
+    """POSIX seconds -> ISO 8601 in UTC with an explicit offset, e.g. 2026-11-23T02:15:02.123456+00:00."""
+    return dt.datetime.fromtimestamp(ts, tz=dt.UTC).isoformat()
+
+
+def alert_to_dict(alert: Alert, *, samples: bool = True) -> dict[str, Any]:
+    """The alert's fields, its rule details at the top level (e.g. ``scan_type``, ``ports``), and its samples."""
+    out: dict[str, Any] = {
+        "uid": alert.uid,
+        "rule": alert.rule,
+        "severity": alert.severity.label,
+        "first_seen": iso_time(alert.first_seen),
+        "last_seen": iso_time(alert.last_seen),
+        "count": alert.count,
+        "src_mac": alert.src_mac,
+        "src_ip": alert.src_ip,
+        "dst_ip": alert.dst_ip,
+        "dst_port": alert.dst_port,
+        "system": alert.system,
+        "summary_ja": alert.summary_ja,
+        "summary_en": alert.summary_en,
+    }
+    for name, value in alert.details.items():
+        if name not in _BASE:
+            out[name] = value
+    out["details"] = dict(alert.details)
+    if samples:
+        out["samples"] = [
+            {**s, "ts": iso_time(s["ts"])} if isinstance(s.get("ts"), int | float) else dict(s) for s in alert.samples
+        ]
+    return out

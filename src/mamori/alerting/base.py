@@ -1,0 +1,72 @@
+"""The Action protocol, the notification an action delivers, and the explicit registry of action types."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from mamori.config import ActionSettings
+from mamori.model import Alert
+
+__all__ = ["ACTION_TYPES", "Action", "DeliveryError", "Notification", "Outcome", "build_action", "register"]
+
+
+@dataclass(frozen=True)
+class Notification:
+    """An alert to deliver. ``event``: ``new`` (the first time this action hears of it) or ``update`` (it grew)."""
+
+    alert: Alert
+    event: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the far end answered. ``detail`` is recorded for the operator (exit code and output, HTTP status...)."""
+
+    ok: bool
+    detail: str
+
+
+class DeliveryError(Exception):
+    """A delivery failed in a way worth retrying (the far end is down, timed out, refused)."""
+
+
+class Action(Protocol):
+    """Delivers notifications somewhere. ``deliver`` runs on the action's own thread and may block up to the
+    action's timeout; it returns an Outcome or raises (any exception is a failed attempt, retried with back-off)."""
+
+    name: str
+    type: str
+
+    def deliver(self, note: Notification) -> Outcome: ...
+
+    def tick(self, now: float) -> None:
+        """Called about once a second on the action's thread (heartbeats); most actions do nothing."""
+
+    def close(self) -> None: ...
+
+
+ActionFactory = Callable[[Any], Action]
+ACTION_TYPES: dict[str, ActionFactory] = {}
+
+
+def register(type_name: str) -> Callable[[ActionFactory], ActionFactory]:
+    """Register a built-in action type (explicitly, by the module that defines it; DESIGN.md §4.4)."""
+
+    def add(factory: ActionFactory) -> ActionFactory:
+        ACTION_TYPES[type_name] = factory
+        return factory
+
+    return add
+
+
+def build_action(settings: ActionSettings) -> Action:
+    """The action for one ``actions:`` entry. Unknown types fail with the list of known ones."""
+    from mamori.alerting import builtin  # noqa: F401 - registers the built-in types
+
+    factory = ACTION_TYPES.get(settings.type)
+    if factory is None:
+        known = ", ".join(sorted(ACTION_TYPES))
+        raise ValueError(f"action {settings.name!r}: unknown type {settings.type!r}; known: {known}")
+    return factory(settings)
