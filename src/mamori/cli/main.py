@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import gc
+import json
 import logging
 import os
 import signal
@@ -17,13 +19,14 @@ import click
 
 from mamori.config import Settings, load_settings
 from mamori.errors import ConfigError, MamoriError
-from mamori.model import Alert, Severity
+from mamori.model import Alert, Delivery, Severity
 
 __all__ = ["main"]
 
 log = logging.getLogger("mamori")
 
 EXIT_PROBLEM = 2  # a settings file with problems, an unreadable capture, no interface
+_ACT_TIMEOUT = 120.0  # analyze --act: how long actions may take (retries included) before giving up
 
 
 def default_data_dir() -> Path:
@@ -184,8 +187,11 @@ def _alert_table(alerts: Sequence[Alert], lang: str) -> None:
 @click.argument("captures", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="1 行 1 アラートの JSON / one JSON object per alert per line.")
 @click.option("--no-store", is_flag=True, help="データベースに保存しない / do not save the alerts in the database.")
+@click.option(
+    "--act", is_flag=True, help="設定の通知・対応アクションを実行する / run the configured actions on the alerts found."
+)
 @_LANG
-def analyze(config: Path, captures: tuple[Path, ...], as_json: bool, no_store: bool, lang: str) -> None:
+def analyze(config: Path, captures: tuple[Path, ...], as_json: bool, no_store: bool, act: bool, lang: str) -> None:
     """キャプチャファイルを解析する / Run the detectors over pcap/pcapng files and print the alerts."""
     settings = _load_or_exit(config)
     from mamori.runtime import analyze_captures
@@ -214,8 +220,40 @@ def analyze(config: Path, captures: tuple[Path, ...], as_json: bool, no_store: b
     if writer is not None and writer.last_error:
         click.echo(click.style("error: ", fg="red") + writer.last_error, err=True)
     _print_alerts(result.alerts, as_json=as_json, lang=lang)
-    if result.failed or (writer is not None and writer.last_error):
+    failed_actions = _act_on(settings, result.alerts) if act else 0
+    if result.failed or (writer is not None and writer.last_error) or failed_actions:
         sys.exit(EXIT_PROBLEM)
+
+
+def _act_on(settings: Settings, alerts: Sequence[Alert]) -> int:
+    """Run the configured actions on alerts found in old captures (only with --act). Returns failed deliveries."""
+    from mamori.runtime.responses import build_dispatcher
+    from mamori.storage import Store
+
+    if not settings.actions:
+        click.echo("warning: --act: no actions in the settings file / 設定にアクションがありません", err=True)
+        return 0
+    store = Store(settings.database_path)
+    records: list[Delivery] = []
+
+    def record(deliveries: list[Delivery]) -> None:
+        records.extend(deliveries)
+        store.record_deliveries(deliveries)
+
+    dispatcher = build_dispatcher(settings, record)
+    if dispatcher is None:
+        return 0
+    dispatcher.submit(alerts)
+    dispatcher.close(timeout=_ACT_TIMEOUT)
+    failed = 0
+    for d in records:
+        if d.final:
+            state = "ok" if d.ok else "FAILED"
+            click.echo(
+                f"action {d.action} ({d.action_type}) {state} after {d.attempt} attempt(s): {d.detail}", err=True
+            )
+            failed += not d.ok
+    return failed
 
 
 def _progress(captures: Sequence[Path]) -> tuple[Any, Any]:
@@ -388,6 +426,42 @@ def alerts(  # one parameter per command-line option
         limit=limit,
     )
     _print_alerts(store.alerts(flt), as_json=as_json, lang=lang)
+
+
+# -- deliveries -----------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@_CONFIG
+@click.option("--alert", "alert_uid", help="この アラート（uid）のみ / only the deliveries of this alert (uid).")
+@click.option("--limit", type=int, default=200, show_default=True, help="新しい順に N 件 / the newest N.")
+@click.option("--json", "as_json", is_flag=True, help="1 行 1 件の JSON / one JSON object per line.")
+def deliveries(config: Path, alert_uid: str | None, limit: int, as_json: bool) -> None:
+    """通知・対応アクションの実行記録 / The record of every delivery attempt of the actions."""
+    settings = _load_or_exit(config)
+    from mamori.storage import Store
+
+    if not settings.database_path.exists():
+        click.echo("記録はありません / no deliveries")
+        return
+    rows = Store(settings.database_path).deliveries(alert_uid, limit=limit)
+    if as_json:
+        from mamori.model import iso_time
+
+        for d in rows:
+            click.echo(json.dumps({**dataclasses.asdict(d), "ts": iso_time(d.ts)}, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo("記録はありません / no deliveries")
+        return
+    from mamori.reports import local_time
+
+    for d in rows:
+        state = "ok" if d.ok else ("FAILED" if d.final else "failed, will retry")
+        click.echo(
+            f"{local_time(d.ts)} {d.action} ({d.action_type}) {d.event} alert={d.alert_uid} "
+            f"attempt={d.attempt} {state}: {d.detail}"
+        )
 
 
 # -- demo ---------------------------------------------------------------------------------------------------------

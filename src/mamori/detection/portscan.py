@@ -214,7 +214,7 @@ class PortScanDetector:
             severity=Severity.MEDIUM,
             summarize=summarize,
             quiet_period=self.quiet_period,
-            src_mac=obs.src_mac,
+            src_mac=self.index.source_mac(obs.src_mac),
             src_ip=obs.src_ip,
             dst_ip=obs.dst_ip if direction == "vertical" else None,
             dst_port=obs.dst_port if direction == "horizontal" else None,

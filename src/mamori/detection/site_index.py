@@ -57,6 +57,11 @@ class SiteIndex:
                         server.ip, server.mac, "server", server.name or server.ip, system.name
                     )
 
+    def source_mac(self, mac: str | None) -> str | None:
+        """The MAC an alert may attribute to its source: not a router's, whose MAC every routed packet carries
+        (a script that shuts the source's switch port must never be handed the router's MAC)."""
+        return None if mac is None or mac in self.gateway_macs else mac
+
     def is_server(self, ip: str) -> bool:
         return ip in self.servers
 

@@ -209,7 +209,7 @@ class SynFloodDetector:
             severity=Severity.HIGH,
             summarize=summarize,
             quiet_period=self.quiet_period,
-            src_mac=obs.src_mac,
+            src_mac=self.index.source_mac(obs.src_mac),
             src_ip=obs.src_ip,
             dst_ip=obs.dst_ip,
             dst_port=obs.dst_port,

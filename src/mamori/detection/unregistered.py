@@ -117,7 +117,7 @@ class UnregisteredTerminalDetector:
             severity=system.severity,
             summarize=summarize,
             quiet_period=self.quiet_period,
-            src_mac=mac,
+            src_mac=self.index.source_mac(mac),
             src_ip=obs.src_ip,
             dst_ip=obs.dst_ip,
             dst_port=obs.dst_port,
@@ -157,6 +157,7 @@ class UnregisteredTerminalDetector:
                 "reason": "unregistered-ip",
                 "via_gateway": gateway is not None,
                 "gateway": gateway.name if gateway else None,
+                "gateway_mac": gateway.mac if gateway else None,
                 "checked_by": "ip",
             }
         terminal = self.index.macs[system].get(mac)

@@ -16,8 +16,9 @@ from mamori.capture.sources import CaptureStats, LiveSource, wait_readable
 from mamori.config import Settings
 from mamori.detection import Clock, Engine, SystemClock
 from mamori.errors import CaptureError, StorageError
-from mamori.model import Alert
+from mamori.model import Alert, Delivery
 from mamori.runtime.analyze import capture_filter
+from mamori.runtime.responses import build_dispatcher
 from mamori.storage import AlertWriter, SensorHealth, Store
 
 __all__ = ["Sensor", "SensorReport"]
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 _REOPEN_INTERVAL = 5.0
 _HEALTH_INTERVAL = 10.0
 _FINAL_DRAIN_SECONDS = 30.0  # after a stop signal, keep reading what the kernel buffered for at most this long
+_ACTIONS_CLOSE_SECONDS = 15.0  # at stop, pending notifications get this long to go out
 _RESTORE_HORIZON = 86400.0
 
 
@@ -35,6 +37,18 @@ class SensorReport:
     interfaces: list[CaptureStats]
     alerts_written: int
     observations: int
+
+
+def _log_deliveries(deliveries: list[Delivery]) -> None:
+    for d in deliveries:
+        log.info(
+            "action %s: %s attempt %d for %s: %s",
+            d.action,
+            "ok" if d.ok else "failed",
+            d.attempt,
+            d.alert_uid,
+            d.detail,
+        )
 
 
 class Sensor:
@@ -64,6 +78,7 @@ class Sensor:
         self.store = store
         self.on_alerts = on_alerts
         self.writer = AlertWriter(store, interval=settings.storage.batch_interval) if store is not None else None
+        self.dispatcher = build_dispatcher(settings, self.writer.submit_deliveries if self.writer else _log_deliveries)
         self._started = self.clock.now()
         self._errors: dict[str, str] = {}
         self._next_reopen: dict[str, float] = {}
@@ -83,10 +98,13 @@ class Sensor:
             log.info("capturing on %s", source.interface)
 
     def restore(self) -> int:
+        """Continue the open alerts of before a restart, without notifying their actions again."""
         if self.store is None:
             return 0
         try:
             alerts = self.store.recent_open_alerts(self.clock.now() - _RESTORE_HORIZON)
+            if self.dispatcher is not None:
+                self.dispatcher.restore(self.store.delivered([a.uid for a in alerts]))
         except StorageError as exc:
             log.error("cannot restore open alerts: %s", exc)
             return 0
@@ -119,6 +137,8 @@ class Sensor:
         self._record_health()
         for source in self.sources:
             source.close()
+        if self.dispatcher is not None:
+            self.dispatcher.close(timeout=_ACTIONS_CLOSE_SECONDS)
         written = 0
         if self.writer is not None:
             self.writer.flush()
@@ -153,8 +173,12 @@ class Sensor:
         if changes:
             if self.writer is not None:
                 self.writer.submit(changes)
+            if self.dispatcher is not None:
+                self.dispatcher.submit(changes)
             if self.on_alerts is not None:
                 self.on_alerts(changes)
+        if self.dispatcher is not None:
+            self.dispatcher.tick()
 
     def _record_health(self) -> None:
         if self.writer is None:

@@ -62,6 +62,9 @@ def test_through_the_router_the_registered_ip_decides_and_the_alert_says_so(engi
     (alert,) = engine.collect_changes()
     assert alert.details["via_gateway"] is True
     assert alert.details["gateway"] == "core-router"
+    # The router's MAC is not the source's: a blocking script must never be handed it.
+    assert alert.src_mac is None
+    assert alert.details["gateway_mac"] == ROUTER[0]
     assert alert.count == 2
     assert "ルータ" in alert.summary_ja
 
