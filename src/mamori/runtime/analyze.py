@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import zoneinfo
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mamori.capture.bpf import build_filter
+from mamori.capture.packetpolice import PacketPoliceSource, looks_like_packet_police
 from mamori.capture.sources import CaptureStats, FileSource
 from mamori.config import Settings
 from mamori.detection import Engine
@@ -17,6 +19,19 @@ __all__ = ["AnalysisResult", "analyze_captures", "capture_filter"]
 
 # progress(file index, file path, bytes read, file size)
 Progress = Callable[[int, Path, int, int], None]
+
+
+def open_source(path: Path, settings: Settings, bpf: str) -> FileSource | PacketPoliceSource:
+    """A capture file (pcap, pcapng) or a Packet Police CSV log, told apart by their first bytes."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(64)
+    except OSError:
+        head = b""  # FileSource reports the problem
+    if looks_like_packet_police(head):
+        zone = settings.capture.log_timezone
+        return PacketPoliceSource(path, timezone=zoneinfo.ZoneInfo(zone) if zone else None)
+    return FileSource(path, bpf)
 
 
 def capture_filter(settings: Settings) -> str:
@@ -58,7 +73,7 @@ def analyze_captures(
     result = AnalysisResult()
     latest: dict[str, Alert] = {}
     for index, path in enumerate(paths):
-        source = FileSource(path, bpf)
+        source = open_source(path, settings, bpf)
         try:
             for batch in source.batches():
                 engine.feed(batch)
