@@ -125,7 +125,9 @@ class SensorRun:
 
 
 @contextmanager
-def sensor(lan: Lan, tmp_path: Path, extra_interfaces: tuple[str, ...] = ()) -> Iterator[SensorRun]:
+def sensor(
+    lan: Lan, tmp_path: Path, extra_interfaces: tuple[str, ...] = (), extra_settings: str = ""
+) -> Iterator[SensorRun]:
     """`mamori watch` on the server's interface, from start to a clean SIGTERM stop."""
     site = tmp_path / "site.yaml"
     site.write_text(
@@ -138,7 +140,8 @@ def sensor(lan: Lan, tmp_path: Path, extra_interfaces: tuple[str, ...] = ()) -> 
                 ports: [{PORT}]
                 terminals:
                   - {{name: dialysis-pc-1, mac: "{TERMINAL[0]}", ip: {TERMINAL[1]}}}
-        """),
+        """)
+        + extra_settings,
         encoding="utf-8",
     )
     proc = subprocess.Popen(
@@ -336,3 +339,45 @@ def test_an_interface_that_disappears_never_stops_the_sensor(lan: Lan, tmp_path:
         assert f"capturing on {spare} again" in run.stderr
     finally:
         subprocess.run(["ip", "-n", lan.server_ns, "link", "del", spare], capture_output=True)
+
+
+def test_the_sensor_runs_a_blocking_script_once_per_alert_and_not_again_after_a_restart(
+    lan: Lan, tmp_path: Path
+) -> None:
+    """Seed 000's response: a script on the server, meant to shut the switch port of the stranger's MAC."""
+    log = tmp_path / "block.log"
+    script = tmp_path / "block-port.sh"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'printf "%s %s %s %s\\n" "$MAMORI_EVENT" "$MAMORI_RULE" "$MAMORI_SRC_MAC" "$MAMORI_COUNT" >> {log}\n'
+        "cat > /dev/null\n"
+        'echo "blocked $MAMORI_SRC_MAC"\n',
+        encoding="utf-8",
+    )
+    script.chmod(0o755)
+    actions = f"""actions:
+  - {{name: block, type: script, command: [{script}], rules: [unregistered-terminal], throttle: 1h}}
+"""
+    with sensor(lan, tmp_path, extra_settings=actions):
+        for _ in range(3):
+            lan.run(lan.stranger_ns, "nmap", "-sS", "-n", "-Pn", "-p", str(PORT), "--max-retries", "0", SERVER[1])
+            time.sleep(1.2)
+    lines = log.read_text().splitlines()
+    # One notification when the stranger appears; its growth is held back by the throttle (1 h) instead of one
+    # run per SYN, and the final figures go out once when the sensor stops.
+    assert lines == [f"new unregistered-terminal {STRANGER[0]} 1", f"update unregistered-terminal {STRANGER[0]} 3"]
+    deliveries = json_lines(run_mamori("deliveries", "--config", str(tmp_path / "site.yaml"), "--json").stdout)
+    assert [(d["action"], d["event"], d["ok"], d["detail"]) for d in deliveries] == [
+        ("block", "new", True, f"exit 0; stdout: blocked {STRANGER[0]}"),
+        ("block", "update", True, f"exit 0; stdout: blocked {STRANGER[0]}"),
+    ]
+    # A restart continues the open alert; its action is not run again for what it already handled.
+    with sensor(lan, tmp_path, extra_settings=actions) as run:
+        lan.run(
+            lan.terminal_ns,
+            sys.executable,
+            "-c",
+            f"import socket; socket.create_connection(('{SERVER[1]}', {PORT}), timeout=5).close()",
+        )
+    assert "continuing 1 open alert" in run.stderr
+    assert log.read_text().splitlines() == lines
