@@ -9,7 +9,16 @@ from typing import Any, Protocol
 from mamori.config import ActionSettings
 from mamori.model import Alert
 
-__all__ = ["ACTION_TYPES", "Action", "DeliveryError", "Notification", "Outcome", "build_action", "register"]
+__all__ = [
+    "ACTION_TYPES",
+    "Action",
+    "DeliveryError",
+    "Notification",
+    "Outcome",
+    "PermanentDeliveryError",
+    "build_action",
+    "register",
+]
 
 
 @dataclass(frozen=True)
@@ -22,14 +31,20 @@ class Notification:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What the far end answered. ``detail`` is recorded for the operator (exit code and output, HTTP status...)."""
+    """What the far end answered. ``detail`` is recorded for the operator (exit code and output, HTTP status...).
+    ``retry=False`` says that trying again cannot help (a refused request, a rejected login): no retries."""
 
     ok: bool
     detail: str
+    retry: bool = True
 
 
 class DeliveryError(Exception):
-    """A delivery failed in a way worth retrying (the far end is down, timed out, refused)."""
+    """A delivery failed in a way worth retrying (the far end is down, timed out)."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """A delivery failed in a way retrying cannot mend (a rejected login, a settings mistake)."""
 
 
 class Action(Protocol):

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from mamori.alerting.base import Action, Notification, Outcome
+from mamori.alerting.base import Action, Notification, Outcome, PermanentDeliveryError
 from mamori.config import ActionSettings
 from mamori.model import Alert, Delivery, Severity
 
@@ -160,10 +160,12 @@ class _Worker:
     def _attempt(self, job: _Job) -> None:
         try:
             outcome = self.action.deliver(job.note)
-        except Exception as exc:
+        except PermanentDeliveryError as exc:
+            outcome = Outcome(False, str(exc), retry=False)
+        except Exception as exc:  # any failure of the far end is a failed attempt
             outcome = Outcome(False, f"{type(exc).__name__}: {exc}")
         settings = self.settings
-        retry = not outcome.ok and job.attempt <= settings.retries
+        retry = not outcome.ok and outcome.retry and job.attempt <= settings.retries
         self.record(
             [
                 Delivery(

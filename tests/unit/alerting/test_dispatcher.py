@@ -175,3 +175,25 @@ def test_disabled_actions_do_nothing() -> None:
     dispatcher.submit([alert()])
     dispatcher.close()
     assert action.delivered == [] and dispatcher.actions == []
+
+
+def test_a_failure_retrying_cannot_mend_is_not_retried() -> None:
+    from mamori.alerting.base import Notification, Outcome, PermanentDeliveryError
+
+    class Refused(RecordingAction):
+        def deliver(self, note: Notification) -> Outcome:
+            self.attempts.append(note)
+            if note.alert.uid == "a1":
+                return Outcome(False, "HTTP 404 Not Found: request refused", retry=False)
+            raise PermanentDeliveryError("login as 'alerts' refused: 535")
+
+    records: list[Delivery] = []
+    action = Refused()
+    dispatcher = Dispatcher([settings(retries=5)], [action], record=records.extend)
+    dispatcher.submit([alert("a1"), alert("a2")])
+    dispatcher.close()
+    assert len(action.attempts) == 2
+    assert sorted((d.alert_uid, d.attempt, d.ok, d.final) for d in records) == [
+        ("a1", 1, False, True),
+        ("a2", 1, False, True),
+    ]

@@ -1,0 +1,298 @@
+"""``email``: a plain-text mail per notification, in Japanese then English, sent by SMTP.
+
+``smtp://host:587`` requires STARTTLS (a server that does not offer it is refused, the message is not sent in
+clear); ``smtps://host:465`` is TLS from the first byte; ``smtp+plain://host:25`` sends without TLS and is meant for
+a relay on the same machine or a trusted segment (a password is never sent over it). Certificates are checked
+against ``ca_file`` when given, else the system's CA store, with the host name.
+
+The password is read from ``password_file`` at each delivery (never from the settings file). A password file that
+its group or others may read is refused: the attempt fails with a message saying how to fix it (``chmod 600``).
+The recorded detail is the server's answer to the message (``250 2.0.0 Ok: queued as ...``), with the recipients it
+refused, if any.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import smtplib
+import socket
+import ssl
+import stat
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from mamori.alerting.base import DeliveryError, Notification, Outcome, PermanentDeliveryError, register
+from mamori.config import EmailAction as EmailSettings
+from mamori.model import Alert, iso_time
+
+__all__ = ["EmailAction", "build_message", "read_password"]
+
+_DEFAULT_PORTS = {"smtp": 587, "smtps": 465, "smtp+plain": 25}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_SUBJECT_LIMIT = 200
+_SAMPLES_SHOWN = 5
+_EVENT_JA = {"new": "新規", "update": "更新"}
+
+
+def _one_line(value: object, limit: int | None = None) -> str:
+    """One line of text: control characters (CR, LF, NUL...) become U+FFFD, so no value can add a line."""
+    text = _CONTROL.sub("\ufffd", str(value))
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text
+
+
+def read_password(path: Path) -> str:
+    """The first line of ``path``. Refuses a file its group or others may read (DeliveryError saying so)."""
+    try:
+        mode = path.stat().st_mode
+        if mode & (stat.S_IRGRP | stat.S_IROTH):
+            raise DeliveryError(
+                f"password_file {path} may be read by other users (mode {stat.S_IMODE(mode):04o}); "
+                f"not used: run  chmod 600 {path}  (and chown it to the user mamori runs as)"
+            )
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DeliveryError(f"cannot read password_file {path}: {exc.strerror or exc}") from exc
+    return text.splitlines()[0] if text else ""
+
+
+def _local(ts: float, tz: dt.tzinfo | None) -> str:
+    moment = dt.datetime.fromtimestamp(ts, tz=dt.UTC).astimezone(tz)
+    return f"{moment:%Y-%m-%d %H:%M:%S} {moment.tzname() or ''}".rstrip() + f" ({iso_time(ts)})"
+
+
+def _target(alert: Alert) -> str:
+    if alert.dst_ip is None:
+        return "-"
+    return f"{alert.dst_ip}:{alert.dst_port}" if alert.dst_port is not None else alert.dst_ip
+
+
+def _facts(alert: Alert, tz: dt.tzinfo | None) -> list[tuple[str, str, str]]:
+    """(Japanese label, English label, value) for the body."""
+    source = " / ".join(v for v in (alert.src_mac, alert.src_ip) if v) or "-"
+    rows = [
+        ("ルール", "Rule", alert.rule),
+        ("重大度", "Severity", alert.severity.label),
+        ("件数", "Count", str(alert.count)),
+        ("最初", "First seen", _local(alert.first_seen, tz)),
+        ("最後", "Last seen", _local(alert.last_seen, tz)),
+        ("送信元", "Source", source),
+        ("宛先", "Target", _target(alert)),
+        ("システム", "System", alert.system or "-"),
+        ("アラート ID", "Alert ID", alert.uid),
+    ]
+    rows += [(name, name, json.dumps(value, ensure_ascii=False, default=str)) for name, value in alert.details.items()]
+    return [(ja, en, _one_line(value, 1000)) for ja, en, value in rows]
+
+
+def _samples(alert: Alert) -> list[str]:
+    """The first samples, one JSON object a line (JSON escapes control characters itself)."""
+    lines = []
+    for sample in alert.samples[:_SAMPLES_SHOWN]:
+        shown = {k: (iso_time(v) if k == "ts" and isinstance(v, int | float) else v) for k, v in sample.items()}
+        lines.append("  - " + json.dumps(shown, ensure_ascii=False, default=str))
+    return lines
+
+
+def body_text(note: Notification, tz: dt.tzinfo | None = None) -> str:
+    """The mail body: Japanese, then English. ``tz``: the time zone for local times (default: the machine's)."""
+    alert = note.alert
+    facts = _facts(alert, tz)
+    samples = _samples(alert)
+    shown = min(len(alert.samples), _SAMPLES_SHOWN)
+    ja = [
+        f"mamori がアラートを検知しました（{_EVENT_JA.get(note.event, note.event)}）。",
+        "",
+        _one_line(alert.summary_ja, 2000),
+        "",
+        *(f"{label}: {value}" for label, _, value in facts),
+    ]
+    if samples:
+        ja += ["", f"観測の見本（最初の {shown} 件）:", *samples]
+    en = [
+        f"mamori raised an alert ({note.event}).",
+        "",
+        _one_line(alert.summary_en, 2000),
+        "",
+        *(f"{label}: {value}" for _, label, value in facts),
+    ]
+    if samples:
+        en += ["", f"Sample observations (first {shown}):", *samples]
+    return "\n".join([*ja, "", "-" * 40, "", *en, ""])
+
+
+def build_message(
+    note: Notification,
+    settings: EmailSettings,
+    *,
+    sender: str,
+    hostname: str,
+    tz: dt.tzinfo | None = None,
+    now: float | None = None,
+) -> EmailMessage:
+    """The message for ``note``: Subject ``<prefix> [<severity>] <rule>: <summary_ja>`` and a UTF-8 text body."""
+    alert = note.alert
+    subject = f"{settings.subject_prefix} [{alert.severity.label}] {alert.rule}: {alert.summary_ja}"
+    message = EmailMessage(policy=SMTP_POLICY)
+    message["Subject"] = _one_line(subject, _SUBJECT_LIMIT)
+    message["From"] = sender
+    message["To"] = ", ".join(settings.to)
+    message["Date"] = formatdate(now, localtime=True)
+    message["Message-ID"] = make_msgid("mamori", domain=hostname or None)
+    message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to a robot
+    # base64 passes any relay (with or without 8BITMIME) and keeps the Japanese text intact.
+    message.set_content(body_text(note, tz), charset="utf-8", cte="base64")
+    return message
+
+
+@register("email")
+class EmailAction:
+    """Mails each notification to ``to`` through the SMTP server ``smtp``."""
+
+    type = "email"
+
+    def __init__(self, settings: EmailSettings, *, hostname: str | None = None, tz: dt.tzinfo | None = None) -> None:
+        self.name = settings.name
+        self.settings = settings
+        parts = urlsplit(settings.smtp)
+        self._scheme = parts.scheme
+        self._host = parts.hostname or ""
+        self._port = parts.port or _DEFAULT_PORTS[parts.scheme]
+        self._hostname = hostname if hostname is not None else socket.gethostname()
+        self._tz = tz
+        self._sender = settings.sender or f"mamori@{self._hostname}"
+
+    def deliver(self, note: Notification) -> Outcome:
+        password = self._password()
+        message = build_message(note, self.settings, sender=self._sender, hostname=self._hostname, tz=self._tz)
+        data = message.as_bytes(policy=SMTP_POLICY)
+        smtp = self._session()
+        try:
+            if self.settings.username is not None and password is not None:
+                self._login(smtp, self.settings.username, password)
+            return self._send(smtp, data)
+        finally:
+            _quit(smtp)
+
+    def tick(self, now: float) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+    # -- steps ---------------------------------------------------------------------------------------------------
+
+    def _password(self) -> str | None:
+        settings = self.settings
+        if settings.username is None and settings.password_file is None:
+            return None
+        if settings.username is None or settings.password_file is None:
+            raise PermanentDeliveryError("username and password_file go together (a login needs both)")
+        if self._scheme == "smtp+plain":
+            raise PermanentDeliveryError(
+                "a password is never sent without TLS: use smtp:// (STARTTLS) or smtps:// to log in"
+            )
+        return read_password(settings.password_file)
+
+    def _context(self) -> ssl.SSLContext:
+        cafile = str(self.settings.ca_file) if self.settings.ca_file else None
+        try:
+            context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=cafile)
+        except (OSError, ssl.SSLError) as exc:
+            raise DeliveryError(f"cannot load the CA certificates of ca_file {cafile}: {exc}") from exc
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        return context
+
+    def _session(self) -> smtplib.SMTP:
+        """A connected, greeted session; TLS in place for smtp:// and smtps://."""
+        timeout = self.settings.timeout
+        where = f"{self._host}:{self._port}"
+        context = None if self._scheme == "smtp+plain" else self._context()
+        try:
+            if self._scheme == "smtps":
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                    self._host, self._port, local_hostname=self._hostname, timeout=timeout, context=context
+                )
+            else:
+                smtp = smtplib.SMTP(self._host, self._port, local_hostname=self._hostname, timeout=timeout)
+        except ssl.SSLCertVerificationError as exc:
+            raise self._not_accepted(exc) from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            raise DeliveryError(f"cannot connect to SMTP server {where}: {exc}") from exc
+        try:
+            smtp.ehlo()
+            if self._scheme == "smtp":
+                if not smtp.has_extn("starttls"):
+                    raise DeliveryError(
+                        f"SMTP server {where} does not offer STARTTLS; not sending in clear "
+                        "(use smtps:// for TLS on connect, or smtp+plain:// only for a local relay)"
+                    )
+                smtp.starttls(context=context)
+                smtp.ehlo()
+        except ssl.SSLCertVerificationError as exc:
+            smtp.close()
+            raise self._not_accepted(exc) from exc
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    def _not_accepted(self, exc: ssl.SSLCertVerificationError) -> DeliveryError:
+        hint = "" if self.settings.ca_file else " (checked against the system's CA store; set ca_file?)"
+        return DeliveryError(f"TLS certificate of {self._host}:{self._port} not accepted: {exc.verify_message}{hint}")
+
+    @staticmethod
+    def _login(smtp: smtplib.SMTP, username: str, password: str) -> None:
+        try:
+            smtp.login(username, password)
+        except smtplib.SMTPAuthenticationError as exc:
+            raise PermanentDeliveryError(
+                f"login as {username!r} refused: {exc.smtp_code} {_reply(exc.smtp_error)}"
+            ) from exc
+        except smtplib.SMTPNotSupportedError as exc:
+            raise DeliveryError(f"the server does not offer a login (AUTH) to {username!r}") from exc
+        except UnicodeEncodeError as exc:  # smtplib sends the credentials as ASCII only
+            raise PermanentDeliveryError(
+                "the user name and password must be ASCII characters (smtplib's limit)"
+            ) from exc
+
+    def _send(self, smtp: smtplib.SMTP, data: bytes) -> Outcome:
+        code, reply = smtp.mail(self._sender)
+        if code != 250:
+            smtp.rset()
+            raise DeliveryError(f"sender {self._sender} refused: {code} {_reply(reply)}")
+        refused: dict[str, Any] = {}
+        for address in self.settings.to:
+            code, reply = smtp.rcpt(address)
+            if code not in (250, 251):
+                refused[address] = f"{code} {_reply(reply)}"
+        if len(refused) == len(self.settings.to):
+            smtp.rset()
+            raise DeliveryError("every recipient refused: " + "; ".join(f"{a}: {r}" for a, r in refused.items()))
+        code, reply = smtp.data(data)
+        if code != 250:
+            raise DeliveryError(f"message refused: {code} {_reply(reply)}")
+        detail = f"{code} {_reply(reply)}"
+        if refused:
+            detail += "; refused recipients: " + "; ".join(f"{a}: {r}" for a, r in refused.items())
+        return Outcome(True, detail)
+
+
+def _reply(reply: bytes | str) -> str:
+    text = reply.decode("utf-8", errors="replace") if isinstance(reply, bytes) else reply
+    return _one_line(text.replace("\n", " "), 500)
+
+
+def _quit(smtp: smtplib.SMTP) -> None:
+    """Say goodbye; the message is already accepted or refused, so an error here changes nothing."""
+    try:
+        smtp.quit()
+    except (OSError, smtplib.SMTPException):
+        smtp.close()
