@@ -32,12 +32,18 @@ class AlertRecord(models.Model):
     samples = models.JSONField(default=list)
     origin = models.CharField(max_length=32, default="sensor")  # sensor | analyze
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    status_by = models.CharField(max_length=150, blank=True, default="")
+    status_comment = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         db_table = "mamori_alert"
         indexes = [
+            models.Index(fields=["first_seen"], name="mamori_alert_first_seen"),
+            models.Index(fields=["status", "severity"], name="mamori_alert_status_sev"),
+            models.Index(fields=["src_ip"], name="mamori_alert_src_ip"),
             models.Index(fields=["last_seen"], name="mamori_alert_last_seen"),
             models.Index(fields=["rule", "last_seen"], name="mamori_alert_rule"),
             models.Index(fields=["severity", "last_seen"], name="mamori_alert_severity"),
@@ -95,7 +101,7 @@ class TerminalRecord(models.Model):
 
     system = models.CharField(max_length=200)
     name = models.CharField(max_length=200)
-    mac = models.CharField(max_length=17)
+    mac = models.CharField(max_length=17, null=True, blank=True)  # None: known by IP only (behind a router)
     ip = models.CharField(max_length=45, null=True, blank=True)
     note = models.TextField(blank=True, default="")
     source = models.CharField(max_length=16, default="import")  # import | learn | web
@@ -105,4 +111,51 @@ class TerminalRecord(models.Model):
 
     class Meta:
         db_table = "mamori_terminal"
-        constraints = [models.UniqueConstraint(fields=["system", "mac"], name="mamori_terminal_system_mac")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["system", "mac"], condition=models.Q(mac__isnull=False), name="mamori_terminal_system_mac"
+            ),
+            models.UniqueConstraint(
+                fields=["system", "ip"], condition=models.Q(mac__isnull=True), name="mamori_terminal_system_ip"
+            ),
+        ]
+
+
+class AlertHandling(models.Model):
+    """The handling history of an alert: who acknowledged, resolved or marked it, when, and why."""
+
+    alert_uid = models.CharField(max_length=64)
+    ts = models.DateTimeField()
+    user = models.CharField(max_length=150)
+    action = models.CharField(max_length=32)  # acknowledge | resolve | false_positive | reopen | register_terminal
+    comment = models.TextField(blank=True, default="")
+
+    class Meta:
+        db_table = "mamori_alert_handling"
+        indexes = [models.Index(fields=["alert_uid", "ts"], name="mamori_handling_alert")]
+
+
+class AlertHourly(models.Model):
+    """New alerts per hour, rule and severity: the dashboard's chart reads this, never the raw rows."""
+
+    hour = models.DateTimeField()
+    rule = models.CharField(max_length=64)
+    severity = models.PositiveSmallIntegerField()
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "mamori_alert_hourly"
+        constraints = [
+            models.UniqueConstraint(fields=["hour", "rule", "severity"], name="mamori_alert_hourly_key"),
+        ]
+
+
+class SensorHour(models.Model):
+    """The hours in which a packet source reported itself alive: the sensor's uptime in reports."""
+
+    name = models.CharField(max_length=255)
+    hour = models.DateTimeField()
+
+    class Meta:
+        db_table = "mamori_sensor_hour"
+        constraints = [models.UniqueConstraint(fields=["name", "hour"], name="mamori_sensor_hour_key")]

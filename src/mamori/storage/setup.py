@@ -13,10 +13,15 @@ from typing import Any
 
 from mamori.errors import StorageError
 
-__all__ = ["database_alias", "ensure_database"]
+__all__ = ["database_alias", "ensure_database", "sqlite_settings"]
 
 _lock = threading.Lock()
 _migrated: set[str] = set()
+
+
+def sqlite_settings(path: Path) -> dict[str, Any]:
+    """Django's DATABASES entry for mamori's SQLite file (the web project uses it as its default)."""
+    return _sqlite(path)
 
 
 def _sqlite(path: Path) -> dict[str, Any]:
@@ -74,7 +79,9 @@ def ensure_database(path: Path, *, migrate: bool = True) -> str:
         _configure_django(_sqlite(path))
         from django.db import connections
 
-        if alias not in connections.databases:
+        if str(connections.databases["default"].get("NAME")) == str(path):
+            alias = "default"  # the web project configured Django on this very database: share its connection
+        elif alias not in connections.databases:
             connections.databases[alias] = _sqlite(path)
         if migrate and alias not in _migrated:
             from django.core.management import call_command

@@ -84,11 +84,12 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.alias = ensure_database(self.path)
-        from mamori.storage.models import AlertRecord, DeliveryRecord, SensorStatus
+        from mamori.storage.models import AlertRecord, DeliveryRecord, SensorHour, SensorStatus
 
         self._Alert = AlertRecord
         self._Sensor = SensorStatus
         self._Delivery = DeliveryRecord
+        self._Hour = SensorHour
 
     # -- alerts -------------------------------------------------------------------------------------------------
 
@@ -128,15 +129,33 @@ class Store:
         records = [self._record(a, origin, now) for a in latest.values()]
         try:
             with transaction.atomic(using=self.alias):
-                self._Alert.objects.using(self.alias).bulk_create(
-                    records,
-                    batch_size=500,
-                    update_conflicts=True,
-                    unique_fields=["uid"],
-                    update_fields=_UPDATE_FIELDS,
+                manager = self._Alert.objects.using(self.alias)
+                known: set[str] = set()
+                uids = list(latest)
+                for start in range(0, len(uids), 500):
+                    known.update(manager.filter(uid__in=uids[start : start + 500]).values_list("uid", flat=True))
+                manager.bulk_create(
+                    records, batch_size=500, update_conflicts=True, unique_fields=["uid"], update_fields=_UPDATE_FIELDS
                 )
+                self._count_new([a for uid, a in latest.items() if uid not in known])
         except DatabaseError as exc:
             raise StorageError(f"cannot write alerts to {self.path}: {exc}") from exc
+
+    def _count_new(self, alerts: Sequence[Alert]) -> None:
+        """Add new alerts to the hourly roll-up (inside the caller's transaction)."""
+        from django.db.models import F
+
+        from mamori.storage.models import AlertHourly
+
+        groups: dict[tuple[dt.datetime, str, int], int] = {}
+        for alert in alerts:
+            hour = _utc(alert.first_seen).replace(minute=0, second=0, microsecond=0)
+            key = (hour, alert.rule, int(alert.severity))
+            groups[key] = groups.get(key, 0) + 1
+        manager = AlertHourly.objects.using(self.alias)
+        for (hour, rule, severity), n in groups.items():
+            if not manager.filter(hour=hour, rule=rule, severity=severity).update(count=F("count") + n):
+                manager.create(hour=hour, rule=rule, severity=severity, count=n)
 
     def alerts(self, flt: AlertFilter | None = None) -> list[Alert]:
         flt = flt or AlertFilter()
@@ -195,7 +214,9 @@ class Store:
         now = dt.datetime.now(tz=dt.UTC)
         try:
             with transaction.atomic(using=self.alias):
+                hour = now.replace(minute=0, second=0, microsecond=0)
                 for h in health:
+                    self._Hour.objects.using(self.alias).get_or_create(name=h.name, hour=hour)
                     self._Sensor.objects.using(self.alias).update_or_create(
                         name=h.name,
                         defaults={
