@@ -48,8 +48,16 @@ class _Job:
 class _Worker:
     """One action's thread: a priority queue of jobs by due time (retries wait for their back-off)."""
 
-    def __init__(self, action: Action, settings: ActionSettings, record: Callable[[list[Delivery]], None]) -> None:
+    def __init__(
+        self,
+        action: Action,
+        settings: ActionSettings,
+        record: Callable[[list[Delivery]], None],
+        *,
+        ticks: bool = True,
+    ) -> None:
         self.action = action
+        self.ticks = ticks
         self.settings = settings
         self.record = record
         self._jobs: list[_Job] = []
@@ -143,6 +151,8 @@ class _Worker:
         return None
 
     def _tick(self) -> None:
+        if not self.ticks:
+            return
         try:
             self.action.tick(time.time())
         except Exception:
@@ -221,10 +231,13 @@ class Dispatcher:
         *,
         record: Callable[[list[Delivery]], None],
         monotonic: Callable[[], float] = time.monotonic,
+        heartbeat: bool = True,
     ) -> None:
+        """``heartbeat=False``: the actions' periodic work (the Zabbix heartbeat) is not done by this process —
+        ``analyze --act`` on an old capture must not make a stopped sensor look alive."""
         self._monotonic = monotonic
         self._workers: list[tuple[ActionSettings, _Worker]] = [
-            (s, _Worker(a, s, record)) for s, a in zip(settings, actions, strict=True) if s.enabled
+            (s, _Worker(a, s, record, ticks=heartbeat)) for s, a in zip(settings, actions, strict=True) if s.enabled
         ]
         self._tracks: dict[tuple[str, str], _Track] = {}
         self._lock = threading.Lock()
