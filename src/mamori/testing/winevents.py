@@ -1,0 +1,253 @@
+"""Windows events for tests and benchmarks: builders for the events the rules read, the forms log shippers write
+them in (Winlogbeat/ECS, NXLog, evtx_dump), and the Osaka General Medical Center attack chain of seed 003.
+
+Seed 003 (the MHLW 2023 training) shows the catering server's logs of 2022-10-31 (JST): 27 failed logons
+(4625: Administrator, no domain, NTLM, status 0xC000006D, sub-status 0xC000006A, no source address) between
+4:07:12 and 4:07:22 and 1,989 up to 9:31:20; a 4624 of logon type 10 at 4:07:14 from the catering vendor's
+server; Advanced IP Scanner 2.5.1 installed at 4:18:05; Mimikatz in a folder made at 4:16; a list of servers
+written at 4:49 before the attackers moved on over RDP. Addresses and names here are made up.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from mamori.model import WindowsEvent
+
+__all__ = [
+    "CATERING_SERVER",
+    "NEXT_SERVER_IP",
+    "SECURITY_PROVIDER",
+    "VENDOR_IP",
+    "ecs_line",
+    "event",
+    "evtx_json_line",
+    "failed_logon",
+    "logon",
+    "nxlog_line",
+    "seed003_chain",
+]
+
+SECURITY_PROVIDER = "Microsoft-Windows-Security-Auditing"
+CATERING_SERVER = "KYUSHOKU-SV01"  # the catering (給食) server
+VENDOR_IP = "172.31.8.20"  # the catering vendor's server
+NEXT_SERVER_IP = "10.10.20.15"  # where the attackers went next
+JST = dt.timezone(dt.timedelta(hours=9))
+_LSM = "Microsoft-Windows-TerminalServices-LocalSessionManager/Operational"
+_CLIENT = "Microsoft-Windows-TerminalServices-RDPClient/Operational"
+_SYSMON = "Microsoft-Windows-Sysmon/Operational"
+
+
+def event(
+    ts: float,
+    event_id: int,
+    fields: dict[str, str],
+    *,
+    channel: str = "Security",
+    provider: str = SECURITY_PROVIDER,
+    computer: str = CATERING_SERVER,
+    record_id: int | None = None,
+) -> WindowsEvent:
+    return WindowsEvent(ts, computer, channel, provider, event_id, record_id, fields, "test")
+
+
+def failed_logon(
+    ts: float,
+    user: str = "ADMINISTRATOR",
+    ip: str = "-",
+    *,
+    computer: str = CATERING_SERVER,
+    logon_type: int = 3,
+    domain: str = "-",
+    workstation: str = "-",
+    sub_status: str = "0xc000006a",
+) -> WindowsEvent:
+    """4625 as in seed 003: NTLM through NtLmSsp, no domain, bad password."""
+    return event(
+        ts,
+        4625,
+        {
+            "SubjectUserSid": "S-1-0-0",
+            "SubjectUserName": "-",
+            "TargetUserSid": "S-1-0-0",
+            "TargetUserName": user,
+            "TargetDomainName": domain,
+            "Status": "0xc000006d",
+            "SubStatus": sub_status,
+            "LogonType": str(logon_type),
+            "LogonProcessName": "NtLmSsp ",
+            "AuthenticationPackageName": "NTLM",
+            "WorkstationName": workstation,
+            "IpAddress": ip,
+            "IpPort": "-" if ip == "-" else "50123",
+        },
+        computer=computer,
+    )
+
+
+def logon(
+    ts: float,
+    user: str = "Administrator",
+    ip: str = VENDOR_IP,
+    *,
+    computer: str = CATERING_SERVER,
+    logon_type: int = 10,
+    domain: str = CATERING_SERVER,
+    package: str = "Negotiate",
+    sid: str = "S-1-5-21-1004336348-1177238915-682003330-500",
+) -> WindowsEvent:
+    """4624 (type 10: RDP) as in seed 003."""
+    return event(
+        ts,
+        4624,
+        {
+            "TargetUserSid": sid,
+            "TargetUserName": user,
+            "TargetDomainName": domain,
+            "TargetLogonId": "0x1b8603",
+            "LogonType": str(logon_type),
+            "LogonProcessName": "User32 " if logon_type == 10 else ("NtLmSsp " if package == "NTLM" else "Kerberos"),
+            "AuthenticationPackageName": package,
+            "WorkstationName": "VENDOR-SV",
+            "ProcessName": "C:\\Windows\\System32\\winlogon.exe",
+            "IpAddress": ip,
+            "IpPort": "0",
+        },
+        computer=computer,
+    )
+
+
+def _jst(hour: int, minute: int, second: float) -> float:
+    return dt.datetime(2022, 10, 31, hour, minute, 0, tzinfo=JST).timestamp() + second
+
+
+def seed003_chain() -> Iterator[WindowsEvent]:
+    """The catering server's chain, in time order: 1,989 failures (27 in the first 10 s), the RDP logon that
+    worked, Mimikatz, Advanced IP Scanner, and the RDP session to the next server."""
+    start = _jst(4, 7, 12)
+    end = _jst(9, 31, 20)
+    failures = [start + i * 10 / 26 for i in range(27)]  # 27 in 10 s
+    rest = 1989 - 27
+    step = (end - failures[-1]) / rest
+    failures += [failures[-1] + step * (i + 1) for i in range(rest)]
+    others: list[WindowsEvent] = [
+        logon(_jst(4, 7, 14)),
+        event(
+            _jst(4, 7, 14.5),
+            21,
+            {"User": f"{CATERING_SERVER}\\Administrator", "SessionID": "2", "Address": VENDOR_IP},
+            channel=_LSM,
+            provider="Microsoft-Windows-TerminalServices-LocalSessionManager",
+        ),
+        event(
+            _jst(4, 16, 30),
+            1,
+            {
+                "Image": "C:\\Users\\Administrator\\Desktop\\MIMIx64\\mimikatz.exe",
+                "OriginalFileName": "mimikatz.exe",
+                "CommandLine": "mimikatz.exe privilege::debug sekurlsa::logonpasswords exit",
+                "User": f"{CATERING_SERVER}\\Administrator",
+            },
+            channel=_SYSMON,
+            provider="Microsoft-Windows-Sysmon",
+        ),
+        event(
+            _jst(4, 17, 33),
+            1040,
+            {"Data": "C:\\Users\\ADMINI~1\\AppData\\Local\\Temp\\2\\Advanced IP Scanner 2\\ipscan.msi\n4468"},
+            channel="Application",
+            provider="MsiInstaller",
+        ),
+        event(
+            _jst(4, 18, 5),
+            11707,
+            {"Data": "Product: Advanced IP Scanner 2.5.1 -- Installation completed successfully."},
+            channel="Application",
+            provider="MsiInstaller",
+        ),
+        event(
+            _jst(4, 18, 5.1),
+            1033,
+            {"Data": "Advanced IP Scanner 2.5.1\n2.5.4594.1\n1041\n0\nFamatech Corp."},
+            channel="Application",
+            provider="MsiInstaller",
+        ),
+        event(
+            _jst(4, 49, 40),
+            1024,
+            {"Value": NEXT_SERVER_IP, "CustomLevel": "Info"},
+            channel=_CLIENT,
+            provider="Microsoft-Windows-TerminalServices-ClientActiveXCore",
+        ),
+        event(
+            _jst(4, 49, 41),
+            1102,
+            {"Value": NEXT_SERVER_IP, "CustomLevel": "Info"},
+            channel=_CLIENT,
+            provider="Microsoft-Windows-TerminalServices-ClientActiveXCore",
+        ),
+    ]
+    merged = [failed_logon(ts, logon_type=8) for ts in failures] + others
+    merged.sort(key=lambda e: e.ts)
+    for number, item in enumerate(merged, start=1):
+        yield item._replace(record_id=number)
+
+
+def _utc(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, tz=dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def ecs_line(e: WindowsEvent) -> str:
+    """Winlogbeat 8 / Elastic Agent (ECS): ``winlog.*`` and ``@timestamp``; event data values are text."""
+    doc: dict[str, Any] = {
+        "@timestamp": _utc(e.ts),
+        "event": {"code": str(e.event_id), "provider": e.provider, "kind": "event"},
+        "host": {"name": e.computer.lower()},
+        "message": "アカウントがログオンに失敗しました。",  # rendered in the collector's language: never read
+        "winlog": {
+            "channel": e.channel,
+            "computer_name": e.computer,
+            "event_id": str(e.event_id),
+            "provider_name": e.provider,
+            "record_id": e.record_id,
+            "event_data": dict(e.fields),
+        },
+    }
+    return json.dumps(doc, ensure_ascii=False)
+
+
+def nxlog_line(e: WindowsEvent, tz: dt.tzinfo = JST) -> str:
+    """NXLog ``im_msvistalog`` + ``to_json()``: EventTime in the agent's local time, event data at the top."""
+    doc: dict[str, Any] = {
+        "EventTime": dt.datetime.fromtimestamp(e.ts, tz=tz).strftime("%Y-%m-%d %H:%M:%S"),
+        "Hostname": e.computer,
+        "Keywords": "-9214364837600034816",
+        "EventType": "AUDIT_FAILURE" if e.event_id == 4625 else "INFO",
+        "SeverityValue": 2,
+        "Severity": "INFO",
+        "EventID": e.event_id,
+        "SourceName": e.provider,
+        "RecordNumber": e.record_id,
+        "Channel": e.channel,
+        "Message": "Windows インストーラーにより製品がインストールされました。",
+        "SourceModuleName": "eventlog",
+        "SourceModuleType": "im_msvistalog",
+        **e.fields,
+    }
+    return json.dumps(doc, ensure_ascii=False)
+
+
+def evtx_json_line(e: WindowsEvent) -> str:
+    """What ``evtx_dump -o jsonl`` writes: the event XML as JSON."""
+    system: dict[str, Any] = {
+        "Provider": {"#attributes": {"Name": e.provider}},
+        "EventID": e.event_id,
+        "TimeCreated": {"#attributes": {"SystemTime": _utc(e.ts)}},
+        "EventRecordID": e.record_id,
+        "Channel": e.channel,
+        "Computer": e.computer,
+    }
+    return json.dumps({"Event": {"System": system, "EventData": dict(e.fields)}}, ensure_ascii=False)

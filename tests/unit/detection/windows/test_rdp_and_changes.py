@@ -1,0 +1,213 @@
+"""RDP in and out, account changes, log clearing, services, attack tools; the registry and the engine."""
+
+from __future__ import annotations
+
+import pytest
+
+from mamori.config.windows import WindowsSettings
+from mamori.detection.book import AlertBook
+from mamori.detection.windows import REGISTRY, RuleContext, UnknownRuleError, WindowsEngine, build_rules
+from mamori.model import RULE_IDS, Severity
+from mamori.testing.winevents import CATERING_SERVER, VENDOR_IP, event, logon
+
+T0 = 1_800_000_000.0
+LSM = "Microsoft-Windows-TerminalServices-LocalSessionManager/Operational"
+RCM = "Microsoft-Windows-TerminalServices-RemoteConnectionManager/Operational"
+CLIENT = "Microsoft-Windows-TerminalServices-RDPClient/Operational"
+
+
+def engine(**settings: object) -> WindowsEngine:
+    return WindowsEngine(WindowsSettings.model_validate(settings))
+
+
+def only(eng: WindowsEngine, rule: str) -> list:
+    return [a for a in eng.collect_changes() if a.rule == rule]
+
+
+def lsm(ts: float, event_id: int, address: str) -> object:
+    return event(ts, event_id, {"User": "HOSP\\admin", "SessionID": "3", "Address": address}, channel=LSM)
+
+
+def test_rdp_logon_from_a_host_not_allowed_is_high() -> None:
+    eng = engine(rdp_admin_hosts=["192.168.10.5", "10.20.0.0/24"])
+    eng.feed([logon(T0), lsm(T0 + 1, 21, VENDOR_IP), lsm(T0 + 60, 25, VENDOR_IP)])
+    [alert] = only(eng, "rdp-logon")
+    assert alert.severity == Severity.HIGH
+    assert alert.src_ip == VENDOR_IP
+    assert alert.count == 3
+    assert set(alert.details["event_ids"]) == {4624, 21, 25}
+    assert "許可されていない RDP ログオン" in alert.summary_ja
+
+
+def test_rdp_logon_from_an_allowed_admin_host_or_the_console_raises_nothing() -> None:
+    eng = engine(rdp_admin_hosts=["10.20.0.0/24"])
+    eng.feed(
+        [logon(T0, ip="10.20.0.7"), lsm(T0 + 1, 21, "10.20.0.7"), lsm(T0 + 2, 21, "LOCAL"), lsm(T0 + 3, 21, "ローカル")]
+    )
+    assert only(eng, "rdp-logon") == []
+
+
+def test_rdp_logon_without_an_allow_list_is_medium_and_says_so() -> None:
+    eng = engine()
+    eng.feed([event(T0, 1149, {"Param1": "administrator", "Param2": "ie11win7", "Param3": "10.0.2.16"}, channel=RCM)])
+    [alert] = only(eng, "rdp-logon")
+    assert alert.severity == Severity.MEDIUM
+    assert "rdp_admin_hosts" in alert.summary_en
+
+
+def test_rdp_from_loopback_is_called_a_tunnel() -> None:
+    eng = engine()
+    eng.feed([logon(T0, ip="127.0.0.1")])
+    [alert] = only(eng, "rdp-logon")
+    assert "tunnel" in alert.summary_en
+
+
+def test_outgoing_rdp_is_high_after_an_unauthorised_rdp_logon_on_the_same_machine() -> None:
+    eng = engine(rdp_admin_hosts=["10.20.0.0/24"])
+    outgoing = event(T0 + 100, 1102, {"Value": "10.10.20.15"}, channel=CLIENT)
+    eng.feed([outgoing])
+    [alert] = only(eng, "rdp-outbound")
+    assert alert.severity == Severity.MEDIUM
+    eng.feed([logon(T0 + 200), outgoing._replace(ts=T0 + 300)])
+    [alert] = only(eng, "rdp-outbound")
+    assert alert.severity == Severity.HIGH
+    assert alert.dst_ip == "10.10.20.15"
+
+
+def test_outgoing_rdp_from_an_admin_terminal_is_fine() -> None:
+    eng = engine(rdp_admin_computers=[CATERING_SERVER])
+    eng.feed([event(T0, 1024, {"Value": "srv02"}, channel=CLIENT)])
+    assert only(eng, "rdp-outbound") == []
+
+
+def test_security_1102_is_log_cleared_but_rdpclient_1102_is_not() -> None:
+    eng = engine()
+    cleared = event(
+        T0, 1102, {"SubjectUserName": "bob", "SubjectDomainName": "HOSP"}, provider="Microsoft-Windows-Eventlog"
+    )
+    eng.feed(
+        [
+            cleared,
+            event(
+                T0 + 1,
+                104,
+                {"SubjectUserName": "bob", "Channel": "System"},
+                channel="System",
+                provider="Microsoft-Windows-Eventlog",
+            ),
+        ]
+    )
+    alerts = only(eng, "log-cleared")
+    assert sorted(a.details["log"] for a in alerts) == ["Security", "System"]
+    assert all(a.severity == Severity.HIGH for a in alerts)
+
+
+def test_member_added_to_administrators_is_a_high_account_change() -> None:
+    eng = engine()
+    eng.feed(
+        [
+            event(T0, 4720, {"TargetUserName": "support$x", "SubjectUserName": "Administrator"}),
+            event(
+                T0 + 1,
+                4732,
+                {
+                    "MemberName": "-",
+                    "MemberSid": "S-1-5-21-1-2-3-1010",
+                    "TargetUserName": "Administrators",
+                    "TargetSid": "S-1-5-32-544",
+                    "SubjectUserName": "Administrator",
+                },
+            ),
+        ]
+    )
+    [alert] = only(eng, "account-change")
+    assert alert.severity == Severity.HIGH
+    assert alert.count == 2
+    assert len(alert.details["changes"]) == 2
+
+
+def test_service_with_a_shell_command_line_is_suspicious() -> None:
+    eng = engine()
+    eng.feed(
+        [
+            event(
+                T0,
+                7045,
+                {"ServiceName": "hgabms", "ImagePath": "cmd.exe /c echo hgabms > \\\\.\\pipe\\hgabms"},
+                channel="System",
+                provider="Service Control Manager",
+            ),
+            event(
+                T0,
+                7045,
+                {"ServiceName": "BackupAgent", "ImagePath": "C:\\Program Files\\Backup\\agent.exe"},
+                channel="System",
+                provider="Service Control Manager",
+            ),
+        ]
+    )
+    alerts = {a.details["service"]: a for a in only(eng, "service-installed")}
+    assert alerts["hgabms"].severity == Severity.HIGH
+    assert alerts["BackupAgent"].severity == Severity.MEDIUM
+
+
+@pytest.mark.parametrize(
+    ("channel", "event_id", "fields", "tool"),
+    [
+        (
+            "Application",
+            11707,
+            {"Data": "Product: Advanced IP Scanner 2.5.1 -- Installation completed successfully."},
+            "Advanced IP Scanner",
+        ),
+        ("Microsoft-Windows-Sysmon/Operational", 1, {"Image": "C:\\Tools\\PsExec64.exe"}, "PsExec"),
+        (
+            "Microsoft-Windows-Sysmon/Operational",
+            10,
+            {"SourceImage": "C:\\x\\mimikatz.exe", "TargetImage": "C:\\Windows\\system32\\lsass.exe"},
+            "Mimikatz",
+        ),
+        ("Security", 4688, {"NewProcessName": "C:\\Users\\a\\nmap.exe"}, "Nmap / Masscan"),
+    ],
+)
+def test_attack_tools_are_named(channel: str, event_id: int, fields: dict[str, str], tool: str) -> None:
+    eng = engine()
+    eng.feed([event(T0, event_id, fields, channel=channel)])
+    [alert] = only(eng, "attack-tool")
+    assert alert.details["tool"] == tool
+
+
+def test_tool_names_need_word_boundaries_and_extra_names_come_from_settings() -> None:
+    eng = engine(attack_tools=["anydesk"])
+    eng.feed(
+        [
+            event(T0, 1, {"Image": "C:\\Windows\\nmapper.exe"}, channel="Microsoft-Windows-Sysmon/Operational"),
+            event(T0, 1, {"Image": "C:\\Users\\a\\AnyDesk.exe"}, channel="Microsoft-Windows-Sysmon/Operational"),
+        ]
+    )
+    [alert] = only(eng, "attack-tool")
+    assert alert.details["tool"] == "anydesk"
+    assert alert.details["category"] == "configured"
+
+
+def test_registry_lists_the_eleven_windows_rules_and_unknown_names_fail_with_the_list() -> None:
+    assert list(REGISTRY) == list(RULE_IDS[4:15])
+    with pytest.raises(UnknownRuleError, match="known: brute-force, password-spray"):
+        build_rules(["brute-force", "no-such-rule"], RuleContext(WindowsSettings(), AlertBook()))
+
+
+def test_disabled_rules_are_not_built_and_their_events_are_not_decoded() -> None:
+    eng = engine(disabled_rules=["account-lockout"])
+    assert "account-lockout" not in [r.rule for r in eng.rules]
+    wanted = eng.wanted_event_ids()
+    assert wanted is not None and 4740 not in wanted and 4625 in wanted
+
+
+def test_engine_expires_quiet_alerts_with_its_clock() -> None:
+    eng = engine()
+    eng.feed([event(T0, 7045, {"ServiceName": "x", "ImagePath": "c:\\x.exe"}, channel="System")])
+    eng.collect_changes()
+    eng.tick(T0 + 10)
+    assert len(eng.book) == 1
+    eng.tick(T0 + 4000)
+    assert len(eng.book) == 0
