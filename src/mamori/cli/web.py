@@ -1,0 +1,228 @@
+"""``mamori web`` (the dashboard) and ``mamori user`` (its accounts). There is no default account or password:
+the first administrator is created with ``mamori user add --config FILE NAME --role admin``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from mamori.config import Settings
+from mamori.errors import MamoriError
+
+__all__ = ["user", "web"]
+
+_CONFIG = click.option(
+    "--config",
+    "-c",
+    "config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="設定ファイル (YAML) / settings file",
+)
+
+
+def _settings(config: Path) -> Settings:
+    from mamori.cli.main import _load_or_exit
+
+    return _load_or_exit(config)
+
+
+def _django(settings: Settings) -> None:
+    from mamori.web.setup import setup_django
+
+    try:
+        setup_django(settings)
+    except MamoriError as exc:
+        click.echo(click.style("error: ", fg="red") + str(exc), err=True)
+        sys.exit(2)
+
+
+@click.command()
+@_CONFIG
+@click.option("--listen", help="待ち受けアドレス / address:port to listen on (default: web.listen, 127.0.0.1:8080)")
+def web(config: Path, listen: str | None) -> None:
+    """ダッシュボードを起動する / Serve the web dashboard until SIGINT/SIGTERM."""
+    settings = _settings(config)
+    if listen is not None:
+        from mamori.config.web import parse_listen
+
+        try:
+            parse_listen(listen)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--listen") from None
+    _django(settings)
+    from django.contrib.auth import get_user_model
+
+    if not get_user_model().objects.filter(is_active=True).exists():
+        click.echo(
+            "まだ利用者がいません。次のコマンドで管理者を作成してください / no user yet; create an administrator:\n"
+            f"  mamori user add --config {config} NAME --role admin",
+            err=True,
+        )
+    from mamori.web.server import serve
+    from mamori.web.setup import wsgi_application
+
+    try:
+        serve(settings, wsgi_application(), listen=listen)
+    except MamoriError as exc:
+        click.echo(click.style("error: ", fg="red") + str(exc), err=True)
+        sys.exit(2)
+
+
+@click.group()
+def user() -> None:
+    """ダッシュボードの利用者 / Dashboard accounts (roles: admin, viewer)."""
+
+
+def _read_password(confirm: bool = True) -> str:
+    """From a prompt on a terminal (asked twice), or the first line of standard input otherwise."""
+    if sys.stdin.isatty():
+        return str(click.prompt("パスワード / password", hide_input=True, confirmation_prompt=confirm))
+    line = sys.stdin.readline()
+    return line.rstrip("\r\n")
+
+
+def _validated_password(name: str) -> str:
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.password_validation import validate_password
+    from django.core.exceptions import ValidationError
+
+    password = _read_password()
+    try:
+        validate_password(password, user=get_user_model()(username=name))
+    except ValidationError as exc:
+        for message in exc.messages:
+            click.echo(click.style("error: ", fg="red") + message, err=True)
+        sys.exit(2)
+    return password
+
+
+def _set_role(account: object, role: str) -> None:
+    from django.contrib.auth.models import Group
+
+    from mamori.web.roles import ROLES
+
+    groups = account.groups  # type: ignore[attr-defined]
+    groups.remove(*Group.objects.filter(name__in=ROLES))
+    groups.add(Group.objects.get_or_create(name=role)[0])
+
+
+@user.command("add")
+@_CONFIG
+@click.argument("name")
+@click.option(
+    "--role",
+    type=click.Choice(["admin", "viewer"]),
+    required=True,
+    help="admin: 変更可 / may change; viewer: 閲覧のみ / read only",
+)
+def user_add(config: Path, name: str, role: str) -> None:
+    """利用者を作成する / Create an account (password from a prompt, or from stdin when not a terminal)."""
+    settings = _settings(config)
+    _django(settings)
+    from django.contrib.auth import get_user_model
+    from django.db import transaction
+
+    from mamori.web.models import AuditEntry
+
+    model = get_user_model()
+    if model.objects.filter(username=name).exists():
+        click.echo(
+            click.style("error: ", fg="red") + f"user {name!r} exists; use `mamori user passwd` or `role`", err=True
+        )
+        sys.exit(2)
+    password = _validated_password(name)
+    with transaction.atomic():
+        account = model.objects.create_user(username=name, password=password)
+        _set_role(account, role)
+        AuditEntry.objects.create(user="(cli)", action="user.add", target=name, detail=f"role={role}")
+    click.echo(f"created {name} ({role}) / 作成しました")
+
+
+@user.command("passwd")
+@_CONFIG
+@click.argument("name")
+def user_passwd(config: Path, name: str) -> None:
+    """パスワードを変更する / Set a new password."""
+    _django(_settings(config))
+    from django.contrib.auth import get_user_model
+
+    from mamori.web.models import AuditEntry
+
+    account = get_user_model().objects.filter(username=name).first()
+    if account is None:
+        click.echo(click.style("error: ", fg="red") + f"no user {name!r}", err=True)
+        sys.exit(2)
+    account.set_password(_validated_password(name))
+    account.save()
+    AuditEntry.objects.create(user="(cli)", action="user.passwd", target=name)
+    click.echo("password changed / 変更しました")
+
+
+@user.command("role")
+@_CONFIG
+@click.argument("name")
+@click.argument("role", type=click.Choice(["admin", "viewer"]))
+def user_role(config: Path, name: str, role: str) -> None:
+    """役割を変更する / Change an account's role."""
+    _django(_settings(config))
+    from django.contrib.auth import get_user_model
+
+    from mamori.web.models import AuditEntry
+
+    account = get_user_model().objects.filter(username=name).first()
+    if account is None:
+        click.echo(click.style("error: ", fg="red") + f"no user {name!r}", err=True)
+        sys.exit(2)
+    _set_role(account, role)
+    AuditEntry.objects.create(user="(cli)", action="user.role", target=name, detail=f"role={role}")
+    click.echo(f"{name}: {role}")
+
+
+@user.command("remove")
+@_CONFIG
+@click.argument("name")
+def user_remove(config: Path, name: str) -> None:
+    """利用者を削除する / Remove an account."""
+    _django(_settings(config))
+    from django.contrib.auth import get_user_model
+
+    from mamori.web.models import AuditEntry
+
+    deleted, _ = get_user_model().objects.filter(username=name).delete()
+    if not deleted:
+        click.echo(click.style("error: ", fg="red") + f"no user {name!r}", err=True)
+        sys.exit(2)
+    AuditEntry.objects.create(user="(cli)", action="user.remove", target=name)
+    click.echo(f"removed {name}")
+
+
+@user.command("unlock")
+@_CONFIG
+@click.argument("name")
+def user_unlock(config: Path, name: str) -> None:
+    """ロックを解除する / Unlock an account locked after failed logins."""
+    _django(_settings(config))
+    from axes.utils import reset
+
+    from mamori.web.models import AuditEntry
+
+    count = reset(username=name)
+    AuditEntry.objects.create(user="(cli)", action="user.unlock", target=name, detail=f"cleared {count}")
+    click.echo(f"unlocked {name} ({count} record(s) cleared)")
+
+
+@user.command("list")
+@_CONFIG
+def user_list(config: Path) -> None:
+    """利用者の一覧 / List the accounts."""
+    _django(_settings(config))
+    from django.contrib.auth import get_user_model
+
+    from mamori.web.roles import role_of
+
+    for account in get_user_model().objects.order_by("username"):
+        last = account.last_login.isoformat(timespec="seconds") if account.last_login else "-"
+        click.echo(f"{account.username}\t{role_of(account) or '-'}\tlast login {last}")

@@ -1,0 +1,23 @@
+"""What every template knows: the user's role, the site's name, the language."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+
+from mamori.web.roles import ADMIN, role_of
+from mamori.web.setup import mamori_settings
+
+
+def mamori(request: HttpRequest) -> dict[str, Any]:
+    role = role_of(request.user)
+    site = mamori_settings().site
+    return {
+        "role": role,
+        "is_admin": role == ADMIN,
+        "site_name": site.name or "mamori",
+        "language": getattr(request, "LANGUAGE_CODE", settings.LANGUAGE_CODE),
+        "https": mamori_settings().web.tls is not None,
+    }

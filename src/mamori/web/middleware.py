@@ -1,0 +1,63 @@
+"""Every page needs a login (and a role); the user's language applies to every page they see."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.utils import translation
+
+from mamori.web.roles import role_of
+
+__all__ = ["LoginRequiredMiddleware", "UserLanguageMiddleware"]
+
+_PUBLIC = ("/login/", "/static/", "/lang/")
+LANGUAGE_COOKIE = "mamori_lang"
+
+
+class LoginRequiredMiddleware:
+    """No page or API answers without a session of a user with a role: pages redirect to the login page, the API
+    answers 401 (no session) or 403 (no role)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        path = request.path
+        if path.startswith(_PUBLIC):
+            return self.get_response(request)
+        user = request.user
+        api = path.startswith("/api/")
+        if not user.is_authenticated:
+            if api:
+                return JsonResponse({"error": "authentication required"}, status=401)
+            return redirect(f"{settings.LOGIN_URL}?next={request.get_full_path()}")
+        if role_of(user) is None:
+            if api:
+                return JsonResponse({"error": "no role"}, status=403)
+            return HttpResponse(status=403)
+        return self.get_response(request)
+
+
+class UserLanguageMiddleware:
+    """Japanese unless the user chose English (kept in their preferences; a cookie before they log in)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        language = settings.LANGUAGE_CODE
+        user = request.user
+        if user.is_authenticated:
+            preference = getattr(user, "mamori_preference", None)
+            if preference is not None:
+                language = preference.language
+        elif request.COOKIES.get(LANGUAGE_COOKIE) in ("ja", "en"):
+            language = request.COOKIES[LANGUAGE_COOKIE]
+        translation.activate(language)
+        request.LANGUAGE_CODE = language
+        response = self.get_response(request)
+        response.headers.setdefault("Content-Language", language)
+        return response

@@ -1,0 +1,145 @@
+"""The dashboard's reads: filters from the query string, the overview's figures, one alert with its history.
+
+Every list is served by an index (see storage/models.py) and the chart by the hourly roll-up, never by scanning
+the raw alert rows, so pages stay fast with a million alerts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
+from django.http import QueryDict
+from django.utils import timezone
+
+from mamori.model import RULE_IDS, Severity
+from mamori.storage.models import AlertHandling, AlertHourly, AlertRecord, DeliveryRecord, SensorStatus
+
+__all__ = ["STATUSES", "AlertQuery", "alert_detail", "overview"]
+
+STATUSES = ("open", "acknowledged", "resolved", "false_positive")
+
+
+def _date(text: str | None, *, end: bool = False) -> dt.datetime | None:
+    if not text:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if len(text) <= 10 and end:  # a date alone: up to the end of that day
+        value += dt.timedelta(days=1)
+    return timezone.make_aware(value) if timezone.is_naive(value) else value
+
+
+@dataclass(frozen=True)
+class AlertQuery:
+    """The alert list's filters, as the query string gives them (unknown or broken values are ignored)."""
+
+    rule: str = ""
+    severity: str = ""
+    system: str = ""
+    terminal: str = ""
+    status: str = ""
+    since: str = ""
+    until: str = ""
+
+    @classmethod
+    def from_params(cls, params: QueryDict) -> AlertQuery:
+        def pick(name: str, allowed: tuple[str, ...] | None = None) -> str:
+            value = (params.get(name) or "").strip()[:200]
+            return value if allowed is None or value in allowed else ""
+
+        return cls(
+            rule=pick("rule", RULE_IDS),
+            severity=pick("severity", tuple(s.label for s in Severity)),
+            system=pick("system"),
+            terminal=pick("terminal"),
+            status=pick("status", STATUSES),
+            since=pick("since"),
+            until=pick("until"),
+        )
+
+    def queryset(self) -> QuerySet[AlertRecord]:
+        qs = AlertRecord.objects.all()
+        if self.rule:
+            qs = qs.filter(rule=self.rule)
+        if self.severity:
+            qs = qs.filter(severity__gte=int(Severity.parse(self.severity)))
+        if self.system:
+            qs = qs.filter(system=self.system)
+        if self.terminal:
+            term = self.terminal.lower()
+            qs = qs.filter(Q(src_mac=term) | Q(src_ip=self.terminal))
+        if self.status:
+            qs = qs.filter(status=self.status)
+        since = _date(self.since)
+        if since is not None:
+            qs = qs.filter(last_seen__gte=since)
+        until = _date(self.until, end=True)
+        if until is not None:
+            qs = qs.filter(first_seen__lt=until)
+        return qs.order_by("-last_seen", "-id")
+
+    def as_params(self) -> dict[str, str]:
+        return {k: v for k, v in self.__dict__.items() if v}
+
+    @property
+    def active(self) -> bool:
+        return bool(self.as_params())
+
+
+def overview(days: int = 30) -> dict[str, Any]:
+    """The figures of the overview page."""
+    open_counts = dict(
+        AlertRecord.objects.filter(status="open")
+        .values_list("severity")
+        .annotate(n=Count("id"))
+        .values_list("severity", "n")
+    )
+    by_severity = [(s, open_counts.get(int(s), 0)) for s in sorted(Severity, reverse=True)]
+    since = timezone.now() - dt.timedelta(days=days)
+    per_day: dict[tuple[dt.date, int], int] = {}
+    rows = (
+        AlertHourly.objects.filter(hour__gte=since)
+        .annotate(day=TruncDate("hour", tzinfo=timezone.get_current_timezone()))
+        .values("day", "severity")
+        .annotate(n=Sum("count"))
+    )
+    for row in rows:
+        per_day[(row["day"], row["severity"])] = row["n"]
+    today = timezone.localdate()
+    day_list = [today - dt.timedelta(days=i) for i in range(days - 1, -1, -1)]
+    chart = {
+        "labels": [d.strftime("%m/%d") for d in day_list],
+        "series": [
+            {"severity": s.label, "data": [per_day.get((d, int(s)), 0) for d in day_list]}
+            for s in sorted(Severity, reverse=True)
+        ],
+    }
+    attention = AlertRecord.objects.filter(status="open", severity__gte=int(Severity.HIGH)).order_by(
+        "-severity", "-last_seen"
+    )[:8]
+    newest = AlertRecord.objects.order_by("-last_seen", "-id")[:10]
+    return {
+        "by_severity": by_severity,
+        "open_total": sum(n for _, n in by_severity),
+        "chart": chart,
+        "attention": list(attention),
+        "newest": list(newest),
+        "health": list(SensorStatus.objects.order_by("name")),
+    }
+
+
+def alert_detail(uid: str) -> dict[str, Any] | None:
+    record = AlertRecord.objects.filter(uid=uid).first()
+    if record is None:
+        return None
+    return {
+        "alert": record,
+        "handling": list(AlertHandling.objects.filter(alert_uid=uid).order_by("ts", "id")),
+        "deliveries": list(DeliveryRecord.objects.filter(alert_uid=uid).order_by("ts", "id")[:200]),
+    }

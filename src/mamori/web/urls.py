@@ -1,0 +1,30 @@
+"""The dashboard's addresses."""
+
+from django.urls import path
+
+from mamori.web.views import account, admin, alerts, overview, reports, terminals
+
+urlpatterns = [
+    path("", overview.overview_view, name="overview"),
+    path("login/", account.login_view, name="login"),
+    path("logout/", account.logout_view, name="logout"),
+    path("lang/", account.set_language, name="set_language"),
+    path("alerts/", alerts.alert_list, name="alerts"),
+    path("alerts/export/", reports.alerts_export, name="alerts_export"),
+    path("alerts/<str:uid>/", alerts.alert_detail_view, name="alert"),
+    path("alerts/<str:uid>/action/", alerts.alert_action, name="alert_action"),
+    path("alerts/<str:uid>/register/", alerts.register_terminal, name="register_terminal"),
+    path("terminals/", terminals.terminal_list, name="terminals"),
+    path("terminals/edit/", terminals.terminal_edit, name="terminal_edit"),
+    path("terminals/retire/", terminals.terminal_retire, name="terminal_retire"),
+    path("terminals/import/", terminals.terminal_import, name="terminal_import"),
+    path("terminals/export/", terminals.terminal_export, name="terminal_export"),
+    path("reports/", reports.reports_view, name="reports"),
+    path("reports/monthly.pdf", reports.monthly_pdf, name="monthly_pdf"),
+    path("admin/audit/", admin.audit_view, name="audit"),
+    path("admin/security/", admin.security_view, name="security"),
+    path("api/overview/", overview.overview_api, name="overview_api"),
+]
+
+handler403 = "mamori.web.views.account.forbidden"
+handler404 = "mamori.web.views.account.not_found"

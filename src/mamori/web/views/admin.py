@@ -1,0 +1,37 @@
+"""For administrators: the audit log and the login security events (failures and lockouts)."""
+
+from __future__ import annotations
+
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.shortcuts import render
+from django.utils.translation import gettext as _
+
+from mamori.web.models import AuditEntry
+from mamori.web.roles import is_admin
+
+__all__ = ["audit_view", "security_view"]
+
+
+def audit_view(request: HttpRequest) -> HttpResponse:
+    if not is_admin(request.user):
+        return HttpResponseForbidden(_("Administrators only."))
+    page = Paginator(AuditEntry.objects.order_by("-ts", "-id"), 100).get_page(request.GET.get("page"))
+    return render(request, "mamori/audit.html", {"nav": "admin", "page": page})
+
+
+def security_view(request: HttpRequest) -> HttpResponse:
+    if not is_admin(request.user):
+        return HttpResponseForbidden(_("Administrators only."))
+    from axes.models import AccessAttempt, AccessFailureLog
+
+    return render(
+        request,
+        "mamori/security.html",
+        {
+            "nav": "admin",
+            "locked": AccessAttempt.objects.order_by("-attempt_time")[:100],
+            "failures": AccessFailureLog.objects.order_by("-attempt_time")[:200],
+            "lockouts": AuditEntry.objects.filter(action="lockout").order_by("-ts")[:100],
+        },
+    )

@@ -1,0 +1,152 @@
+"""Alerts: the filtered list, one alert with its evidence and deliveries, and its handling."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from mamori.model import RULE_IDS, Severity
+from mamori.storage.models import AlertHandling, AlertRecord
+from mamori.web.audit import audit
+from mamori.web.queries import STATUSES, AlertQuery, alert_detail
+from mamori.web.roles import is_admin
+from mamori.web.setup import mamori_settings
+
+__all__ = ["alert_action", "alert_detail_view", "alert_list", "register_terminal"]
+
+_ACTIONS = {
+    "acknowledge": "acknowledged",
+    "resolve": "resolved",
+    "false_positive": "false_positive",
+    "reopen": "open",
+}
+
+
+def alert_list(request: HttpRequest) -> HttpResponse:
+    query = AlertQuery.from_params(request.GET)
+    paginator = Paginator(query.queryset(), mamori_settings().web.page_size)
+    page = paginator.get_page(request.GET.get("page"))
+    context: dict[str, Any] = {
+        "nav": "alerts",
+        "page": page,
+        "query": query,
+        "params": query.as_params(),
+        "rules": RULE_IDS,
+        "severities": [s.label for s in sorted(Severity, reverse=True)],
+        "statuses": STATUSES,
+        "systems": [s.name for s in mamori_settings().site.systems],
+    }
+    template = "mamori/alerts_table.html" if request.headers.get("HX-Request") else "mamori/alerts.html"
+    return render(request, template, context)
+
+
+def alert_detail_view(request: HttpRequest, uid: str) -> HttpResponse:
+    data = alert_detail(uid)
+    if data is None:
+        raise Http404(_("No such alert."))
+    alert: AlertRecord = data["alert"]
+    can_register = _registrable(alert)
+    return render(request, "mamori/alert_detail.html", {**data, "nav": "alerts", "can_register": can_register})
+
+
+@require_POST
+def alert_action(request: HttpRequest, uid: str) -> HttpResponse:
+    """Acknowledge, resolve (with a comment), mark as a false positive, or reopen. Administrators only."""
+    if not is_admin(request.user):
+        return HttpResponseForbidden(_("Only an administrator can change alerts."))
+    action = request.POST.get("action", "")
+    if action not in _ACTIONS:
+        return HttpResponse(_("Unknown action."), status=400)
+    comment = (request.POST.get("comment") or "").strip()[:2000]
+    if action in ("resolve", "false_positive") and not comment:
+        alert = AlertRecord.objects.filter(uid=uid).first()
+        if alert is None:
+            raise Http404
+        return render(
+            request,
+            "mamori/alert_detail.html",
+            {
+                **(alert_detail(uid) or {}),
+                "nav": "alerts",
+                "comment_error": _("Please write what was done (a comment)."),
+            },
+            status=400,
+        )
+    with transaction.atomic():
+        changed = _set_status(uid, _ACTIONS[action], request.user.get_username(), comment, action)
+    if not changed:
+        raise Http404(_("No such alert."))
+    audit(request, f"alert.{action}", uid, comment)
+    return redirect(f"/alerts/{uid}/")
+
+
+def _set_status(uid: str, status: str, user: str, comment: str, action: str) -> bool:
+    now = timezone.now()
+    changed = AlertRecord.objects.filter(uid=uid).update(
+        status=status, status_changed_at=now, status_by=user, status_comment=comment
+    )
+    if changed:
+        AlertHandling.objects.create(alert_uid=uid, ts=now, user=user, action=action, comment=comment)
+    return bool(changed)
+
+
+def register_terminal(request: HttpRequest, uid: str) -> HttpResponse:
+    """ "Register this terminal": the unregistered source of an alert becomes a registered terminal of its system,
+    after the administrator confirms (GET shows what will be registered; POST does it)."""
+    if not is_admin(request.user):
+        return HttpResponseForbidden(_("Only an administrator can register terminals."))
+    data = alert_detail(uid)
+    if data is None:
+        raise Http404(_("No such alert."))
+    alert: AlertRecord = data["alert"]
+    if not _registrable(alert):
+        return HttpResponse(_("Only an unregistered terminal's alert can register its terminal."), status=400)
+    by_ip = alert.details.get("reason") == "unregistered-ip"  # behind a router, or from a log: the IP is known
+    proposal: dict[str, str] = {
+        "system": alert.system or "",
+        "mac": "" if by_ip else (alert.src_mac or ""),
+        "ip": alert.src_ip or "",
+        "name": (request.POST.get("name") or "").strip()[:200] or (alert.src_mac or alert.src_ip or ""),
+        "note": (request.POST.get("note") or "").strip()[:500],
+    }
+    if request.method != "POST":
+        return render(request, "mamori/register_confirm.html", {"alert": alert, "proposal": proposal, "nav": "alerts"})
+    from mamori.storage import Ledger, LedgerEntry, Store
+
+    store = Store(mamori_settings().database_path)
+    entry = LedgerEntry(
+        system=proposal["system"],
+        name=proposal["name"],
+        mac=proposal["mac"] or "",
+        ip=proposal["ip"] or None,
+        note=proposal["note"] or _("registered from alert %(uid)s") % {"uid": uid},
+    )
+    result = Ledger(store).upsert([entry], "web")
+    comment = _("Registered as terminal %(name)s of %(system)s.") % proposal
+    with transaction.atomic():
+        _set_status(uid, "resolved", request.user.get_username(), comment, "register_terminal")
+    audit(
+        request,
+        "terminal.register_from_alert",
+        f"{proposal['system']} {proposal['mac'] or proposal['ip']}",
+        f"alert {uid}; added {result.added}, updated {result.updated}, reactivated {result.reactivated}",
+    )
+    return redirect(f"/alerts/{uid}/")
+
+
+def _registrable(alert: AlertRecord) -> bool:
+    """An unknown MAC, or an unknown IP behind a router, can be registered; a registered terminal showing up with
+    another IP (ip-mismatch) is fixed in the ledger or the settings file instead."""
+    if alert.rule != "unregistered-terminal" or not alert.system:
+        return False
+    reason = alert.details.get("reason")
+    return (reason == "unregistered-mac" and bool(alert.src_mac)) or (
+        reason == "unregistered-ip" and bool(alert.src_ip)
+    )

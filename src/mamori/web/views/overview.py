@@ -1,0 +1,43 @@
+"""The overview: what is open, how it went, what needs attention first, and whether the sensors are alive."""
+
+from __future__ import annotations
+
+import json
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+
+from mamori.web.queries import overview
+
+
+def overview_view(request: HttpRequest) -> HttpResponse:
+    from mamori.web.templatetags.mamori_tags import SEVERITY_NAMES
+
+    data = overview()
+    names = json.dumps({k: str(v) for k, v in SEVERITY_NAMES.items()}, ensure_ascii=False)
+    return render(
+        request,
+        "mamori/overview.html",
+        {
+            **data,
+            "chart_json": json.dumps(data["chart"]),
+            "severity_names": names,
+            "nav": "overview",
+        },
+    )
+
+
+def overview_api(request: HttpRequest) -> JsonResponse:
+    """The overview's figures as JSON (for monitoring tools; the page itself is server-rendered)."""
+    data = overview()
+    return JsonResponse(
+        {
+            "open": {s.label: n for s, n in data["by_severity"]},
+            "open_total": data["open_total"],
+            "chart": data["chart"],
+            "newest": [
+                {"uid": a.uid, "rule": a.rule, "severity": a.severity, "last_seen": a.last_seen.isoformat()}
+                for a in data["newest"]
+            ],
+        }
+    )
