@@ -12,16 +12,44 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # command -> Debian package
-declare -A packages=([nmap]=nmap [hping3]=hping3 [arping]=arping [tcpdump]=tcpdump [ip]=iproute2)
+# (the Zabbix integration test runs its own PostgreSQL cluster, zabbix_server and the PHP frontend under
+# `php -S` from a temporary folder, on loopback and Unix sockets: no system service is used or started)
+declare -A packages=([nmap]=nmap [hping3]=hping3 [arping]=arping [tcpdump]=tcpdump [ip]=iproute2
+                     [zabbix_server]=zabbix-server-pgsql [php]=php-cli [pg_ctlcluster]=postgresql
+                     [rsyslogd]=rsyslog [openssl]=openssl)
+# file pattern -> Debian package, for what has no command of its own
+declare -A files=([/usr/share/zabbix/index.php]=zabbix-frontend-php [/usr/lib/php/*/pgsql.so]=php-pgsql
+                  [/usr/lib/postgresql/*/bin/initdb]=postgresql [/usr/lib/*/rsyslog/lmnsd_gtls.so]=rsyslog-gnutls)
+files[/usr/share/ieee-data/oui.csv]=ieee-data  # MAC vendor names in `mamori learn` proposals
+files[/usr/lib/*/rsyslog/omrelp.so]=rsyslog-relp  # rsyslog forwarding over RELP in the syslog collector's test
+# sslpsk3 (a test dependency: TLS-PSK to Zabbix before Python 3.13) is built from source
+packages[gcc]=gcc
+files[/usr/include/openssl/ssl.h]=libssl-dev
 missing=()
 for cmd in "${!packages[@]}"; do
-    command -v "$cmd" >/dev/null 2>&1 || missing+=("${packages[$cmd]}")
+    command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("${packages[$cmd]}")
+done
+for pattern in "${!files[@]}"; do
+    compgen -G "$pattern" >/dev/null || missing+=("${files[$pattern]}")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
+    # The frontend needs a PHP SAPI: php-cgi listed first satisfies it, so apt does not pick apache2's module
+    # (libapache2-mod-php and apache2-bin). php-cgi has no service; `php -S` is all the test serves with.
+    case " ${missing[*]} " in *" zabbix-frontend-php "*) missing=(php-cgi "${missing[@]}") ;; esac
+    mapfile -t missing < <(printf '%s\n' "${missing[@]}" | awk '!seen[$0]++')
     echo "== installing Debian packages: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
+    # Packages must not start their services (zabbix-server, postgresql's main cluster): the tests start
+    # their own. Debian's invoke-rc.d asks policy-rc.d; exit 101 means "not now". Only if none is set already.
+    policy=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        policy=/usr/sbin/policy-rc.d
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy"
+        trap 'rm -f "$policy"' EXIT
+    fi
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    if [ -n "$policy" ]; then rm -f "$policy"; trap - EXIT; fi
 fi
 
 PYTHON=${PYTHON:-python3}

@@ -30,11 +30,13 @@ __all__ = [
     "Delivery",
     "DepartmentSystem",
     "Gateway",
+    "LogRecord",
     "PortResponse",
     "Server",
     "Severity",
     "Site",
     "Terminal",
+    "WindowsEvent",
     "alert_to_dict",
     "flags_text",
     "iso_time",
@@ -119,8 +121,75 @@ class ArpObservation(NamedTuple):
         return self.sender_ip == self.target_ip
 
 
+class WindowsEvent(NamedTuple):
+    """One Windows event log record, from an .evtx file, Windows Event Forwarding or a log shipper's JSON.
+
+    ``ts`` is POSIX seconds (UTC). ``event_id`` is always an int (the qualifiers dropped). ``fields`` holds the
+    event data by name (``EventData``'s named ``Data`` items, or the children of ``UserData``), every value as text;
+    unnamed ``Data`` items are joined under ``Data``. The rendered message is never kept: detection keys on these
+    fields, which read the same on a Japanese and an English Windows. ``source`` names the file it came from.
+    A ``NamedTuple`` like the other per-record observations (DESIGN.md §7): one is built per relevant record.
+    """
+
+    ts: float
+    computer: str
+    channel: str
+    provider: str
+    event_id: int
+    record_id: int | None
+    fields: Mapping[str, str]
+    source: str = ""
+
+
+class LogRecord(NamedTuple):
+    """One log line as received (syslog over UDP, TCP, TLS or RELP), with its header fields when it has one.
+
+    ``received_at`` (POSIX seconds) and ``sender``/``sender_port`` are stamped by the receiver; ``raw`` is the
+    line exactly as it arrived. ``format`` is ``rfc5424``, ``rfc3164`` or ``bare`` (no header at all, as Yamaha
+    RTX routers send). Header fields a line does not carry are None; ``timestamp`` is the sender's own time
+    (POSIX seconds). ``structured_data`` maps SD-IDs to their parameters (RFC 5424 only). ``message`` is the
+    text after the header, decoded with ``encoding`` (``utf-8``, ``shift_jis``, or the configured fallback).
+    """
+
+    received_at: float
+    sender: str
+    sender_port: int
+    transport: str
+    raw: bytes
+    format: str
+    message: str
+    encoding: str = "utf-8"
+    facility: int | None = None
+    severity: int | None = None
+    timestamp: float | None = None
+    hostname: str | None = None
+    app: str | None = None
+    procid: str | None = None
+    msgid: str | None = None
+    structured_data: Mapping[str, Mapping[str, str]] | None = None
+
+
 # Every rule id an alert may carry; settings that name rules are checked against this list.
-RULE_IDS = ("unregistered-terminal", "port-scan", "syn-flood", "ip-mac-conflict")
+# The network rules come first; then the Windows event log rules; ``sigma`` is any loaded Sigma rule.
+RULE_IDS = (
+    "unregistered-terminal",
+    "port-scan",
+    "syn-flood",
+    "ip-mac-conflict",
+    "brute-force",
+    "password-spray",
+    "logon-after-failures",
+    "rdp-logon",
+    "rdp-outbound",
+    "admin-ntlm-logon",
+    "account-lockout",
+    "account-change",
+    "log-cleared",
+    "service-installed",
+    "attack-tool",
+    "sigma",
+    "archive-error",  # the syslog collector could not write its evidence archive (disk full, I/O error)
+)
 
 
 class Severity(enum.IntEnum):

@@ -171,7 +171,7 @@ def test_analyze_stores_and_alerts_lists(lab_pcaps: Path, site_file, tmp_path: P
 
 def test_demo_makes_real_alerts(tmp_path: Path) -> None:
     folder = tmp_path / "demo"
-    result = run_mamori("demo", "--dir", str(folder))
+    result = run_mamori("demo", "--dir", str(folder), "--no-web")
     assert "未登録端末" in result.stdout
     site = folder / "mamori-demo.yaml"
     alerts = json_lines(run_mamori("alerts", "--config", str(site), "--json").stdout)

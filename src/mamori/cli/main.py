@@ -17,6 +17,12 @@ from typing import Any
 
 import click
 
+from mamori.cli.evtx import evtx
+from mamori.cli.learn import learn
+from mamori.cli.logs import archive, collect, logs, start_collector_process, verify
+from mamori.cli.terminals import terminals, with_ledger
+from mamori.cli.web import user, web
+from mamori.cli.zabbix import zabbix_template
 from mamori.config import Settings, load_settings
 from mamori.errors import ConfigError, MamoriError
 from mamori.model import Alert, Delivery, Severity
@@ -203,6 +209,7 @@ def analyze(config: Path, captures: tuple[Path, ...], as_json: bool, no_store: b
 
         store = Store(settings.database_path)
         writer = AlertWriter(store, interval=settings.storage.batch_interval, origin="analyze")
+    settings = with_ledger(settings, store)  # the settings file's terminals plus the ledger's
     progress_cb, finish = _progress(captures)
     try:
         result = analyze_captures(
@@ -240,7 +247,7 @@ def _act_on(settings: Settings, alerts: Sequence[Alert]) -> int:
         records.extend(deliveries)
         store.record_deliveries(deliveries)
 
-    dispatcher = build_dispatcher(settings, record)
+    dispatcher = build_dispatcher(settings, record, heartbeat=False)
     if dispatcher is None:
         return 0
     dispatcher.submit(alerts)
@@ -320,7 +327,7 @@ def watch(config: Path, interfaces: tuple[str, ...], as_json: bool, lang: str) -
     from mamori.runtime import Sensor
     from mamori.storage import Store
 
-    store = Store(settings.database_path)
+    store = Store(settings.database_path)  # the sensor adds the ledger's terminals, and follows its changes
     printed: set[str] = set()
 
     def on_alerts(alerts: list[Alert]) -> None:
@@ -334,6 +341,8 @@ def watch(config: Path, interfaces: tuple[str, ...], as_json: bool, lang: str) -
                 click.echo(alert_line(alert, lang))
         sys.stdout.flush()
 
+    capturing = bool(interfaces or settings.capture.interfaces)
+    start_collector_process(settings, capturing=capturing, as_json=as_json, lang=lang)  # syslog: in its own process
     try:
         sensor = Sensor(settings, interfaces=list(interfaces) or None, store=store, on_alerts=on_alerts)
     except MamoriError as exc:
@@ -476,12 +485,16 @@ def deliveries(config: Path, alert_uid: str | None, limit: int, as_json: bool) -
     show_default=True,
     help="デモの保存先 / where to write the demo site, captures and database.",
 )
+@click.option("--no-web", is_flag=True, help="ダッシュボードを起動しない / only analyse; do not start the dashboard.")
+@click.option(
+    "--listen", default="127.0.0.1:8080", show_default=True, help="ダッシュボードの待ち受け / dashboard address"
+)
 @_LANG
-def demo(folder: Path, lang: str) -> None:
-    """デモ病院で試す / Make a demo site and capture, analyse it and store the alerts (SQLite)."""
+def demo(folder: Path, no_web: bool, listen: str, lang: str) -> None:
+    """デモ病院で試す / Make a demo site and capture, analyse them into SQLite, and open the dashboard on them."""
     from mamori.demo import write_demo
     from mamori.runtime import analyze_captures
-    from mamori.storage import AlertWriter, Store
+    from mamori.storage import AlertWriter, SensorHealth, Store
 
     site_file, captures = write_demo(folder)
     settings = _load_or_exit(site_file)
@@ -492,16 +505,71 @@ def demo(folder: Path, lang: str) -> None:
     store = Store(db)
     writer = AlertWriter(store, origin="analyze")
     result = analyze_captures(settings, captures, on_changes=writer.submit)
+    writer.submit_health(
+        [
+            SensorHealth(
+                f.name, "file", f.last_packet or 0.0, f.last_packet, f.matched, f.decoded, f.malformed, 0, 0, 0
+            )
+            for f in result.files
+        ]
+    )
     writer.flush()
     writer.close()
     click.echo(f"デモサイト / demo site: {site_file}")
     click.echo(f"キャプチャ / capture:   {', '.join(str(c) for c in captures)}")
     click.echo(f"データベース / database: {db}\n")
     _print_alerts(result.alerts, as_json=False, lang=lang)
+    if no_web:
+        click.echo(
+            f"\n次に / next:\n  mamori alerts --config {site_file}\n  mamori web --config {site_file}\n"
+            f"  sudo mamori watch --config {site_file} --interface <IF>"
+        )
+        return
+    _demo_dashboard(settings, listen)
+
+
+def _demo_dashboard(settings: Settings, listen: str) -> None:
+    """Start the dashboard on the demo data with a demo administrator whose password is made now, at random."""
+    import secrets
+
+    from mamori.config.web import parse_listen
+    from mamori.web.server import serve
+    from mamori.web.setup import setup_django, wsgi_application
+
+    try:
+        host, port = parse_listen(listen)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--listen") from None
+    setup_django(settings)
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    password = secrets.token_urlsafe(12)
+    account = get_user_model().objects.create_user(username="demo", password=password)
+    account.groups.add(Group.objects.get_or_create(name="admin")[0])
+    shown = f"[{host}]" if ":" in host else host
     click.echo(
-        f"\n次に / next:\n  mamori alerts --config {site_file}\n  mamori analyze --config {site_file} --json "
-        f"{captures[0]}\n  sudo mamori watch --config {site_file} --interface <IF>"
+        f"\nダッシュボード / dashboard: http://{shown}:{port}/\n"
+        f"  ユーザー名 / user: demo\n"
+        f"  パスワード / password: {password}   (このデモのために生成 / made for this demo)\n"
+        "  終了するには Ctrl-C / Ctrl-C to stop"
     )
+    try:
+        serve(settings, wsgi_application(), listen=listen)
+    except MamoriError as exc:
+        _fail(str(exc))
+
+
+cli.add_command(terminals)
+cli.add_command(web)
+cli.add_command(user)
+cli.add_command(learn)
+cli.add_command(zabbix_template)
+cli.add_command(evtx)
+cli.add_command(collect)
+cli.add_command(verify)
+cli.add_command(logs)
+cli.add_command(archive)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

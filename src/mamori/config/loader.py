@@ -17,7 +17,10 @@ from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
 from mamori.config.actions import ActionSettings
 from mamori.config.sections import CaptureSettings, DetectionSettings, StorageSettings
+from mamori.config.syslog import SyslogSettings, resolve_paths
 from mamori.config.values import Ip, Mac, Port, Strict
+from mamori.config.web import WebSettings
+from mamori.config.windows import WindowsSettings
 from mamori.errors import ConfigError, ConfigProblem
 from mamori.model import RULE_IDS, DepartmentSystem, Gateway, Server, Severity, Site, Terminal
 
@@ -79,6 +82,9 @@ class _SettingsIn(Strict):
     gateways: tuple[_GatewayIn, ...] = ()
     systems: tuple[_SystemIn, ...] = ()
     actions: tuple[ActionSettings, ...] = ()
+    windows: WindowsSettings = WindowsSettings()
+    syslog: SyslogSettings | None = None
+    web: WebSettings = WebSettings()
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,9 @@ class Settings:
     detection: DetectionSettings
     data_dir: Path
     actions: tuple[ActionSettings, ...] = ()
+    windows: WindowsSettings = dataclasses.field(default_factory=WindowsSettings)
+    syslog: SyslogSettings | None = None
+    web: WebSettings = dataclasses.field(default_factory=WebSettings)
 
     @property
     def database_path(self) -> Path:
@@ -301,6 +310,9 @@ def settings_from_text(text: str, *, source: str = "<settings>", data_dir: Path 
         detection=parsed.detection,
         data_dir=data_dir,
         actions=parsed.actions,
+        windows=parsed.windows,
+        syslog=parsed.syslog,
+        web=parsed.web,
     )
 
 
@@ -321,4 +333,12 @@ def load_settings(path: str | Path, *, data_dir: Path | None = None) -> Settings
     if settings.storage.path is not None and not settings.storage.path.is_absolute():
         storage = settings.storage.model_copy(update={"path": (path.parent / settings.storage.path).resolve()})
         settings = dataclasses.replace(settings, storage=storage)
+    if settings.syslog is not None:
+        settings = dataclasses.replace(settings, syslog=resolve_paths(settings.syslog, path.parent.resolve()))
+    web = settings.web
+    if web.tls is not None or web.secret_key_file is not None:
+        base = path.parent.resolve()
+        tls = web.tls and web.tls.model_copy(update={"cert": base / web.tls.cert, "key": base / web.tls.key})
+        secret = web.secret_key_file and base / web.secret_key_file
+        settings = dataclasses.replace(settings, web=web.model_copy(update={"tls": tls, "secret_key_file": secret}))
     return settings

@@ -63,6 +63,10 @@ class IpMacConflictDetector:
         self._bindings = index.bindings
         self._learned: OrderedDict[str, _Learned] = OrderedDict()
 
+    def use_index(self, index: SiteIndex) -> None:
+        self.index = index
+        self._bindings = index.bindings
+
     def on_arp(self, obs: ArpObservation) -> None:
         ip = obs.sender_ip
         mac = obs.sender_mac

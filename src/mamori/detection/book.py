@@ -13,12 +13,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mamori.model import Alert, ArpObservation, ConnectionAttempt, PortResponse, Severity, flags_text
+from mamori.model import Alert, ArpObservation, ConnectionAttempt, PortResponse, Severity, WindowsEvent, flags_text
 
 __all__ = ["SAMPLES_FIRST", "SAMPLES_LAST", "AlertBook", "AlertState", "sample_of", "with_system"]
 
 SAMPLES_FIRST = 5
 SAMPLES_LAST = 5
+_SAMPLE_FIELDS = 40  # event data fields kept per Windows event sample
+_SAMPLE_VALUE = 512  # characters kept per field value (command lines and scripts can be long)
 
 Summarizer = Callable[["AlertState"], tuple[str, str]]
 
@@ -72,6 +74,21 @@ def sample_of(obs: Any) -> dict[str, Any]:
             "target_mac": obs.target_mac,
             "target_ip": obs.target_ip,
             "gratuitous": obs.gratuitous,
+        }
+    if isinstance(obs, WindowsEvent):
+        return {
+            "ts": obs.ts,
+            "kind": "windows-event",
+            "computer": obs.computer,
+            "channel": obs.channel,
+            "provider": obs.provider,
+            "event_id": obs.event_id,
+            "record_id": obs.record_id,
+            "source": obs.source,
+            "fields": {
+                name: value if len(value) <= _SAMPLE_VALUE else value[:_SAMPLE_VALUE] + "…"
+                for name, value in list(obs.fields.items())[:_SAMPLE_FIELDS]
+            },
         }
     return {"value": repr(obs)}
 
@@ -180,7 +197,8 @@ class AlertBook:
         """The open state for (rule, key), or a new episode. Returns (state, created)."""
         state = self._states.get((rule, key))
         if state is not None:
-            if ts - state.last_seen <= quiet_period:
+            # Within the quiet period after the episode (or before it: files of event logs need not be in order).
+            if ts - state.last_seen <= quiet_period and state.first_seen - ts <= quiet_period:
                 return state, False
             self._close((rule, key))
         if len(self._states) >= self.max_open:

@@ -108,6 +108,14 @@ class Engine:
             self.flood.tick(now)
         self.book.expire(now, self._quiet)
 
+    def update_site(self, site: Site) -> None:
+        """Use a changed site model from now on (a terminal registered in the dashboard, say), keeping every
+        window, binding and open alert."""
+        self.index = SiteIndex(site)
+        for detector in (self.unregistered, self.scan, self.flood, self.arp):
+            if detector is not None:
+                detector.use_index(self.index)
+
     def finish(self) -> None:
         """The input ended (end of the capture files): settle what was held back for more evidence."""
         if self.flood is not None:

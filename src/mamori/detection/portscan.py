@@ -140,6 +140,9 @@ class PortScanDetector:
 
     # -- observations ----------------------------------------------------------------------------------------
 
+    def use_index(self, index: SiteIndex) -> None:
+        self.index = index
+
     def on_attempt(self, obs: ConnectionAttempt) -> None:
         src = obs.src_ip
         if src in self._exempt:

@@ -122,6 +122,9 @@ class SynFloodDetector:
         win.pending_samples.clear()
         return True
 
+    def use_index(self, index: SiteIndex) -> None:
+        self.index = index
+
     def on_attempt(self, obs: ConnectionAttempt) -> None:
         if obs.proto != "tcp" or obs.flags & (SYN | ACK) != SYN or obs.action is not None:
             return

@@ -71,16 +71,21 @@ class UnregisteredTerminalDetector:
     rule = RULE
 
     def __init__(self, index: SiteIndex, settings: UnregisteredTerminalSettings, book: AlertBook) -> None:
-        self.index = index
         self.settings = settings
         self.book = book
         self.quiet_period = settings.quiet_period
+        self._ongoing: OrderedDict[tuple[str, str], AlertState] = OrderedDict()
+        self._ongoing_cap = 4096
+        self.use_index(index)
+
+    def use_index(self, index: SiteIndex) -> None:
+        """Judge by a new site model (terminals registered or retired while running)."""
+        self.index = index
         self._services = index.tcp_services
         self._udp_services = index.udp_services
         self._allowed = index.allowed
         self._gateway_macs = index.gateway_macs
-        self._ongoing: OrderedDict[tuple[str, str], AlertState] = OrderedDict()
-        self._ongoing_cap = 4096
+        self._ongoing.clear()  # a source judged a stranger before may be registered now
 
     def on_attempt(self, obs: ConnectionAttempt) -> None:
         if obs.proto == "tcp":

@@ -15,9 +15,12 @@ __all__ = ["build_dispatcher"]
 log = logging.getLogger(__name__)
 
 
-def build_dispatcher(settings: Settings, record: Callable[[list[Delivery]], None]) -> Dispatcher | None:
+def build_dispatcher(
+    settings: Settings, record: Callable[[list[Delivery]], None], *, heartbeat: bool = True
+) -> Dispatcher | None:
     """A dispatcher for the enabled actions, or None when there are none. A broken action (say, a password
-    file that cannot be read) is a settings problem reported before anything runs."""
+    file that cannot be read) is a settings problem reported before anything runs. ``heartbeat``: whether this
+    process sends the actions' periodic signs of life (one process per sensor box should)."""
     enabled = [a for a in settings.actions if a.enabled]
     if not enabled:
         return None
@@ -33,4 +36,4 @@ def build_dispatcher(settings: Settings, record: Callable[[list[Delivery]], None
     if problems:
         raise ConfigError(problems)
     log.info("actions: %s", ", ".join(f"{a.name} ({a.type})" for a in actions))
-    return Dispatcher(enabled, actions, record=record)
+    return Dispatcher(enabled, actions, record=record, heartbeat=heartbeat)

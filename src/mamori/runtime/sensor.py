@@ -16,10 +16,11 @@ from mamori.capture.sources import CaptureStats, LiveSource, wait_readable
 from mamori.config import Settings
 from mamori.detection import Clock, Engine, SystemClock
 from mamori.errors import CaptureError, StorageError
-from mamori.model import Alert, Delivery
+from mamori.model import Alert, Delivery, Site
 from mamori.runtime.analyze import capture_filter
 from mamori.runtime.responses import build_dispatcher
-from mamori.storage import AlertWriter, SensorHealth, Store
+from mamori.runtime.site import effective_site
+from mamori.storage import AlertWriter, Ledger, SensorHealth, Store
 
 __all__ = ["Sensor", "SensorReport"]
 
@@ -63,7 +64,9 @@ class Sensor:
     ) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
-        self.engine = Engine(settings.site, settings.detection, clock=self.clock)
+        self.store = store
+        self._ledger_version: tuple[int, float] | None = None
+        self.engine = Engine(self._site(), settings.detection, clock=self.clock)
         names = interfaces or list(settings.capture.interfaces)
         if not names:
             raise CaptureError(
@@ -75,13 +78,44 @@ class Sensor:
             LiveSource(n, bpf, snaplen=c.snaplen, buffer_bytes=c.buffer_mb * 1024 * 1024, promiscuous=c.promiscuous)
             for n in names
         ]
-        self.store = store
         self.on_alerts = on_alerts
         self.writer = AlertWriter(store, interval=settings.storage.batch_interval) if store is not None else None
-        self.dispatcher = build_dispatcher(settings, self.writer.submit_deliveries if self.writer else _log_deliveries)
+        # With a syslog collector running beside it, the collector's detector sends the heartbeat (once per box).
+        self.dispatcher = build_dispatcher(
+            settings,
+            self.writer.submit_deliveries if self.writer else _log_deliveries,
+            heartbeat=settings.syslog is None,
+        )
         self._started = self.clock.now()
         self._errors: dict[str, str] = {}
         self._next_reopen: dict[str, float] = {}
+
+    def _site(self) -> Site:
+        """The settings file's site plus the ledger's active terminals (registered in the dashboard, imported)."""
+        if self.store is None:
+            return self.settings.site
+        try:
+            self._ledger_version = Ledger(self.store).version()
+            return effective_site(self.settings, self.store)
+        except StorageError as exc:
+            log.error("cannot read the terminal ledger (using the settings file's terminals): %s", exc)
+            return self.settings.site
+
+    def _follow_ledger(self) -> None:
+        """Pick up terminals registered or retired while running, without losing any detection state."""
+        if self.store is None:
+            return
+        try:
+            version = Ledger(self.store).version()
+        except StorageError as exc:
+            log.error("cannot read the terminal ledger: %s", exc)
+            return
+        if version != self._ledger_version:
+            self.engine.update_site(self._site())
+            log.info(
+                "terminal ledger changed: now %d registered terminal(s)",
+                sum(len(s.terminals) for s in self.engine.index.site.systems),
+            )
 
     def _open(self, source: LiveSource, now: float) -> None:
         try:
@@ -129,6 +163,7 @@ class Sensor:
             if mono >= next_health:
                 next_health = mono + _HEALTH_INTERVAL
                 self._record_health()
+                self._follow_ledger()
         deadline = time.monotonic() + _FINAL_DRAIN_SECONDS
         for source in self.sources:  # what the kernel still holds
             while self._drain(source) and time.monotonic() < deadline:

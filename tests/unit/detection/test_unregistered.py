@@ -111,3 +111,21 @@ def test_open_alerts_are_bounded(tmp_path: Path) -> None:
     assert len(engine.book) <= 100
     assert engine.book.evicted == 4900
     assert len(engine.collect_changes()) == 5000  # evicted alerts are still handed out, not lost
+
+
+def test_a_terminal_registered_while_running_is_accepted_from_then_on(engine: Engine) -> None:
+    import dataclasses
+
+    from mamori.model import Terminal
+
+    engine.feed([syn(1000.0, STRANGER)])
+    (alert,) = engine.collect_changes()
+    site = engine.index.site
+    dialysis = site.systems[0]
+    registered = dataclasses.replace(dialysis, terminals=(*dialysis.terminals, Terminal("laptop", *STRANGER)))
+    engine.update_site(dataclasses.replace(site, systems=(registered, *site.systems[1:])))
+    engine.feed([syn(1001.0, STRANGER), syn(1002.0, STRANGER)])
+    assert engine.collect_changes() == []  # no new alert and no growth of the old one
+    engine.feed([syn(1003.0, ("02:66:00:00:00:99", "10.77.0.201"))])  # strangers are still strangers
+    assert [a.src_mac for a in engine.collect_changes()] == ["02:66:00:00:00:99"]
+    assert alert.count == 1
