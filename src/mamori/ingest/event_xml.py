@@ -147,7 +147,7 @@ class XmlEventsFile:
 
     def _parse(self, raw: IO[bytes], encoding: str) -> Iterator[list[WindowsEvent]]:
         decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
-        parser = ET.XMLPullParser(events=("end",))
+        parser: ET.XMLPullParser[ET.Element] = ET.XMLPullParser(events=("end",))
         parser.feed("<mamori-events>")  # wevtutil prints events without a root element
         batch: list[WindowsEvent] = []
         first = True
