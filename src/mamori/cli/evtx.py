@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
 __all__ = ["evtx"]
 
-EXIT_PROBLEM = 2
+from mamori.cli.common import EXIT_PROBLEM
+
 _TABLE_MAX = 2000  # more alerts than this are printed as lines, not as a table
 
 
@@ -49,9 +50,9 @@ _SIGMA = click.option(
 def _settings(config: Path | None):  # type: ignore[no-untyped-def]  # Settings | None, imported lazily
     if config is None:
         return None
-    from mamori.cli.main import _load_or_exit
+    from mamori.cli.common import load_or_exit
 
-    return _load_or_exit(config)
+    return load_or_exit(config)
 
 
 def _sigma(settings, extra: tuple[Path, ...]):  # type: ignore[no-untyped-def]

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from mamori.cli.common import EXIT_PROBLEM
 from mamori.cli.terminals import CONFIG_OPTION, ENCODING_CHOICES, fail, load_or_exit, warn, with_ledger
 from mamori.config import Settings, parse_duration
 from mamori.errors import MamoriError
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
 
 __all__ = ["learn"]
 
-EXIT_PROBLEM = 2
 DECLINE = "いいえ"
 KNOWN = "登録済み"
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from mamori.cli.common import CONFIG_OPTION, EXIT_PROBLEM, default_data_dir
 from mamori.config import Settings
 from mamori.errors import ConfigError, MamoriError
 from mamori.model import Alert
@@ -25,21 +26,11 @@ __all__ = ["archive", "collect", "logs", "start_collector_process", "verify"]
 
 log = logging.getLogger("mamori")
 
-EXIT_PROBLEM = 2
 EXIT_TAMPERED = 1
-
-_CONFIG = click.option(
-    "--config",
-    "-c",
-    "config",
-    type=click.Path(path_type=Path, dir_okay=False),
-    required=True,
-    help="Settings file (YAML) / 設定ファイル",
-)
+_CONFIG = CONFIG_OPTION
 
 
 def _settings(config: Path, *, need_syslog: bool = True) -> Settings:
-    from mamori.cli.main import default_data_dir
     from mamori.config import load_settings
 
     try:

@@ -7,7 +7,6 @@ import datetime as dt
 import gc
 import json
 import logging
-import os
 import signal
 import sys
 import threading
@@ -17,6 +16,7 @@ from typing import Any
 
 import click
 
+from mamori.cli.common import CONFIG_OPTION, EXIT_PROBLEM, LANG_OPTION, default_data_dir, fail, load_or_exit
 from mamori.cli.evtx import evtx
 from mamori.cli.learn import learn
 from mamori.cli.logs import archive, collect, logs, start_collector_process, verify
@@ -31,28 +31,11 @@ __all__ = ["main"]
 
 log = logging.getLogger("mamori")
 
-EXIT_PROBLEM = 2  # a settings file with problems, an unreadable capture, no interface
 _ACT_TIMEOUT = 120.0  # analyze --act: how long actions may take (retries included) before giving up
-
-
-def default_data_dir() -> Path:
-    """MAMORI_DATA_DIR, else /var/lib/mamori for root, else ~/.local/share/mamori."""
-    env = os.environ.get("MAMORI_DATA_DIR")
-    if env:
-        return Path(env)
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        return Path("/var/lib/mamori")
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "mamori"
 
 
 def _load(config: Path) -> Settings:
     return load_settings(config, data_dir=default_data_dir())
-
-
-def _fail(message: str, code: int = EXIT_PROBLEM) -> None:
-    click.echo(click.style("error: ", fg="red", bold=True) + message, err=True)
-    sys.exit(code)
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -61,23 +44,6 @@ def _setup_logging(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-
-
-_LANG = click.option(
-    "--lang",
-    type=click.Choice(["ja", "en"]),
-    default=lambda: os.environ.get("MAMORI_LANG", "ja"),
-    show_default="ja",
-    help="Language of summaries / 表示言語",
-)
-_CONFIG = click.option(
-    "--config",
-    "-c",
-    "config",
-    type=click.Path(path_type=Path, dir_okay=False),
-    required=True,
-    help="Settings file (YAML) / 設定ファイル",
-)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -95,7 +61,7 @@ def cli(verbose: bool) -> None:
 
 
 @cli.command()
-@_CONFIG
+@CONFIG_OPTION
 def check(config: Path) -> None:
     """設定ファイルを検査する / Validate a settings file (exit 2 with file:line for every problem)."""
     try:
@@ -189,17 +155,17 @@ def _alert_table(alerts: Sequence[Alert], lang: str) -> None:
 
 
 @cli.command()
-@_CONFIG
+@CONFIG_OPTION
 @click.argument("captures", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="1 行 1 アラートの JSON / one JSON object per alert per line.")
 @click.option("--no-store", is_flag=True, help="データベースに保存しない / do not save the alerts in the database.")
 @click.option(
     "--act", is_flag=True, help="設定の通知・対応アクションを実行する / run the configured actions on the alerts found."
 )
-@_LANG
+@LANG_OPTION
 def analyze(config: Path, captures: tuple[Path, ...], as_json: bool, no_store: bool, act: bool, lang: str) -> None:
     """キャプチャファイルを解析する / Run the detectors over pcap/pcapng files and print the alerts."""
-    settings = _load_or_exit(config)
+    settings = load_or_exit(config)
     from mamori.runtime import analyze_captures
 
     store = None
@@ -296,20 +262,11 @@ def _progress(captures: Sequence[Path]) -> tuple[Any, Any]:
     return update, bar.stop
 
 
-def _load_or_exit(config: Path) -> Settings:
-    try:
-        return _load(config)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        sys.exit(EXIT_PROBLEM)
-
-
 # -- watch --------------------------------------------------------------------------------------------------------
 
 
 @cli.command()
-@_CONFIG
+@CONFIG_OPTION
 @click.option(
     "--interface",
     "-i",
@@ -320,10 +277,10 @@ def _load_or_exit(config: Path) -> Settings:
 @click.option(
     "--json", "as_json", is_flag=True, help="アラートの更新を JSON で出力 / print alert updates as JSON lines."
 )
-@_LANG
+@LANG_OPTION
 def watch(config: Path, interfaces: tuple[str, ...], as_json: bool, lang: str) -> None:
     """ライブで監視する / Run the live sensor in the foreground until SIGINT/SIGTERM."""
-    settings = _load_or_exit(config)
+    settings = load_or_exit(config)
     from mamori.runtime import Sensor
     from mamori.storage import Store
 
@@ -346,7 +303,7 @@ def watch(config: Path, interfaces: tuple[str, ...], as_json: bool, lang: str) -
     try:
         sensor = Sensor(settings, interfaces=list(interfaces) or None, store=store, on_alerts=on_alerts)
     except MamoriError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     restored = sensor.restore()
     if restored:
         log.info("continuing %d open alert(s) from before the restart", restored)
@@ -362,7 +319,7 @@ def watch(config: Path, interfaces: tuple[str, ...], as_json: bool, lang: str) -
     try:
         report = sensor.run(stop)
     except MamoriError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     for st in report.interfaces:
         log.info(
             "%s: %d packets matched the filter, %d decoded, %d malformed; kernel: %d received, %d dropped",
@@ -394,7 +351,7 @@ def _parse_time(value: str | None) -> float | None:
 
 
 @cli.command()
-@_CONFIG
+@CONFIG_OPTION
 @click.option("--json", "as_json", is_flag=True, help="1 行 1 アラートの JSON / one JSON object per alert per line.")
 @click.option("--rule", help="このルールのみ / only this rule (e.g. unregistered-terminal).")
 @click.option("--system", help="この部門システムのみ / only this department system.")
@@ -406,7 +363,7 @@ def _parse_time(value: str | None) -> float | None:
 @click.option("--since", help="この日時以降 / active since (ISO 8601; local time unless an offset is given).")
 @click.option("--until", help="この日時以前 / started before (ISO 8601).")
 @click.option("--limit", type=int, help="新しい順に N 件 / only the newest N.")
-@_LANG
+@LANG_OPTION
 def alerts(  # one parameter per command-line option
     config: Path,
     as_json: bool,
@@ -419,7 +376,7 @@ def alerts(  # one parameter per command-line option
     lang: str,
 ) -> None:
     """保存されたアラートを表示する / List stored alerts."""
-    settings = _load_or_exit(config)
+    settings = load_or_exit(config)
     from mamori.storage import AlertFilter, Store
 
     if not settings.database_path.exists():
@@ -441,13 +398,13 @@ def alerts(  # one parameter per command-line option
 
 
 @cli.command()
-@_CONFIG
+@CONFIG_OPTION
 @click.option("--alert", "alert_uid", help="この アラート（uid）のみ / only the deliveries of this alert (uid).")
 @click.option("--limit", type=int, default=200, show_default=True, help="新しい順に N 件 / the newest N.")
 @click.option("--json", "as_json", is_flag=True, help="1 行 1 件の JSON / one JSON object per line.")
 def deliveries(config: Path, alert_uid: str | None, limit: int, as_json: bool) -> None:
     """通知・対応アクションの実行記録 / The record of every delivery attempt of the actions."""
-    settings = _load_or_exit(config)
+    settings = load_or_exit(config)
     from mamori.storage import Store
 
     if not settings.database_path.exists():
@@ -489,7 +446,7 @@ def deliveries(config: Path, alert_uid: str | None, limit: int, as_json: bool) -
 @click.option(
     "--listen", default="127.0.0.1:8080", show_default=True, help="ダッシュボードの待ち受け / dashboard address"
 )
-@_LANG
+@LANG_OPTION
 def demo(folder: Path, no_web: bool, listen: str, lang: str) -> None:
     """デモ病院で試す / Make a demo site and capture, analyse them into SQLite, and open the dashboard on them."""
     from mamori.demo import write_demo
@@ -497,7 +454,7 @@ def demo(folder: Path, no_web: bool, listen: str, lang: str) -> None:
     from mamori.storage import AlertWriter, SensorHealth, Store
 
     site_file, captures = write_demo(folder)
-    settings = _load_or_exit(site_file)
+    settings = load_or_exit(site_file)
     db = settings.database_path
     if db.exists():
         for suffix in ("", "-wal", "-shm"):
@@ -557,7 +514,7 @@ def _demo_dashboard(settings: Settings, listen: str) -> None:
     try:
         serve(settings, wsgi_application(), listen=listen)
     except MamoriError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 cli.add_command(terminals)

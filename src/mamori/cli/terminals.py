@@ -12,12 +12,13 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from mamori.config import Settings, load_settings, normalize_ip, normalize_mac
-from mamori.errors import ConfigError, MamoriError
+from mamori.cli.common import CONFIG_OPTION, EXIT_PROBLEM, fail, load_or_exit, warn
+from mamori.config import Settings, normalize_ip, normalize_mac
+from mamori.errors import MamoriError
 
 if TYPE_CHECKING:
     from mamori.storage import LedgerEntry, Store
@@ -34,37 +35,7 @@ __all__ = [
     "with_ledger",
 ]
 
-EXIT_PROBLEM = 2
 ENCODING_CHOICES = ("utf-8-sig", "shift_jis")  # mamori.reports.ENCODINGS, without importing reports for --help
-
-CONFIG_OPTION = click.option(
-    "--config",
-    "-c",
-    "config",
-    type=click.Path(path_type=Path, dir_okay=False),
-    required=True,
-    help="Settings file (YAML) / 設定ファイル",
-)
-
-
-def fail(message: str, code: int = EXIT_PROBLEM) -> NoReturn:
-    click.echo(click.style("error: ", fg="red", bold=True) + message, err=True)
-    sys.exit(code)
-
-
-def warn(message: str) -> None:
-    click.echo(click.style("warning: ", fg="yellow") + message, err=True)
-
-
-def load_or_exit(config: Path) -> Settings:
-    from mamori.cli.main import default_data_dir
-
-    try:
-        return load_settings(config, data_dir=default_data_dir())
-    except ConfigError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        sys.exit(EXIT_PROBLEM)
 
 
 def open_store(settings: Settings) -> Store:

@@ -8,25 +8,17 @@ from pathlib import Path
 
 import click
 
+from mamori.cli.common import CONFIG_OPTION, load_or_exit
 from mamori.config import Settings
 from mamori.errors import MamoriError
 
 __all__ = ["user", "web"]
 
-_CONFIG = click.option(
-    "--config",
-    "-c",
-    "config",
-    type=click.Path(path_type=Path, dir_okay=False),
-    required=True,
-    help="設定ファイル (YAML) / settings file",
-)
+_CONFIG = CONFIG_OPTION
 
 
 def _settings(config: Path) -> Settings:
-    from mamori.cli.main import _load_or_exit
-
-    return _load_or_exit(config)
+    return load_or_exit(config)
 
 
 def _django(settings: Settings) -> None:

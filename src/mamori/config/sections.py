@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import zoneinfo
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field, field_validator
 
-from mamori.config.values import Duration, Ip, Strict
+from mamori.config.values import Duration, Ip, Strict, Zone
 
 __all__ = [
     "CaptureSettings",
@@ -34,19 +33,9 @@ class CaptureSettings(Strict):
     udp: bool = Field(True, description="capture empty UDP probes and ICMP port-unreachable answers")
     ipv6: bool = True
     vlan: bool = Field(True, description="also match frames carrying one 802.1Q tag (mirror ports)")
-    log_timezone: str | None = Field(
+    log_timezone: Zone | None = Field(
         None, description="time zone of packet logs without one (Packet Police): e.g. Asia/Tokyo; default: local"
     )
-
-    @field_validator("log_timezone")
-    @classmethod
-    def _zone(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                zoneinfo.ZoneInfo(value)
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                raise ValueError(f"{value!r} is not a time zone name (e.g. Asia/Tokyo)") from None
-        return value
 
     @field_validator("interfaces", mode="before")
     @classmethod

@@ -11,14 +11,13 @@ syslog:
 from __future__ import annotations
 
 import ipaddress
-import zoneinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from mamori.config.values import Duration, Strict
+from mamori.config.values import Duration, Strict, Zone
 
 __all__ = ["SCHEMES", "ArchiveSettings", "Listener", "SyslogSettings", "TlsSettings", "parse_listener", "resolve_paths"]
 
@@ -102,7 +101,7 @@ class SyslogSettings(Strict):
     max_message_size: int = Field(65536, ge=480, le=1048576, description="longer messages are cut (and counted)")
     udp_buffer_mb: int = Field(32, ge=1, le=1024, description="kernel receive buffer of each UDP listener")
     charset_fallback: str = Field("latin-1", description="decoding for lines that are neither UTF-8 nor Shift_JIS")
-    timezone: str | None = Field(None, description="zone of RFC 3164 timestamps (no zone of their own); default local")
+    timezone: Zone | None = Field(None, description="zone of RFC 3164 timestamps (no zone of their own); default local")
     parsers: tuple[str, ...] | None = Field(None, description="vendor parsers to use (default: all, plugins included)")
     max_connections: int = Field(1000, ge=1, le=100000, description="TCP/TLS/RELP senders connected at once")
     max_backlog: int = Field(200_000, ge=1000, description="lines waiting for the archive before TCP is paused")
@@ -122,16 +121,6 @@ class SyslogSettings(Strict):
             return codecs.lookup(value).name
         except LookupError:
             raise ValueError(f"{value!r} is not a character set Python knows (e.g. latin-1, cp932)") from None
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                zoneinfo.ZoneInfo(value)
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                raise ValueError(f"{value!r} is not a time zone name (e.g. Asia/Tokyo)") from None
-        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> SyslogSettings:

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import zoneinfo
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
-__all__ = ["Duration", "Ip", "Mac", "Port", "Strict", "normalize_ip", "normalize_mac", "parse_duration"]
+__all__ = [
+    "Duration",
+    "Ip",
+    "Mac",
+    "Port",
+    "Strict",
+    "Zone",
+    "check_zone",
+    "normalize_ip",
+    "normalize_mac",
+    "parse_duration",
+]
 
 _MAC_RE = re.compile(r"^[0-9a-f]{12}$")
 
@@ -51,7 +63,17 @@ def parse_duration(value: Any) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
+def check_zone(value: str) -> str:
+    """An IANA time zone name such as Asia/Tokyo."""
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not a time zone name (e.g. Asia/Tokyo)") from None
+    return value
+
+
 Mac = Annotated[str, BeforeValidator(normalize_mac)]
+Zone = Annotated[str, AfterValidator(check_zone)]
 Ip = Annotated[str, BeforeValidator(normalize_ip)]
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Port = Annotated[int, Field(ge=1, le=65535)]

@@ -28,8 +28,8 @@ from mamori.detection import Engine
 from mamori.errors import MamoriError
 from mamori.ingest.syslog_parse import SyslogParser
 from mamori.ingest.vendors import ParserSet, load_parsers
-from mamori.model import Alert, ConnectionAttempt, Delivery
-from mamori.runtime.responses import build_dispatcher
+from mamori.model import Alert, ConnectionAttempt
+from mamori.runtime.responses import build_dispatcher, log_deliveries
 from mamori.runtime.site import effective_site
 from mamori.storage import AlertWriter, SensorHealth, Store
 from mamori.storage.archive_format import list_day_files, parse_header, unescape
@@ -198,7 +198,7 @@ class LogDetector:
         # The settings file's terminals plus the ledger's (log lines without MACs are judged by registered IPs).
         self.engine = Engine(effective_site(settings, store) if store else settings.site, settings.detection)
         self.writer = AlertWriter(store, interval=settings.storage.batch_interval, origin="syslog") if store else None
-        self.dispatcher = build_dispatcher(settings, self.writer.submit_deliveries if self.writer else _log_deliveries)
+        self.dispatcher = build_dispatcher(settings, self.writer.submit_deliveries if self.writer else log_deliveries)
         self.on_alerts = on_alerts
         self.lines = 0
         self.started = time.time()
@@ -268,18 +268,6 @@ class LogDetector:
             self.writer.submit_health([self.health()])
             self.writer.flush()
             self.writer.close()
-
-
-def _log_deliveries(deliveries: list[Delivery]) -> None:
-    for d in deliveries:
-        log.info(
-            "action %s: %s attempt %d for %s: %s",
-            d.action,
-            "ok" if d.ok else "failed",
-            d.attempt,
-            d.alert_uid,
-            d.detail,
-        )
 
 
 def run_detector(

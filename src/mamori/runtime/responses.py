@@ -10,7 +10,7 @@ from mamori.config import Settings
 from mamori.errors import ConfigError, ConfigProblem
 from mamori.model import Delivery
 
-__all__ = ["build_dispatcher"]
+__all__ = ["build_dispatcher", "log_deliveries"]
 
 log = logging.getLogger(__name__)
 
@@ -37,3 +37,10 @@ def build_dispatcher(
         raise ConfigError(problems)
     log.info("actions: %s", ", ".join(f"{a.name} ({a.type})" for a in actions))
     return Dispatcher(enabled, actions, record=record, heartbeat=heartbeat)
+
+
+def log_deliveries(deliveries: list[Delivery]) -> None:
+    """Where delivery records go when there is no store: the log."""
+    for d in deliveries:
+        state = "ok" if d.ok else "failed"
+        log.info("action %s: %s attempt %d for %s: %s", d.action, state, d.attempt, d.alert_uid, d.detail)

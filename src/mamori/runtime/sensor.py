@@ -16,9 +16,9 @@ from mamori.capture.sources import CaptureStats, LiveSource, wait_readable
 from mamori.config import Settings
 from mamori.detection import Clock, Engine, SystemClock
 from mamori.errors import CaptureError, StorageError
-from mamori.model import Alert, Delivery, Site
+from mamori.model import Alert, Site
 from mamori.runtime.analyze import capture_filter
-from mamori.runtime.responses import build_dispatcher
+from mamori.runtime.responses import build_dispatcher, log_deliveries
 from mamori.runtime.site import effective_site
 from mamori.storage import AlertWriter, Ledger, SensorHealth, Store
 
@@ -38,18 +38,6 @@ class SensorReport:
     interfaces: list[CaptureStats]
     alerts_written: int
     observations: int
-
-
-def _log_deliveries(deliveries: list[Delivery]) -> None:
-    for d in deliveries:
-        log.info(
-            "action %s: %s attempt %d for %s: %s",
-            d.action,
-            "ok" if d.ok else "failed",
-            d.attempt,
-            d.alert_uid,
-            d.detail,
-        )
 
 
 class Sensor:
@@ -83,7 +71,7 @@ class Sensor:
         # With a syslog collector running beside it, the collector's detector sends the heartbeat (once per box).
         self.dispatcher = build_dispatcher(
             settings,
-            self.writer.submit_deliveries if self.writer else _log_deliveries,
+            self.writer.submit_deliveries if self.writer else log_deliveries,
             heartbeat=settings.syslog is None,
         )
         self._started = self.clock.now()
