@@ -293,6 +293,15 @@ def test_hping3_syn_flood(lan: Lan, tmp_path: Path) -> None:
 
 
 def test_arping_spoofs_the_server_ip(lan: Lan, tmp_path: Path) -> None:
+    try:
+        _arping_spoofs_the_server_ip(lan, tmp_path)
+    finally:
+        # The spoofing worked on the LAN's neighbours: undo it so that later tests reach the real server.
+        for ns in (lan.server_ns, lan.terminal_ns, lan.stranger_ns):
+            subprocess.run(["ip", "-n", ns, "neigh", "flush", "all"], capture_output=True)
+
+
+def _arping_spoofs_the_server_ip(lan: Lan, tmp_path: Path) -> None:
     with sensor(lan, tmp_path) as run:
         lan.run(
             lan.stranger_ns,
@@ -365,11 +374,15 @@ def test_the_sensor_runs_a_blocking_script_once_per_alert_and_not_again_after_a_
     lines = log.read_text().splitlines()
     # One notification when the stranger appears; its growth is held back by the throttle (1 h) instead of one
     # run per SYN, and the final figures go out once when the sensor stops.
-    assert lines == [f"new unregistered-terminal {STRANGER[0]} 1", f"update unregistered-terminal {STRANGER[0]} 3"]
+    # (On a loaded machine the first SYNs may share the sensor's first second: then "new" already says 2 or 3.)
+    first_count = int(lines[0].rsplit(" ", 1)[1])
+    expected = [f"new unregistered-terminal {STRANGER[0]} {first_count}"]
+    if first_count < 3:
+        expected.append(f"update unregistered-terminal {STRANGER[0]} 3")
+    assert lines == expected
     deliveries = json_lines(run_mamori("deliveries", "--config", str(tmp_path / "site.yaml"), "--json").stdout)
     assert [(d["action"], d["event"], d["ok"], d["detail"]) for d in deliveries] == [
-        ("block", "new", True, f"exit 0; stdout: blocked {STRANGER[0]}"),
-        ("block", "update", True, f"exit 0; stdout: blocked {STRANGER[0]}"),
+        ("block", line.split()[0], True, f"exit 0; stdout: blocked {STRANGER[0]}") for line in expected
     ]
     # A restart continues the open alert; its action is not run again for what it already handled.
     with sensor(lan, tmp_path, extra_settings=actions) as run:
