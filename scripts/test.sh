@@ -22,6 +22,13 @@ declare -A files=([/usr/share/zabbix/index.php]=zabbix-frontend-php [/usr/lib/ph
                   [/usr/lib/postgresql/*/bin/initdb]=postgresql [/usr/lib/*/rsyslog/lmnsd_gtls.so]=rsyslog-gnutls)
 files[/usr/share/ieee-data/oui.csv]=ieee-data  # MAC vendor names in `mamori learn` proposals
 files[/usr/lib/*/rsyslog/omrelp.so]=rsyslog-relp  # rsyslog forwarding over RELP in the syslog collector's test
+# the dashboard's tests: Debian's chromium driven by Playwright (never `playwright install`), a Japanese font for its
+# screenshots and the monthly PDF, pdftotext to read the PDF back, msgfmt to compile the Japanese catalogue
+# (openssl, above, makes the HTTPS test's certificate)
+packages[chromium]=chromium
+packages[pdftotext]=poppler-utils
+packages[msgfmt]=gettext
+files[/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf]=fonts-ipaexfont-gothic
 # sslpsk3 (a test dependency: TLS-PSK to Zabbix before Python 3.13) is built from source
 packages[gcc]=gcc
 files[/usr/include/openssl/ssl.h]=libssl-dev
