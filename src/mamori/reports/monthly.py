@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mamori.model import Alert, Severity
+from mamori.reports.names import ACTION_NAMES, rule_label
 from mamori.storage import Ledger, LedgerEntry, Store
 
 __all__ = ["FONT_CANDIDATES", "MonthData", "collect_month", "render_pdf"]
@@ -87,9 +88,10 @@ def _font() -> str:
     )
 
 
-def _local(ts: float | dt.datetime) -> str:
+def _local(ts: float | dt.datetime, zone: dt.tzinfo | None = None) -> str:
+    """In the report's zone (the month's), not the machine's."""
     value = ts if isinstance(ts, dt.datetime) else dt.datetime.fromtimestamp(ts, tz=dt.UTC)
-    return value.astimezone().strftime("%Y-%m-%d %H:%M")
+    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 
 def render_pdf(data: MonthData, *, generated: dt.datetime | None = None) -> bytes:  # noqa: PLR0915 - one page flow
@@ -101,6 +103,7 @@ def render_pdf(data: MonthData, *, generated: dt.datetime | None = None) -> byte
     from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
     font = _font()
+    zone = data.start.tzinfo
     title = ParagraphStyle("title", fontName=font, fontSize=16, leading=22, spaceAfter=6)
     heading = ParagraphStyle("heading", fontName=font, fontSize=12, leading=17, spaceBefore=10, spaceAfter=4)
     body = ParagraphStyle("body", fontName=font, fontSize=9, leading=13)
@@ -125,7 +128,7 @@ def render_pdf(data: MonthData, *, generated: dt.datetime | None = None) -> byte
     story.append(Paragraph(f"{data.site} セキュリティ監視 月次報告 / Monthly security report", title))
     story.append(
         Paragraph(
-            f"対象期間 / Period: {data.year}年{data.month}月 ({_local(data.start)} – {_local(data.end)})　"
+            f"対象期間 / Period: {data.year}年{data.month}月 ({_local(data.start, zone)} – {_local(data.end, zone)})　"
             f"作成 / Generated: {generated:%Y-%m-%d %H:%M}",
             body,
         )
@@ -146,7 +149,8 @@ def render_pdf(data: MonthData, *, generated: dt.datetime | None = None) -> byte
     by_rule = Counter(a.rule for a in data.alerts)
     if by_rule:
         story.append(Spacer(1, 3 * mm))
-        story.append(table([["ルール / Rule", "件数 / Alerts"], *sorted(by_rule.items())], [90, 30]))
+        rows_by_rule = [[rule_label(rule), n] for rule, n in sorted(by_rule.items())]
+        story.append(table([["ルール / Rule", "件数 / Alerts"], *rows_by_rule], [90, 30]))
 
     story.append(Paragraph("2. 重大なアラートと対応 / High and critical alerts and their handling", heading))
     serious = [a for a in data.alerts if a.severity >= Severity.HIGH]
@@ -156,11 +160,12 @@ def render_pdf(data: MonthData, *, generated: dt.datetime | None = None) -> byte
         ]
         for a in serious[:300]:
             notes = "; ".join(
-                f"{_local(ts)} {user} {action} {comment}" for ts, user, action, comment in data.handling.get(a.uid, [])
+                f"{_local(ts, zone)} {user} {ACTION_NAMES.get(action, (action,))[0]} {comment}"
+                for ts, user, action, comment in data.handling.get(a.uid, [])
             )
             rows.append(
                 [
-                    _local(a.first_seen),
+                    _local(a.first_seen, zone),
                     _SEVERITY_JA[a.severity.label],
                     a.summary_ja,
                     _STATUS_JA.get(data.status.get(a.uid, ""), ""),

@@ -11,7 +11,7 @@ from django.utils import translation
 
 from mamori.web.roles import role_of
 
-__all__ = ["LoginRequiredMiddleware", "UserLanguageMiddleware"]
+__all__ = ["CsrfFieldMiddleware", "LoginRequiredMiddleware", "UserLanguageMiddleware"]
 
 _PUBLIC = ("/login/", "/static/", "/lang/")
 LANGUAGE_COOKIE = "mamori_lang"
@@ -61,3 +61,18 @@ class UserLanguageMiddleware:
         response = self.get_response(request)
         response.headers.setdefault("Content-Language", language)
         return response
+
+
+class CsrfFieldMiddleware:
+    """Every form posts its CSRF token as ``csrf_token``; Django's check reads it from here (the header field it
+    accepts besides its own ``csrfmiddlewaretoken``). The token is still checked against the cookie by Django."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.method == "POST" and "HTTP_X_CSRFTOKEN" not in request.META:
+            token = request.POST.get("csrf_token")
+            if token:
+                request.META["HTTP_X_CSRFTOKEN"] = token
+        return self.get_response(request)

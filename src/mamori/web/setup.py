@@ -80,6 +80,7 @@ def django_settings(settings: Settings, *, debug: bool = False) -> dict[str, Any
             "whitenoise.middleware.WhiteNoiseMiddleware",
             "django.contrib.sessions.middleware.SessionMiddleware",
             "django.middleware.common.CommonMiddleware",
+            "mamori.web.middleware.CsrfFieldMiddleware",
             "django.middleware.csrf.CsrfViewMiddleware",
             "django.contrib.auth.middleware.AuthenticationMiddleware",
             "mamori.web.middleware.UserLanguageMiddleware",
@@ -153,6 +154,7 @@ def django_settings(settings: Settings, *, debug: bool = False) -> dict[str, Any
         "AXES_RESET_ON_SUCCESS": True,
         "AXES_LOCKOUT_CALLABLE": "mamori.web.views.account.locked_out",
         "AXES_VERBOSE": False,
+        "AXES_ENABLE_ACCESS_FAILURE_LOG": True,  # the failed logins the security page lists
         "DEFAULT_AUTO_FIELD": "django.db.models.BigAutoField",
         "MESSAGE_STORAGE": "django.contrib.messages.storage.session.SessionStorage",
         "LOGGING_CONFIG": None,

@@ -85,7 +85,7 @@ def test_the_report_reads_in_japanese(tmp_path: Path) -> None:
         "中 1",
         "ポートスキャン",
         "ARP 詐称の疑い",
-        "保守業者の PC を LAN から外した",
+        "対応済みにした 保守業者の PC を LAN",  # the handling: what was done, by whom (the cell wraps)
         "3. 端末台帳の変更",
         "保守業者ノートPC",
         "検査端末-9",

@@ -128,3 +128,28 @@ def yes_no(value: Any) -> str:
 @register.filter
 def get_item(mapping: dict[str, Any], key: str) -> Any:
     return mapping.get(key) if mapping and key else None
+
+
+_SHOWN_COLUMNS = frozenset(
+    {
+        "ts",
+        "kind",
+        "proto",
+        "flags",
+        "src_ip",
+        "src_port",
+        "src_mac",
+        "dst_ip",
+        "dst_port",
+        "dst_mac",
+        "sender_ip",
+        "sender_mac",
+        "target_ip",
+    }
+)
+
+
+@register.filter
+def sample_extra(sample: dict[str, Any]) -> list[tuple[str, Any]]:
+    """A sample's fields not already shown in their own columns."""
+    return [(k, v) for k, v in sample.items() if k not in _SHOWN_COLUMNS]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.contrib.auth import authenticate, login, logout
@@ -73,10 +74,16 @@ def locked_out(
 ) -> HttpResponse:
     """django-axes calls this when an account is locked after repeated failures."""
     username = str((credentials or {}).get("username") or request.POST.get("username") or "")[:150]
+    # One entry per lockout, not one per attempt made while it lasts.
+    from django.conf import settings
+    from django.utils import timezone
+
     from mamori.web.audit import client_ip
     from mamori.web.models import AuditEntry
 
-    AuditEntry.objects.create(user=username, action="lockout", target=username, detail="", ip=client_ip(request))
+    recent = timezone.now() - dt.timedelta(hours=float(getattr(settings, "AXES_COOLOFF_TIME", 0.5)))
+    if not AuditEntry.objects.filter(action="lockout", target=username, ts__gte=recent).exists():
+        AuditEntry.objects.create(user=username, action="lockout", target=username, detail="", ip=client_ip(request))
     return render(
         request,
         "mamori/login.html",

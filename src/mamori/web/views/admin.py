@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
@@ -15,14 +16,14 @@ __all__ = ["audit_view", "security_view"]
 
 def audit_view(request: HttpRequest) -> HttpResponse:
     if not is_admin(request.user):
-        return HttpResponseForbidden(_("Administrators only."))
+        raise PermissionDenied(_("Administrators only."))
     page = Paginator(AuditEntry.objects.order_by("-ts", "-id"), 100).get_page(request.GET.get("page"))
     return render(request, "mamori/audit.html", {"nav": "admin", "page": page})
 
 
 def security_view(request: HttpRequest) -> HttpResponse:
     if not is_admin(request.user):
-        return HttpResponseForbidden(_("Administrators only."))
+        raise PermissionDenied(_("Administrators only."))
     from axes.models import AccessAttempt, AccessFailureLog
 
     return render(

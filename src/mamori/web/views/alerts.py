@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -52,7 +53,8 @@ def alert_detail_view(request: HttpRequest, uid: str) -> HttpResponse:
     if data is None:
         raise Http404(_("No such alert."))
     alert: AlertRecord = data["alert"]
-    can_register = _registrable(alert)
+    registered = any(h.action == "register_terminal" for h in data["handling"])
+    can_register = _registrable(alert) and not registered
     return render(request, "mamori/alert_detail.html", {**data, "nav": "alerts", "can_register": can_register})
 
 
@@ -60,7 +62,7 @@ def alert_detail_view(request: HttpRequest, uid: str) -> HttpResponse:
 def alert_action(request: HttpRequest, uid: str) -> HttpResponse:
     """Acknowledge, resolve (with a comment), mark as a false positive, or reopen. Administrators only."""
     if not is_admin(request.user):
-        return HttpResponseForbidden(_("Only an administrator can change alerts."))
+        raise PermissionDenied(_("Only an administrator can change alerts."))
     action = request.POST.get("action", "")
     if action not in _ACTIONS:
         return HttpResponse(_("Unknown action."), status=400)
@@ -101,7 +103,7 @@ def register_terminal(request: HttpRequest, uid: str) -> HttpResponse:
     """ "Register this terminal": the unregistered source of an alert becomes a registered terminal of its system,
     after the administrator confirms (GET shows what will be registered; POST does it)."""
     if not is_admin(request.user):
-        return HttpResponseForbidden(_("Only an administrator can register terminals."))
+        raise PermissionDenied(_("Only an administrator can register terminals."))
     data = alert_detail(uid)
     if data is None:
         raise Http404(_("No such alert."))

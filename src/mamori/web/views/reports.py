@@ -10,10 +10,10 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from mamori.model import Severity
 from mamori.reports.tables import to_csv, to_xlsx
 from mamori.web.queries import AlertQuery
 from mamori.web.setup import mamori_settings
+from mamori.web.templatetags.mamori_tags import rule_name, severity_label, status_name
 from mamori.web.views.terminals import _download
 
 __all__ = ["alerts_export", "monthly_pdf", "reports_view"]
@@ -58,9 +58,9 @@ def alerts_export(request: HttpRequest) -> HttpResponse:
             yield [
                 timezone.localtime(a.first_seen).strftime("%Y-%m-%d %H:%M:%S"),
                 timezone.localtime(a.last_seen).strftime("%Y-%m-%d %H:%M:%S"),
-                Severity(a.severity).label,
-                a.rule,
-                a.status,
+                severity_label(a.severity),
+                rule_name(a.rule),
+                status_name(a.status),
                 a.count,
                 a.src_mac or "",
                 a.src_ip or "",

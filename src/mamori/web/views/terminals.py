@@ -8,7 +8,8 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -120,7 +121,7 @@ def _entry_from_form(request: HttpRequest) -> tuple[LedgerEntry | None, dict[str
 def terminal_edit(request: HttpRequest) -> HttpResponse:
     """Add a terminal, or change one (the form is pre-filled from the query string)."""
     if not is_admin(request.user):
-        return HttpResponseForbidden(_("Only an administrator can change the ledger."))
+        raise PermissionDenied(_("Only an administrator can change the ledger."))
     values = {k: (request.POST.get(k) or request.GET.get(k) or "") for k in ("system", "name", "mac", "ip", "note")}
     errors: dict[str, str] = {}
     if request.method == "POST":
@@ -150,7 +151,7 @@ def terminal_edit(request: HttpRequest) -> HttpResponse:
 @require_POST
 def terminal_retire(request: HttpRequest) -> HttpResponse:
     if not is_admin(request.user):
-        return HttpResponseForbidden(_("Only an administrator can change the ledger."))
+        raise PermissionDenied(_("Only an administrator can change the ledger."))
     system, mac, ip = request.POST.get("system", ""), request.POST.get("mac", ""), request.POST.get("ip", "")
     if _ledger().retire(system, mac, ip=ip or None):
         audit(request, "terminal.retire", f"{system} {mac or ip}")
@@ -204,7 +205,7 @@ def _parse_upload(request: HttpRequest) -> ParsedTerminals | str:
 def terminal_import(request: HttpRequest) -> HttpResponse:
     """Upload a ledger CSV/XLSX or a learn proposal; review; accept. Nothing changes until the confirmation."""
     if not is_admin(request.user):
-        return HttpResponseForbidden(_("Only an administrator can change the ledger."))
+        raise PermissionDenied(_("Only an administrator can change the ledger."))
     context: dict[str, Any] = {"nav": "terminals"}
     if request.method == "POST" and request.POST.get("step") == "confirm":
         return _confirm(request)
