@@ -34,7 +34,7 @@ from mamori.config.syslog import SyslogSettings
 from mamori.errors import MamoriError, StorageError
 from mamori.ingest.syslog_server import Ack, Item, SyslogReceiver, tls_context, udp_kernel_drops
 from mamori.model import Alert, Severity
-from mamori.runtime.log_detect import TailStart, detector_main, run_detector
+from mamori.runtime.log_detect import TailStart, detector_main, load_position, run_detector
 from mamori.storage import SensorHealth
 from mamori.storage.archive import Archive
 from mamori.storage.archive_keys import Signer, generate_key, load_signer
@@ -278,7 +278,10 @@ class Collector:
             log.warning("archive: %s", note)
         self.report.notes = list(notes)
         path = archive.open_path
-        start = TailStart(self.root, archive.open_day, path.stat().st_size if path else 0, archive.seq + 1)
+        # Detection goes on where it was (a crash or kill -9 included); without a saved position, from now.
+        start = load_position(self.root) or TailStart(
+            self.root, archive.open_day, path.stat().st_size if path else 0, archive.seq + 1
+        )
         self._start_detector(start)
         self._maintenance.start()
         import uvloop
@@ -371,6 +374,10 @@ class Collector:
             log.error("the log detection process exited (code %s); restarting it", self._child.exitcode)
             self._child = None
             path = None
+            saved = load_position(self.root)
+            if saved is not None:
+                self._start_detector(saved)
+                return
             start = TailStart(self.root, None, 0, 0)
             from mamori.storage.archive_format import list_day_files
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import gzip
+import json
 import logging
 import multiprocessing.connection
 import os
@@ -25,7 +26,7 @@ from typing import IO, Any
 
 from mamori.config import Settings
 from mamori.detection import Engine
-from mamori.errors import MamoriError
+from mamori.errors import MamoriError, StorageError
 from mamori.ingest.syslog_parse import SyslogParser
 from mamori.ingest.vendors import ParserSet, load_parsers
 from mamori.model import Alert, ConnectionAttempt
@@ -34,7 +35,15 @@ from mamori.runtime.site import effective_site
 from mamori.storage import AlertWriter, SensorHealth, Store
 from mamori.storage.archive_format import list_day_files, parse_header, unescape
 
-__all__ = ["ArchiveTail", "LogDetector", "TailStart", "detector_main", "received_time"]
+__all__ = [
+    "ArchiveTail",
+    "LogDetector",
+    "TailStart",
+    "detector_main",
+    "load_position",
+    "received_time",
+    "save_position",
+]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +61,36 @@ class TailStart:
     day: str | None
     offset: int
     next_seq: int
+
+
+_POSITION_FILE = ".detector-position.json"
+
+
+def save_position(root: Path, day: str, offset: int, next_seq: int) -> None:
+    """Where detection has got to in the archive, so that a restart (after kill -9 too) goes on from there and
+    no archived line goes unanalysed. Written atomically (a rename); losing the last second only re-reads it."""
+    path = root / _POSITION_FILE
+    tmp = path.with_suffix(".tmp")
+    try:
+        tmp.write_text(json.dumps({"day": day, "offset": offset, "next_seq": next_seq}), encoding="ascii")
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.warning("cannot save the detection position: %s", exc)
+
+
+def load_position(root: Path) -> TailStart | None:
+    """The saved position, if it still points into an existing day file of the archive."""
+    from mamori.storage.archive_format import list_day_files
+
+    try:
+        saved = json.loads((root / _POSITION_FILE).read_text(encoding="ascii"))
+        day, offset, next_seq = str(saved["day"]), int(saved["offset"]), int(saved["next_seq"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    plain = [p for p in list_day_files(root).get(day, []) if p.name.endswith(".log")]
+    if not plain or offset > plain[0].stat().st_size:
+        return None  # compressed or gone since: start as usual
+    return TailStart(root, day, offset, next_seq)
 
 
 _time_cache: dict[bytes, float] = {}
@@ -172,6 +211,12 @@ class ArchiveTail:
                 continue
         self.next_seq = next_seq
 
+    def position(self) -> tuple[str, int, int] | None:
+        """(day, byte offset of the first record not yet read, its sequence number), or None."""
+        if self._stream is None or self.day is None:
+            return None
+        return self.day, self._stream.tell() - len(self._partial), self.next_seq
+
     def close(self) -> None:
         if self._stream is not None:
             self._stream.close()
@@ -199,10 +244,25 @@ class LogDetector:
         self.engine = Engine(effective_site(settings, store) if store else settings.site, settings.detection)
         self.writer = AlertWriter(store, interval=settings.storage.batch_interval, origin="syslog") if store else None
         self.dispatcher = build_dispatcher(settings, self.writer.submit_deliveries if self.writer else log_deliveries)
+        if store is not None:
+            self._restore(store)
         self.on_alerts = on_alerts
         self.lines = 0
         self.started = time.time()
         self.last_line: float | None = None
+
+    def _restore(self, store: Store) -> None:
+        """Continue the open log-derived alerts of before a restart (their actions are not run again)."""
+        try:
+            alerts = store.recent_open_alerts(time.time() - 86400.0, origin="syslog")
+            if self.dispatcher is not None:
+                self.dispatcher.restore(store.delivered([a.uid for a in alerts]))
+        except StorageError as exc:
+            log.error("cannot restore open alerts: %s", exc)
+            return
+        restored = self.engine.restore(alerts)
+        if restored:
+            log.info("log detection: continuing %d open alert(s) from before the restart", restored)
 
     def feed(self, rows: list[Row]) -> None:
         parse = self.parser.parse
@@ -305,9 +365,17 @@ def run_detector(
             if time.monotonic() >= next_tick:
                 next_tick = time.monotonic() + 1.0
                 detector.tick()
+                _remember(tail)
     finally:
-        tail.close()
         detector.close()
+        _remember(tail)
+        tail.close()
+
+
+def _remember(tail: ArchiveTail) -> None:
+    where = tail.position()
+    if where is not None:
+        save_position(tail.root, *where)
 
 
 def _handle(kind: str, payload: Any, detector: LogDetector) -> bool:

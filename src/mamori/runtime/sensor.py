@@ -124,7 +124,7 @@ class Sensor:
         if self.store is None:
             return 0
         try:
-            alerts = self.store.recent_open_alerts(self.clock.now() - _RESTORE_HORIZON)
+            alerts = self.store.recent_open_alerts(self.clock.now() - _RESTORE_HORIZON, origin="sensor")
             if self.dispatcher is not None:
                 self.dispatcher.restore(self.store.delivered([a.uid for a in alerts]))
         except StorageError as exc:

@@ -180,9 +180,12 @@ class Store:
             return [self._to_alert(r) for r in reversed(list(qs))]
         return [self._to_alert(r) for r in qs]
 
-    def recent_open_alerts(self, since: float) -> list[Alert]:
-        """Alerts still open and active since ``since``: the episodes a restarted sensor continues."""
+    def recent_open_alerts(self, since: float, *, origin: str | None = None) -> list[Alert]:
+        """Alerts still open and active since ``since``: the episodes a restarted sensor continues (only those
+        one source made, with ``origin``: the log collector continues its own, the packet sensor its own)."""
         qs = self._Alert.objects.using(self.alias).filter(last_seen__gte=_utc(since), status="open")
+        if origin is not None:
+            qs = qs.filter(origin=origin)
         return [self._to_alert(r) for r in qs.order_by("last_seen")]
 
     @staticmethod

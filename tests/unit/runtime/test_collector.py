@@ -147,3 +147,59 @@ def test_disk_full_raises_an_archive_error_alert_and_nothing_is_lost(tmp_path: P
 def test_settings_without_syslog_section_are_refused(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="no syslog"):
         Collector(make_settings("systems: []", tmp_path))
+
+
+def test_detection_resumes_where_it_stopped_so_no_archived_line_goes_unanalysed(tmp_path: Path) -> None:
+    """After a crash (kill -9 included) the detector goes on from its saved position, not from the end."""
+    import datetime as dt
+    import zoneinfo
+
+    from mamori.runtime.log_detect import ArchiveTail, TailStart, load_position, save_position
+    from mamori.storage.archive import Archive
+    from mamori.testing import FakeClock
+
+    tokyo = zoneinfo.ZoneInfo("Asia/Tokyo")
+    start = dt.datetime(2026, 11, 23, 9, 0, tzinfo=tokyo).timestamp()
+    clock = FakeClock(start)
+    root = tmp_path / "archive"
+    archive = Archive(root, signer=None, clock=clock.now, zone=tokyo, checkpoint_interval=0.0)
+    archive.open()
+    archive.append([(start + i, "udp", "192.0.2.1", 514, f"<13>line {i}".encode()) for i in range(30)])
+    archive.sync(force=True)
+    day = archive.open_day
+    assert day is not None
+
+    first = ArchiveTail(TailStart(root, day, 0, 1))
+    rows = first.read(limit=10)
+    assert rows and rows[0][0] == 1
+    where = first.position()
+    assert where is not None
+    # Read some, saved the position, then died; 20 more lines arrive before the restart.
+    read_before = rows[: len(rows)]
+    save_position(root, *where)
+    first.close()
+    archive.append([(start + 100 + i, "udp", "192.0.2.1", 514, f"<13>late {i}".encode()) for i in range(20)])
+    archive.sync(force=True)
+
+    resumed = load_position(root)
+    assert resumed is not None and resumed.day == day
+    tail = ArchiveTail(resumed)
+    rest: list = []
+    for _ in range(5):
+        rest.extend(tail.read())
+    tail.close()
+    archive.close()
+    seqs = [r[0] for r in read_before] + [r[0] for r in rest]
+    assert seqs == list(range(1, 51))  # every record once, none skipped, none twice
+
+
+def test_a_position_that_no_longer_fits_the_archive_is_ignored(tmp_path: Path) -> None:
+    from mamori.runtime.log_detect import load_position, save_position
+
+    root = tmp_path / "archive"
+    root.mkdir()
+    assert load_position(root) is None
+    save_position(root, "2026-11-23", 10_000, 5)  # no such day file
+    assert load_position(root) is None
+    (root / ".detector-position.json").write_text("{not json")
+    assert load_position(root) is None
