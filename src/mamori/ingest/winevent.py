@@ -64,14 +64,19 @@ def text_of(value: Any) -> str:
 
 
 def flatten_data(data: Any) -> dict[str, str]:
-    """``EventData`` -> {name: text}: named values as they are, numbers as text, unnamed ``Data`` under ``Data``."""
+    """``EventData`` -> {name: text}: named values as they are, numbers as text, unnamed ``Data`` under ``Data``.
+    A dict given is reused (it comes fresh from the JSON decoder)."""
     if data is None:
         return {}
     if not isinstance(data, dict):
         return {"Data": text_of(data)}
-    out = {name: value if value.__class__ is str else text_of(value) for name, value in data.items()}
-    out.pop("#attributes", None)
-    return out
+    # The decoder's own dict, kept: only the few values that are not text are replaced (numbers, nested
+    # elements). Building a new dict per event cost a fifth of the decoding time.
+    data.pop("#attributes", None)
+    for name, value in data.items():
+        if value.__class__ is not str:
+            data[name] = text_of(value)
+    return data
 
 
 def flatten_user_data(data: Any) -> dict[str, str]:
