@@ -189,3 +189,56 @@ def test_demo_makes_real_alerts(tmp_path: Path) -> None:
     )
     capture = next((folder / "captures").glob("*.pcap"))
     assert tcpdump_count(capture, "tcp") > 3000  # a real capture tcpdump can read
+
+
+def test_demo_opens_the_dashboard_on_the_demo_data(tmp_path: Path) -> None:
+    """The README's first command: the demo analyses and then serves the dashboard with a password made now."""
+    import re
+    import signal
+    import socket
+    import time
+    import urllib.parse
+    import urllib.request
+    from http.cookiejar import CookieJar
+
+    from tests.integration.conftest import MAMORI
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(
+        [MAMORI, "demo", "--dir", str(tmp_path / "demo"), "--listen", f"127.0.0.1:{port}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        output = ""
+        deadline = time.monotonic() + 60
+        assert proc.stdout is not None
+        while "password" not in output and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            output += line
+        found = re.search(r"password: (\S+)", output)
+        assert found, output
+        jar = CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(50):
+            try:
+                page = opener.open(f"{base}/login/", timeout=5).read().decode()
+                break
+            except OSError:
+                time.sleep(0.2)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+        form = urllib.parse.urlencode({"username": "demo", "password": found.group(1), "csrf_token": token}).encode()
+        request = urllib.request.Request(f"{base}/login/", data=form, headers={"Referer": f"{base}/login/"})
+        overview = opener.open(request, timeout=10).read().decode()
+        assert "優先して対応" in overview  # the Japanese overview, logged in
+        alerts = opener.open(f"{base}/alerts/", timeout=10).read().decode()
+        assert alerts.count('data-uid="') == 7
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)

@@ -459,6 +459,10 @@ def demo(folder: Path, no_web: bool, listen: str, lang: str) -> None:
     if db.exists():
         for suffix in ("", "-wal", "-shm"):
             Path(str(db) + suffix).unlink(missing_ok=True)
+    if not no_web:
+        from mamori.web.setup import setup_django
+
+        setup_django(settings)  # the dashboard's Django first: the store then shares its database connection
     store = Store(db)
     writer = AlertWriter(store, origin="analyze")
     result = analyze_captures(settings, captures, on_changes=writer.submit)
