@@ -162,7 +162,7 @@ class Client:
         if method == "POST":
             headers.setdefault("Origin", self.dashboard.base)  # as a browser sends it with a form
         url = self.dashboard.base + path  # http(s)://127.0.0.1 or localhost: the test's own server
-        request = urllib.request.Request(url, data=body, method=method, headers=headers)  # noqa: S310
+        request = urllib.request.Request(url, data=body, method=method, headers=headers)
         if body is not None:
             request.add_header("Content-Type", "application/x-www-form-urlencoded")
         try:
