@@ -29,10 +29,11 @@ from typing import Any
 
 import pytest
 
-from mamori.alerting import Dispatcher, Notification, build_action
+from mamori.alerting import Notification, build_action
 from mamori.alerting.base import DeliveryError
 from mamori.config import EmailAction, SyslogAction, WebhookAction
-from mamori.model import Alert, Delivery, Severity, alert_to_dict
+from mamori.model import Alert, Severity, alert_to_dict
+from tests.unit.alerting.helpers import dispatch, wait_for
 
 RSYSLOG_GTLS = "/usr/lib/*/rsyslog/lmnsd_gtls.so"  # the GnuTLS network stream driver (rsyslog-gnutls)
 BOM = "\ufeff"
@@ -43,16 +44,6 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def one_line(text: str) -> str:
@@ -728,34 +719,6 @@ def test_webhook_checks_certificate(webhook_server: Any, pki: Pki) -> None:
     with pytest.raises(DeliveryError, match="IP address mismatch"):
         build_action(webhook_settings(by_ip, ca_file=str(pki.ca))).deliver(Notification(make_alert(), "new"))
     assert hook.requests == []
-
-
-class Recorder:
-    """The Dispatcher's ``record`` callback, kept in memory."""
-
-    def __init__(self) -> None:
-        self.deliveries: list[Delivery] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, deliveries: list[Delivery]) -> None:
-        with self._lock:
-            self.deliveries.extend(deliveries)
-
-    def final(self) -> list[Delivery]:
-        with self._lock:
-            return [d for d in self.deliveries if d.final]
-
-
-def dispatch(settings: Any, alert: Alert) -> list[Delivery]:
-    """Submit ``alert`` through a real Dispatcher and wait for the final attempt."""
-    recorder = Recorder()
-    dispatcher = Dispatcher([settings], [build_action(settings)], record=recorder)
-    try:
-        dispatcher.submit([alert])
-        wait_for(recorder.final, timeout=15, what="the final delivery attempt")
-    finally:
-        dispatcher.close(timeout=5)
-    return recorder.deliveries
 
 
 def test_failing_endpoint_retried_through_dispatcher(webhook_server: Any) -> None:

@@ -7,25 +7,14 @@ from __future__ import annotations
 import json
 import os
 import signal
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mamori.alerting import Dispatcher, Notification, build_action
+from mamori.alerting import Notification, build_action
 from mamori.config import ScriptAction
-from mamori.model import Alert, Delivery, Severity, alert_to_dict
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
+from mamori.model import Alert, Severity, alert_to_dict
+from tests.unit.alerting.helpers import dispatch, wait_for
 
 
 def make_alert(uid: str = "a-1", **changes: Any) -> Alert:
@@ -60,34 +49,6 @@ def hostile_alert(canary: Path) -> Alert:
         src_mac="02:00:00:00:0a:01\n",
         details={"note": f"<script>{inject}</script>"},
     )
-
-
-class Recorder:
-    """The Dispatcher's ``record`` callback, kept in memory."""
-
-    def __init__(self) -> None:
-        self.deliveries: list[Delivery] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, deliveries: list[Delivery]) -> None:
-        with self._lock:
-            self.deliveries.extend(deliveries)
-
-    def final(self) -> list[Delivery]:
-        with self._lock:
-            return [d for d in self.deliveries if d.final]
-
-
-def dispatch(settings: Any, alert: Alert) -> list[Delivery]:
-    """Submit ``alert`` through a real Dispatcher and wait for the final attempt."""
-    recorder = Recorder()
-    dispatcher = Dispatcher([settings], [build_action(settings)], record=recorder)
-    try:
-        dispatcher.submit([alert])
-        wait_for(recorder.final, timeout=15, what="the final delivery attempt")
-    finally:
-        dispatcher.close(timeout=5)
-    return recorder.deliveries
 
 
 def script_settings(command: list[str], **more: Any) -> ScriptAction:

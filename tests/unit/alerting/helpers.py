@@ -1,0 +1,51 @@
+"""What the action tests share: a delivery recorder and a real Dispatcher run to the final attempt."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from mamori.alerting import Dispatcher, build_action
+from mamori.model import Alert, Delivery
+
+__all__ = ["Recorder", "dispatch", "wait_for"]
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Recorder:
+    """The Dispatcher's ``record`` callback, kept in memory."""
+
+    def __init__(self) -> None:
+        self.deliveries: list[Delivery] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, deliveries: list[Delivery]) -> None:
+        with self._lock:
+            self.deliveries.extend(deliveries)
+
+    def final(self) -> list[Delivery]:
+        with self._lock:
+            return [d for d in self.deliveries if d.final]
+
+
+def dispatch(settings: Any, alert: Alert) -> list[Delivery]:
+    """Submit ``alert`` through a real Dispatcher and wait for the final attempt."""
+    recorder = Recorder()
+    dispatcher = Dispatcher([settings], [build_action(settings)], record=recorder)
+    try:
+        dispatcher.submit([alert])
+        wait_for(recorder.final, timeout=15, what="the final delivery attempt")
+    finally:
+        dispatcher.close(timeout=5)
+    return recorder.deliveries
