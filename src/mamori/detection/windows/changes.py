@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 from mamori.detection.book import AlertState
-from mamori.detection.windows.common import SECURITY, SYSTEM, RuleContext, clean, event_label
+from mamori.detection.windows.common import SECURITY, SYSTEM, RuleBase, clean, event_label
 from mamori.detection.windows.tools import ToolMatcher
 from mamori.model import Severity, WindowsEvent
 
@@ -57,16 +57,11 @@ def _account_summary(state: AlertState) -> tuple[str, str]:
 
 
 @dataclass
-class AccountChangeRule:
+class AccountChangeRule(RuleBase):
     """4720 user created, 4726 deleted, 4728/4732/4756 member added to a group: one alert per actor and computer."""
 
-    ctx: RuleContext
     rule: ClassVar[str] = "account-change"
     event_ids: ClassVar[frozenset[int]] = frozenset(_CHANGES)
-    quiet_period: float = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.quiet_period = self.ctx.settings.quiet_period
 
     def on_event(self, event: WindowsEvent) -> bool:
         if event.channel.lower() != SECURITY:
@@ -113,16 +108,11 @@ def _cleared_summary(state: AlertState) -> tuple[str, str]:
 
 
 @dataclass
-class LogClearedRule:
+class LogClearedRule(RuleBase):
     """Security 1102 (the audit log was cleared) and System 104 (another log was cleared), from the Eventlog service."""
 
-    ctx: RuleContext
     rule: ClassVar[str] = "log-cleared"
     event_ids: ClassVar[frozenset[int]] = frozenset({1102, 104})
-    quiet_period: float = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.quiet_period = self.ctx.settings.quiet_period
 
     def on_event(self, event: WindowsEvent) -> bool:
         channel = event.channel.lower()
@@ -168,16 +158,14 @@ def _service_summary(state: AlertState) -> tuple[str, str]:
 
 
 @dataclass
-class ServiceInstalledRule:
+class ServiceInstalledRule(RuleBase):
     """System 7045 / Security 4697: a service was installed (PsExec and Metasploit's psexec do this on the target)."""
 
-    ctx: RuleContext
     rule: ClassVar[str] = "service-installed"
     event_ids: ClassVar[frozenset[int]] = frozenset({7045, 4697})
-    quiet_period: float = field(init=False)
 
     def __post_init__(self) -> None:
-        self.quiet_period = self.ctx.settings.quiet_period
+        super().__post_init__()
         self._tools = ToolMatcher(self.ctx.settings.attack_tools)
 
     def on_event(self, event: WindowsEvent) -> bool:

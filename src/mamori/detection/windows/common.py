@@ -23,6 +23,7 @@ __all__ = [
     "SECURITY",
     "SYSTEM",
     "Bounded",
+    "RuleBase",
     "RuleContext",
     "WindowsRule",
     "account_of",
@@ -86,6 +87,18 @@ class RuleContext:
     # Computers that took an RDP logon from a host outside the allowed admin hosts (computer -> time): an outgoing
     # RDP session from one of them is the attacker moving on (the Osaka incident's path).
     rdp_suspects: Bounded[str, float] = field(default_factory=lambda: Bounded(10_000))
+
+
+@dataclass
+class RuleBase:
+    """What every built-in rule has: its context, and the quiet period after which a returning attack is a new
+    alert (the common setting; a rule with its own setting sets it in its ``__post_init__``)."""
+
+    ctx: RuleContext
+    quiet_period: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.quiet_period = self.ctx.settings.quiet_period
 
 
 class WindowsRule(Protocol):

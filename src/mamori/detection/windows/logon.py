@@ -20,7 +20,7 @@ from mamori.detection.book import AlertState
 from mamori.detection.windows.common import (
     SECURITY,
     Bounded,
-    RuleContext,
+    RuleBase,
     account_of,
     clean,
     event_label,
@@ -94,13 +94,11 @@ def _brute_summary(state: AlertState) -> tuple[str, str]:
 
 
 @dataclass
-class BruteForceRule:
+class BruteForceRule(RuleBase):
     """4625 bursts per source, and per target account when no source explains them."""
 
-    ctx: RuleContext
     rule: ClassVar[str] = "brute-force"
     event_ids: ClassVar[frozenset[int]] = frozenset({4625})
-    quiet_period: float = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.ctx.settings.brute_force
@@ -237,13 +235,11 @@ def _spray_summary(state: AlertState) -> tuple[str, str]:
 
 
 @dataclass
-class PasswordSprayRule:
+class PasswordSprayRule(RuleBase):
     """Many distinct accounts from one source within the window: failures (4625) or explicit credentials (4648)."""
 
-    ctx: RuleContext
     rule: ClassVar[str] = "password-spray"
     event_ids: ClassVar[frozenset[int]] = frozenset({4625, 4648})
-    quiet_period: float = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.ctx.settings.password_spray
@@ -332,17 +328,15 @@ def _after_summary(state: AlertState) -> tuple[str, str]:
 
 
 @dataclass
-class LogonAfterFailuresRule:
+class LogonAfterFailuresRule(RuleBase):
     """A 4624 whose source, or whose account, had ``min_failures`` failures (4625) within the window before it."""
 
-    ctx: RuleContext
     rule: ClassVar[str] = "logon-after-failures"
     event_ids: ClassVar[frozenset[int]] = frozenset({4624, 4625})
-    quiet_period: float = field(init=False)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         s = self.ctx.settings.logon_after_failures
-        self.quiet_period = self.ctx.settings.quiet_period
         self._n = s.min_failures
         self._window = s.window
         cap = self.ctx.settings.max_tracked
@@ -429,16 +423,11 @@ def _admin_summary(state: AlertState) -> tuple[str, str]:
 
 
 @dataclass
-class AdminNtlmLogonRule:
+class AdminNtlmLogonRule(RuleBase):
     """The built-in Administrator (name or RID 500) logging on over NTLM as a local account (no domain)."""
 
-    ctx: RuleContext
     rule: ClassVar[str] = "admin-ntlm-logon"
     event_ids: ClassVar[frozenset[int]] = frozenset({4624, 4625})
-    quiet_period: float = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.quiet_period = self.ctx.settings.quiet_period
 
     def on_event(self, event: WindowsEvent) -> bool:
         if event.channel.lower() != SECURITY:
@@ -493,16 +482,11 @@ def _lockout_summary(state: AlertState) -> tuple[str, str]:
 
 
 @dataclass
-class AccountLockoutRule:
+class AccountLockoutRule(RuleBase):
     """4740: an account was locked out after too many failed logons."""
 
-    ctx: RuleContext
     rule: ClassVar[str] = "account-lockout"
     event_ids: ClassVar[frozenset[int]] = frozenset({4740})
-    quiet_period: float = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.quiet_period = self.ctx.settings.quiet_period
 
     def on_event(self, event: WindowsEvent) -> bool:
         if event.channel.lower() != SECURITY:

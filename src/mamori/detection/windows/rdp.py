@@ -11,13 +11,13 @@ succeeded) comes before the logon and names the client's address too.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 from mamori.detection.book import AlertState
 from mamori.detection.windows.common import (
     SECURITY,
-    RuleContext,
+    RuleBase,
     account_of,
     clean,
     event_label,
@@ -59,16 +59,14 @@ def _logon_summary(state: AlertState) -> tuple[str, str]:
 
 
 @dataclass
-class RdpLogonRule:
+class RdpLogonRule(RuleBase):
     """4624 type 10, LocalSessionManager 21/25 and RemoteConnectionManager 1149 from a non-admin address."""
 
-    ctx: RuleContext
     rule: ClassVar[str] = "rdp-logon"
     event_ids: ClassVar[frozenset[int]] = frozenset({4624, 21, 25, 1149})
-    quiet_period: float = field(init=False)
 
     def __post_init__(self) -> None:
-        self.quiet_period = self.ctx.settings.quiet_period
+        super().__post_init__()
         self._networks = tuple(ipaddress.ip_network(n) for n in self.ctx.settings.rdp_admin_hosts)
         self._allowed: dict[str, bool] = {}
 
@@ -143,16 +141,14 @@ def _outbound_summary(state: AlertState) -> tuple[str, str]:
 
 
 @dataclass
-class RdpOutboundRule:
+class RdpOutboundRule(RuleBase):
     """RDPClient 1024 (connecting to) / 1102 (connected to an address) on a machine that is not an admin terminal."""
 
-    ctx: RuleContext
     rule: ClassVar[str] = "rdp-outbound"
     event_ids: ClassVar[frozenset[int]] = frozenset({1024, 1102})
-    quiet_period: float = field(init=False)
 
     def __post_init__(self) -> None:
-        self.quiet_period = self.ctx.settings.quiet_period
+        super().__post_init__()
         self._admins = frozenset(short_name(c) for c in self.ctx.settings.rdp_admin_computers)
 
     def on_event(self, event: WindowsEvent) -> bool:

@@ -11,11 +11,11 @@ expression looks for every name at once. A logon of type 9 through ``seclogo`` w
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 from mamori.detection.book import AlertState
-from mamori.detection.windows.common import SECURITY, SYSTEM, RuleContext, event_label, logon_type
+from mamori.detection.windows.common import SECURITY, SYSTEM, RuleBase, event_label, logon_type
 from mamori.model import Severity, WindowsEvent
 
 __all__ = ["TOOLS", "AttackToolRule", "Tool", "ToolMatcher"]
@@ -132,14 +132,12 @@ _ACTIONS = {1: "run", 4688: "run", 4673: "run", 4648: "run", 10: "run", 11: "fil
 
 
 @dataclass
-class AttackToolRule:
-    ctx: RuleContext
+class AttackToolRule(RuleBase):
     rule: ClassVar[str] = "attack-tool"
     event_ids: ClassVar[frozenset[int]] = frozenset({ids for _, ids in _FIELDS} | {4624})
-    quiet_period: float = field(init=False)
 
     def __post_init__(self) -> None:
-        self.quiet_period = self.ctx.settings.quiet_period
+        super().__post_init__()
         self.matcher = ToolMatcher(self.ctx.settings.attack_tools)
 
     def on_event(self, event: WindowsEvent) -> bool:
