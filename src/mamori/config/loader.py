@@ -149,6 +149,11 @@ class _Located:
                 return None
             path = path[:-1]
 
+    def problem(self, source: str, path: _Path, message: str) -> ConfigProblem:
+        """A problem with the setting at ``path``, placed at its line and column (or its nearest parent's)."""
+        where = self.locate(path)
+        return ConfigProblem(source, where[0] if where else None, where[1] if where else None, _dotted(path), message)
+
 
 _SCALAR_LOADER = yaml.SafeLoader("")
 
@@ -197,8 +202,7 @@ def _pydantic_problems(exc: ValidationError, raw: Any, located: _Located, source
             message = f"unknown setting {loc[-1]!r}" if loc else "unknown setting"
         elif message.startswith("Value error, "):
             message = message[len("Value error, ") :]
-        where = located.locate(loc)
-        yield ConfigProblem(source, where[0] if where else None, where[1] if where else None, _dotted(loc), message)
+        yield located.problem(source, loc, message)
 
 
 def _cross_checks(data: _SettingsIn, located: _Located, source: str) -> Iterator[ConfigProblem]:
@@ -207,26 +211,16 @@ def _cross_checks(data: _SettingsIn, located: _Located, source: str) -> Iterator
     for s_index, system in enumerate(data.systems):
         path: _Path = ("systems", s_index)
         if system.name in names:
-            where = located.locate((*path, "name"))
-            yield ConfigProblem(
-                source,
-                where[0] if where else None,
-                where[1] if where else None,
-                _dotted((*path, "name")),
-                f"system name {system.name!r} is used twice",
-            )
+            yield located.problem(source, (*path, "name"), f"system name {system.name!r} is used twice")
         names.add(system.name)
         for server in system.servers:
             for proto, ports in (("tcp", system.ports), ("udp", system.udp_ports)):
                 for port in ports:
                     key = (server.ip, proto, port)
                     if key in owners and owners[key] != system.name:
-                        where = located.locate((*path, "ports"))
-                        yield ConfigProblem(
+                        yield located.problem(
                             source,
-                            where[0] if where else None,
-                            where[1] if where else None,
-                            _dotted((*path, "ports")),
+                            (*path, "ports"),
                             f"{server.ip} {proto}/{port} already belongs to system {owners[key]!r}",
                         )
                     owners[key] = system.name
@@ -237,24 +231,12 @@ def _action_checks(data: _SettingsIn, located: _Located, source: str) -> Iterato
     for index, action in enumerate(data.actions):
         path: _Path = ("actions", index)
         if action.name in names:
-            where = located.locate((*path, "name"))
-            yield ConfigProblem(
-                source,
-                where[0] if where else None,
-                where[1] if where else None,
-                _dotted((*path, "name")),
-                f"action name {action.name!r} is used twice",
-            )
+            yield located.problem(source, (*path, "name"), f"action name {action.name!r} is used twice")
         names.add(action.name)
         for r_index, rule in enumerate(action.rules or ()):
             if rule not in RULE_IDS:
-                where = located.locate((*path, "rules", r_index))
-                yield ConfigProblem(
-                    source,
-                    where[0] if where else None,
-                    where[1] if where else None,
-                    _dotted((*path, "rules", r_index)),
-                    f"unknown rule {rule!r}; known: {', '.join(RULE_IDS)}",
+                yield located.problem(
+                    source, (*path, "rules", r_index), f"unknown rule {rule!r}; known: {', '.join(RULE_IDS)}"
                 )
 
 
