@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, cast
 
-from mamori.ingest.stats import ReadStats
+from mamori.ingest.stats import ReaderBase
 from mamori.ingest.winevent import DecodeError, parse_time
 from mamori.model import WindowsEvent
 
@@ -97,27 +97,13 @@ def _event(elem: ET.Element, source: str) -> WindowsEvent:
     )
 
 
-class XmlEventsFile:
+class XmlEventsFile(ReaderBase):
     """A file of ``<Event>`` elements (with or without an ``<Events>`` root) as batches of events."""
 
     kind = "xml"
 
     def __init__(self, path: Path, wanted: frozenset[int] | None = None, *, batch_size: int = _BATCH) -> None:
-        self.path = Path(path)
-        self.wanted = wanted
-        self.batch_size = batch_size
-        self.stats = ReadStats(str(self.path), self.kind)
-        try:
-            self.size = self.path.stat().st_size
-        except OSError:
-            self.size = 0
-        self._raw: IO[bytes] | None = None
-
-    def position(self) -> int:
-        try:
-            return self._raw.tell() if self._raw is not None and not self._raw.closed else self.size
-        except (OSError, ValueError):
-            return self.size
+        super().__init__(path, wanted, batch_size)
 
     def _encoding(self, head: bytes) -> tuple[str, int]:
         for bom, encoding in (

@@ -20,7 +20,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, cast
 
-from mamori.ingest.stats import ReadStats
+from mamori.ingest.stats import ReaderBase
 from mamori.ingest.winevent import DecodeError, event_from_xml_json, loads
 from mamori.model import WindowsEvent
 
@@ -108,20 +108,13 @@ class _Unreadable(Exception):
     pass
 
 
-class EvtxFile:
+class EvtxFile(ReaderBase):
     """One .evtx file as batches of events. ``wanted``: event ids to decode (None: every record)."""
 
     kind = "evtx"
 
     def __init__(self, path: Path, wanted: frozenset[int] | None = None, *, batch_size: int = _BATCH) -> None:
-        self.path = Path(path)
-        self.wanted = wanted
-        self.batch_size = batch_size
-        self.stats = ReadStats(str(self.path), self.kind)
-        try:
-            self.size = self.path.stat().st_size
-        except OSError:
-            self.size = 0
+        super().__init__(path, wanted, batch_size)
         self._expected = 0
 
     def position(self) -> int:

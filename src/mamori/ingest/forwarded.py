@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from mamori.ingest.stats import ReadStats
+from mamori.ingest.stats import ReaderBase
 from mamori.ingest.winevent import (
     DecodeError,
     event_from_xml_json,
@@ -165,7 +165,7 @@ def event_from_json(obj: Any, source: str = "", tz: dt.tzinfo | None = None) -> 
     raise DecodeError("not a Windows event (no winlog.*, no NXLog EventID/SourceName, no Event.System)")
 
 
-class JsonLinesFile:
+class JsonLinesFile(ReaderBase):
     """A file of JSON lines (``.json``, ``.jsonl``, ``.ndjson``, possibly ``.gz``) as batches of events."""
 
     kind = "json-lines"
@@ -178,22 +178,8 @@ class JsonLinesFile:
         tz: dt.tzinfo | None = None,
         batch_size: int = _BATCH,
     ) -> None:
-        self.path = Path(path)
-        self.wanted = wanted
+        super().__init__(path, wanted, batch_size)
         self.tz = tz
-        self.batch_size = batch_size
-        self.stats = ReadStats(str(self.path), self.kind)
-        try:
-            self.size = self.path.stat().st_size
-        except OSError:
-            self.size = 0
-        self._raw: IO[bytes] | None = None
-
-    def position(self) -> int:
-        try:
-            return self._raw.tell() if self._raw is not None and not self._raw.closed else self.size
-        except (OSError, ValueError):
-            return self.size
 
     def _open(self) -> tuple[IO[bytes], IO[bytes]]:
         raw = self.path.open("rb")

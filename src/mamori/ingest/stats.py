@@ -1,10 +1,13 @@
-"""What a reader saw in one file: records read, events decoded, and the problems it skipped over."""
+"""What a reader saw in one file (records read, events decoded, the problems it skipped over), and the part every
+Windows log reader shares."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
 
-__all__ = ["MAX_PROBLEMS", "ReadStats"]
+__all__ = ["MAX_PROBLEMS", "ReadStats", "ReaderBase"]
 
 MAX_PROBLEMS = 20  # problem messages kept per file; the rest are only counted
 
@@ -33,3 +36,27 @@ class ReadStats:
         if self.problem_count > len(self.problems):
             out.append(f"{self.name}: … and {self.problem_count - len(self.problems)} more problems")
         return out
+
+
+class ReaderBase:
+    """One log file: its path, the event ids to decode (None: every record), its size and its statistics.
+    ``position()`` is how far the open file has been read (its size once closed), for progress."""
+
+    kind = "file"
+
+    def __init__(self, path: Path, wanted: frozenset[int] | None, batch_size: int) -> None:
+        self.path = Path(path)
+        self.wanted = wanted
+        self.batch_size = batch_size
+        self.stats = ReadStats(str(self.path), self.kind)
+        try:
+            self.size = self.path.stat().st_size
+        except OSError:
+            self.size = 0
+        self._raw: IO[bytes] | None = None
+
+    def position(self) -> int:
+        try:
+            return self._raw.tell() if self._raw is not None and not self._raw.closed else self.size
+        except (OSError, ValueError):
+            return self.size
