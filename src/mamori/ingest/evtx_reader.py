@@ -5,23 +5,37 @@ Records arrive as JSON text. Their event id is read from the text first; only re
 (``wanted``) are decoded into :class:`WindowsEvent` — decoding JSON costs twice the parsing, and most records of a
 busy log concern no rule. A damaged chunk or record is reported (with the parser's reason) and skipped; the parser
 goes on with the next one, so the rest of the file is still read.
+
+Large inputs are read by worker processes, one per CPU. Each parses, filters and decodes a share of the work —
+whole files, and a big file in blocks of chunks (an .evtx chunk is self-contained: its own string and template
+tables) — and this process takes the events back in file and chunk order and runs the rules. Events travel as
+``marshal`` data of plain tuples: rebuilding them here costs a quarter of decoding their JSON (measured in
+benchmarks/bench_evtx.py's run), so the rules, which must run in one process, get most of its time. A worker that
+is ahead waits on its pipe, so memory stays bounded however large the input.
 """
 
 from __future__ import annotations
 
+import collections
 import gc
+import io
 import itertools
+import marshal
 import multiprocessing
+import multiprocessing.connection
+import os
 import re
 import struct
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
+
+from evtx import PyEvtxParser
 
 from mamori.ingest.stats import ReaderBase
-from mamori.ingest.winevent import DecodeError, event_from_xml_json, loads
+from mamori.ingest.winevent import DecodeError, event_row, loads
 from mamori.model import WindowsEvent
 
 __all__ = ["EVTX_MAGIC", "EvtxFile", "count_records", "read_evtx_files"]
@@ -32,6 +46,7 @@ _HEADER_BLOCK = 4096
 _CHUNK_SIZE = 65536
 _CHUNK_IDS = struct.Struct("<QQ")  # first and last event record id, at offset 24 of a chunk header
 _BATCH = 1024
+_BLOCK_CHUNKS = 64  # chunks (4 MiB) per share of a big file handed to one worker
 
 
 def count_records(path: Path) -> int:
@@ -52,33 +67,111 @@ def count_records(path: Path) -> int:
     return total
 
 
+# The EventID from a record's JSON text without decoding it: ``"EventID":4625`` or
+# ``"EventID":{"#attributes":{"Qualifiers":16384},"#text":7045}``. (A regular expression: four times faster than
+# scanning in Python, and this runs on every record.)
 _EVENT_ID = re.compile(r'"EventID":(?:(\d+)|\{.*?"#text":(\d+))')
 
 
-def _event_id_in(data: str) -> int:
-    """The EventID from a record's JSON text without decoding it: ``"EventID":4625`` or
-    ``"EventID":{"#attributes":{"Qualifiers":16384},"#text":7045}``. -1 when absent. (A regular expression:
-    four times faster than scanning in Python, and this runs on every record.)"""
-    found = _EVENT_ID.search(data)
-    return int(found.group(1) or found.group(2)) if found else -1
+class _ChunkView(io.RawIOBase):
+    """Chunks ``first`` .. ``first + count - 1`` of an .evtx file behind its file header, read as one file: the
+    share of a big file one worker parses."""
+
+    def __init__(self, path: str, first: int, count: int) -> None:
+        super().__init__()
+        self._fd = os.open(path, os.O_RDONLY)
+        self._header = os.pread(self._fd, _HEADER_BLOCK, 0)
+        self._base = _HEADER_BLOCK + first * _CHUNK_SIZE
+        length = os.fstat(self._fd).st_size
+        self._size = _HEADER_BLOCK + max(0, min(count * _CHUNK_SIZE, length - self._base))
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        done = 0
+        while done < len(view) and self._pos < self._size:
+            pos = self._pos
+            want = min(len(view) - done, self._size - pos)
+            if pos < _HEADER_BLOCK:
+                data = self._header[pos : pos + min(want, _HEADER_BLOCK - pos)]
+            else:
+                data = os.pread(self._fd, want, self._base + pos - _HEADER_BLOCK)
+            if not data:
+                break
+            view[done : done + len(data)] = data
+            done += len(data)
+            self._pos += len(data)
+        return done
+
+    def close(self) -> None:
+        if not self.closed:
+            os.close(self._fd)
+        super().close()
+
+
+class _Job(NamedTuple):
+    """A share of the work: a whole file (``chunks`` 0, read by path) or ``chunks`` chunks from ``first``."""
+
+    file: int  # index among the files being read
+    path: str
+    first: int = 0
+    chunks: int = 0
 
 
 Raw = list[tuple[int | None, str]]  # (record id, JSON text) of the records that passed the event-id filter
 
 
-def _raw_batches(path: str, wanted: frozenset[int] | None, batch_size: int) -> Iterator[tuple[Raw, int, list[str]]]:
-    """Parse ``path``; yield (selected records, records read, problems) per batch. Runs in-process or in the child.
+def _raw_batches(job: _Job, wanted: frozenset[int] | None, batch_size: int) -> Iterator[tuple[Raw, int, list[str]]]:
+    """Parse the job's records; yield (selected records, records read, problems) per batch.
 
     The parser skips a damaged chunk or record and warns (``RuntimeWarning``); the warnings are collected per batch
-    (the context is never held open across a ``yield``) and handed on as problems.
+    (the context is never held open across a ``yield``) and handed on as problems, with the chunk numbers of the file.
     """
+    view = _ChunkView(job.path, job.first, job.chunks) if job.chunks else None
     try:
-        from evtx import PyEvtxParser
-
+        # One parser thread: more only spin (records are handed over one at a time) and compete with the workers.
         # The stub says __next__ may return None; it never yields one (its documentation: exceptions are raised).
-        records = cast(Iterator[dict[str, Any]], PyEvtxParser(path, skip_errors=True, indent=False).records_json())
+        parser = PyEvtxParser(view or job.path, number_of_threads=1, skip_errors=True, indent=False)
+        records = cast(Iterator[dict[str, Any]], parser.records_json())
     except (OSError, RuntimeError, ValueError) as exc:
+        if view is not None:
+            view.close()
         raise _Unreadable(f"cannot read as .evtx: {exc}") from None
+    try:
+        yield from _selected(records, wanted, batch_size, job.first)
+    finally:
+        if view is not None:
+            view.close()
+
+
+def _in_file(message: str, first: int) -> str:
+    """A parser message about a chunk of a share, numbered as in the whole file."""
+    message = message.removeprefix("Skipping EVTX data: ")
+    if first:
+        message = re.sub(r"chunk number (\d+)", lambda m: f"chunk number {int(m.group(1)) + first}", message)
+    return message
+
+
+def _selected(
+    records: Iterator[dict[str, Any]], wanted: frozenset[int] | None, batch_size: int, first: int
+) -> Iterator[tuple[Raw, int, list[str]]]:
+    # The ids as text: compared with the digits found, no int() per record.
+    wanted_text = None if wanted is None else frozenset(str(i) for i in wanted)
+    search = _EVENT_ID.search
     done = False
     while not done:
         selected: Raw = []
@@ -90,18 +183,35 @@ def _raw_batches(path: str, wanted: frozenset[int] | None, batch_size: int) -> I
                 for record in itertools.islice(records, batch_size):
                     n += 1
                     data: str = record["data"]
-                    if wanted is None or _event_id_in(data) in wanted:
-                        selected.append((record.get("event_record_id"), data))
+                    if wanted_text is not None:
+                        found = search(data)
+                        if found is None or (found[1] or found[2]) not in wanted_text:
+                            continue
+                    selected.append((record.get("event_record_id"), data))
                 done = n < batch_size
             except RuntimeError as exc:  # not recoverable: the parser cannot go on
-                problems.append(f"reading stopped: {exc}")
+                problems.append(f"reading stopped: {_in_file(str(exc), first)}")
                 done = True
         for warning in caught:
             if issubclass(warning.category, RuntimeWarning):
-                problems.append(str(warning.message).removeprefix("Skipping EVTX data: "))
+                problems.append(_in_file(str(warning.message), first))
             else:  # not the parser's: pass it on
                 warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
         yield selected, n, problems
+
+
+def _rows(selected: Raw, source: str, problems: list[str]) -> list[tuple[Any, ...]]:
+    """Records (as JSON text) -> events as plain tuples; a record that cannot be decoded becomes a problem."""
+    rows: list[tuple[Any, ...]] = []
+    for record_id, data in selected:
+        try:
+            rows.append(event_row(loads(data)["Event"], source, record_id))
+        except (DecodeError, ValueError, KeyError, TypeError) as exc:
+            problems.append(f"record {record_id}: {exc}")
+    return rows
+
+
+_new = tuple.__new__  # a WindowsEvent from its fields as a tuple, without the NamedTuple's argument handling
 
 
 class _Unreadable(Exception):
@@ -125,59 +235,108 @@ class EvtxFile(ReaderBase):
 
     def batches(self) -> Iterator[list[WindowsEvent]]:
         try:
-            for selected, n, problems in _raw_batches(str(self.path), self.wanted, self.batch_size):
-                batch = self.decode(selected, n, problems)
-                if batch:
-                    yield batch
+            for selected, n, problems in _raw_batches(_Job(0, str(self.path)), self.wanted, self.batch_size):
+                events = [_new(WindowsEvent, row) for row in _rows(selected, self.path.name, problems)]
+                self.take(events, n, problems)
+                if events:
+                    yield events
         except _Unreadable as exc:
-            self.stats.fail(str(exc))
+            self.fail(str(exc))
 
-    def decode(self, selected: Raw, n: int, problems: list[str]) -> list[WindowsEvent]:
-        """Records (as JSON text) -> events; the counts and problems go into ``stats``."""
+    def take(self, events: Sequence[WindowsEvent], n: int, problems: list[str]) -> None:
+        """Count a batch read (here or by a worker): ``n`` records, ``events`` decoded, the problems met."""
         stats = self.stats
         stats.records += n
+        stats.decoded += len(events)
         for problem in problems:
             stats.problem(problem)
-        source = self.path.name
-        batch: list[WindowsEvent] = []
-        for record_id, data in selected:
-            try:
-                batch.append(event_from_xml_json(loads(data)["Event"], source, record_id))
-            except (DecodeError, ValueError, KeyError, TypeError) as exc:
-                stats.problem(f"record {record_id}: {exc}")
-        stats.decoded += len(batch)
-        return batch
+
+    def fail(self, message: str) -> None:
+        if self.stats.failed is None:  # every share of a file that cannot be read says the same
+            self.stats.fail(message)
+
+    def shares(self, index: int, block_chunks: int = _BLOCK_CHUNKS) -> list[_Job]:
+        """The file as jobs for the workers: whole, or in blocks of ``block_chunks`` chunks when it has several
+        (and a header the parser takes; otherwise one job, which reports the failure once)."""
+        chunks = -(-max(0, self.size - _HEADER_BLOCK) // _CHUNK_SIZE)
+        if chunks < 2 * block_chunks or not self._has_magic():
+            return [_Job(index, str(self.path))]
+        return [
+            _Job(index, str(self.path), first, min(block_chunks, chunks - first))
+            for first in range(0, chunks, block_chunks)
+        ]
+
+    def _has_magic(self) -> bool:
+        try:
+            with self.path.open("rb") as f:
+                return f.read(len(EVTX_MAGIC)) == EVTX_MAGIC
+        except OSError:
+            return False
 
 
-# -- several files, parsed in a child process -------------------------------------------------------------------
+# -- several files, read by worker processes ------------------------------------------------------------------
 
 
-def _reader_process(paths: list[str], wanted: frozenset[int] | None, batch_size: int, conn: Connection) -> None:
-    """Runs in a child process: the Rust parser reads and the event-id filter drops while the parent decodes and
-    runs the rules (the parser holds the GIL, so a thread would not overlap)."""
-    # Only short-lived strings and lists are made here, never cycles: without the collector, the child never walks
-    # (and so never copies, page by page) the heap it shares with the parent after the fork.
+_TAG = struct.Struct("<i")  # the job a worker's message is about, ahead of the message (-1: the worker failed)
+
+
+def _worker(
+    jobs: list[_Job],
+    claim: Callable[[], int],
+    wanted: frozenset[int] | None,
+    batch_size: int,
+    conn: Connection,
+    others: list[Connection],
+) -> None:
+    """Runs in a worker process: claims the next job not yet taken, parses, filters and decodes it, sends the events
+    on (as plain tuples, marshalled), and claims again. The parser holds the GIL, so threads would not overlap;
+    processes do."""
+    # Only short-lived strings, lists and dicts are made here, never cycles: without the collector, the worker never
+    # walks (and so never copies, page by page) the heap it shares with the parent after the fork.
     gc.disable()
+    for other in others:  # the read ends of the workers forked before: a pipe's reader must be the parent alone
+        other.close()
+
+    def send(number: int, kind: str, value: Any) -> None:
+        conn.send_bytes(_TAG.pack(number) + marshal.dumps((kind, value)))
+
     try:
-        for index, path in enumerate(paths):
+        number = claim()
+        while number < len(jobs):
+            job = jobs[number]
             try:
-                for selected, n, problems in _raw_batches(path, wanted, batch_size):
-                    conn.send(("batch", index, (selected, n, problems)))
+                source = Path(job.path).name
+                for selected, n, problems in _raw_batches(job, wanted, batch_size):
+                    send(number, "batch", (_rows(selected, source, problems), n, problems))
             except _Unreadable as exc:
-                conn.send(("fail", index, str(exc)))
-            conn.send(("end", index, None))
+                send(number, "fail", str(exc))
+            send(number, "end", None)
+            number = claim()
     except BaseException as exc:  # tell the parent rather than die silently
-        conn.send(("abort", -1, f"{type(exc).__name__}: {exc}"))
+        send(-1, "abort", f"{type(exc).__name__}: {exc}")
     finally:
         conn.close()
 
 
+def cpu_count() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def read_evtx_files(
-    files: Sequence[EvtxFile], *, parallel_min_bytes: int = 4 * 1024 * 1024
+    files: Sequence[EvtxFile],
+    *,
+    parallel_min_bytes: int = 4 * 1024 * 1024,
+    workers: int | None = None,
+    block_chunks: int = _BLOCK_CHUNKS,
 ) -> Iterator[tuple[EvtxFile, list[WindowsEvent]]]:
-    """Batches of events from several .evtx files, in order. When they add up to ``parallel_min_bytes`` or more
-    (and the system can fork), one child process parses them all while this process decodes; otherwise they are
-    read here. A file that cannot be read is marked in its ``stats`` and the others are still read."""
+    """Batches of events from several .evtx files, in order (of the files, and of the chunks in a file). When they
+    add up to ``parallel_min_bytes`` or more (and the system can fork), ``workers`` processes (one per CPU when
+    None) parse and decode them; otherwise they are read here. A file that cannot be read is marked in its
+    ``stats`` and the others are still read."""
     if not files:
         return
     if sum(f.size for f in files) < parallel_min_bytes or "fork" not in multiprocessing.get_all_start_methods():
@@ -185,11 +344,13 @@ def read_evtx_files(
             for batch in file.batches():
                 yield file, batch
         return
-    yield from _parallel(files)
+    jobs = [job for index, file in enumerate(files) for job in file.shares(index, block_chunks)]
+    count = max(1, min(len(jobs), workers or cpu_count()))
+    yield from _parallel(files, jobs, count)
 
 
 def _widen(conn: Connection) -> None:
-    """A pipe of 1 MiB rather than 64 KiB: the child hands over a batch with fewer round trips (Linux only)."""
+    """A pipe of 1 MiB rather than 64 KiB: a worker hands over a batch with fewer round trips (Linux only)."""
     try:
         import fcntl
 
@@ -198,37 +359,120 @@ def _widen(conn: Connection) -> None:
         pass
 
 
-def _parallel(files: Sequence[EvtxFile]) -> Iterator[tuple[EvtxFile, list[WindowsEvent]]]:
+def _start(jobs: list[_Job], count: int, wanted: frozenset[int] | None, batch_size: int) -> _Workers:
+    """``count`` workers sharing the jobs: each claims the next one not yet taken when it is done with its own."""
     ctx = multiprocessing.get_context("fork")
-    parent, child = ctx.Pipe(duplex=False)
-    _widen(parent)
-    paths = [str(f.path) for f in files]
-    proc = ctx.Process(target=_reader_process, args=(paths, files[0].wanted, files[0].batch_size, child), daemon=True)
-    gc.freeze()  # the child inherits a heap its collector will not visit
+    counter = ctx.Value("q", 0)
+
+    def claim() -> int:
+        with counter.get_lock():
+            number = int(counter.value)
+            counter.value = number + 1
+        return number
+
+    procs: list[multiprocessing.process.BaseProcess] = []
+    conns: list[Connection] = []
+    gc.freeze()  # the workers inherit a heap their collector will not visit
     try:
-        proc.start()
+        for _ in range(count):
+            parent, child = ctx.Pipe(duplex=False)
+            _widen(parent)
+            proc = ctx.Process(target=_worker, args=(jobs, claim, wanted, batch_size, child, conns[:]), daemon=True)
+            proc.start()
+            child.close()  # the worker holds the only write end: its exit is seen as the end of the pipe
+            procs.append(proc)
+            conns.append(parent)
     finally:
         gc.unfreeze()
-    child.close()
-    try:
-        while True:
+    return _Workers(procs, conns)
+
+
+class _Workers:
+    """The workers' pipes, read ahead into one queue per job, as this process asks for the job it is at.
+
+    A worker works on one job at a time and claims jobs in order, so the job asked for is always the one some
+    worker is on (or has finished). While waiting for it, whatever the others have sent is taken too, up to
+    ``budget`` bytes per worker: a pipe holds at most 1 MiB, and without this a worker that is ahead would stop
+    there while the rules are busy with another's events. Memory stays bounded by the budget.
+    """
+
+    budget = 32 * 1024 * 1024
+
+    def __init__(self, procs: list[multiprocessing.process.BaseProcess], conns: list[Connection]) -> None:
+        self.procs = procs
+        self.conns = conns
+        self._jobs: dict[int, collections.deque[bytes]] = collections.defaultdict(collections.deque)
+        self._held = [0] * len(conns)  # bytes read ahead per worker
+        self._owner: dict[int, int] = {}  # job -> worker that sent it
+        self._open = list(range(len(conns)))
+
+    def _read(self, block: bool) -> None:
+        """Take one message from every worker that has one ready (waiting for one when ``block``)."""
+        conns = [self.conns[w] for w in self._open if self._held[w] < self.budget]
+        if not conns:
+            return
+        for conn in multiprocessing.connection.wait(conns, timeout=None if block else 0):
+            w = self.conns.index(cast(Connection, conn))
             try:
-                kind, index, value = parent.recv()
+                data = self.conns[w].recv_bytes()
             except EOFError:
-                raise OSError("the .evtx reader process ended unexpectedly") from None
-            if kind == "batch":
-                batch = files[index].decode(*value)
-                if batch:
-                    yield files[index], batch
-            elif kind == "fail":
-                files[index].stats.fail(str(value))
-            elif kind == "abort":
-                raise OSError(f"the .evtx reader process failed: {value}")
-            elif kind == "end" and index == len(files) - 1:
-                return
-    finally:
-        parent.close()
-        proc.join(timeout=5)
-        if proc.is_alive():
-            proc.kill()
+                self._open.remove(w)
+                continue
+            (number,) = _TAG.unpack_from(data)
+            self._jobs[number].append(data)
+            self._owner[number] = w
+            self._held[w] += len(data)
+
+    def receive(self, number: int) -> tuple[str, Any]:
+        """The next message about job ``number``: (kind, value)."""
+        self._read(block=False)
+        queue = self._jobs[number]
+        while not queue:
+            if self._jobs.get(-1):
+                queue = self._jobs[-1]
+                break
+            if not self._open:
+                raise OSError("an .evtx reader process ended unexpectedly")
+            self._read(block=True)
+        data = queue.popleft()
+        self._held[self._owner[_TAG.unpack_from(data)[0]]] -= len(data)
+        kind, value = marshal.loads(memoryview(data)[_TAG.size :])  # noqa: S302 - our own worker, over our own pipe
+        if kind == "abort":
+            raise OSError(f"an .evtx reader process failed: {value}")
+        if kind == "end":
+            del self._jobs[number]
+        return kind, value
+
+    def stop(self, finished: bool) -> None:
+        """Close the pipes and wait for the workers (which have ended when ``finished``; else they are stopped)."""
+        for conn in self.conns:
+            conn.close()
+        for proc in self.procs:
+            if finished:
+                proc.join(timeout=5)
+            if proc.is_alive():
+                proc.kill()
             proc.join()
+
+
+def _parallel(files: Sequence[EvtxFile], jobs: list[_Job], count: int) -> Iterator[tuple[EvtxFile, list[WindowsEvent]]]:
+    workers = _start(jobs, count, files[0].wanted, files[0].batch_size)
+    finished = False
+    try:
+        for number, job in enumerate(jobs):
+            file = files[job.file]
+            while True:
+                kind, value = workers.receive(number)
+                if kind == "batch":
+                    rows, n, problems = value
+                    events = [_new(WindowsEvent, row) for row in rows]
+                    file.take(events, n, problems)
+                    if events:
+                        yield file, events
+                elif kind == "fail":
+                    file.fail(str(value))
+                else:  # "end"
+                    break
+        finished = True
+    finally:
+        workers.stop(finished)

@@ -18,7 +18,7 @@ from mamori.ingest import (
     open_log,
     read_evtx_files,
 )
-from mamori.ingest.evtx_reader import _event_id_in
+from mamori.ingest.evtx_reader import _selected
 from mamori.testing.winevents import JST, ecs_line, evtx_json_line, failed_logon, nxlog_line
 
 SMB = Path("deepbluecli/evtx/smb-password-guessing-security.evtx")  # 3,561 records of 4625 (SOURCE.md)
@@ -52,10 +52,18 @@ def test_the_event_id_filter_skips_decoding(smb: Path) -> None:
     assert source.stats.records == 3561 and source.stats.decoded == 0
 
 
-def test_event_id_with_qualifiers_is_read_from_the_text() -> None:
-    assert _event_id_in('{"Event":{"System":{"EventID":{"#attributes":{"Qualifiers":16384},"#text":7045}}}}') == 7045
-    assert _event_id_in('{"Event":{"System":{"EventID":4625,"Version":0}}}') == 4625
-    assert _event_id_in('{"Event":{}}') == -1
+def test_event_ids_are_read_from_the_text_with_or_without_qualifiers() -> None:
+    texts = [
+        '{"Event":{"System":{"EventID":{"#attributes":{"Qualifiers":16384},"#text":7045}}}}',
+        '{"Event":{"System":{"EventID":4625,"Version":0}}}',
+        '{"Event":{"System":{"EventID":46250,"Version":0}}}',  # not 4625
+        '{"Event":{"System":{"EventID":4624,"Version":0}}}',  # not wanted
+        '{"Event":{}}',  # no id
+    ]
+    records = iter([{"event_record_id": i, "data": text} for i, text in enumerate(texts)])
+    [(selected, n, problems)] = list(_selected(records, frozenset({7045, 4625}), 10, 0))
+    assert [record_id for record_id, _ in selected] == [0, 1]
+    assert n == 5 and problems == []
 
 
 def damaged_copy(smb: Path, tmp_path: Path, chunk: int, offset: int, length: int) -> Path:
@@ -103,6 +111,46 @@ def test_parallel_and_in_process_reading_give_the_same_events(smb: Path, shared_
     forked = [e for _, b in read_evtx_files([EvtxFile(smb), EvtxFile(other)], parallel_min_bytes=0) for e in b]
     assert local == forked
     assert len(local) == 3561 + 295
+
+
+def test_a_big_file_shared_among_workers_in_blocks_of_chunks_keeps_its_order(smb: Path, shared_data: Path) -> None:
+    other = shared_data / "evtx" / "deepbluecli" / "evtx" / "password-spray.evtx"
+    local = [e for _, b in read_evtx_files([EvtxFile(smb), EvtxFile(other)], parallel_min_bytes=1 << 60) for e in b]
+    files = [EvtxFile(smb), EvtxFile(other)]
+    assert len(files[0].shares(0, block_chunks=4)) == 13  # 49 chunks (34 in use), in blocks of 4
+    shared = [e for _, b in read_evtx_files(files, parallel_min_bytes=0, workers=3, block_chunks=4) for e in b]
+    assert shared == local
+    assert files[0].stats.records == 3561 and files[0].stats.decoded == 3561
+
+
+def test_a_damaged_chunk_in_a_shared_file_is_numbered_as_in_the_file(smb: Path, tmp_path: Path) -> None:
+    copy = damaged_copy(smb, tmp_path, chunk=9, offset=0, length=8)
+    whole = EvtxFile(copy)
+    read_all(whole)
+    shared = EvtxFile(copy)
+    events = [e for _, b in read_evtx_files([shared], parallel_min_bytes=0, workers=2, block_chunks=4) for e in b]
+    assert len(events) == whole.stats.decoded
+    assert shared.stats.problems == whole.stats.problems
+    assert "chunk number 9" in shared.stats.problems[0]
+
+
+def test_a_file_without_the_evtx_header_is_not_shared_and_fails_once(tmp_path: Path) -> None:
+    bogus = tmp_path / "big.evtx"
+    bogus.write_bytes(b"\x00" * (4096 + 20 * CHUNK))
+    file = EvtxFile(bogus)
+    assert len(file.shares(0, block_chunks=4)) == 1
+    assert list(read_evtx_files([file], parallel_min_bytes=0, workers=2, block_chunks=4)) == []
+    assert file.stats.failed is not None
+
+
+def test_stopping_early_leaves_no_worker_behind(smb: Path) -> None:
+    import multiprocessing
+
+    batches = read_evtx_files([EvtxFile(smb)] * 4, parallel_min_bytes=0, workers=2, block_chunks=4)
+    first = next(batches)
+    assert first[1]
+    batches.close()
+    assert multiprocessing.active_children() == []
 
 
 SAMPLE = failed_logon(1667156832.0, user="ADMINISTRATOR", ip="-", logon_type=8)._replace(record_id=42)
