@@ -304,13 +304,18 @@ def _worker(
         number = claim()
         while number < len(jobs):
             job = jobs[number]
+            source = Path(job.path).name
+            held = None  # each batch is sent when the next one is ready, so that the last says it is the last
             try:
-                source = Path(job.path).name
                 for selected, n, problems in _raw_batches(job, wanted, batch_size):
-                    send(number, "batch", (_rows(selected, source, problems), n, problems))
+                    if held is not None:
+                        send(number, "batch", held)
+                    held = (_rows(selected, source, problems), n, problems)
+                send(number, "last", held if held is not None else ([], 0, []))
             except _Unreadable as exc:
+                if held is not None:
+                    send(number, "batch", held)
                 send(number, "fail", str(exc))
-            send(number, "end", None)
             number = claim()
     except BaseException as exc:  # tell the parent rather than die silently
         send(-1, "abort", f"{type(exc).__name__}: {exc}")
@@ -450,7 +455,7 @@ class _Workers:
         kind, value = marshal.loads(memoryview(data)[_TAG.size :])  # noqa: S302 - our own worker, over our own pipe
         if kind == "abort":
             raise OSError(f"an .evtx reader process failed: {value}")
-        if kind == "end":
+        if kind in ("last", "fail"):
             del self._jobs[number]
         return kind, value
 
@@ -474,15 +479,15 @@ def _parallel(files: Sequence[EvtxFile], jobs: list[_Job], count: int) -> Iterat
             file = files[job.file]
             while True:
                 kind, value = workers.receive(number)
-                if kind == "batch":
-                    rows, n, problems = value
-                    events = [_new(WindowsEvent, row) for row in rows]
-                    file.take(events, n, problems)
-                    if events:
-                        yield file, events
-                elif kind == "fail":
+                if kind == "fail":
                     file.fail(str(value))
-                else:  # "end"
+                    break
+                rows, n, problems = value
+                events = [_new(WindowsEvent, row) for row in rows]
+                file.take(events, n, problems)
+                if events:
+                    yield file, events
+                if kind == "last":
                     break
         finished = True
     finally:

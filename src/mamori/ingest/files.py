@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import os
+import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -38,16 +40,35 @@ def expand_paths(paths: Sequence[Path]) -> tuple[list[Path], list[str]]:
     files: list[Path] = []
     problems: list[str] = []
     for path in paths:
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in LOG_SUFFIXES)
+        try:
+            is_dir = stat.S_ISDIR(os.stat(path).st_mode)  # one system call where is_dir() and exists() made two
+        except OSError:
+            problems.append(f"{path}: no such file or folder")
+            continue
+        if is_dir:
+            found = sorted(_walk(path))
             if not found:
                 problems.append(f"{path}: no .evtx, JSON lines or XML event files in this folder")
             files.extend(found)
-        elif path.exists():
-            files.append(path)
         else:
-            problems.append(f"{path}: no such file or folder")
+            files.append(path)
     return files, problems
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    """The log files under ``folder``, by their names; the directory entries say which are files (no stat each)."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                yield from _walk(Path(entry.path))
+            elif entry.is_file() and os.path.splitext(entry.name)[1].lower() in LOG_SUFFIXES:
+                yield Path(entry.path)
+        except OSError:
+            continue
 
 
 class _Unreadable:
@@ -69,8 +90,11 @@ class _Unreadable:
 
 
 def _head(path: Path) -> bytes:
-    with path.open("rb") as f:
-        head = f.read(64)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        head = os.read(fd, 64)
+    finally:
+        os.close(fd)
     if head.startswith(GZIP_MAGIC):
         try:
             with gzip.open(path, "rb") as g:

@@ -3,6 +3,7 @@ Windows log reader shares."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -45,12 +46,12 @@ class ReaderBase:
     kind = "file"
 
     def __init__(self, path: Path, wanted: frozenset[int] | None, batch_size: int) -> None:
-        self.path = Path(path)
+        self.path = path if isinstance(path, Path) else Path(path)
         self.wanted = wanted
         self.batch_size = batch_size
         self.stats = ReadStats(str(self.path), self.kind)
         try:
-            self.size = self.path.stat().st_size
+            self.size = os.stat(self.path).st_size
         except OSError:
             self.size = 0
         self._raw: IO[bytes] | None = None
