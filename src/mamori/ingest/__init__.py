@@ -3,7 +3,7 @@ XML, and JSON lines from Winlogbeat / Elastic Agent, NXLog and evtx_dump. Source
 becomes a :class:`mamori.model.WindowsEvent`; no source knows a rule."""
 
 from mamori.ingest.event_xml import XmlEventsFile
-from mamori.ingest.evtx_reader import EvtxFile, count_records, read_evtx_files
+from mamori.ingest.evtx_reader import EvtxFile, EvtxWorkers, count_records, cpu_count, read_evtx_files
 from mamori.ingest.files import LOG_SUFFIXES, WindowsLogFile, expand_paths, open_log
 from mamori.ingest.forwarded import JsonLinesFile, event_from_json
 from mamori.ingest.stats import ReadStats
@@ -13,11 +13,13 @@ __all__ = [
     "LOG_SUFFIXES",
     "DecodeError",
     "EvtxFile",
+    "EvtxWorkers",
     "JsonLinesFile",
     "ReadStats",
     "WindowsLogFile",
     "XmlEventsFile",
     "count_records",
+    "cpu_count",
     "event_from_json",
     "event_from_xml_json",
     "expand_paths",

@@ -38,7 +38,7 @@ from mamori.ingest.stats import ReaderBase
 from mamori.ingest.winevent import DecodeError, event_row, loads
 from mamori.model import WindowsEvent
 
-__all__ = ["EVTX_MAGIC", "EvtxFile", "count_records", "read_evtx_files"]
+__all__ = ["EVTX_MAGIC", "EvtxFile", "EvtxWorkers", "count_records", "cpu_count", "read_evtx_files"]
 
 EVTX_MAGIC = b"ElfFile\x00"
 _CHUNK_MAGIC = b"ElfChnk\x00"
@@ -281,26 +281,32 @@ _TAG = struct.Struct("<i")  # the job a worker's message is about, ahead of the 
 
 
 def _worker(
-    jobs: list[_Job],
+    tasks: Connection,
     claim: Callable[[], int],
     wanted: frozenset[int] | None,
     batch_size: int,
     conn: Connection,
     others: list[Connection],
 ) -> None:
-    """Runs in a worker process: claims the next job not yet taken, parses, filters and decodes it, sends the events
-    on (as plain tuples, marshalled), and claims again. The parser holds the GIL, so threads would not overlap;
-    processes do."""
+    """Runs in a worker process: waits for the list of jobs, then claims the next job not yet taken, parses,
+    filters and decodes it, sends the events on (as plain tuples, marshalled), and claims again. The parser holds
+    the GIL, so threads would not overlap; processes do."""
     # Only short-lived strings, lists and dicts are made here, never cycles: without the collector, the worker never
     # walks (and so never copies, page by page) the heap it shares with the parent after the fork.
     gc.disable()
-    for other in others:  # the read ends of the workers forked before: a pipe's reader must be the parent alone
+    for other in others:  # the parent's ends of the pipes made before: it must be their only holder
         other.close()
 
     def send(number: int, kind: str, value: Any) -> None:
         conn.send_bytes(_TAG.pack(number) + marshal.dumps((kind, value)))
 
     try:
+        try:
+            jobs = [_Job(*job) for job in marshal.loads(tasks.recv_bytes())]  # noqa: S302 - from the parent
+        except EOFError:  # nothing to do after all
+            return
+        finally:
+            tasks.close()
         number = claim()
         while number < len(jobs):
             job = jobs[number]
@@ -337,21 +343,23 @@ def read_evtx_files(
     parallel_min_bytes: int = 4 * 1024 * 1024,
     workers: int | None = None,
     block_chunks: int = _BLOCK_CHUNKS,
+    pool: EvtxWorkers | None = None,
 ) -> Iterator[tuple[EvtxFile, list[WindowsEvent]]]:
     """Batches of events from several .evtx files, in order (of the files, and of the chunks in a file). When they
-    add up to ``parallel_min_bytes`` or more (and the system can fork), ``workers`` processes (one per CPU when
-    None) parse and decode them; otherwise they are read here. A file that cannot be read is marked in its
-    ``stats`` and the others are still read."""
-    if not files:
-        return
-    if sum(f.size for f in files) < parallel_min_bytes or "fork" not in multiprocessing.get_all_start_methods():
+    add up to ``parallel_min_bytes`` or more, worker processes parse and decode them: those of ``pool`` (started
+    beforehand, see :class:`EvtxWorkers`), else ``workers`` new ones (one per CPU when None), if the system can
+    fork; otherwise they are read here. A file that cannot be read is marked in its ``stats`` and the others are
+    still read."""
+    if not files or sum(f.size for f in files) < parallel_min_bytes:
+        pool = None
+    elif pool is None:
+        pool = EvtxWorkers.start(files[0].wanted, count=workers, batch_size=files[0].batch_size)
+    if pool is None:
         for file in files:
             for batch in file.batches():
                 yield file, batch
         return
-    jobs = [job for index, file in enumerate(files) for job in file.shares(index, block_chunks)]
-    count = max(1, min(len(jobs), workers or cpu_count()))
-    yield from _parallel(files, jobs, count)
+    yield from pool.read(files, block_chunks)
 
 
 def _widen(conn: Connection) -> None:
@@ -364,48 +372,24 @@ def _widen(conn: Connection) -> None:
         pass
 
 
-def _start(jobs: list[_Job], count: int, wanted: frozenset[int] | None, batch_size: int) -> _Workers:
-    """``count`` workers sharing the jobs: each claims the next one not yet taken when it is done with its own."""
-    ctx = multiprocessing.get_context("fork")
-    counter = ctx.Value("q", 0)
+class EvtxWorkers:
+    """Worker processes that parse, filter and decode .evtx files for this one, which runs the rules.
 
-    def claim() -> int:
-        with counter.get_lock():
-            number = int(counter.value)
-            counter.value = number + 1
-        return number
-
-    procs: list[multiprocessing.process.BaseProcess] = []
-    conns: list[Connection] = []
-    gc.freeze()  # the workers inherit a heap their collector will not visit
-    try:
-        for _ in range(count):
-            parent, child = ctx.Pipe(duplex=False)
-            _widen(parent)
-            proc = ctx.Process(target=_worker, args=(jobs, claim, wanted, batch_size, child, conns[:]), daemon=True)
-            proc.start()
-            child.close()  # the worker holds the only write end: its exit is seen as the end of the pipe
-            procs.append(proc)
-            conns.append(parent)
-    finally:
-        gc.unfreeze()
-    return _Workers(procs, conns)
-
-
-class _Workers:
-    """The workers' pipes, read ahead into one queue per job, as this process asks for the job it is at.
-
-    A worker works on one job at a time and claims jobs in order, so the job asked for is always the one some
-    worker is on (or has finished). While waiting for it, whatever the others have sent is taken too, up to
-    ``budget`` bytes per worker: a pipe holds at most 1 MiB, and without this a worker that is ahead would stop
-    there while the rules are busy with another's events. Memory stays bounded by the budget.
+    They are started before the work is known (:meth:`start`), so that they get going while the files are looked
+    at, and are then given the jobs, all at once (:meth:`read`): whole files, and big files in blocks of chunks.
+    Each worker claims the next job nobody has taken when it is done with its own, so the job this process asks for
+    is always one a worker is on or has finished. Whatever the workers have sent is read ahead whenever this
+    process looks, up to ``budget`` bytes per worker: a pipe holds at most 1 MiB, and without this a worker that is
+    ahead would stop there while the rules are busy. Memory stays bounded by the budget.
     """
 
     budget = 32 * 1024 * 1024
 
-    def __init__(self, procs: list[multiprocessing.process.BaseProcess], conns: list[Connection]) -> None:
+    def __init__(self, procs: list[Any], tasks: list[Connection], conns: list[Connection], claims: Any) -> None:
         self.procs = procs
+        self._tasks = tasks
         self.conns = conns
+        self._claims = claims
         self._jobs: dict[int, collections.deque[bytes]] = collections.defaultdict(collections.deque)
         self._held = [0] * len(conns)  # bytes read ahead per worker
         self._owner: dict[int, int] = {}  # job -> worker that sent it
@@ -415,6 +399,72 @@ class _Workers:
         for fd in self._by_fd:
             self._poll.register(fd, select.POLLIN)
         self._paused: set[int] = set()  # workers over the budget, not polled until their queue shrinks
+
+    @classmethod
+    def start(
+        cls, wanted: frozenset[int] | None, *, count: int | None = None, batch_size: int = _BATCH
+    ) -> EvtxWorkers | None:
+        """``count`` workers (one per CPU when None); None where processes cannot be forked."""
+        if "fork" not in multiprocessing.get_all_start_methods():
+            return None
+        ctx = multiprocessing.get_context("fork")
+        counter = ctx.Value("q", 0)
+
+        def claim() -> int:
+            with counter.get_lock():
+                number = int(counter.value)
+                counter.value = number + 1
+            return number
+
+        procs: list[Any] = []
+        tasks: list[Connection] = []
+        conns: list[Connection] = []
+        gc.freeze()  # the workers inherit a heap their collector will not visit
+        try:
+            for _ in range(max(1, count or cpu_count())):
+                task_end, task_child = ctx.Pipe(duplex=False)
+                parent, child = ctx.Pipe(duplex=False)
+                _widen(parent)
+                args = (task_end, claim, wanted, batch_size, child, [*conns, *tasks])
+                proc = ctx.Process(target=_worker, args=args, daemon=True)
+                proc.start()
+                task_end.close()  # the worker's ends are the worker's alone: its exit is seen as the end of the pipe
+                child.close()
+                procs.append(proc)
+                tasks.append(task_child)
+                conns.append(parent)
+        finally:
+            gc.unfreeze()
+        return cls(procs, tasks, conns, claim)
+
+    def read(
+        self, files: Sequence[EvtxFile], block_chunks: int = _BLOCK_CHUNKS
+    ) -> Iterator[tuple[EvtxFile, list[WindowsEvent]]]:
+        """The events of ``files``, in order; the workers are stopped at the end (a pool reads one set of files)."""
+        jobs = [job for index, file in enumerate(files) for job in file.shares(index, block_chunks)]
+        finished = False
+        try:
+            work = marshal.dumps([tuple(job) for job in jobs])
+            for task in self._tasks:
+                task.send_bytes(work)
+                task.close()
+            for number, job in enumerate(jobs):
+                file = files[job.file]
+                while True:
+                    kind, value = self._receive(number)
+                    if kind == "fail":
+                        file.fail(str(value))
+                        break
+                    rows, n, problems = value
+                    events = [_new(WindowsEvent, row) for row in rows]
+                    file.take(events, n, problems)
+                    if events:
+                        yield file, events
+                    if kind == "last":
+                        break
+            finished = True
+        finally:
+            self.stop(finished)
 
     def _read(self, block: bool) -> None:
         """Take one message from every worker that has one ready (waiting for one when ``block``)."""
@@ -437,7 +487,7 @@ class _Workers:
                 self._poll.unregister(fd)
                 self._paused.add(w)
 
-    def receive(self, number: int) -> tuple[str, Any]:
+    def _receive(self, number: int) -> tuple[str, Any]:
         """The next message about job ``number``: (kind, value)."""
         self._read(block=False)
         queue = self._jobs[number]
@@ -459,9 +509,9 @@ class _Workers:
             del self._jobs[number]
         return kind, value
 
-    def stop(self, finished: bool) -> None:
+    def stop(self, finished: bool = False) -> None:
         """Close the pipes and wait for the workers (which have ended when ``finished``; else they are stopped)."""
-        for conn in self.conns:
+        for conn in [*self._tasks, *self.conns]:
             conn.close()
         for proc in self.procs:
             if finished:
@@ -469,26 +519,3 @@ class _Workers:
             if proc.is_alive():
                 proc.kill()
             proc.join()
-
-
-def _parallel(files: Sequence[EvtxFile], jobs: list[_Job], count: int) -> Iterator[tuple[EvtxFile, list[WindowsEvent]]]:
-    workers = _start(jobs, count, files[0].wanted, files[0].batch_size)
-    finished = False
-    try:
-        for number, job in enumerate(jobs):
-            file = files[job.file]
-            while True:
-                kind, value = workers.receive(number)
-                if kind == "fail":
-                    file.fail(str(value))
-                    break
-                rows, n, problems = value
-                events = [_new(WindowsEvent, row) for row in rows]
-                file.take(events, n, problems)
-                if events:
-                    yield file, events
-                if kind == "last":
-                    break
-        finished = True
-    finally:
-        workers.stop(finished)

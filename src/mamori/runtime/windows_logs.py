@@ -8,8 +8,8 @@ millions of events is written in order without being held in memory.
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import json
+import os
 import pickle
 import sqlite3
 import tempfile
@@ -21,7 +21,15 @@ from typing import IO, Any
 
 from mamori.config.windows import WindowsSettings
 from mamori.detection.windows import LogonSummary, SigmaRuleSet, WindowsEngine, load_sigma, timeline_row
-from mamori.ingest import EvtxFile, ReadStats, WindowsLogFile, expand_paths, open_log, read_evtx_files
+from mamori.ingest import (
+    EvtxFile,
+    EvtxWorkers,
+    ReadStats,
+    WindowsLogFile,
+    expand_paths,
+    open_log,
+    read_evtx_files,
+)
 from mamori.model import Alert, WindowsEvent
 
 __all__ = [
@@ -199,19 +207,22 @@ def load_sigma_for(settings: WindowsSettings, base: Path | None, extra: Sequence
     return load_sigma(paths) if paths else None
 
 
-def _sources(
-    paths: Sequence[Path], wanted: frozenset[int] | None, tz: dt.tzinfo | None
-) -> tuple[list[WindowsLogFile], list[str]]:
-    files, missing = expand_paths(paths)
-    return [open_log(p, wanted, tz=tz) for p in files], missing
+def _total_size(files: Sequence[Path]) -> int:
+    total = 0
+    for path in files:
+        try:
+            total += os.stat(path).st_size
+        except OSError:
+            continue
+    return total
 
 
 def _stream(
-    sources: list[WindowsLogFile], parallel_min_bytes: int
+    sources: list[WindowsLogFile], parallel_min_bytes: int, pool: EvtxWorkers | None
 ) -> Iterator[tuple[WindowsLogFile, list[WindowsEvent]]]:
-    """.evtx files first (parsed in a child process when large), then the JSON lines and XML files."""
+    """.evtx files first (by the worker processes when large), then the JSON lines and XML files."""
     evtx = [s for s in sources if isinstance(s, EvtxFile)]
-    yield from read_evtx_files(evtx, parallel_min_bytes=parallel_min_bytes)
+    yield from read_evtx_files(evtx, parallel_min_bytes=parallel_min_bytes, pool=pool)
     for source in sources:
         if not isinstance(source, EvtxFile):
             for batch in source.batches():
@@ -234,18 +245,40 @@ def analyze_windows_logs(
 
     A file that cannot be read is reported and the others are still analysed; a damaged chunk or line is
     reported and skipped, and the rest of its file is read. .evtx files adding up to ``parallel_min_bytes`` are
-    parsed in a child process (see :func:`mamori.ingest.read_evtx_files`).
+    parsed by worker processes (see :func:`mamori.ingest.read_evtx_files`), started before the files are opened
+    when the input is that large, so that they get going meanwhile.
     """
     summary = LogonSummary() if logons else None
     engine = engine or WindowsEngine(settings, sigma=sigma, timeline=timeline is not None, logons=summary)
     tz = zoneinfo.ZoneInfo(settings.log_timezone) if settings.log_timezone else None
-    sources, missing = _sources(paths, engine.wanted_event_ids(), tz)
+    wanted = engine.wanted_event_ids()
+    files, missing = expand_paths(paths)
+    pool = EvtxWorkers.start(wanted) if _total_size(files) >= parallel_min_bytes else None
+    try:
+        sources = [open_log(p, wanted, tz=tz) for p in files]
+        return _analyze(sources, missing, engine, summary, timeline, progress, on_changes, parallel_min_bytes, pool)
+    finally:
+        if pool is not None:
+            pool.stop()
+
+
+def _analyze(
+    sources: list[WindowsLogFile],
+    missing: list[str],
+    engine: WindowsEngine,
+    summary: LogonSummary | None,
+    timeline: TimelineSink | None,
+    progress: Progress | None,
+    on_changes: Callable[[list[Alert]], None] | None,
+    parallel_min_bytes: int,
+    pool: EvtxWorkers | None,
+) -> WindowsAnalysis:
     spool = AlertSpool()
     result = WindowsAnalysis(spool=spool, files=[s.stats for s in sources], missing=missing)
     index_of = {id(s): i for i, s in enumerate(sources)}
     keep: list[tuple[WindowsEvent, tuple[str, ...]]] | None = [] if timeline is not None else None
     since_collect = 0
-    for source, batch in _stream(sources, parallel_min_bytes):
+    for source, batch in _stream(sources, parallel_min_bytes, pool):
         engine.feed(batch, keep)
         if keep:
             timeline.add(keep)  # type: ignore[union-attr]
