@@ -200,14 +200,21 @@ def _selected(
         yield selected, n, problems
 
 
-def _rows(selected: Raw, source: str, problems: list[str]) -> list[tuple[Any, ...]]:
-    """Records (as JSON text) -> events as plain tuples; a record that cannot be decoded becomes a problem."""
+Keep = Callable[[WindowsEvent], bool]  # which decoded events to hand over (a rule engine's handover_filter)
+
+
+def _rows(selected: Raw, source: str, problems: list[str], keep: Keep | None) -> list[tuple[Any, ...]]:
+    """Records (as JSON text) -> events as plain tuples, those ``keep`` wants; a record that cannot be decoded
+    becomes a problem."""
     rows: list[tuple[Any, ...]] = []
     for record_id, data in selected:
         try:
-            rows.append(event_row(loads(data)["Event"], source, record_id))
+            row = event_row(loads(data)["Event"], source, record_id)
         except (DecodeError, ValueError, KeyError, TypeError) as exc:
             problems.append(f"record {record_id}: {exc}")
+            continue
+        if keep is None or keep(_new(WindowsEvent, row)):
+            rows.append(row)
     return rows
 
 
@@ -225,6 +232,7 @@ class EvtxFile(ReaderBase):
 
     def __init__(self, path: Path, wanted: frozenset[int] | None = None, *, batch_size: int = _BATCH) -> None:
         super().__init__(path, wanted, batch_size)
+        self.keep: Keep | None = None  # which decoded events to hand on (None: all)
         self._expected = 0
 
     def position(self) -> int:
@@ -236,7 +244,7 @@ class EvtxFile(ReaderBase):
     def batches(self) -> Iterator[list[WindowsEvent]]:
         try:
             for selected, n, problems in _raw_batches(_Job(0, str(self.path)), self.wanted, self.batch_size):
-                events = [_new(WindowsEvent, row) for row in _rows(selected, self.path.name, problems)]
+                events = [_new(WindowsEvent, row) for row in _rows(selected, self.path.name, problems, self.keep)]
                 self.take(events, n, problems)
                 if events:
                     yield events
@@ -244,7 +252,7 @@ class EvtxFile(ReaderBase):
             self.fail(str(exc))
 
     def take(self, events: Sequence[WindowsEvent], n: int, problems: list[str]) -> None:
-        """Count a batch read (here or by a worker): ``n`` records, ``events`` decoded, the problems met."""
+        """Count a batch read (here or by a worker): ``n`` records, ``events`` decoded and handed on, the problems."""
         stats = self.stats
         stats.records += n
         stats.decoded += len(events)
@@ -284,6 +292,7 @@ def _worker(
     tasks: Connection,
     claim: Callable[[], int],
     wanted: frozenset[int] | None,
+    keep: Keep | None,
     batch_size: int,
     conn: Connection,
     others: list[Connection],
@@ -316,7 +325,7 @@ def _worker(
                 for selected, n, problems in _raw_batches(job, wanted, batch_size):
                     if held is not None:
                         send(number, "batch", held)
-                    held = (_rows(selected, source, problems), n, problems)
+                    held = (_rows(selected, source, problems, keep), n, problems)
                 send(number, "last", held if held is not None else ([], 0, []))
             except _Unreadable as exc:
                 if held is not None:
@@ -344,18 +353,20 @@ def read_evtx_files(
     workers: int | None = None,
     block_chunks: int = _BLOCK_CHUNKS,
     pool: EvtxWorkers | None = None,
+    keep: Keep | None = None,
 ) -> Iterator[tuple[EvtxFile, list[WindowsEvent]]]:
     """Batches of events from several .evtx files, in order (of the files, and of the chunks in a file). When they
     add up to ``parallel_min_bytes`` or more, worker processes parse and decode them: those of ``pool`` (started
     beforehand, see :class:`EvtxWorkers`), else ``workers`` new ones (one per CPU when None), if the system can
-    fork; otherwise they are read here. A file that cannot be read is marked in its ``stats`` and the others are
-    still read."""
+    fork; otherwise they are read here. ``keep`` says which decoded events to hand on (a pool has its own, given
+    when it started). A file that cannot be read is marked in its ``stats`` and the others are still read."""
     if not files or sum(f.size for f in files) < parallel_min_bytes:
         pool = None
     elif pool is None:
-        pool = EvtxWorkers.start(files[0].wanted, count=workers, batch_size=files[0].batch_size)
+        pool = EvtxWorkers.start(files[0].wanted, keep=keep, count=workers, batch_size=files[0].batch_size)
     if pool is None:
         for file in files:
+            file.keep = keep
             for batch in file.batches():
                 yield file, batch
         return
@@ -402,9 +413,15 @@ class EvtxWorkers:
 
     @classmethod
     def start(
-        cls, wanted: frozenset[int] | None, *, count: int | None = None, batch_size: int = _BATCH
+        cls,
+        wanted: frozenset[int] | None,
+        *,
+        keep: Keep | None = None,
+        count: int | None = None,
+        batch_size: int = _BATCH,
     ) -> EvtxWorkers | None:
-        """``count`` workers (one per CPU when None); None where processes cannot be forked."""
+        """``count`` workers (one per CPU when None) that decode the events of ``wanted`` ids and hand on those
+        ``keep`` wants; None where processes cannot be forked."""
         if "fork" not in multiprocessing.get_all_start_methods():
             return None
         ctx = multiprocessing.get_context("fork")
@@ -425,7 +442,7 @@ class EvtxWorkers:
                 task_end, task_child = ctx.Pipe(duplex=False)
                 parent, child = ctx.Pipe(duplex=False)
                 _widen(parent)
-                args = (task_end, claim, wanted, batch_size, child, [*conns, *tasks])
+                args = (task_end, claim, wanted, keep, batch_size, child, [*conns, *tasks])
                 proc = ctx.Process(target=_worker, args=args, daemon=True)
                 proc.start()
                 task_end.close()  # the worker's ends are the worker's alone: its exit is seen as the end of the pipe

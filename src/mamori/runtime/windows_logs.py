@@ -218,11 +218,14 @@ def _total_size(files: Sequence[Path]) -> int:
 
 
 def _stream(
-    sources: list[WindowsLogFile], parallel_min_bytes: int, pool: EvtxWorkers | None
+    sources: list[WindowsLogFile],
+    parallel_min_bytes: int,
+    pool: EvtxWorkers | None,
+    keep: Callable[[WindowsEvent], bool] | None,
 ) -> Iterator[tuple[WindowsLogFile, list[WindowsEvent]]]:
     """.evtx files first (by the worker processes when large), then the JSON lines and XML files."""
     evtx = [s for s in sources if isinstance(s, EvtxFile)]
-    yield from read_evtx_files(evtx, parallel_min_bytes=parallel_min_bytes, pool=pool)
+    yield from read_evtx_files(evtx, parallel_min_bytes=parallel_min_bytes, pool=pool, keep=keep)
     for source in sources:
         if not isinstance(source, EvtxFile):
             for batch in source.batches():
@@ -251,12 +254,14 @@ def analyze_windows_logs(
     summary = LogonSummary() if logons else None
     engine = engine or WindowsEngine(settings, sigma=sigma, timeline=timeline is not None, logons=summary)
     tz = zoneinfo.ZoneInfo(settings.log_timezone) if settings.log_timezone else None
-    wanted = engine.wanted_event_ids()
+    wanted, keep = engine.wanted_event_ids(), engine.handover_filter()
     files, missing = expand_paths(paths)
-    pool = EvtxWorkers.start(wanted) if _total_size(files) >= parallel_min_bytes else None
+    pool = EvtxWorkers.start(wanted, keep=keep) if _total_size(files) >= parallel_min_bytes else None
     try:
         sources = [open_log(p, wanted, tz=tz) for p in files]
-        return _analyze(sources, missing, engine, summary, timeline, progress, on_changes, parallel_min_bytes, pool)
+        return _analyze(
+            sources, missing, engine, summary, timeline, progress, on_changes, (parallel_min_bytes, pool, keep)
+        )
     finally:
         if pool is not None:
             pool.stop()
@@ -270,15 +275,14 @@ def _analyze(
     timeline: TimelineSink | None,
     progress: Progress | None,
     on_changes: Callable[[list[Alert]], None] | None,
-    parallel_min_bytes: int,
-    pool: EvtxWorkers | None,
+    evtx: tuple[int, EvtxWorkers | None, Callable[[WindowsEvent], bool] | None],
 ) -> WindowsAnalysis:
     spool = AlertSpool()
     result = WindowsAnalysis(spool=spool, files=[s.stats for s in sources], missing=missing)
     index_of = {id(s): i for i, s in enumerate(sources)}
     keep: list[tuple[WindowsEvent, tuple[str, ...]]] | None = [] if timeline is not None else None
     since_collect = 0
-    for source, batch in _stream(sources, parallel_min_bytes, pool):
+    for source, batch in _stream(sources, *evtx):
         engine.feed(batch, keep)
         if keep:
             timeline.add(keep)  # type: ignore[union-attr]

@@ -36,3 +36,15 @@ def test_workers_started_for_a_large_input_without_evtx_files_are_stopped(tmp_pa
     assert result.records == 40
     assert [a.count for a in result.alerts if a.rule == "brute-force"] == [40]
     assert multiprocessing.active_children() == []
+
+
+def test_the_events_the_workers_drop_change_no_alert(shared_data: Path, monkeypatch) -> None:
+    from mamori.detection.windows import WindowsEngine
+
+    folder = shared_data / "evtx"
+    filtered = analyze_windows_logs([folder], WindowsSettings(), parallel_min_bytes=0)
+    monkeypatch.setattr(WindowsEngine, "handover_filter", lambda self: None)
+    everything = analyze_windows_logs([folder], WindowsSettings(), parallel_min_bytes=0)
+    assert _summary(filtered) == _summary(everything)
+    dropped = sum(f.decoded for f in everything.files) - sum(f.decoded for f in filtered.files)
+    assert dropped > 2000  # Sysmon process creations and the like that name no tool

@@ -102,6 +102,32 @@ class WindowsEngine:
             ids |= LogonSummary.EVENT_IDS
         return frozenset(ids)
 
+    def handover_filter(self) -> Callable[[WindowsEvent], bool] | None:
+        """Which decoded events a reader may drop rather than hand over (False: drop), or None to keep them all.
+
+        An event can be dropped when nothing but built-in rules wants its event id (no Sigma rule, not the timeline
+        or the logon summary) and each of those rules says, from the event alone, that it could not alert on it
+        (``could_alert``; the attack-tool rule: no tool named). Sysmon process creations naming no tool then never
+        leave the .evtx workers. The rule still judges every event it is handed."""
+        checks: dict[int, tuple[Callable[[WindowsEvent], bool], ...]] = {}
+        timeline_ids = {event_id for _, event_id in TIMELINE_EVENTS} if self.timeline else set()
+        summary_ids = LogonSummary.EVENT_IDS if self.logons is not None else frozenset()
+        for event_id in self._dispatch:
+            if self._sigma_any or event_id in self._sigma_by_id or event_id in timeline_ids or event_id in summary_ids:
+                continue
+            rules = [rule for rule in self.rules if event_id in rule.event_ids]
+            tests = [getattr(rule, "could_alert", None) for rule in rules]
+            if rules and all(test is not None for test in tests):
+                checks[event_id] = tuple(t for t in tests if t is not None)
+        if not checks:
+            return None
+
+        def keep(event: WindowsEvent) -> bool:
+            tests = checks.get(event.event_id)
+            return tests is None or any(test(event) for test in tests)
+
+        return keep
+
     def process(self, event: WindowsEvent) -> tuple[str, ...]:
         """Run one event through the rules; the names of the rules whose alerts it went into."""
         hits: tuple[str, ...] = ()

@@ -141,22 +141,34 @@ class AttackToolRule(RuleBase):
         self.matcher = ToolMatcher(self.ctx.settings.attack_tools)
 
     def on_event(self, event: WindowsEvent) -> bool:
-        channel = event.channel.lower()
         if event.event_id == 4624:
-            return channel == SECURITY and self._pass_the_hash(event)
-        names = _FIELDS.get((channel, event.event_id))
-        if names is None:
+            return event.channel.lower() == SECURITY and self._pass_the_hash(event)
+        found = self._named_tool(event)
+        if found is None:
             return False
+        tool, name, value = found
+        evidence = " | ".join(value[:200].splitlines())
+        self._alert(event, tool.name, tool.category, tool.severity, f"{name}: {evidence}")
+        return True
+
+    def could_alert(self, event: WindowsEvent) -> bool:
+        """Whether ``on_event`` might raise an alert for ``event``, judged on the event alone (no state): a reader
+        may drop the events for which no rule that wants them says so (``WindowsEngine.handover_filter``)."""
+        return event.event_id == 4624 or self._named_tool(event) is not None
+
+    def _named_tool(self, event: WindowsEvent) -> tuple[Tool, str, str] | None:
+        """The tool named in the fields that name a program, with the field and its value."""
+        names = _FIELDS.get((event.channel.lower(), event.event_id))
+        if names is None:
+            return None
         fields = event.fields
         for name in names:
             value = fields.get(name)
             if value:
                 tool = self.matcher.find(value)
                 if tool is not None:
-                    evidence = " | ".join(value[:200].splitlines())
-                    self._alert(event, tool.name, tool.category, tool.severity, f"{name}: {evidence}")
-                    return True
-        return False
+                    return tool, name, value
+        return None
 
     def _pass_the_hash(self, event: WindowsEvent) -> bool:
         f = event.fields

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from mamori.config.windows import WindowsSettings
 from mamori.detection.book import AlertBook
-from mamori.detection.windows import REGISTRY, RuleContext, UnknownRuleError, WindowsEngine, build_rules
+from mamori.detection.windows import REGISTRY, RuleContext, UnknownRuleError, WindowsEngine, build_rules, load_sigma
 from mamori.model import RULE_IDS, Severity
 from mamori.testing.winevents import CATERING_SERVER, VENDOR_IP, event, logon
 
@@ -211,3 +213,45 @@ def test_engine_expires_quiet_alerts_with_its_clock() -> None:
     assert len(eng.book) == 1
     eng.tick(T0 + 4000)
     assert len(eng.book) == 0
+
+
+SYSMON = "Microsoft-Windows-Sysmon/Operational"
+
+
+def test_events_no_rule_could_alert_on_may_be_dropped_by_the_readers() -> None:
+    keep = engine().handover_filter()
+    assert keep is not None
+    plain = event(
+        T0, 1, {"Image": "C:\\Windows\\System32\\svchost.exe", "CommandLine": "svchost -k netsvcs"}, channel=SYSMON
+    )
+    tool = event(T0, 1, {"Image": "C:\\Users\\a\\mimikatz.exe"}, channel=SYSMON)
+    assert not keep(plain)
+    assert keep(tool)
+    # Events other rules want (with state: the logon rules) are always handed over, whatever they hold.
+    assert keep(event(T0, 4625, {"TargetUserName": "nobody"}))
+    assert keep(event(T0, 4648, {"ProcessName": "C:\\Windows\\System32\\svchost.exe"}))
+    assert keep(logon(T0, ip=VENDOR_IP, logon_type=10))
+    # What the filter drops, the rule would not have alerted on.
+    eng = engine()
+    eng.feed([plain])
+    assert only(eng, "attack-tool") == []
+
+
+def test_the_timeline_and_sigma_rules_keep_the_events_they_want(tmp_path: Path) -> None:
+    product = event(
+        T0, 11707, {"Data": "Product: Notepad++ -- Installation completed successfully."}, channel="Application"
+    )
+    plain = event(T0, 1, {"Image": "C:\\Windows\\System32\\svchost.exe"}, channel=SYSMON)
+    default = engine().handover_filter()
+    assert default is not None and not default(product) and not default(plain)
+    with_timeline = WindowsEngine(WindowsSettings(), timeline=True).handover_filter()
+    assert with_timeline is not None
+    assert with_timeline(product)  # 11707 is on the timeline
+    assert not with_timeline(plain)  # Sysmon process creations are not
+    (tmp_path / "sysmon.yml").write_text(
+        "title: Any process\nlogsource: {product: windows, service: sysmon}\n"
+        "detection:\n  sel: {EventID: 1}\n  condition: sel\nlevel: low\n",
+        encoding="utf-8",
+    )
+    with_sigma = WindowsEngine(WindowsSettings(), sigma=load_sigma([tmp_path])).handover_filter()
+    assert with_sigma is not None and with_sigma(plain) and not with_sigma(product)
