@@ -10,8 +10,9 @@ Large inputs are read by worker processes, one per CPU. Each parses, filters and
 whole files, and a big file in blocks of chunks (an .evtx chunk is self-contained: its own string and template
 tables) — and this process takes the events back in file and chunk order and runs the rules. Events travel as
 ``marshal`` data of plain tuples: rebuilding them here costs a quarter of decoding their JSON (measured in
-benchmarks/bench_evtx.py's run), so the rules, which must run in one process, get most of its time. A worker that
-is ahead waits on its pipe, so memory stays bounded however large the input.
+benchmarks/bench_evtx.py's run), so the rules, which must run in one process, get most of its time; events no rule
+could alert on (``keep``, the engine's hand-over filter) are not handed over at all. What a worker sends ahead of
+the rules is bounded (:class:`EvtxWorkers`), so memory stays flat however large the input.
 """
 
 from __future__ import annotations
