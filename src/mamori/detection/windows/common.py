@@ -139,14 +139,25 @@ def _parse_ip(value: str) -> str | None:
     return str(address)
 
 
+_last_source: tuple[WindowsEvent | None, str | None] = (None, None)
+
+
 def source_of(event: WindowsEvent) -> str | None:
-    """Where a logon came from: the IP address, else the workstation name the client gave, else None."""
+    """Where a logon came from: the IP address, else the workstation name the client gave, else None.
+
+    Four rules ask this of each failed logon in a row; the last answer is kept (one tuple, swapped whole, so an
+    engine in another thread never pairs its event with another's answer)."""
+    global _last_source  # noqa: PLW0603 - a one-entry cache
+    last_event, last = _last_source
+    if last_event is event:
+        return last
     fields = event.fields
-    ip = source_ip(fields.get("IpAddress"))
-    if ip is not None:
-        return ip
-    workstation = clean(fields.get("WorkstationName"))
-    return workstation.upper() if workstation else None
+    found = source_ip(fields.get("IpAddress"))
+    if found is None:
+        workstation = clean(fields.get("WorkstationName"))
+        found = workstation.upper() if workstation else None
+    _last_source = (event, found)
+    return found
 
 
 def account_of(event: WindowsEvent, user_field: str = "TargetUserName", domain_field: str = "TargetDomainName") -> str:

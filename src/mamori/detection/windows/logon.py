@@ -439,7 +439,8 @@ class AdminNtlmLogonRule(RuleBase):
         package = (f.get("AuthenticationPackageName") or "").strip().upper()
         if package != "NTLM" and (f.get("LogonProcessName") or "").strip().lower() != "ntlmssp":
             return False
-        if logon_type(event) in (0, 4, 5):
+        kind = logon_type(event)
+        if kind in (0, 4, 5):
             return False
         domain = clean(f.get("TargetDomainName"))
         if domain is not None and domain != "." and domain.upper() not in (short_name(event.computer), "WORKGROUP"):
@@ -462,7 +463,7 @@ class AdminNtlmLogonRule(RuleBase):
         d = state.details
         counter = "successes" if success else "failures"
         d[counter] = d.get(counter, 0) + 1
-        d["logon_type"] = logon_type(event)
+        d["logon_type"] = kind
         if success and state.severity < Severity.HIGH:
             state.severity = Severity.HIGH  # the guessing worked
         state.add(event, event.ts)
