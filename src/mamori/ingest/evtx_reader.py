@@ -204,19 +204,18 @@ def _selected(
 Keep = Callable[[WindowsEvent], bool]  # which decoded events to hand over (a rule engine's handover_filter)
 
 
-def _rows(selected: Raw, source: str, problems: list[str], keep: Keep | None) -> list[tuple[Any, ...]]:
-    """Records (as JSON text) -> events as plain tuples, those ``keep`` wants; a record that cannot be decoded
-    becomes a problem."""
-    rows: list[tuple[Any, ...]] = []
+def _decode(selected: Raw, source: str, problems: list[str], keep: Keep | None) -> list[WindowsEvent]:
+    """Records (as JSON text) -> the events ``keep`` wants; a record that cannot be decoded becomes a problem."""
+    events: list[WindowsEvent] = []
     for record_id, data in selected:
         try:
-            row = event_row(loads(data)["Event"], source, record_id)
+            event = _new(WindowsEvent, event_row(loads(data)["Event"], source, record_id))
         except (DecodeError, ValueError, KeyError, TypeError) as exc:
             problems.append(f"record {record_id}: {exc}")
             continue
-        if keep is None or keep(_new(WindowsEvent, row)):
-            rows.append(row)
-    return rows
+        if keep is None or keep(event):
+            events.append(event)
+    return events
 
 
 _new = tuple.__new__  # a WindowsEvent from its fields as a tuple, without the NamedTuple's argument handling
@@ -245,7 +244,7 @@ class EvtxFile(ReaderBase):
     def batches(self) -> Iterator[list[WindowsEvent]]:
         try:
             for selected, n, problems in _raw_batches(_Job(0, str(self.path)), self.wanted, self.batch_size):
-                events = [_new(WindowsEvent, row) for row in _rows(selected, self.path.name, problems, self.keep)]
+                events = _decode(selected, self.path.name, problems, self.keep)
                 self.take(events, n, problems)
                 if events:
                     yield events
@@ -326,7 +325,8 @@ def _worker(
                 for selected, n, problems in _raw_batches(job, wanted, batch_size):
                     if held is not None:
                         send(number, "batch", held)
-                    held = (_rows(selected, source, problems, keep), n, problems)
+                    rows = [tuple(event) for event in _decode(selected, source, problems, keep)]  # marshal: plain
+                    held = (rows, n, problems)
                 send(number, "last", held if held is not None else ([], 0, []))
             except _Unreadable as exc:
                 if held is not None:

@@ -254,35 +254,36 @@ def analyze_windows_logs(
     summary = LogonSummary() if logons else None
     engine = engine or WindowsEngine(settings, sigma=sigma, timeline=timeline is not None, logons=summary)
     tz = zoneinfo.ZoneInfo(settings.log_timezone) if settings.log_timezone else None
-    wanted, keep = engine.wanted_event_ids(), engine.handover_filter()
+    wanted, handover = engine.wanted_event_ids(), engine.handover_filter()
     files, missing = expand_paths(paths)
-    pool = EvtxWorkers.start(wanted, keep=keep) if _total_size(files) >= parallel_min_bytes else None
+    pool = EvtxWorkers.start(wanted, keep=handover) if _total_size(files) >= parallel_min_bytes else None
     try:
         sources = [open_log(p, wanted, tz=tz) for p in files]
-        return _analyze(
-            sources, missing, engine, summary, timeline, progress, on_changes, (parallel_min_bytes, pool, keep)
-        )
+        stream = _stream(sources, parallel_min_bytes, pool, handover)
+        spool = AlertSpool()
+        result = WindowsAnalysis(spool=spool, files=[s.stats for s in sources], missing=missing)
+        return _analyze(stream, sources, result, spool, engine, summary, timeline, progress, on_changes)
     finally:
         if pool is not None:
             pool.stop()
 
 
 def _analyze(
+    stream: Iterator[tuple[WindowsLogFile, list[WindowsEvent]]],
     sources: list[WindowsLogFile],
-    missing: list[str],
+    result: WindowsAnalysis,
+    spool: AlertSpool,
     engine: WindowsEngine,
     summary: LogonSummary | None,
     timeline: TimelineSink | None,
     progress: Progress | None,
     on_changes: Callable[[list[Alert]], None] | None,
-    evtx: tuple[int, EvtxWorkers | None, Callable[[WindowsEvent], bool] | None],
 ) -> WindowsAnalysis:
-    spool = AlertSpool()
-    result = WindowsAnalysis(spool=spool, files=[s.stats for s in sources], missing=missing)
+    """Feed the engine the stream's batches; hand the changed alerts on as they come (and into the spool)."""
     index_of = {id(s): i for i, s in enumerate(sources)}
     keep: list[tuple[WindowsEvent, tuple[str, ...]]] | None = [] if timeline is not None else None
     since_collect = 0
-    for source, batch in _stream(sources, *evtx):
+    for source, batch in stream:
         engine.feed(batch, keep)
         if keep:
             timeline.add(keep)  # type: ignore[union-attr]
