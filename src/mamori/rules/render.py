@@ -1,0 +1,263 @@
+"""Words at the edge: an alert's summary, title and evidence rendered when shown, in the reader's language.
+
+Everything here returns plain text; each output escapes it for its own format (``mamori.escape``, Django's
+autoescape). Nothing rendered is stored as the alert's truth: the store keeps facts (``Details``), and a summary
+kept beside them is only a copy for readers outside mamori.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from mamori.model import Alert, iso_time
+from mamori.rules.catalogue import Catalogue, Rule
+from mamori.rules.details import Details, RawDetails
+
+__all__ = ["LANGS", "alert_to_dict", "describe_sample", "summary", "title"]
+
+LANGS = ("ja", "en")
+_MISSING = {"ja": "（不明）", "en": "(unknown)"}
+_LIST_SHOWN = 8  # items of a list named in a summary; the rest are counted
+
+
+def _catalogue(catalogue: Catalogue | None) -> Catalogue:
+    if catalogue is not None:
+        return catalogue
+    from mamori.rules import catalogue as default
+
+    return default()
+
+
+def _join(items: Sequence[Any], lang: str) -> str:
+    shown = [str(i) for i in items[:_LIST_SHOWN]]
+    more = len(items) - len(shown)
+    sep = "、" if lang == "ja" else ", "
+    text = sep.join(shown)
+    if more > 0:
+        text += f" ほか {more} 件" if lang == "ja" else f" and {more} more"
+    return text
+
+
+class _Value:
+    """A value as a template shows it: lists joined, nothing as "(unknown)"; format specs (``{count:,}``) apply
+    to the value itself."""
+
+    __slots__ = ("lang", "value")
+
+    def __init__(self, value: Any, lang: str) -> None:
+        self.value = value
+        self.lang = lang
+
+    def __format__(self, spec: str) -> str:
+        value = self.value
+        if value is None or value == "":
+            return _MISSING[self.lang]
+        if isinstance(value, list | tuple):
+            return _join(value, self.lang)
+        if isinstance(value, bool):
+            return ("はい" if value else "いいえ") if self.lang == "ja" else ("yes" if value else "no")
+        if spec:
+            try:
+                return format(value, spec)
+            except (TypeError, ValueError):
+                return str(value)
+        return str(value)
+
+    def __str__(self) -> str:
+        return self.__format__("")
+
+
+class _Values(Mapping[str, _Value]):
+    """What a summary template may name: the alert's fields, its details' fields, and their ``words``."""
+
+    def __init__(self, alert: Alert, details: Details, lang: str) -> None:
+        self._alert = alert
+        self._details = details
+        self._lang = lang
+        self._words = details.words(lang)
+
+    def __getitem__(self, name: str) -> _Value:
+        if name in self._words:
+            return _Value(self._words[name], self._lang)
+        if hasattr(self._details, name) and not name.startswith("_"):
+            return _Value(getattr(self._details, name), self._lang)
+        if name in self._details.extra:
+            return _Value(self._details.extra[name], self._lang)
+        if name == "severity":
+            return _Value(self._alert.severity.label, self._lang)
+        if hasattr(self._alert, name) and not name.startswith("_"):
+            return _Value(getattr(self._alert, name), self._lang)
+        return _Value(None, self._lang)
+
+    def __iter__(self) -> Any:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+class _Formatter(string.Formatter):
+    def get_field(self, field_name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+        # Only plain names: no attribute or index access from a template (a plugin's template is data).
+        return kwargs[field_name], field_name
+
+
+_FORMATTER = _Formatter()
+
+
+def _details(alert: Alert) -> Details:
+    details = alert.details
+    return details if isinstance(details, Details) else RawDetails(extra=dict(details))
+
+
+def summary(alert: Alert, lang: str, catalogue: Catalogue | None = None) -> str:
+    """The alert's one-sentence summary in ``lang`` (``ja`` or ``en``)."""
+    details = _details(alert)
+    rule = _catalogue(catalogue).get(alert.rule)
+    if rule is None or isinstance(details, RawDetails):
+        return _raw_summary(alert, details, lang)
+    chosen = rule.summary_for(alert)
+    text = _FORMATTER.vformat(chosen.template(lang), (), _Values(alert, details, lang))
+    if chosen.system and alert.system:
+        text += f"（対象システム: {alert.system}）" if lang == "ja" else f" (system: {alert.system})"
+    return text
+
+
+def _raw_summary(alert: Alert, details: Details, lang: str) -> str:
+    stored = ""
+    if isinstance(details, RawDetails):
+        stored = details.summary_en if lang == "en" else details.summary_ja
+    if stored:
+        return stored
+    who = alert.src_ip or alert.src_mac or ""
+    if lang == "ja":
+        return f"ルール {alert.rule} のアラート（{who}、{alert.count:,} 件）"
+    return f"Alert of rule {alert.rule} ({who}, {alert.count:,} events)"
+
+
+def title(rule_id: str, lang: str, catalogue: Catalogue | None = None) -> str:
+    return _catalogue(catalogue).title(rule_id, lang)
+
+
+def rule_of(alert: Alert, catalogue: Catalogue | None = None) -> Rule | None:
+    return _catalogue(catalogue).get(alert.rule)
+
+
+# -- evidence in words ---------------------------------------------------------------------------------------------
+
+_KINDS = {
+    "attempt": ("接続の試み", "connection attempt"),
+    "synack": ("応答 (SYN-ACK、ポートは開いている)", "answer (SYN-ACK, port open)"),
+    "rstack": ("拒否 (RST-ACK、ポートは閉じている)", "refusal (RST-ACK, port closed)"),
+    "rst": ("リセット (RST)", "reset (RST)"),
+    "unreachable": ("到達不能 (ICMP port unreachable)", "unreachable (ICMP port unreachable)"),
+    "arp-reply": ("ARP 応答", "ARP reply"),
+    "arp-request": ("ARP 要求", "ARP request"),
+    "windows-event": ("Windows イベント", "Windows event"),
+}
+_FLAG_WORDS = {
+    "S": ("SYN", "SYN"),
+    "SA": ("SYN-ACK", "SYN-ACK"),
+    "F": ("FIN（FIN スキャン）", "FIN (FIN scan)"),
+    "-": ("フラグなし（NULL スキャン）", "no flags (NULL scan)"),
+    "FPU": ("FIN+PSH+URG（Xmas スキャン）", "FIN+PSH+URG (Xmas scan)"),
+    "A": ("ACK のみ（ACK スキャン）", "ACK only (ACK scan)"),
+}
+
+
+def _endpoint(ip: Any, port: Any, mac: Any = None) -> str:
+    text = str(ip or "?")
+    if port not in (None, ""):
+        text = f"[{text}]:{port}" if ":" in text else f"{text}:{port}"
+    if mac:
+        text += f" ({mac})"
+    return text
+
+
+def describe_sample(sample: Mapping[str, Any], lang: str) -> str:
+    """One piece of evidence in words, e.g. "ARP 応答、gratuitous、192.168.10.1 は 02:..:01 にあると主張"."""
+    ja = lang != "en"
+    kind = str(sample.get("kind", ""))
+    name = _KINDS.get(kind, (kind or "?", kind or "?"))[0 if ja else 1]
+    if kind.startswith("arp"):
+        claim = (
+            f"{sample.get('sender_ip')} は {sample.get('sender_mac')} にあると主張"
+            if ja
+            else (f"claims {sample.get('sender_ip')} is at {sample.get('sender_mac')}")
+        )
+        parts = [name]
+        if sample.get("gratuitous"):
+            parts.append("gratuitous（自分の IP を告知）" if ja else "gratuitous (announcing its own IP)")
+        parts.append(claim)
+        if kind == "arp-request" and not sample.get("gratuitous"):
+            parts.append(f"{sample.get('target_ip')} を問い合わせ" if ja else f"asks for {sample.get('target_ip')}")
+        return ("、" if ja else ", ").join(parts)
+    if kind == "windows-event":
+        fields = sample.get("fields") or {}
+        shown = ", ".join(f"{k}={v}" for k, v in list(fields.items())[:6] if v not in (None, "", "-"))
+        head = (
+            f"イベント {sample.get('event_id')}（{sample.get('channel')}、{sample.get('computer')}）"
+            if ja
+            else f"event {sample.get('event_id')} ({sample.get('channel')}, {sample.get('computer')})"
+        )
+        return f"{head}: {shown}" if shown else head
+    src = _endpoint(sample.get("src_ip"), sample.get("src_port"), sample.get("src_mac"))
+    dst = _endpoint(sample.get("dst_ip"), sample.get("dst_port"))
+    proto = str(sample.get("proto") or "").upper()
+    flags = sample.get("flags")
+    parts = [f"{name} {proto}".strip(), f"{src} → {dst}"]
+    if flags:
+        parts.append(_FLAG_WORDS.get(str(flags), (str(flags), str(flags)))[0 if ja else 1])
+    action = sample.get("action")
+    if action:
+        said = {"allow": ("許可", "allowed"), "deny": ("拒否", "denied")}.get(str(action), (str(action), str(action)))
+        device = sample.get("device")
+        parts.append(
+            (f"{device} が{said[0]}" if device else said[0])
+            if ja
+            else (f"{said[1]} by {device}" if device else said[1])
+        )
+    if sample.get("vlan") is not None:
+        parts.append(f"VLAN {sample.get('vlan')}")
+    return ("、" if ja else ", ").join(parts)
+
+
+# -- the JSON form of an alert, shared by the CLI, the actions and the reports ---------------------------------------
+
+_BASE = frozenset(
+    {"uid", "rule", "severity", "first_seen", "last_seen", "count", "src_mac", "src_ip", "dst_ip", "dst_port"}
+    | {"system", "summary_ja", "summary_en"}
+)
+
+
+def alert_to_dict(alert: Alert, *, samples: bool = True, catalogue: Catalogue | None = None) -> dict[str, Any]:
+    """The alert's fields, its summaries rendered now in both languages, its rule details at the top level (e.g.
+    ``scan_type``, ``ports``) and under ``details``, and its samples. Existing consumers rely on this shape."""
+    details = _details(alert)
+    facts = dict(details.items())
+    out: dict[str, Any] = {
+        "uid": alert.uid,
+        "rule": alert.rule,
+        "severity": alert.severity.label,
+        "first_seen": iso_time(alert.first_seen),
+        "last_seen": iso_time(alert.last_seen),
+        "count": alert.count,
+        "src_mac": alert.src_mac,
+        "src_ip": alert.src_ip,
+        "dst_ip": alert.dst_ip,
+        "dst_port": alert.dst_port,
+        "system": alert.system,
+        "summary_ja": summary(alert, "ja", catalogue),
+        "summary_en": summary(alert, "en", catalogue),
+    }
+    for name, value in facts.items():
+        if name not in _BASE:
+            out[name] = value
+    out["details"] = facts
+    if samples:
+        out["samples"] = [
+            {**s, "ts": iso_time(s["ts"])} if isinstance(s.get("ts"), int | float) else dict(s) for s in alert.samples
+        ]
+    return out
