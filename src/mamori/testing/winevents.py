@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from mamori.model import WindowsEvent
+from mamori.testing.evtx_writer import USER_DATA, Form
 
 __all__ = [
     "CATERING_SERVER",
@@ -240,14 +241,36 @@ def nxlog_line(e: WindowsEvent, tz: dt.tzinfo = JST) -> str:
     return json.dumps(doc, ensure_ascii=False)
 
 
-def evtx_json_line(e: WindowsEvent) -> str:
-    """What ``evtx_dump -o jsonl`` writes: the event XML as JSON."""
+def _typed(value: str, form: Form) -> Any:
+    """A field's value as the parser gives it: a number in the ``int`` form when it is a plain decimal number."""
+    if form == "int" and value.isascii() and value.isdigit() and (len(value) == 1 or value[0] != "0"):
+        return int(value)
+    return value
+
+
+def evtx_json_line(e: WindowsEvent, form: Form = "int") -> str:
+    """What ``evtx_dump -o jsonl`` writes: the event XML as JSON (``UserData`` for the events Windows writes so).
+    ``form``: the values typed as Windows types them, every value as text, or as text in elements that also have
+    attributes (see :mod:`mamori.testing.evtx_writer`)."""
+
+    def tagged(value: Any, name: str = "Source") -> Any:
+        return {"#attributes": {name: "mamori-test"}, "#text": value} if form == "text" else value
+
+    record = e.record_id
     system: dict[str, Any] = {
         "Provider": {"#attributes": {"Name": e.provider}},
-        "EventID": e.event_id,
+        "EventID": e.event_id if form == "int" else str(e.event_id),
         "TimeCreated": {"#attributes": {"SystemTime": _utc(e.ts)}},
-        "EventRecordID": e.record_id,
-        "Channel": e.channel,
-        "Computer": e.computer,
+        "EventRecordID": record if form == "int" or record is None else tagged(str(record)),
+        "Channel": tagged(e.channel),
+        "Computer": tagged(e.computer),
     }
-    return json.dumps({"Event": {"System": system, "EventData": dict(e.fields)}}, ensure_ascii=False)
+    if form == "text":
+        system["EventID"] = {"#attributes": {"Qualifiers": "16384"}, "#text": str(e.event_id)}
+    container = USER_DATA.get((e.channel.lower(), e.event_id))
+    if container is None:
+        body: dict[str, Any] = {"EventData": {k: _typed(v, form) for k, v in e.fields.items()}}
+    else:
+        leaves = {k: tagged(_typed(v, form), "Kind") for k, v in e.fields.items()}
+        body = {"UserData": {container: {"#attributes": {"xmlns": "Event_NS"}, **leaves}}}
+    return json.dumps({"Event": {"System": system, **body}}, ensure_ascii=False)

@@ -52,18 +52,22 @@ def test_the_event_id_filter_skips_decoding(smb: Path) -> None:
     assert source.stats.records == 3561 and source.stats.decoded == 0
 
 
-def test_event_ids_are_read_from_the_text_with_or_without_qualifiers() -> None:
+def test_event_ids_are_read_from_the_text_in_every_form() -> None:
     texts = [
         '{"Event":{"System":{"EventID":{"#attributes":{"Qualifiers":16384},"#text":7045}}}}',
         '{"Event":{"System":{"EventID":4625,"Version":0}}}',
         '{"Event":{"System":{"EventID":46250,"Version":0}}}',  # not 4625
         '{"Event":{"System":{"EventID":4624,"Version":0}}}',  # not wanted
-        '{"Event":{}}',  # no id
+        '{"Event":{}}',  # no id found: decoded, and reported there
+        '{"Event":{"System":{"EventID":"4625","Version":"0"}}}',  # every value as text
+        '{"Event":{"System":{"EventID":{"#attributes":{"Qualifiers":"16384"},"#text":"7045"}}}}',
+        '{"Event":{"System":{"EventID":"4624"}}}',  # not wanted
+        '{"Event":{"System":{"EventID":{"#attributes":{"Qualifiers":0}},"Data":{"#text":4625}}}}',  # not the id
     ]
     records = iter([{"event_record_id": i, "data": text} for i, text in enumerate(texts)])
-    [(selected, n, problems)] = list(_selected(records, frozenset({7045, 4625}), 10, 0))
-    assert [record_id for record_id, _ in selected] == [0, 1]
-    assert n == 5 and problems == []
+    [(selected, n, problems)] = list(_selected(records, frozenset({7045, 4625}), 20, 0))
+    assert [record_id for record_id, _ in selected] == [0, 1, 4, 5, 6, 8]
+    assert n == 9 and problems == []
 
 
 def damaged_copy(smb: Path, tmp_path: Path, chunk: int, offset: int, length: int) -> Path:
