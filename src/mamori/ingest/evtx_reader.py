@@ -35,17 +35,26 @@ from typing import Any, NamedTuple, cast
 
 from evtx import PyEvtxParser
 
-from mamori.ingest.stats import ReaderBase
+from mamori.ingest.stats import ReaderBase, Truncation
 from mamori.ingest.winevent import DecodeError, event_row, loads
 from mamori.model import WindowsEvent
 
-__all__ = ["EVTX_MAGIC", "EvtxFile", "EvtxWorkers", "count_records", "cpu_count", "read_evtx_files"]
+__all__ = [
+    "EVTX_MAGIC",
+    "EvtxFile",
+    "EvtxWorkers",
+    "count_records",
+    "cpu_count",
+    "read_evtx_files",
+    "truncation",
+]
 
 EVTX_MAGIC = b"ElfFile\x00"
 _CHUNK_MAGIC = b"ElfChnk\x00"
 _HEADER_BLOCK = 4096
 _CHUNK_SIZE = 65536
 _CHUNK_IDS = struct.Struct("<QQ")  # first and last event record id, at offset 24 of a chunk header
+_FILE_HEADER = struct.Struct("<8sQQQIHHHH")  # magic, first/last chunk, next record id, sizes, versions, chunks
 _BATCH = 256  # records per batch: small batches keep the workers and the rules in step (measured)
 _BLOCK_CHUNKS = 64  # chunks (4 MiB) per share of a big file handed to one worker
 
@@ -68,6 +77,35 @@ def count_records(path: Path) -> int:
     return total
 
 
+def truncation(path: Path, size: int) -> Truncation | None:
+    """Whether the .evtx file ``path`` of ``size`` bytes ends early, and where: shorter than the chunks its header
+    counts, or stopping inside a chunk (a whole file is a 4 KiB header and chunks of 64 KiB). None when it is whole,
+    or is no .evtx file at all (that is reported when it is read)."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(_FILE_HEADER.size)
+    except OSError:
+        return None
+    if len(head) < 8 or head[:8] != EVTX_MAGIC:
+        return None
+    chunks, next_record = 0, 0
+    if len(head) == _FILE_HEADER.size:
+        _, _, _, next_record, _, _, _, _, chunks = _FILE_HEADER.unpack(head)
+    expected = _HEADER_BLOCK + chunks * _CHUNK_SIZE
+    body = size - _HEADER_BLOCK
+    inside = body > 0 and body % _CHUNK_SIZE != 0
+    if size >= expected and not inside and body >= 0:
+        return None
+    return Truncation(
+        at=size,
+        expected=expected if expected > size else None,
+        chunk=max(0, body) // _CHUNK_SIZE,
+        chunks=chunks,
+        inside_chunk=inside,
+        last_record=next_record - 1 if 1 < next_record < 1 << 48 else None,
+    )
+
+
 # The EventID from a record's JSON text without decoding it: ``"EventID":4625``, ``"EventID":"4625"`` (producers
 # that write every value as text) or ``"EventID":{"#attributes":{"Qualifiers":16384},"#text":7045}`` (the text
 # quoted or not), never looking past the EventID element. (A regular expression: four times faster than scanning
@@ -79,15 +117,15 @@ _EVENT_ID = re.compile(r'"EventID":(?:"?(\d+)|\{(?:"#attributes":\{[^{}]*\},)?"#
 
 class _ChunkView(io.RawIOBase):
     """Chunks ``first`` .. ``first + count - 1`` of an .evtx file behind its file header, read as one file: the
-    share of a big file one worker parses."""
+    share of a big file one worker parses, or a file cut short. A chunk the file stops inside reads as zeros after
+    the cut: the parser skips a short chunk altogether, and reads the records before the cut of a padded one."""
 
     def __init__(self, path: str, first: int, count: int) -> None:
         super().__init__()
         self._fd = os.open(path, os.O_RDONLY)
         self._header = os.pread(self._fd, _HEADER_BLOCK, 0)
         self._base = _HEADER_BLOCK + first * _CHUNK_SIZE
-        length = os.fstat(self._fd).st_size
-        self._size = _HEADER_BLOCK + max(0, min(count * _CHUNK_SIZE, length - self._base))
+        self._size = _HEADER_BLOCK + count * _CHUNK_SIZE
         self._pos = 0
 
     def readable(self) -> bool:
@@ -113,7 +151,7 @@ class _ChunkView(io.RawIOBase):
             if pos < _HEADER_BLOCK:
                 data = self._header[pos : pos + min(want, _HEADER_BLOCK - pos)]
             else:
-                data = os.pread(self._fd, want, self._base + pos - _HEADER_BLOCK)
+                data = os.pread(self._fd, want, self._base + pos - _HEADER_BLOCK) or bytes(want)  # zeros after a cut
             if not data:
                 break
             view[done : done + len(data)] = data
@@ -240,6 +278,7 @@ class EvtxFile(ReaderBase):
         super().__init__(path, wanted, batch_size)
         self.keep: Keep | None = None  # which decoded events to hand on (None: all)
         self._expected = 0
+        self.stats.cut = truncation(self.path, self.size)
 
     def position(self) -> int:
         """Bytes read so far, estimated from the records read (for progress)."""
@@ -249,7 +288,7 @@ class EvtxFile(ReaderBase):
 
     def batches(self) -> Iterator[list[WindowsEvent]]:
         try:
-            for selected, n, problems in _raw_batches(_Job(0, str(self.path)), self.wanted, self.batch_size):
+            for selected, n, problems in _raw_batches(self._whole(0), self.wanted, self.batch_size):
                 events = _decode(selected, self.path.name, problems, self.wanted, self.keep)
                 self.take(events, n, problems)
                 if events:
@@ -274,11 +313,19 @@ class EvtxFile(ReaderBase):
         (and a header the parser takes; otherwise one job, which reports the failure once)."""
         chunks = -(-max(0, self.size - _HEADER_BLOCK) // _CHUNK_SIZE)
         if chunks < 2 * block_chunks or not self._has_magic():
-            return [_Job(index, str(self.path))]
+            return [self._whole(index)]
         return [
             _Job(index, str(self.path), first, min(block_chunks, chunks - first))
             for first in range(0, chunks, block_chunks)
         ]
+
+    def _whole(self, index: int) -> _Job:
+        """The whole file as one job: read by its path, or, when it stops inside a chunk, through a view that pads
+        that chunk with zeros (so that the records before the cut are read too)."""
+        cut = self.stats.cut
+        if cut is not None and cut.inside_chunk:
+            return _Job(index, str(self.path), 0, cut.chunk + 1)
+        return _Job(index, str(self.path))
 
     def _has_magic(self) -> bool:
         try:
