@@ -77,15 +77,17 @@ def count_records(path: Path) -> int:
     return total
 
 
-def truncation(path: Path, size: int) -> Truncation | None:
+def truncation(path: Path, size: int, head: bytes | None = None) -> Truncation | None:
     """Whether the .evtx file ``path`` of ``size`` bytes ends early, and where: shorter than the chunks its header
     counts, or stopping inside a chunk (a whole file is a 4 KiB header and chunks of 64 KiB). None when it is whole,
-    or is no .evtx file at all (that is reported when it is read)."""
-    try:
-        with path.open("rb") as f:
-            head = f.read(_FILE_HEADER.size)
-    except OSError:
-        return None
+    or is no .evtx file at all (that is reported when it is read). ``head``: its first bytes, when already read."""
+    if head is None or len(head) < _FILE_HEADER.size:
+        try:
+            with path.open("rb") as f:
+                head = f.read(_FILE_HEADER.size)
+        except OSError:
+            return None
+    head = head[: _FILE_HEADER.size]
     if len(head) < 8 or head[:8] != EVTX_MAGIC:
         return None
     chunks, next_record = 0, 0
@@ -274,11 +276,19 @@ class EvtxFile(ReaderBase):
 
     kind = "evtx"
 
-    def __init__(self, path: Path, wanted: frozenset[int] | None = None, *, batch_size: int = _BATCH) -> None:
+    def __init__(
+        self,
+        path: Path,
+        wanted: frozenset[int] | None = None,
+        *,
+        batch_size: int = _BATCH,
+        head: bytes | None = None,
+    ) -> None:
+        """``head``: the file's first bytes, when the caller has read them (to tell what kind of file it is)."""
         super().__init__(path, wanted, batch_size)
         self.keep: Keep | None = None  # which decoded events to hand on (None: all)
         self._expected = 0
-        self.stats.cut = truncation(self.path, self.size)
+        self.stats.cut = truncation(self.path, self.size, head)
 
     def position(self) -> int:
         """Bytes read so far, estimated from the records read (for progress)."""
