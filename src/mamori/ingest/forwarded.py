@@ -30,6 +30,7 @@ from mamori.ingest.winevent import (
     int_of,
     loads,
     parse_time,
+    shown,
     text_of,
 )
 from mamori.model import WindowsEvent
@@ -108,10 +109,10 @@ def _from_ecs(obj: dict[str, Any], source: str) -> WindowsEvent:
     computer = winlog.get("computer_name") or (host.get("name") or host.get("hostname") if host else "") or ""
     eid = int_of(event_id)
     if eid is None:
-        raise DecodeError(f"event id {event_id!r} is not a number")
+        raise DecodeError(f"event id {shown(event_id)} is not a number")
     return WindowsEvent(
         parse_time(stamp),
-        str(computer),
+        text_of(computer),
         text_of(winlog.get("channel")),
         text_of(winlog.get("provider_name")),
         eid,
@@ -127,7 +128,7 @@ def _from_nxlog(obj: dict[str, Any], source: str, tz: dt.tzinfo | None) -> Windo
         raise DecodeError("NXLog record without EventTime")
     eid = int_of(obj["EventID"])
     if eid is None:
-        raise DecodeError(f"event id {obj['EventID']!r} is not a number")
+        raise DecodeError(f"event id {shown(obj['EventID'])} is not a number")
     fields = {k: text_of(v) for k, v in obj.items() if k not in _NXLOG_META}
     return WindowsEvent(
         parse_time(stamp, tz),

@@ -25,6 +25,7 @@ __all__ = [
     "int_of",
     "loads",
     "parse_time",
+    "shown",
     "text_of",
 ]
 
@@ -43,12 +44,18 @@ class DecodeError(ValueError):
     """A record that has the right overall shape but cannot be made into an event (no time, no event id)."""
 
 
+def shown(value: Any, limit: int = 80) -> str:
+    """A value from a record as JSON, cut to ``limit`` characters, for a problem message (never a Python repr)."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def parse_time(text: str, default_tz: dt.tzinfo | None = None) -> float:
     """ISO 8601 (``Z``, an offset, or none: then ``default_tz``, else the local zone) -> POSIX seconds."""
     try:
         parsed = dt.datetime.fromisoformat(text.strip())
     except (ValueError, AttributeError):
-        raise DecodeError(f"not a time: {text!r}") from None
+        raise DecodeError(f"not a time: {shown(text)}") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=default_tz) if default_tz is not None else parsed.astimezone()
     return parsed.timestamp()
@@ -127,7 +134,7 @@ def int_of(value: Any) -> int | None:
 def _event_id(value: Any) -> int:
     number = int_of(value)
     if number is None:
-        raise DecodeError(f"no event id: {value!r}")
+        raise DecodeError(f"no event id: {shown(value)}")
     return number
 
 

@@ -16,11 +16,11 @@ import pytest
 
 from mamori.config.windows import WindowsSettings
 from mamori.detection.windows import REGISTRY, TIMELINE_EVENTS, LogonSummary, WindowsEngine
-from mamori.ingest import EvtxFile, event_from_json, read_evtx_files
+from mamori.ingest import EvtxFile, event_from_json, open_log, read_evtx_files
 from mamori.model import Alert, WindowsEvent
 from mamori.runtime.windows_logs import TimelineSink, analyze_windows_logs
 from mamori.testing.evtx_writer import FORMS, Form, write_evtx
-from mamori.testing.winevents import event, evtx_json_line, failed_logon, logon
+from mamori.testing.winevents import JST, ecs_line, event, evtx_json_line, failed_logon, logon, nxlog_line
 
 RCM_1149 = Path(
     "evtx-attack-samples/Command and Control/"
@@ -232,3 +232,31 @@ def test_every_rule_the_timeline_and_the_logon_summary_read_json_lines_in_every_
     path = tmp_path / f"{form}.jsonl"
     path.write_text("".join(evtx_json_line(e, form) + "\n" for e in every_rule()), encoding="utf-8")
     assert run([path], HERE, tmp_path) == reference
+
+
+def test_ecs_and_nxlog_values_in_every_form() -> None:
+    """Winlogbeat and NXLog documents whose ids and names come as text or as elements with attributes."""
+    given = every_read_event()[0]._replace(record_id=17)
+    ecs = json.loads(ecs_line(given))
+    ecs["winlog"].update(
+        event_id={"#attributes": {"Qualifiers": "0"}, "#text": str(given.event_id)},
+        record_id=" 17 ",
+        computer_name={"#attributes": {"Source": "x"}, "#text": given.computer},
+    )
+    nxlog = json.loads(nxlog_line(given))
+    nxlog.update(EventID={"#text": str(given.event_id)}, RecordNumber="17")
+    for doc in (ecs, nxlog):
+        got = event_from_json(doc, "test", JST)
+        assert (got.event_id, got.record_id, got.computer) == (given.event_id, 17, given.computer)
+
+
+def test_an_event_id_that_is_no_number_is_reported_with_its_value_as_json(tmp_path: Path) -> None:
+    good = evtx_json_line(every_read_event()[0], "string")
+    bad = good.replace('"EventID": "1033"', '"EventID": {"#text": "1O33"}')  # a letter O
+    assert bad != good
+    path = tmp_path / "events.jsonl"
+    path.write_text(good + "\n" + bad + "\n", encoding="utf-8")
+    source = open_log(path)
+    events = [e for batch in source.batches() for e in batch]
+    assert len(events) == 1 and source.stats.records == 2
+    assert source.stats.problems == ['line 2: no event id: {"#text": "1O33"}']
