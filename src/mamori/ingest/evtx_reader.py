@@ -35,7 +35,10 @@ from typing import Any, NamedTuple, cast
 
 from evtx import PyEvtxParser
 
-from mamori.ingest.stats import ReaderBase, Truncation
+from mamori.ingest.evtx_layout import CHUNK_SIZE as _CHUNK_SIZE
+from mamori.ingest.evtx_layout import EVTX_MAGIC, count_records, truncation
+from mamori.ingest.evtx_layout import HEADER_BLOCK as _HEADER_BLOCK
+from mamori.ingest.stats import ReaderBase
 from mamori.ingest.winevent import DecodeError, event_row, loads
 from mamori.model import WindowsEvent
 
@@ -49,63 +52,8 @@ __all__ = [
     "truncation",
 ]
 
-EVTX_MAGIC = b"ElfFile\x00"
-_CHUNK_MAGIC = b"ElfChnk\x00"
-_HEADER_BLOCK = 4096
-_CHUNK_SIZE = 65536
-_CHUNK_IDS = struct.Struct("<QQ")  # first and last event record id, at offset 24 of a chunk header
-_FILE_HEADER = struct.Struct("<8sQQQIHHHH")  # magic, first/last chunk, next record id, sizes, versions, chunks
 _BATCH = 256  # records per batch: small batches keep the workers and the rules in step (measured)
 _BLOCK_CHUNKS = 64  # chunks (4 MiB) per share of a big file handed to one worker
-
-
-def count_records(path: Path) -> int:
-    """Records in the file, from its chunk headers (for a progress bar; damaged headers count as empty)."""
-    total = 0
-    try:
-        with path.open("rb") as f:
-            size = f.seek(0, 2)
-            for offset in range(_HEADER_BLOCK, size - 40, _CHUNK_SIZE):
-                f.seek(offset)
-                head = f.read(40)
-                if head[:8] == _CHUNK_MAGIC:
-                    first, last = _CHUNK_IDS.unpack_from(head, 24)
-                    if first <= last < first + _CHUNK_SIZE:
-                        total += last - first + 1
-    except OSError:
-        return 0
-    return total
-
-
-def truncation(path: Path, size: int, head: bytes | None = None) -> Truncation | None:
-    """Whether the .evtx file ``path`` of ``size`` bytes ends early, and where: shorter than the chunks its header
-    counts, or stopping inside a chunk (a whole file is a 4 KiB header and chunks of 64 KiB). None when it is whole,
-    or is no .evtx file at all (that is reported when it is read). ``head``: its first bytes, when already read."""
-    if head is None or len(head) < _FILE_HEADER.size:
-        try:
-            with path.open("rb") as f:
-                head = f.read(_FILE_HEADER.size)
-        except OSError:
-            return None
-    head = head[: _FILE_HEADER.size]
-    if len(head) < 8 or head[:8] != EVTX_MAGIC:
-        return None
-    chunks, next_record = 0, 0
-    if len(head) == _FILE_HEADER.size:
-        _, _, _, next_record, _, _, _, _, chunks = _FILE_HEADER.unpack(head)
-    expected = _HEADER_BLOCK + chunks * _CHUNK_SIZE
-    body = size - _HEADER_BLOCK
-    inside = body > 0 and body % _CHUNK_SIZE != 0
-    if size >= expected and not inside and body >= 0:
-        return None
-    return Truncation(
-        at=size,
-        expected=expected if expected > size else None,
-        chunk=max(0, body) // _CHUNK_SIZE,
-        chunks=chunks,
-        inside_chunk=inside,
-        last_record=next_record - 1 if 1 < next_record < 1 << 48 else None,
-    )
 
 
 # The EventID from a record's JSON text without decoding it: ``"EventID":4625``, ``"EventID":"4625"`` (producers
