@@ -3,8 +3,10 @@ chain of seed 003 as forwarded JSON, through the installed command."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -162,3 +164,27 @@ def test_the_osaka_attack_chain_from_forwarded_events(tmp_path: Path, site_file:
 
     stored = json_lines(run_mamori("alerts", "--config", str(config), "--json").stdout)
     assert {a["rule"] for a in stored} == {a["rule"] for a in alerts}
+
+
+def test_a_file_that_ends_early_is_reported_on_stderr_with_json_and_on_the_dashboard_table(
+    evtx_dir: Path, tmp_path: Path, site_file: Callable[..., Path]
+) -> None:
+    """The issue: cut at 70,000 bytes, 104 of 295 records were read and nothing was said."""
+    cut = tmp_path / "Security.evtx"
+    with (evtx_dir / "deepbluecli/evtx/password-spray.evtx").open("rb") as f:
+        cut.write_bytes(f.read(70_000))
+    whole = evtx_dir / "deepbluecli/evtx/smb-password-guessing-security.evtx"
+    config = site_file(f"storage: {{path: {tmp_path / 'mamori.db'}}}\n")
+    result = run_mamori("evtx", "analyze", "--config", str(config), "--json", str(cut), str(whole))
+    json_lines(result.stdout)  # stdout holds the alerts only
+    [warning] = [line for line in result.stderr.splitlines() if "ends early" in line]
+    assert warning.startswith(f"warning: {cut}: ファイルが途中で終わっています: 70,000 バイトで切れています")
+    assert "stops at byte 70,000 of 200,704" in warning and "104 records were read" in warning
+    assert "2 files (1 ending early)" in result.stderr
+    with contextlib.closing(sqlite3.connect(tmp_path / "mamori.db")) as db:  # what the dashboard's table shows
+        rows = db.execute("SELECT name, kind, received, matched, error FROM mamori_sensor_status").fetchall()
+    sources = {name: (kind, received, matched, error) for name, kind, received, matched, error in rows}
+    kind, received, matched, error = sources[str(cut)]
+    assert (kind, received, matched) == ("evtx", 104, 104)
+    assert "stops at byte 70,000 of 200,704" in error and "104 records were read" in error
+    assert sources[str(whole)] == ("evtx", 3561, 3561, "")

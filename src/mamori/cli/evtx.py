@@ -3,7 +3,9 @@ a timeline and a logon summary."""
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,8 +13,10 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
+    from mamori.ingest import ReadStats
     from mamori.model import Alert
     from mamori.runtime.windows_logs import WindowsAnalysis
+    from mamori.storage import SensorHealth
 
 __all__ = ["evtx"]
 
@@ -130,6 +134,7 @@ def analyze(
     for problem in missing:
         click.echo(click.style("error: ", fg="red") + problem, err=True)
     progress_cb, finish = _progress(files)
+    started = time.time()
     try:
         result = analyze_windows_logs(
             files,
@@ -140,6 +145,8 @@ def analyze(
             progress=progress_cb,
             on_changes=writer.submit if writer else None,
         )
+        if writer is not None:
+            writer.submit_health(_sources(result.files, started))
     finally:
         finish()
         if writer is not None:
@@ -149,6 +156,33 @@ def analyze(
     _report(result, store_error=store_error, timeline=timeline, logons=logons, as_json=as_json, lang=lang)
     if missing or result.failed or store_error:
         sys.exit(EXIT_PROBLEM)
+
+
+def _sources(files: list[ReadStats], started: float) -> list[SensorHealth]:
+    """Each file read, for the dashboard's table of sources: records, events, problems, and in its error column
+    why it could not be read or where it ends early."""
+    from mamori.storage import SensorHealth
+
+    def short(name: str) -> str:  # the whole path; the table holds 255 characters: the end of a long path says more
+        name = os.path.abspath(name)
+        return name if len(name) <= 255 else "…" + name[-254:]
+
+    return [
+        SensorHealth(
+            name=short(f.name),
+            kind=f.kind,
+            started_at=started,
+            last_packet=f.last_event,
+            matched=f.decoded,
+            decoded=f.decoded,
+            malformed=f.problem_count,
+            received=f.records,
+            dropped=0,
+            if_dropped=0,
+            error=" ".join(text for text in (f.failed, f.ends_early) if text),
+        )
+        for f in files
+    ]
 
 
 def _report(  # one keyword per output of the command
@@ -176,10 +210,11 @@ def _report(  # one keyword per output of the command
         click.echo(f"ログオン一覧 / logon summary: {logons} ({out.rows} rows)", err=True)
     if timeline is not None:
         click.echo(f"時系列 / timeline: {timeline} ({result.timeline_rows} events)", err=True)
-    count = result.alert_count
+    count, cut = result.alert_count, result.cut_short
     click.echo(
-        f"{len(result.files)} files, {result.records:,} records, {result.events:,} events examined, "
-        f"{count} alerts / ファイル {len(result.files)}、レコード {result.records:,}、アラート {count} 件",
+        f"{len(result.files)} files{f' ({cut} ending early)' if cut else ''}, {result.records:,} records, "
+        f"{result.events:,} events examined, {count} alerts / ファイル {len(result.files)}"
+        f"{f'（途中で終わるもの {cut}）' if cut else ''}、レコード {result.records:,}、アラート {count} 件",
         err=True,
     )
     if as_json or not sys.stdout.isatty() or count > _TABLE_MAX:

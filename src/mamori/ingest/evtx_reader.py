@@ -35,56 +35,47 @@ from typing import Any, NamedTuple, cast
 
 from evtx import PyEvtxParser
 
+from mamori.ingest.evtx_layout import CHUNK_SIZE as _CHUNK_SIZE
+from mamori.ingest.evtx_layout import EVTX_MAGIC, count_records, truncation
+from mamori.ingest.evtx_layout import HEADER_BLOCK as _HEADER_BLOCK
 from mamori.ingest.stats import ReaderBase
 from mamori.ingest.winevent import DecodeError, event_row, loads
 from mamori.model import WindowsEvent
 
-__all__ = ["EVTX_MAGIC", "EvtxFile", "EvtxWorkers", "count_records", "cpu_count", "read_evtx_files"]
+__all__ = [
+    "EVTX_MAGIC",
+    "EvtxFile",
+    "EvtxWorkers",
+    "count_records",
+    "cpu_count",
+    "read_evtx_files",
+    "truncation",
+]
 
-EVTX_MAGIC = b"ElfFile\x00"
-_CHUNK_MAGIC = b"ElfChnk\x00"
-_HEADER_BLOCK = 4096
-_CHUNK_SIZE = 65536
-_CHUNK_IDS = struct.Struct("<QQ")  # first and last event record id, at offset 24 of a chunk header
 _BATCH = 256  # records per batch: small batches keep the workers and the rules in step (measured)
 _BLOCK_CHUNKS = 64  # chunks (4 MiB) per share of a big file handed to one worker
 
 
-def count_records(path: Path) -> int:
-    """Records in the file, from its chunk headers (for a progress bar; damaged headers count as empty)."""
-    total = 0
-    try:
-        with path.open("rb") as f:
-            size = f.seek(0, 2)
-            for offset in range(_HEADER_BLOCK, size - 40, _CHUNK_SIZE):
-                f.seek(offset)
-                head = f.read(40)
-                if head[:8] == _CHUNK_MAGIC:
-                    first, last = _CHUNK_IDS.unpack_from(head, 24)
-                    if first <= last < first + _CHUNK_SIZE:
-                        total += last - first + 1
-    except OSError:
-        return 0
-    return total
-
-
-# The EventID from a record's JSON text without decoding it: ``"EventID":4625`` or
-# ``"EventID":{"#attributes":{"Qualifiers":16384},"#text":7045}``. (A regular expression: four times faster than
-# scanning in Python, and this runs on every record.)
-_EVENT_ID = re.compile(r'"EventID":(?:(\d+)|\{.*?"#text":(\d+))')
+# The EventID from a record's JSON text without decoding it: ``"EventID":4625``, ``"EventID":"4625"`` (producers
+# that write every value as text) or ``"EventID":{"#attributes":{"Qualifiers":16384},"#text":7045}`` (the text
+# quoted or not), never looking past the EventID element. (A regular expression: four times faster than scanning
+# in Python, and this runs on every record; this exact shape costs no more than the first form alone, measured.)
+# A record in which it finds no id is decoded all the same, and judged on the id decoding finds: no record is
+# dropped because its id is written in an unexpected way.
+_EVENT_ID = re.compile(r'"EventID":(?:"?(\d+)|\{(?:"#attributes":\{[^{}]*\},)?"#text":"?(\d+))')
 
 
 class _ChunkView(io.RawIOBase):
     """Chunks ``first`` .. ``first + count - 1`` of an .evtx file behind its file header, read as one file: the
-    share of a big file one worker parses."""
+    share of a big file one worker parses, or a file cut short. A chunk the file stops inside reads as zeros after
+    the cut: the parser skips a short chunk altogether, and reads the records before the cut of a padded one."""
 
     def __init__(self, path: str, first: int, count: int) -> None:
         super().__init__()
         self._fd = os.open(path, os.O_RDONLY)
         self._header = os.pread(self._fd, _HEADER_BLOCK, 0)
         self._base = _HEADER_BLOCK + first * _CHUNK_SIZE
-        length = os.fstat(self._fd).st_size
-        self._size = _HEADER_BLOCK + max(0, min(count * _CHUNK_SIZE, length - self._base))
+        self._size = _HEADER_BLOCK + count * _CHUNK_SIZE
         self._pos = 0
 
     def readable(self) -> bool:
@@ -110,7 +101,7 @@ class _ChunkView(io.RawIOBase):
             if pos < _HEADER_BLOCK:
                 data = self._header[pos : pos + min(want, _HEADER_BLOCK - pos)]
             else:
-                data = os.pread(self._fd, want, self._base + pos - _HEADER_BLOCK)
+                data = os.pread(self._fd, want, self._base + pos - _HEADER_BLOCK) or bytes(want)  # zeros after a cut
             if not data:
                 break
             view[done : done + len(data)] = data
@@ -186,8 +177,8 @@ def _selected(
                     data: str = record["data"]
                     if wanted_text is not None:
                         found = search(data)
-                        if found is None or (found[1] or found[2]) not in wanted_text:
-                            continue
+                        if found is not None and (found[1] or found[2]) not in wanted_text:
+                            continue  # no id found: decoded, and kept if its id is wanted (``_decode``)
                     selected.append((record.get("event_record_id"), data))
                 done = n < batch_size
             except RuntimeError as exc:  # not recoverable: the parser cannot go on
@@ -204,8 +195,11 @@ def _selected(
 Keep = Callable[[WindowsEvent], bool]  # which decoded events to hand over (a rule engine's handover_filter)
 
 
-def _decode(selected: Raw, source: str, problems: list[str], keep: Keep | None) -> list[WindowsEvent]:
-    """Records (as JSON text) -> the events ``keep`` wants; a record that cannot be decoded becomes a problem."""
+def _decode(
+    selected: Raw, source: str, problems: list[str], wanted: frozenset[int] | None, keep: Keep | None
+) -> list[WindowsEvent]:
+    """Records (as JSON text) -> the events of ``wanted`` ids that ``keep`` wants (the id is checked again: the
+    text filter lets through the records it finds no id in); a record that cannot be decoded becomes a problem."""
     events: list[WindowsEvent] = []
     for record_id, data in selected:
         try:
@@ -213,7 +207,7 @@ def _decode(selected: Raw, source: str, problems: list[str], keep: Keep | None) 
         except (DecodeError, ValueError, KeyError, TypeError) as exc:
             problems.append(f"record {record_id}: {exc}")
             continue
-        if keep is None or keep(event):
+        if (wanted is None or event.event_id in wanted) and (keep is None or keep(event)):
             events.append(event)
     return events
 
@@ -230,10 +224,19 @@ class EvtxFile(ReaderBase):
 
     kind = "evtx"
 
-    def __init__(self, path: Path, wanted: frozenset[int] | None = None, *, batch_size: int = _BATCH) -> None:
+    def __init__(
+        self,
+        path: Path,
+        wanted: frozenset[int] | None = None,
+        *,
+        batch_size: int = _BATCH,
+        head: bytes | None = None,
+    ) -> None:
+        """``head``: the file's first bytes, when the caller has read them (to tell what kind of file it is)."""
         super().__init__(path, wanted, batch_size)
         self.keep: Keep | None = None  # which decoded events to hand on (None: all)
         self._expected = 0
+        self.stats.cut = truncation(self.path, self.size, head)
 
     def position(self) -> int:
         """Bytes read so far, estimated from the records read (for progress)."""
@@ -243,8 +246,8 @@ class EvtxFile(ReaderBase):
 
     def batches(self) -> Iterator[list[WindowsEvent]]:
         try:
-            for selected, n, problems in _raw_batches(_Job(0, str(self.path)), self.wanted, self.batch_size):
-                events = _decode(selected, self.path.name, problems, self.keep)
+            for selected, n, problems in _raw_batches(self._whole(0), self.wanted, self.batch_size):
+                events = _decode(selected, self.path.name, problems, self.wanted, self.keep)
                 self.take(events, n, problems)
                 if events:
                     yield events
@@ -268,11 +271,19 @@ class EvtxFile(ReaderBase):
         (and a header the parser takes; otherwise one job, which reports the failure once)."""
         chunks = -(-max(0, self.size - _HEADER_BLOCK) // _CHUNK_SIZE)
         if chunks < 2 * block_chunks or not self._has_magic():
-            return [_Job(index, str(self.path))]
+            return [self._whole(index)]
         return [
             _Job(index, str(self.path), first, min(block_chunks, chunks - first))
             for first in range(0, chunks, block_chunks)
         ]
+
+    def _whole(self, index: int) -> _Job:
+        """The whole file as one job: read by its path, or, when it stops inside a chunk, through a view that pads
+        that chunk with zeros (so that the records before the cut are read too)."""
+        cut = self.stats.cut
+        if cut is not None and cut.inside_chunk:
+            return _Job(index, str(self.path), 0, cut.chunk + 1)
+        return _Job(index, str(self.path))
 
     def _has_magic(self) -> bool:
         try:
@@ -325,7 +336,8 @@ def _worker(
                 for selected, n, problems in _raw_batches(job, wanted, batch_size):
                     if held is not None:
                         send(number, "batch", held)
-                    rows = [tuple(event) for event in _decode(selected, source, problems, keep)]  # marshal: plain
+                    events = _decode(selected, source, problems, wanted, keep)
+                    rows = [tuple(event) for event in events]  # marshal: plain tuples
                     held = (rows, n, problems)
                 send(number, "last", held if held is not None else ([], 0, []))
             except _Unreadable as exc:

@@ -111,7 +111,7 @@ def open_log(path: Path, wanted: frozenset[int] | None = None, *, tz: dt.tzinfo 
     except OSError as exc:
         return _Unreadable(path, f"cannot open: {exc.strerror or exc}")
     if head.startswith(EVTX_MAGIC):
-        return EvtxFile(path, wanted)
+        return EvtxFile(path, wanted, head=head)  # its header, to see whether the file ends early
     stripped = head.removeprefix(b"\xef\xbb\xbf").lstrip()
     if stripped.startswith(b"{"):
         return JsonLinesFile(path, wanted, tz=tz)

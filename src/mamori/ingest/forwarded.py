@@ -27,8 +27,10 @@ from mamori.ingest.winevent import (
     event_from_xml_json,
     flatten_data,
     flatten_user_data,
+    int_of,
     loads,
     parse_time,
+    shown,
     text_of,
 )
 from mamori.model import WindowsEvent
@@ -93,14 +95,6 @@ def _undot(obj: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _int_or_none(value: Any) -> int | None:
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None
-
-
 def _from_ecs(obj: dict[str, Any], source: str) -> WindowsEvent:
     winlog = obj["winlog"]
     event = obj.get("event") if isinstance(obj.get("event"), dict) else {}
@@ -113,17 +107,16 @@ def _from_ecs(obj: dict[str, Any], source: str) -> WindowsEvent:
     if winlog.get("user_data"):
         fields.update(flatten_user_data(winlog["user_data"]))
     computer = winlog.get("computer_name") or (host.get("name") or host.get("hostname") if host else "") or ""
-    try:
-        eid = int(text_of(event_id))
-    except ValueError:
-        raise DecodeError(f"event id {event_id!r} is not a number") from None
+    eid = int_of(event_id)
+    if eid is None:
+        raise DecodeError(f"event id {shown(event_id)} is not a number")
     return WindowsEvent(
         parse_time(stamp),
-        str(computer),
+        text_of(computer),
         text_of(winlog.get("channel")),
         text_of(winlog.get("provider_name")),
         eid,
-        _int_or_none(winlog.get("record_id")),
+        int_of(winlog.get("record_id")),
         fields,
         source,
     )
@@ -133,10 +126,9 @@ def _from_nxlog(obj: dict[str, Any], source: str, tz: dt.tzinfo | None) -> Windo
     stamp = obj.get("EventTime")
     if not isinstance(stamp, str):
         raise DecodeError("NXLog record without EventTime")
-    try:
-        eid = int(obj["EventID"])
-    except (TypeError, ValueError):
-        raise DecodeError(f"event id {obj['EventID']!r} is not a number") from None
+    eid = int_of(obj["EventID"])
+    if eid is None:
+        raise DecodeError(f"event id {shown(obj['EventID'])} is not a number")
     fields = {k: text_of(v) for k, v in obj.items() if k not in _NXLOG_META}
     return WindowsEvent(
         parse_time(stamp, tz),
@@ -144,7 +136,7 @@ def _from_nxlog(obj: dict[str, Any], source: str, tz: dt.tzinfo | None) -> Windo
         text_of(obj.get("Channel")),
         text_of(obj.get("SourceName")),
         eid,
-        _int_or_none(obj.get("RecordNumber")),
+        int_of(obj.get("RecordNumber")),
         fields,
         source,
     )

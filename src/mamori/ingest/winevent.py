@@ -22,8 +22,10 @@ __all__ = [
     "event_row",
     "flatten_data",
     "flatten_user_data",
+    "int_of",
     "loads",
     "parse_time",
+    "shown",
     "text_of",
 ]
 
@@ -42,12 +44,18 @@ class DecodeError(ValueError):
     """A record that has the right overall shape but cannot be made into an event (no time, no event id)."""
 
 
+def shown(value: Any, limit: int = 80) -> str:
+    """A value from a record as JSON, cut to ``limit`` characters, for a problem message (never a Python repr)."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def parse_time(text: str, default_tz: dt.tzinfo | None = None) -> float:
     """ISO 8601 (``Z``, an offset, or none: then ``default_tz``, else the local zone) -> POSIX seconds."""
     try:
         parsed = dt.datetime.fromisoformat(text.strip())
     except (ValueError, AttributeError):
-        raise DecodeError(f"not a time: {text!r}") from None
+        raise DecodeError(f"not a time: {shown(text)}") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=default_tz) if default_tz is not None else parsed.astimezone()
     return parsed.timestamp()
@@ -106,15 +114,28 @@ def flatten_user_data(data: Any) -> dict[str, str]:
     return out
 
 
-def _event_id(value: Any) -> int:
-    if isinstance(value, int):
-        return value
-    if isinstance(value, dict):
-        value = value.get("#text")
-    try:
+def int_of(value: Any) -> int | None:
+    """A whole number as producers write one: ``4625``, ``"4625"`` (also with spaces around it), or an element
+    with attributes, ``{"#attributes": {"Qualifiers": 16384}, "#text": 7045}`` (its text in either form);
+    None for anything else (``true``, ``"0x10"``, ``4.5``, nothing)."""
+    cls = value.__class__
+    if cls is int:
+        return value  # type: ignore[no-any-return]
+    if cls is dict:
+        return int_of(value.get("#text"))
+    if cls is str:
+        text = value.strip()
+        return int(text) if text.isascii() and text.isdigit() else None
+    if cls is float and value.is_integer():
         return int(value)
-    except (TypeError, ValueError):
-        raise DecodeError(f"no event id: {value!r}") from None
+    return None
+
+
+def _event_id(value: Any) -> int:
+    number = int_of(value)
+    if number is None:
+        raise DecodeError(f"no event id: {shown(value)}")
+    return number
 
 
 def _provider_name(provider: Any) -> str:
@@ -122,7 +143,10 @@ def _provider_name(provider: Any) -> str:
         attributes = provider.get("#attributes")
         if attributes.__class__ is dict:
             name = attributes.get("Name") or attributes.get("EventSourceName") or ""
-            return name if name.__class__ is str else str(name)
+            return name if name.__class__ is str else text_of(name)
+        return text_of(provider.get("#text"))
+    if provider.__class__ is str:  # a producer that writes the name alone
+        return provider  # type: ignore[no-any-return]
     return ""
 
 
@@ -156,8 +180,7 @@ def event_row(event: Mapping[str, Any], source: str = "", record_id: int | None 
     except (KeyError, TypeError):
         raise DecodeError("no TimeCreated/@SystemTime") from None
     if record_id is None:
-        rid = system.get("EventRecordID")
-        record_id = rid if isinstance(rid, int) else (int(rid) if isinstance(rid, str) and rid.isdigit() else None)
+        record_id = int_of(system.get("EventRecordID"))
     event_id = system.get("EventID")
     if event_id.__class__ is not int:
         event_id = _event_id(event_id)

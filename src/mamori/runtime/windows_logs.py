@@ -200,6 +200,11 @@ class WindowsAnalysis:
     def records(self) -> int:
         return sum(f.records for f in self.files)
 
+    @property
+    def cut_short(self) -> int:
+        """Files that end early."""
+        return sum(1 for f in self.files if f.cut is not None)
+
 
 def load_sigma_for(settings: WindowsSettings, base: Path | None, extra: Sequence[Path] = ()) -> SigmaRuleSet | None:
     """The Sigma rules of the settings (relative to the settings file's folder) and of the command line."""
@@ -285,6 +290,7 @@ def _analyze(
     since_collect = 0
     for source, batch in stream:
         engine.feed(batch, keep)
+        source.stats.last_event = batch[-1].ts
         if keep:
             timeline.add(keep)  # type: ignore[union-attr]
             keep.clear()

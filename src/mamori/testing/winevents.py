@@ -16,12 +16,15 @@ from collections.abc import Iterator
 from typing import Any
 
 from mamori.model import WindowsEvent
+from mamori.testing.evtx_writer import USER_DATA, Form
 
 __all__ = [
     "CATERING_SERVER",
     "NEXT_SERVER_IP",
     "SECURITY_PROVIDER",
+    "SERVER_CHANNELS",
     "VENDOR_IP",
+    "clear_every_log",
     "ecs_line",
     "event",
     "evtx_json_line",
@@ -118,6 +121,128 @@ def logon(
         },
         computer=computer,
     )
+
+
+# Event logs of a Windows Server with RDP and Sysmon, named as ``wevtutil el`` names them: 91 channels, as many as
+# the issue's server cleared (the list is put together for the tests, not taken from that server).
+SERVER_CHANNELS: tuple[str, ...] = (
+    "Application",
+    "HardwareEvents",
+    "Internet Explorer",
+    "Key Management Service",
+    "Microsoft-Client-Licensing-Platform/Admin",
+    "Microsoft-Windows-AppLocker/EXE and DLL",
+    "Microsoft-Windows-AppLocker/MSI and Script",
+    "Microsoft-Windows-AppModel-Runtime/Admin",
+    "Microsoft-Windows-AppReadiness/Admin",
+    "Microsoft-Windows-AppXDeploymentServer/Operational",
+    "Microsoft-Windows-Application-Experience/Program-Compatibility-Assistant",
+    "Microsoft-Windows-Application-Experience/Program-Telemetry",
+    "Microsoft-Windows-Bits-Client/Operational",
+    "Microsoft-Windows-CertificateServicesClient-Lifecycle-System/Operational",
+    "Microsoft-Windows-CodeIntegrity/Operational",
+    "Microsoft-Windows-Crypto-DPAPI/Operational",
+    "Microsoft-Windows-DeviceSetupManager/Admin",
+    "Microsoft-Windows-Dhcp-Client/Admin",
+    "Microsoft-Windows-Dhcpv6-Client/Admin",
+    "Microsoft-Windows-Diagnosis-DPS/Operational",
+    "Microsoft-Windows-Diagnosis-PCW/Operational",
+    "Microsoft-Windows-DiskDiagnosticDataCollector/Operational",
+    "Microsoft-Windows-DNS-Client/Operational",
+    "Microsoft-Windows-DriverFrameworks-UserMode/Operational",
+    "Microsoft-Windows-FileServices-ServerManager-EventProvider/Operational",
+    "Microsoft-Windows-GroupPolicy/Operational",
+    "Microsoft-Windows-Kernel-Boot/Operational",
+    "Microsoft-Windows-Kernel-EventTracing/Admin",
+    "Microsoft-Windows-Kernel-IO/Operational",
+    "Microsoft-Windows-Kernel-PnP/Configuration",
+    "Microsoft-Windows-Kernel-Power/Thermal-Operational",
+    "Microsoft-Windows-Kernel-ShimEngine/Operational",
+    "Microsoft-Windows-Kernel-WHEA/Errors",
+    "Microsoft-Windows-Kernel-WHEA/Operational",
+    "Microsoft-Windows-Known Folders API Service",
+    "Microsoft-Windows-LanguagePackSetup/Operational",
+    "Microsoft-Windows-NCSI/Operational",
+    "Microsoft-Windows-NetworkProfile/Operational",
+    "Microsoft-Windows-NTLM/Operational",
+    "Microsoft-Windows-Ntfs/Operational",
+    "Microsoft-Windows-PowerShell/Admin",
+    "Microsoft-Windows-PowerShell/Operational",
+    "Microsoft-Windows-PrintService/Admin",
+    "Microsoft-Windows-Program-Compatibility-Assistant/CompatAfterUpgrade",
+    "Microsoft-Windows-Provisioning-Diagnostics-Provider/Admin",
+    "Microsoft-Windows-RemoteApp and Desktop Connections/Admin",
+    "Microsoft-Windows-RemoteDesktopServices-RdpCoreTS/Admin",
+    "Microsoft-Windows-RemoteDesktopServices-RdpCoreTS/Operational",
+    "Microsoft-Windows-Resource-Exhaustion-Detector/Operational",
+    "Microsoft-Windows-RestartManager/Operational",
+    "Microsoft-Windows-Security-Adminless/Operational",
+    "Microsoft-Windows-Security-Mitigations/KernelMode",
+    "Microsoft-Windows-Security-SPP-UX-Notifications/ActionCenter",
+    "Microsoft-Windows-SettingSync/Debug",
+    "Microsoft-Windows-Shell-Core/Operational",
+    "Microsoft-Windows-SmbClient/Connectivity",
+    "Microsoft-Windows-SmbClient/Security",
+    "Microsoft-Windows-SMBServer/Operational",
+    "Microsoft-Windows-SMBServer/Security",
+    "Microsoft-Windows-StateRepository/Operational",
+    "Microsoft-Windows-Storage-Storport/Operational",
+    "Microsoft-Windows-StorageSpaces-Driver/Operational",
+    "Microsoft-Windows-Store/Operational",
+    "Microsoft-Windows-Sysmon/Operational",
+    "Microsoft-Windows-TaskScheduler/Maintenance",
+    "Microsoft-Windows-TerminalServices-LocalSessionManager/Admin",
+    "Microsoft-Windows-TerminalServices-LocalSessionManager/Operational",
+    "Microsoft-Windows-TerminalServices-PnPDevices/Admin",
+    "Microsoft-Windows-TerminalServices-Printers/Admin",
+    "Microsoft-Windows-TerminalServices-RDPClient/Operational",
+    "Microsoft-Windows-TerminalServices-RemoteConnectionManager/Admin",
+    "Microsoft-Windows-TerminalServices-RemoteConnectionManager/Operational",
+    "Microsoft-Windows-Time-Service/Operational",
+    "Microsoft-Windows-TZSync/Operational",
+    "Microsoft-Windows-User Device Registration/Admin",
+    "Microsoft-Windows-User Profile Service/Operational",
+    "Microsoft-Windows-VHDMP-Operational",
+    "Microsoft-Windows-WER-PayloadHealth/Operational",
+    "Microsoft-Windows-WindowsUpdateClient/Operational",
+    "Microsoft-Windows-Windows Defender/Operational",
+    "Microsoft-Windows-Windows Defender/WHC",
+    "Microsoft-Windows-Windows Firewall With Advanced Security/Firewall",
+    "Microsoft-Windows-WinRM/Operational",
+    "Microsoft-Windows-Winlogon/Operational",
+    "Microsoft-Windows-WMI-Activity/Operational",
+    "OpenSSH/Admin",
+    "OpenSSH/Operational",
+    "Security",
+    "Setup",
+    "System",
+    "Windows PowerShell",
+)
+
+
+def clear_every_log(
+    ts: float,
+    *,
+    computer: str = CATERING_SERVER,
+    user: str = "Administrator",
+    domain: str = CATERING_SERVER,
+    channels: tuple[str, ...] = SERVER_CHANNELS,
+    spacing: float = 0.04,
+) -> list[WindowsEvent]:
+    """What ``for /F "tokens=*" %1 in ('wevtutil el') do wevtutil cl "%1"`` leaves: a 1102 in the new Security log
+    for the Security log, a 104 in System for every other one (as in the real samples DE_1102 / DE_104 of
+    EVTX-ATTACK-SAMPLES), ``spacing`` seconds apart."""
+    provider = "Microsoft-Windows-Eventlog"
+    out: list[WindowsEvent] = []
+    for n, channel in enumerate(channels):
+        subject = {"SubjectUserName": user, "SubjectDomainName": domain}
+        if channel == "Security":
+            fields = {"SubjectUserSid": "S-1-5-21-1-2-3-500", **subject, "SubjectLogonId": "0x17dad"}
+            out.append(event(ts + n * spacing, 1102, fields, provider=provider, computer=computer))
+        else:
+            fields = {**subject, "Channel": channel, "BackupPath": ""}
+            out.append(event(ts + n * spacing, 104, fields, channel="System", provider=provider, computer=computer))
+    return out
 
 
 def _jst(hour: int, minute: int, second: float) -> float:
@@ -240,14 +365,36 @@ def nxlog_line(e: WindowsEvent, tz: dt.tzinfo = JST) -> str:
     return json.dumps(doc, ensure_ascii=False)
 
 
-def evtx_json_line(e: WindowsEvent) -> str:
-    """What ``evtx_dump -o jsonl`` writes: the event XML as JSON."""
+def _typed(value: str, form: Form) -> Any:
+    """A field's value as the parser gives it: a number in the ``int`` form when it is a plain decimal number."""
+    if form == "int" and value.isascii() and value.isdigit() and (len(value) == 1 or value[0] != "0"):
+        return int(value)
+    return value
+
+
+def evtx_json_line(e: WindowsEvent, form: Form = "int") -> str:
+    """What ``evtx_dump -o jsonl`` writes: the event XML as JSON (``UserData`` for the events Windows writes so).
+    ``form``: the values typed as Windows types them, every value as text, or as text in elements that also have
+    attributes (see :mod:`mamori.testing.evtx_writer`)."""
+
+    def tagged(value: Any, name: str = "Source") -> Any:
+        return {"#attributes": {name: "mamori-test"}, "#text": value} if form == "text" else value
+
+    record = e.record_id
     system: dict[str, Any] = {
         "Provider": {"#attributes": {"Name": e.provider}},
-        "EventID": e.event_id,
+        "EventID": e.event_id if form == "int" else str(e.event_id),
         "TimeCreated": {"#attributes": {"SystemTime": _utc(e.ts)}},
-        "EventRecordID": e.record_id,
-        "Channel": e.channel,
-        "Computer": e.computer,
+        "EventRecordID": record if form == "int" or record is None else tagged(str(record)),
+        "Channel": tagged(e.channel),
+        "Computer": tagged(e.computer),
     }
-    return json.dumps({"Event": {"System": system, "EventData": dict(e.fields)}}, ensure_ascii=False)
+    if form == "text":
+        system["EventID"] = {"#attributes": {"Qualifiers": "16384"}, "#text": str(e.event_id)}
+    container = USER_DATA.get((e.channel.lower(), e.event_id))
+    if container is None:
+        body: dict[str, Any] = {"EventData": {k: _typed(v, form) for k, v in e.fields.items()}}
+    else:
+        leaves = {k: tagged(_typed(v, form), "Kind") for k, v in e.fields.items()}
+        body = {"UserData": {container: {"#attributes": {"xmlns": "Event_NS"}, **leaves}}}
+    return json.dumps({"Event": {"System": system, **body}}, ensure_ascii=False)

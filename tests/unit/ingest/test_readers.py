@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from evtx import PyEvtxParser
 
 from mamori.ingest import (
     EvtxFile,
@@ -52,18 +53,22 @@ def test_the_event_id_filter_skips_decoding(smb: Path) -> None:
     assert source.stats.records == 3561 and source.stats.decoded == 0
 
 
-def test_event_ids_are_read_from_the_text_with_or_without_qualifiers() -> None:
+def test_event_ids_are_read_from_the_text_in_every_form() -> None:
     texts = [
         '{"Event":{"System":{"EventID":{"#attributes":{"Qualifiers":16384},"#text":7045}}}}',
         '{"Event":{"System":{"EventID":4625,"Version":0}}}',
         '{"Event":{"System":{"EventID":46250,"Version":0}}}',  # not 4625
         '{"Event":{"System":{"EventID":4624,"Version":0}}}',  # not wanted
-        '{"Event":{}}',  # no id
+        '{"Event":{}}',  # no id found: decoded, and reported there
+        '{"Event":{"System":{"EventID":"4625","Version":"0"}}}',  # every value as text
+        '{"Event":{"System":{"EventID":{"#attributes":{"Qualifiers":"16384"},"#text":"7045"}}}}',
+        '{"Event":{"System":{"EventID":"4624"}}}',  # not wanted
+        '{"Event":{"System":{"EventID":{"#attributes":{"Qualifiers":0}},"Data":{"#text":4625}}}}',  # not the id
     ]
     records = iter([{"event_record_id": i, "data": text} for i, text in enumerate(texts)])
-    [(selected, n, problems)] = list(_selected(records, frozenset({7045, 4625}), 10, 0))
-    assert [record_id for record_id, _ in selected] == [0, 1]
-    assert n == 5 and problems == []
+    [(selected, n, problems)] = list(_selected(records, frozenset({7045, 4625}), 20, 0))
+    assert [record_id for record_id, _ in selected] == [0, 1, 4, 5, 6, 8]
+    assert n == 9 and problems == []
 
 
 def damaged_copy(smb: Path, tmp_path: Path, chunk: int, offset: int, length: int) -> Path:
@@ -245,3 +250,72 @@ def test_unknown_files_are_reported_not_read(tmp_path: Path) -> None:
     path.write_text("hello", encoding="utf-8")
     source = open_log(path)
     assert source.stats.failed is not None and "not a Windows event log" in source.stats.failed
+
+
+# -- files that end early (copied while Windows was writing them, partial downloads) --------------------------------
+
+SPRAY = Path("deepbluecli/evtx/password-spray.evtx")  # 295 records in 3 chunks (header: 200,704 bytes in use)
+
+
+def cut_copy(source: Path, tmp_path: Path, size: int) -> Path:
+    copy = tmp_path / f"cut-{size}.evtx"
+    with source.open("rb") as f:
+        copy.write_bytes(f.read(size))
+    return copy
+
+
+@pytest.mark.parametrize(
+    ("size", "records", "chunk", "inside"),
+    [
+        (5_000, 0, 0, True),  # the issue: "0 records, no alerts"
+        (30_000, 38, 0, True),  # the records before the cut in a chunk cut short are read too
+        (69_632, 104, 1, False),  # a whole chunk, the next ones missing
+        (70_000, 104, 1, True),  # the issue: "104 of 295 records, and nothing said"
+        (140_000, 214, 2, True),
+    ],
+)
+def test_an_evtx_file_that_ends_early_says_where_and_how_many_records_were_read(
+    shared_data: Path, tmp_path: Path, size: int, records: int, chunk: int, inside: bool
+) -> None:
+    cut = cut_copy(shared_data / "evtx" / SPRAY, tmp_path, size)
+    here = EvtxFile(cut)
+    local = read_all(here)
+    workers = EvtxFile(cut)
+    forked = [e for _, b in read_evtx_files([workers], parallel_min_bytes=0, workers=2) for e in b]
+    assert forked == local and len(local) == records
+    for stats in (here.stats, workers.stats):
+        assert stats.records == records and stats.failed is None
+        assert stats.cut is not None
+        assert (stats.cut.at, stats.cut.expected, stats.cut.chunk, stats.cut.inside_chunk) == (
+            size,
+            200_704,
+            chunk,
+            inside,
+        )
+        assert stats.cut.last_record == 295
+        [first, *_] = stats.warnings()
+        assert f"stops at byte {size:,} of 200,704" in first and f"{records:,} records were read" in first
+        assert f"{size:,} バイトで切れています" in first and f"読めたレコードは {records:,} 件" in first
+
+
+def test_a_big_file_that_ends_early_shared_among_workers_reads_what_one_process_reads(
+    smb: Path, tmp_path: Path
+) -> None:
+    cut = cut_copy(smb, tmp_path, 4096 + 17 * CHUNK + 30_000)  # 34 chunks in use: stops inside chunk 17
+    whole = EvtxFile(cut)
+    local = read_all(whole)
+    shared = EvtxFile(cut)
+    events = [e for _, b in read_evtx_files([shared], parallel_min_bytes=0, workers=2, block_chunks=4) for e in b]
+    assert len(shared.shares(0, block_chunks=4)) == 5
+    assert events == local and len(local) < 3561
+    skipping_the_short_chunk = sum(1 for _ in PyEvtxParser(str(cut)).records_json())  # the parser alone
+    assert len(local) > skipping_the_short_chunk  # the records before the cut in chunk 17 were read too
+    assert shared.stats.cut == whole.stats.cut and shared.stats.cut is not None and shared.stats.cut.chunk == 17
+
+
+def test_whole_evtx_files_do_not_end_early(smb: Path, shared_data: Path) -> None:
+    for path in (smb, shared_data / "evtx" / SPRAY):
+        file = EvtxFile(path)
+        read_all(file)
+        assert file.stats.cut is None and file.stats.ends_early is None
+        assert not [w for w in file.stats.warnings() if "ends early" in w]

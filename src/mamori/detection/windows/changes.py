@@ -1,14 +1,16 @@
 """Changes an attacker makes once in: ``account-change`` (users created, members added to groups),
-``log-cleared`` (Security 1102, System 104) and ``service-installed`` (System 7045, Security 4697)."""
+``log-cleared`` (Security 1102, System 104) and ``service-installed`` (System 7045, Security 4697). Each gathers a
+burst (within the quiet period) into one alert: all the changes of one actor, all the logs one account cleared,
+all the services installed on one computer."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from mamori.detection.book import AlertState
-from mamori.detection.windows.common import SECURITY, SYSTEM, RuleBase, clean, event_label
+from mamori.detection.windows.common import SECURITY, SYSTEM, RuleBase, clean, event_label, listed, note_listed
 from mamori.detection.windows.tools import ToolMatcher
 from mamori.model import Severity, WindowsEvent
 
@@ -98,18 +100,40 @@ class AccountChangeRule(RuleBase):
         return True
 
 
+_MAX_LOGS = 5_000  # channels listed in a log-cleared alert (a server has several hundred; all are kept)
+# Channels named in a summary when a burst clears many: the audit log, System, and the RDP and PowerShell logs
+# (where a remote session and its commands show), and Sysmon's.
+_IMPORTANT_LOG = re.compile(r"^(security|system)$|terminalservices|remotedesktop|rdp|powershell|sysmon", re.IGNORECASE)
+
+
 def _cleared_summary(state: AlertState) -> tuple[str, str]:
     d = state.details
-    log = d.get("log") or "?"
     who = d.get("actor") or "?"
-    ja = f"イベントログの消去: {event_label(state)} の {log} ログが {who} により消去されました（{state.count} 回）"
-    en = f"Event log cleared: the {log} log on {event_label(state)} was cleared by {who} ({state.count}×)"
+    logs = [str(log) for log in d.get("logs") or ()]
+    total = int(d.get("logs_count") or len(logs))
+    if total <= 1:
+        log = logs[0] if logs else "?"
+        ja = f"イベントログの消去: {event_label(state)} の {log} ログが {who} により消去されました（{state.count} 回）"
+        en = f"Event log cleared: the {log} log on {event_label(state)} was cleared by {who} ({state.count}×)"
+        return ja, en
+    important = sorted(
+        (log for log in logs if _IMPORTANT_LOG.search(log)),
+        key=lambda log: (log.lower() != "security", log.lower() != "system"),
+    )
+    named_ja, named_en = listed(important or logs, total, shown=min(len(important), 12) if important else 3)
+    ja = (
+        f"イベントログの消去: {event_label(state)} で {who} が {total:,} 個のログを消去しました"
+        f"（{named_ja}。{state.count:,} 回）"
+    )
+    en = f"Event logs cleared: {who} cleared {total:,} logs on {event_label(state)}: {named_en} ({state.count:,}×)"
     return ja, en
 
 
 @dataclass
 class LogClearedRule(RuleBase):
-    """Security 1102 (the audit log was cleared) and System 104 (another log was cleared), from the Eventlog service."""
+    """Security 1102 (the audit log was cleared) and System 104 (another log was cleared), from the Eventlog service:
+    one alert per computer and account for a burst (``wevtutil cl`` over every channel clears hundreds in seconds),
+    every channel listed in ``logs``."""
 
     rule: ClassVar[str] = "log-cleared"
     event_ids: ClassVar[frozenset[int]] = frozenset({1102, 104})
@@ -123,17 +147,19 @@ class LogClearedRule(RuleBase):
         log = "Security" if event.event_id == 1102 else (clean(event.fields.get("Channel")) or "System")
         actor = clean(event.fields.get("SubjectUserName"))
         domain = clean(event.fields.get("SubjectDomainName"))
-        state, _ = self.ctx.book.open(
+        who = f"{domain}\\{actor}" if domain and actor else actor
+        state, _ = self.ctx.book.open(  # keyed by the account's name: a 104 may name no domain where a 1102 does
             self.rule,
-            f"{event.computer}|{log.lower()}",
+            f"{event.computer}|{(actor or '?').lower()}",
             event.ts,
             severity=Severity.HIGH,
             summarize=_cleared_summary,
             quiet_period=self.quiet_period,
         )
-        state.details.update(
-            computer=event.computer, log=log, actor=f"{domain}\\{actor}" if domain and actor else actor
-        )
+        d = state.details
+        d.setdefault("computer", event.computer)
+        d.setdefault("actor", who)
+        note_listed(d, "logs", log, _MAX_LOGS)
         state.add(event, event.ts)
         return True
 
@@ -147,10 +173,26 @@ _SUSPICIOUS_SERVICE = re.compile(
 )
 
 
+_MAX_SERVICES = 200  # services listed in one alert
+
+
 def _service_summary(state: AlertState) -> tuple[str, str]:
     d = state.details
-    ja = f"サービスの新規登録: {event_label(state)} に {d.get('service')}（{d.get('image_path')}）"
-    en = f"New service installed on {event_label(state)}: {d.get('service')} ({d.get('image_path')})"
+    services = [s for s in d.get("services") or () if isinstance(s, dict)]
+    total = int(d.get("services_count") or len(services))
+    if total <= 1:
+        ja = f"サービスの新規登録: {event_label(state)} に {d.get('service')}（{d.get('image_path')}）"
+        en = f"New service installed on {event_label(state)}: {d.get('service')} ({d.get('image_path')})"
+    else:
+        shown = sorted(services, key=lambda s: not s.get("suspicious"))  # the suspicious ones first
+
+        def named(service: dict[str, Any]) -> str:  # the command line cut short: all of it is in the details
+            image = str(service.get("image_path") or "")
+            return f"{service.get('name')} ({image if len(image) <= 80 else image[:80] + '…'})"
+
+        ja_names, en_names = listed([named(s) for s in shown], total, shown=2)
+        ja = f"サービスの新規登録: {event_label(state)} に {total:,} 個: {ja_names}"
+        en = f"{total:,} new services installed on {event_label(state)}: {en_names}"
     if d.get("suspicious"):
         ja += f"。不審: {d['suspicious']}"
         en += f"; suspicious: {d['suspicious']}"
@@ -159,7 +201,9 @@ def _service_summary(state: AlertState) -> tuple[str, str]:
 
 @dataclass
 class ServiceInstalledRule(RuleBase):
-    """System 7045 / Security 4697: a service was installed (PsExec and Metasploit's psexec do this on the target)."""
+    """System 7045 / Security 4697: a service was installed (PsExec and Metasploit's psexec do this on the target,
+    often twice in a few seconds, under random names): one alert per computer for a burst, every service listed in
+    ``services``; ``service`` and ``image_path`` name the first suspicious one (else the first)."""
 
     rule: ClassVar[str] = "service-installed"
     event_ids: ClassVar[frozenset[int]] = frozenset({7045, 4697})
@@ -168,6 +212,13 @@ class ServiceInstalledRule(RuleBase):
         super().__post_init__()
         self._tools = ToolMatcher(self.ctx.settings.attack_tools)
 
+    def _suspicious(self, name: str, image: str) -> str | None:
+        match = _SUSPICIOUS_SERVICE.search(image)
+        if match:
+            return f"command line contains {match.group(0).strip()!r}"
+        tool = self._tools.find(f"{name} {image}")
+        return tool.name if tool is not None else None
+
     def on_event(self, event: WindowsEvent) -> bool:
         channel = event.channel.lower()
         if (event.event_id, channel) not in ((7045, SYSTEM), (4697, SECURITY)):
@@ -175,30 +226,26 @@ class ServiceInstalledRule(RuleBase):
         f = event.fields
         name = (f.get("ServiceName") or "").strip()
         image = (f.get("ImagePath") or f.get("ServiceFileName") or "").strip()
-        reason = None
-        match = _SUSPICIOUS_SERVICE.search(image)
-        if match:
-            reason = f"command line contains {match.group(0).strip()!r}"
-        else:
-            tool = self._tools.find(f"{name} {image}")
-            if tool is not None:
-                reason = f"{tool.name}"
+        reason = self._suspicious(name, image)
         state, _ = self.ctx.book.open(
             self.rule,
-            f"{event.computer}|{name.lower()}",
+            event.computer,
             event.ts,
             severity=Severity.HIGH if reason else Severity.MEDIUM,
             summarize=_service_summary,
             quiet_period=self.quiet_period,
         )
-        state.details.update(
-            computer=event.computer,
-            service=name,
-            image_path=image[:500],
-            account=clean(f.get("AccountName") or f.get("ServiceAccount")),
-        )
-        if reason:
-            state.details["suspicious"] = reason
+        d = state.details
+        account = clean(f.get("AccountName") or f.get("ServiceAccount"))
+        service = {"name": name, "image_path": image[:500], "account": account, "suspicious": reason}
+        listed_before = [s.get("name") for s in d.get("services") or () if isinstance(s, dict)]
+        if name not in listed_before:  # 7045 and 4697 of one install are one service
+            note_listed(d, "services", service, _MAX_SERVICES)
+        d.setdefault("computer", event.computer)
+        if "service" not in d or (reason and not d.get("suspicious")):
+            d.update(service=name, image_path=image[:500], account=account)
+        if reason and not d.get("suspicious"):
+            d["suspicious"] = reason if not listed_before else f"{name}: {reason}"
             state.severity = Severity.HIGH
         state.add(event, event.ts)
         return True

@@ -24,7 +24,9 @@ from mamori.detection.windows.common import (
     account_of,
     clean,
     event_label,
+    listed,
     logon_type,
+    note_listed,
     short_name,
     source_ip,
     source_of,
@@ -95,7 +97,8 @@ def _brute_summary(state: AlertState) -> tuple[str, str]:
 
 @dataclass
 class BruteForceRule(RuleBase):
-    """4625 bursts per source, and per target account when no source explains them."""
+    """4625 bursts per source, and per target account when no source explains them (the accounts of one computer
+    in one alert)."""
 
     rule: ClassVar[str] = "brute-force"
     event_ids: ClassVar[frozenset[int]] = frozenset({4625})
@@ -131,16 +134,23 @@ class BruteForceRule(RuleBase):
                 self._by_account.pop((computer, user.lower()))  # these failures are explained by their source
                 self._open(key, event, kind, n, first, source, user)
                 return True
-        key = f"{computer}|account|{user.lower()}"
+        # Without a source, the accounts guessed at on one computer within the quiet period are one alert: each
+        # joins it when its own failures cross a window (a failure of another account does not).
+        key = f"{computer}|account"
         state = book.get(self.rule, key)
-        if state is not None and _ongoing(state, event.ts, self.quiet_period):
+        if state is not None and not _ongoing(state, event.ts, self.quiet_period):
+            state = None
+        if state is not None and user in (state.details.get("users") or ()):
             self._continue(state, event, user)
             return True
         kind, n, first = self._step(self._by_account.setdefault((computer, user.lower()), self._new_run), event)
-        if kind:
+        if kind is None:
+            return False
+        if state is None:
             self._open(key, event, kind, n, first, None, user)
-            return True
-        return False
+        else:
+            self._count(state, event, n, first, user)
+        return True
 
     def _step(self, run: _Run, event: WindowsEvent) -> tuple[str | None, int, WindowsEvent | None]:
         """Record one failure; (window crossed or None, failures in the slow window, first failure)."""
@@ -199,6 +209,10 @@ class BruteForceRule(RuleBase):
             auth_package=clean(f.get("AuthenticationPackageName")),
             workstation=clean(f.get("WorkstationName")),
         )
+        self._count(state, event, n, first, user)
+
+    def _count(self, state: AlertState, event: WindowsEvent, n: int, first: WindowsEvent | None, user: str) -> None:
+        """The ``n`` failures of a run that crossed a window, ``first`` and ``event`` among them, into the alert."""
         _note(state, "users", user)
         if first is not None and first is not event:
             state.add(first, first.ts)
@@ -476,15 +490,28 @@ class AdminNtlmLogonRule(RuleBase):
 def _lockout_summary(state: AlertState) -> tuple[str, str]:
     d = state.details
     caller = d.get("caller_computer") or "?"
-    user, computer = d.get("target_user"), event_label(state)
-    ja = f"アカウントのロックアウト: {user}（{computer}、失敗の発生元 {caller}）{state.count} 回"
-    en = f"Account locked out: {user} on {computer} (failures came from {caller}), {state.count}×"
+    computer = event_label(state)
+    accounts = [str(a) for a in d.get("accounts") or ()]
+    total = int(d.get("accounts_count") or len(accounts))
+    if total <= 1:
+        user = d.get("target_user")
+        ja = f"アカウントのロックアウト: {user}（{computer}、失敗の発生元 {caller}）{state.count} 回"
+        en = f"Account locked out: {user} on {computer} (failures came from {caller}), {state.count}×"
+        return ja, en
+    names_ja, names_en = listed(accounts, total)
+    ja = (
+        f"アカウントのロックアウト: {total:,} アカウント（{names_ja}）（{computer}、失敗の発生元 {caller}）"
+        f"{state.count:,} 回"
+    )
+    en = f"Accounts locked out: {total:,} ({names_en}) on {computer} (failures came from {caller}), {state.count:,}×"
     return ja, en
 
 
 @dataclass
 class AccountLockoutRule(RuleBase):
-    """4740: an account was locked out after too many failed logons."""
+    """4740: an account was locked out after too many failed logons. A spray locks out many accounts at once: one
+    alert per computer and caller computer (where the failures came from) for a burst, the accounts in
+    ``accounts``."""
 
     rule: ClassVar[str] = "account-lockout"
     event_ids: ClassVar[frozenset[int]] = frozenset({4740})
@@ -493,16 +520,19 @@ class AccountLockoutRule(RuleBase):
         if event.channel.lower() != SECURITY:
             return False
         user = (event.fields.get("TargetUserName") or "").strip()
+        caller = clean(event.fields.get("TargetDomainName"))
         state, _ = self.ctx.book.open(
             self.rule,
-            f"{event.computer}|{user.lower()}",
+            f"{event.computer}|{(caller or '-').lower()}",
             event.ts,
             severity=Severity.MEDIUM,
             summarize=_lockout_summary,
             quiet_period=self.quiet_period,
         )
-        state.details.update(
-            computer=event.computer, target_user=user, caller_computer=clean(event.fields.get("TargetDomainName"))
-        )
+        d = state.details
+        d.setdefault("computer", event.computer)
+        d.setdefault("target_user", user)
+        d.setdefault("caller_computer", caller)
+        note_listed(d, "accounts", user, _MAX_LISTED)
         state.add(event, event.ts)
         return True

@@ -21,7 +21,9 @@ from mamori.detection.windows.common import (
     account_of,
     clean,
     event_label,
+    listed,
     logon_type,
+    note_listed,
     short_name,
     source_ip,
 )
@@ -131,9 +133,16 @@ class RdpLogonRule(RuleBase):
 def _outbound_summary(state: AlertState) -> tuple[str, str]:
     d = state.details
     computer = event_label(state)
-    target = d.get("destination")
-    ja = f"RDP の外向き接続: {computer} が {target} へ RDP 接続しました（{state.count} 件）"
-    en = f"Outgoing RDP: {computer} connected to {target} over RDP ({state.count} events)"
+    targets = [str(t) for t in d.get("destinations") or ()]
+    total = int(d.get("destinations_count") or len(targets))
+    if total <= 1:
+        target = d.get("destination")
+        ja = f"RDP の外向き接続: {computer} が {target} へ RDP 接続しました（{state.count} 件）"
+        en = f"Outgoing RDP: {computer} connected to {target} over RDP ({state.count} events)"
+    else:
+        names_ja, names_en = listed(targets, total)
+        ja = f"RDP の外向き接続: {computer} が {total:,} 台（{names_ja}）へ RDP 接続しました（{state.count:,} 件）"
+        en = f"Outgoing RDP: {computer} connected to {total:,} machines ({names_en}) over RDP ({state.count:,} events)"
     if d.get("after_rdp_logon"):
         ja += "。この端末は許可されていない RDP ログオンを受けています: 水平展開の可能性"
         en += "; this machine took an RDP logon from a host not allowed: lateral movement"
@@ -142,7 +151,9 @@ def _outbound_summary(state: AlertState) -> tuple[str, str]:
 
 @dataclass
 class RdpOutboundRule(RuleBase):
-    """RDPClient 1024 (connecting to) / 1102 (connected to an address) on a machine that is not an admin terminal."""
+    """RDPClient 1024 (connecting to) / 1102 (connected to an address) on a machine that is not an admin terminal.
+    One alert per machine for a burst, however many machines it connects to (``destinations``): an attacker
+    going from one server to the next is one incident."""
 
     rule: ClassVar[str] = "rdp-outbound"
     event_ids: ClassVar[frozenset[int]] = frozenset({1024, 1102})
@@ -161,16 +172,19 @@ class RdpOutboundRule(RuleBase):
         after_logon = suspect is not None and suspect <= event.ts
         state, _ = self.ctx.book.open(
             self.rule,
-            f"{event.computer}|{target.lower()}",
+            event.computer,
             event.ts,
             severity=Severity.HIGH if after_logon else Severity.MEDIUM,
             summarize=_outbound_summary,
             quiet_period=self.quiet_period,
             dst_ip=source_ip(target),
         )
-        state.details.update(computer=event.computer, destination=target)
+        d = state.details
+        d.setdefault("computer", event.computer)
+        d.setdefault("destination", target)
+        note_listed(d, "destinations", target, _MAX_LISTED)
         if after_logon:
-            state.details["after_rdp_logon"] = True
+            d["after_rdp_logon"] = True
             state.severity = Severity.HIGH
         state.add(event, event.ts)
         return True
