@@ -686,16 +686,18 @@ def test_webhook_teams_and_slack_bodies(webhook_server: Any) -> None:
     assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
     card = attachment["content"]
     assert card["type"] == "AdaptiveCard"
-    texts = [b["text"] for b in card["body"] if b["type"] == "TextBlock"]
-    assert texts[0] == "mamori [critical] unregistered-terminal (更新 / update)"
+    texts = [b["text"] for b in card["body"] if b["type"] == "TextBlock"]  # Markdown: [ and ( escaped
+    assert texts[0] == r"mamori \[critical\] unregistered-terminal \(更新 / update\)"
     assert alert.summary_ja in texts and alert.summary_en in texts
     facts = {f["title"]: f["value"] for b in card["body"] if b["type"] == "FactSet" for f in b["facts"]}
     assert facts["送信元 / Source"] == "02:00:00:00:0a:01 / 192.168.10.50"
     assert facts["宛先 / Target"] == "192.168.10.11:6000"
     assert facts["件数 / Count"] == "7"
-    assert alert.summary_ja in slack["text"]
+    assert slack["text"] == "mamori [critical] unregistered-terminal (更新 / update)"
+    assert slack["blocks"][1]["text"]["text"] == f"{alert.summary_ja}\n{alert.summary_en}"
     assert slack["blocks"][0]["text"]["text"] == "mamori [critical] unregistered-terminal (更新 / update)"
-    assert any(f["text"] == "*システム / System*\n透析システム" for f in slack["blocks"][2]["fields"])
+    system = {"type": "plain_text", "text": "システム / System: 透析システム", "emoji": False}
+    assert system in slack["blocks"][2]["fields"]
 
 
 def test_webhook_redirect_and_client_error_are_failed_attempts(webhook_server: Any) -> None:
@@ -760,7 +762,7 @@ def test_webhook_hostile_values_arrive_as_data(webhook_server: Any, tmp_path: Pa
     assert plain["note"] == alert.details["note"] and plain["ポート"] == [6000, 445]
     facts = {f["title"]: f["value"] for b in teams["attachments"][0]["content"]["body"] if b["type"] == "FactSet"
              for f in b["facts"]}  # fmt: skip
-    assert facts["システム / System"] == one_line(alert.system or "")
+    assert facts["システム / System"].startswith(r'透析"\] \[evil@1 x="y"\] \\ ; rm -rf / # $\(touch')
     assert "<!channel>" not in json.dumps(slack, ensure_ascii=False)
-    assert "&lt;!channel&gt; &lt;https://evil|click&gt;" in slack["text"]
+    assert "&lt;!channel&gt; &lt;https://evil|click&gt;" in slack["blocks"][1]["text"]["text"]
     assert not (tmp_path / "pwned").exists()

@@ -3,8 +3,10 @@
 ``format: json`` posts ``{"event": ..., **alert_to_dict(alert)}``, values verbatim; ``teams`` posts an Adaptive
 Card in the message wrapper that Teams' incoming webhooks and Workflows accept; ``slack`` posts ``text`` and
 ``blocks`` for a Slack incoming webhook. In the two chat formats, values are shown on one line (control characters
-become U+FFFD) and, for Slack, ``&``, ``<`` and ``>`` are escaped so that a value cannot mention ``@channel`` or
-forge a link.
+become U+FFFD) and cannot format the message: Slack shows them in ``plain_text`` objects (its mrkdwn has no escape
+for ``*bold*``), with ``&``, ``<`` and ``>`` escaped as Slack requires, so a value cannot mention ``@channel`` or
+forge a link; the fallback ``text`` carries only mamori's own title. Teams reads every TextBlock and fact as
+Markdown: its special characters are escaped with a backslash (CommonMark), so ``[text](url)`` stays text.
 
 A 2xx answer is a delivery (detail: the status and the first 200 characters of the answer). Redirects are not
 followed: a 3xx is a failed attempt naming the ``Location`` (fix the url). Every other status, a timeout or a
@@ -35,6 +37,13 @@ _ANSWER_READ = 65536  # bytes of the answer read at most
 _ANSWER_SHOWN = 200  # characters of it recorded
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _SLACK_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_SLACK_TEXT = 3000  # characters of a section's text, as sent (escapes included)
+_SLACK_FIELD = 2000  # characters of a field's text
+_SLACK_HEADER = 150  # characters of a header's plain_text
+# CommonMark's inline syntax (emphasis, code, links, autolinks) anywhere, and what starts a block at the start.
+_MARKDOWN_INLINE = re.compile(r"([\\`*_~\[\]()<>|!&])")
+_MARKDOWN_BLOCK_MARK = re.compile(r"^(\s*)([#+-])(?=#{0,5}(\s|$))")  # a heading or a bullet (a marker and a space)
+_MARKDOWN_ORDERED = re.compile(r"^(\s*\d{1,9})\.(?=\s|$)")  # "1. " starts a numbered list
 _EVENT = {"new": ("新規", "new"), "update": ("更新", "update")}
 
 
@@ -76,15 +85,15 @@ def _teams(note: Notification) -> dict[str, Any]:
         "body": [
             {
                 "type": "TextBlock",
-                "text": _title(note),
+                "text": _markdown_text(_title(note)),
                 "weight": "Bolder",
                 "size": "Medium",
                 "wrap": True,
                 "color": "Attention" if alert.severity.label in ("high", "critical") else "Default",
             },
-            {"type": "TextBlock", "text": _one_line(alert.summary_ja), "wrap": True},
-            {"type": "TextBlock", "text": _one_line(alert.summary_en), "wrap": True, "isSubtle": True},
-            {"type": "FactSet", "facts": [{"title": k, "value": v} for k, v in _facts(alert)]},
+            {"type": "TextBlock", "text": _markdown_text(alert.summary_ja), "wrap": True},
+            {"type": "TextBlock", "text": _markdown_text(alert.summary_en), "wrap": True, "isSubtle": True},
+            {"type": "FactSet", "facts": [{"title": k, "value": _markdown_text(v)} for k, v in _facts(alert)]},
         ],
     }
     return {
@@ -96,20 +105,43 @@ def _teams(note: Notification) -> dict[str, Any]:
     }
 
 
-def _slack_escape(text: str) -> str:
-    return "".join(_SLACK_ESCAPES.get(c, c) for c in text)
+def _markdown_text(value: object) -> str:
+    """One line for a Teams TextBlock or fact (read as Markdown): every character that could start emphasis, code,
+    a link or an autolink is escaped with a backslash, and so is what would start a heading, quote or list."""
+    text = _MARKDOWN_INLINE.sub(r"\\\1", _one_line(value))
+    text = _MARKDOWN_BLOCK_MARK.sub(r"\1\\\2", text, count=1)
+    return _MARKDOWN_ORDERED.sub(r"\1\\.", text, count=1)
+
+
+def _slack_text(value: object, limit: int) -> str:
+    """One line for a Slack text object: ``&``, ``<``, ``>`` escaped; at most ``limit`` characters as sent (an
+    escape is never cut in half)."""
+    out: list[str] = []
+    size = 0
+    for c in _one_line(value, limit):
+        piece = _SLACK_ESCAPES.get(c, c)
+        if size + len(piece) > limit - 1:
+            out.append("…")
+            break
+        out.append(piece)
+        size += len(piece)
+    return "".join(out)
+
+
+def _plain(text: str) -> dict[str, Any]:
+    return {"type": "plain_text", "text": text, "emoji": False}
 
 
 def _slack(note: Notification) -> dict[str, Any]:
     alert = note.alert
-    title = _slack_escape(_title(note))
-    summary = _slack_escape(f"{_one_line(alert.summary_ja)}\n{_one_line(alert.summary_en)}")
-    fields = [{"type": "mrkdwn", "text": f"*{k}*\n{_slack_escape(v)}"} for k, v in _facts(alert)]
+    half = _SLACK_TEXT // 2
+    summary = f"{_slack_text(alert.summary_ja, half - 1)}\n{_slack_text(alert.summary_en, half - 1)}"
+    fields = [_plain(_slack_text(f"{k}: {v}", _SLACK_FIELD)) for k, v in _facts(alert)]
     return {
-        "text": f"{title}: {summary}",
+        "text": _slack_text(_title(note), _SLACK_HEADER),
         "blocks": [
-            {"type": "header", "text": {"type": "plain_text", "text": _title(note)}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": summary}},
+            {"type": "header", "text": _plain(_slack_text(_title(note), _SLACK_HEADER))},
+            {"type": "section", "text": _plain(summary)},
             {"type": "section", "fields": fields[:10]},  # Slack allows at most 10 fields in a section
         ],
     }
