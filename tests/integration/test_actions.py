@@ -662,15 +662,21 @@ def webhook_settings(url: str, **more: Any) -> WebhookAction:
     return WebhookAction.model_validate({"name": "hook", "type": "webhook", "url": url, **more})
 
 
-def test_webhook_json_over_https_with_headers(webhook_server: Any, pki: Pki) -> None:
+def test_webhook_json_over_https_with_headers(webhook_server: Any, pki: Pki, tmp_path: Path) -> None:
     hook = webhook_server(tls=True, answers=[(202, {}, b'{"accepted": true}')])
-    settings = webhook_settings(hook.url, ca_file=str(pki.ca), headers={"Authorization": "Bearer t0ken"})
+    token = tmp_path / "hook-token"
+    token.write_text("Bearer t0ken\n", encoding="utf-8")
+    token.chmod(0o600)
+    settings = webhook_settings(
+        hook.url, ca_file=str(pki.ca), headers={"X-Source": "mamori"}, header_files={"Authorization": str(token)}
+    )
     alert = make_alert("hook-1")
     outcome = build_action(settings).deliver(Notification(alert, "new"))
     assert outcome.ok and outcome.detail == 'HTTP 202 Accepted: {"accepted": true}'
     [request] = hook.requests
     assert request["path"] == "/hooks/mamori"
-    assert request["headers"]["Authorization"] == "Bearer t0ken"
+    assert request["headers"]["Authorization"] == "Bearer t0ken"  # read from its file
+    assert request["headers"]["X-Source"] == "mamori"
     assert request["headers"]["Content-Type"] == "application/json; charset=utf-8"
     assert json.loads(request["body"]) == {"event": "new", **json.loads(json.dumps(alert_to_dict(alert)))}
 
@@ -704,7 +710,9 @@ def test_webhook_redirect_and_client_error_are_failed_attempts(webhook_server: A
     hook = webhook_server(answers=[(302, {"Location": "https://elsewhere.example/x"}, b""), (404, {}, b"no hook")])
     action = build_action(webhook_settings(hook.url))
     moved = action.deliver(Notification(make_alert(), "new"))
-    assert not moved.ok and "HTTP 302" in moved.detail and "https://elsewhere.example/x not followed" in moved.detail
+    assert (
+        not moved.ok and "HTTP 302" in moved.detail and "https://elsewhere.example/… not followed" in moved.detail
+    )  # redacted: it may be a secret URL
     missing = action.deliver(Notification(make_alert(), "new"))
     assert (
         not missing.ok

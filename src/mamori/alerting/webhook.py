@@ -14,6 +14,10 @@ connection error is a failed attempt, and the dispatcher retries failed attempts
 back-off: that is what 429 and 5xx need; for other 4xx the detail says the request itself was refused.
 Certificates are checked against ``ca_file`` when given, else the system's CA store, with the host name. Proxies
 come from the service's environment (``https_proxy``, ``no_proxy``), as for any urllib client.
+
+The URL of a Slack or Teams webhook is its secret: messages and records show it as ``https://host/…abcd``. A token
+header (``Authorization: Bearer ...``) is read from its file in ``header_files`` at each delivery, as the e-mail
+action reads its password, and is never shown either.
 """
 
 from __future__ import annotations
@@ -24,11 +28,12 @@ import re
 import ssl
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from mamori.alerting.base import DeliveryError, Notification, Outcome, register
+from mamori.alerting.base import DeliveryError, Notification, Outcome, read_secret, register
 from mamori.config import WebhookAction as WebhookSettings
+from mamori.config import redact_url
 from mamori.model import Alert, alert_to_dict, iso_time
 
 __all__ = ["WebhookAction", "payload"]
@@ -163,8 +168,9 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def _answer(data: bytes) -> str:
-    return _one_line(data.decode("utf-8", errors="replace").strip(), _ANSWER_SHOWN)
+def _answer(data: bytes, scrub: Callable[[str], str]) -> str:
+    """The start of the far end's answer; scrubbed before it is cut (an echo of the request holds the secrets)."""
+    return _one_line(scrub(data.decode("utf-8", errors="replace").strip()), _ANSWER_SHOWN)
 
 
 def _with_answer(status: str, answer: str) -> str:
@@ -183,20 +189,46 @@ class WebhookAction:
         self._proxies = dict(proxies) if proxies is not None else None  # None: from the environment
 
     def deliver(self, note: Notification) -> Outcome:
+        """POST ``note``. No message, record or log line ever holds the URL (for Slack and Teams it is the secret)
+        or a header read from ``header_files``: they are replaced by their redacted forms."""
+        secrets: list[str] = []
+        try:
+            secrets = [read_secret(path, f"header_files[{name}]") for name, path in self.settings.header_files.items()]
+            outcome = self._post(
+                note,
+                dict(zip(self.settings.header_files, secrets, strict=True)),
+                lambda text: self._scrub(text, secrets),
+            )
+        except DeliveryError as exc:
+            raise type(exc)(self._scrub(str(exc), secrets)) from None
+        except Exception as exc:  # anything else the HTTP stack raises: its text may quote the request
+            raise DeliveryError(self._scrub(f"{type(exc).__name__}: {exc}", secrets)) from None
+        return Outcome(outcome.ok, self._scrub(outcome.detail, secrets), outcome.retry)
+
+    def _scrub(self, text: str, secrets: list[str]) -> str:
+        text = self.settings.redact(text)
+        for secret in secrets:
+            if secret:
+                text = text.replace(secret, "(hidden)")
+        return text
+
+    def _post(self, note: Notification, secret_headers: dict[str, str], scrub: Callable[[str], str]) -> Outcome:
         settings = self.settings
         body = json.dumps(payload(note, settings.format), ensure_ascii=False, default=str).encode("utf-8")
         headers = {
             "Content-Type": "application/json; charset=utf-8",
             "User-Agent": "mamori",
             **settings.headers,
+            **secret_headers,
         }
         request = urllib.request.Request(settings.url, data=body, headers=headers, method="POST")  # noqa: S310 - http(s) only, checked by the settings
+        where = redact_url(settings.url)
         try:
             with self._opener().open(request, timeout=settings.timeout) as response:
-                answer = _answer(response.read(_ANSWER_READ))
+                answer = _answer(response.read(_ANSWER_READ), scrub)
                 return Outcome(True, _with_answer(f"HTTP {response.status} {response.reason}", answer))
         except urllib.error.HTTPError as exc:
-            return self._refused(exc)
+            return self._refused(exc, scrub)
         except urllib.error.URLError as exc:
             reason = exc.reason
             if isinstance(reason, ssl.SSLCertVerificationError):
@@ -204,11 +236,11 @@ class WebhookAction:
                 raise DeliveryError(f"TLS certificate not accepted: {reason.verify_message}{hint}") from exc
             if isinstance(reason, TimeoutError):
                 raise DeliveryError(f"no answer within {settings.timeout:g} s") from exc
-            raise DeliveryError(f"cannot reach {settings.url}: {reason}") from exc
+            raise DeliveryError(f"cannot reach {where}: {reason}") from exc
         except TimeoutError as exc:
             raise DeliveryError(f"no answer within {settings.timeout:g} s") from exc
         except (OSError, http.client.HTTPException) as exc:
-            raise DeliveryError(f"{settings.url}: {type(exc).__name__}: {exc}") from exc
+            raise DeliveryError(f"{where}: {type(exc).__name__}: {exc}") from exc
 
     def tick(self, now: float) -> None:
         return None
@@ -230,14 +262,14 @@ class WebhookAction:
         )
 
     @staticmethod
-    def _refused(exc: urllib.error.HTTPError) -> Outcome:
+    def _refused(exc: urllib.error.HTTPError, scrub: Callable[[str], str]) -> Outcome:
         try:
-            answer = _answer(exc.read(_ANSWER_READ))
+            answer = _answer(exc.read(_ANSWER_READ), scrub)
         except (OSError, http.client.HTTPException):
             answer = ""
         status = f"HTTP {exc.code} {exc.reason}"
         if 300 <= exc.code < 400:
-            location = _one_line(exc.headers.get("Location", "?"), 500)
+            location = redact_url(_one_line(exc.headers.get("Location", "?"), 500))  # it may be a secret URL too
             detail = f"{status}: redirect to {location} not followed (set url to the final address)"
             return Outcome(False, detail, retry=False)
         if 400 <= exc.code < 500 and exc.code not in (408, 429):
