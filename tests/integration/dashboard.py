@@ -7,6 +7,7 @@ on standard input (not a terminal), as an operator's script would.
 from __future__ import annotations
 
 import contextlib
+import functools
 import html.parser
 import http.client
 import http.cookiejar
@@ -137,15 +138,30 @@ def csrf_token(page: str) -> str:
     return token
 
 
+class _FromAddress(urllib.request.HTTPHandler):
+    """Plain HTTP from a chosen local address (127.0.0.2 is another computer to the dashboard on 127.0.0.1)."""
+
+    def __init__(self, source: str) -> None:
+        super().__init__()
+        self.source = source
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(functools.partial(http.client.HTTPConnection, source_address=(self.source, 0)), req)
+
+
 @dataclass
 class Client:
-    """An HTTP client with a cookie jar that does not follow redirects: (status, headers, body) of each answer."""
+    """An HTTP client with a cookie jar that does not follow redirects: (status, headers, body) of each answer.
+    ``source``: the local address it connects from (plain HTTP only)."""
 
     dashboard: Dashboard
     jar: http.cookiejar.CookieJar = field(default_factory=http.cookiejar.CookieJar)
+    source: str | None = None
 
     def __post_init__(self) -> None:
         handlers: list[urllib.request.BaseHandler] = [urllib.request.HTTPCookieProcessor(self.jar), _NoRedirect()]
+        if self.source is not None:
+            handlers.append(_FromAddress(self.source))
         context = self.dashboard.ssl_context()
         if context is not None:
             handlers.append(urllib.request.HTTPSHandler(context=context))

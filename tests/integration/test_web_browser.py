@@ -391,7 +391,7 @@ def test_failed_logins_lock_the_account(new_page: Any) -> None:
     shot(page, "locked-out")
 
     admin = new_page()
-    login(admin, ADMIN)  # the lockout is per account: the administrator still logs in
+    login(admin, ADMIN)  # the lock is the user name's (from this address): the administrator still logs in
     admin.goto("/admin/security/")
     lockouts = admin.locator("section.card", has=admin.locator("h2", has_text="ロック"))
     assert lockouts.locator("tbody tr", has_text=LOCKED[0]).count() >= 1

@@ -2,7 +2,8 @@
 
 Nothing answers without a session; a viewer changes nothing; forms without the right CSRF token are refused; the
 session cookie is HttpOnly, SameSite=Strict, and Secure under HTTPS (with HSTS); repeated failed logins lock the
-account, even for the right password; passwords are stored as argon2 hashes; there is no default account.
+user name from that address, even for the right password (other addresses: test_web_lockout.py); passwords are
+stored as argon2 hashes; there is no default account.
 """
 
 from __future__ import annotations
@@ -305,15 +306,15 @@ def test_repeated_failures_lock_the_account_even_for_the_right_password(site: Si
         assert status == 403
         assert "ロックされています" in body.decode()
         assert "mamori_session" not in _cookies(headers)
-    assert site.logged_in(VIEWER)  # the lockout is the account's, not the address's: others still log in
+    assert site.logged_in(VIEWER)  # the lock is the user name's from this address: others still log in here
 
     admin = site.logged_in(ADMIN)
     status, _headers, body = admin.get("/admin/security/")
     assert status == 200
     page = body.decode()
-    lockouts = page.split("<h2>", 2)[1]  # the first section: the lockouts
-    assert "アカウントのロック" in lockouts
-    assert VICTIM[0] in lockouts
+    locked = page.split("<h2>", 2)[1]  # the first section: the user names locked, with their address
+    assert "ロック中のユーザー名" in locked
+    assert VICTIM[0] in locked and "127.0.0.1" in locked
     assert site.rows("SELECT count(*) FROM mamori_audit WHERE action = 'lockout' AND target = ?", VICTIM[0])[0][0] >= 1
 
     run_mamori("user", "unlock", "--config", str(site.dashboard.config), VICTIM[0])

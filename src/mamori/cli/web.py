@@ -193,17 +193,21 @@ def user_remove(config: Path, name: str) -> None:
 
 @user.command("unlock")
 @_CONFIG
-@click.argument("name")
-def user_unlock(config: Path, name: str) -> None:
-    """ロックを解除する / Unlock an account locked after failed logins."""
+@click.argument("name", required=False)
+@click.option("--address", help="このアドレスの失敗をすべて消す / clear every failure from this address (a throttle)")
+def user_unlock(config: Path, name: str | None, address: str | None) -> None:
+    """ロックを解除する / Unlock a user name (from every address) or an address (for every user name)."""
+    if name is None and address is None:
+        raise click.UsageError("give a user name and/or --address ADDRESS / ユーザー名か --address を指定してください")
     _django(_settings(config))
     from axes.utils import reset
 
     from mamori.web.models import AuditEntry
 
-    count = reset(username=name)
-    AuditEntry.objects.create(user="(cli)", action="user.unlock", target=name, detail=f"cleared {count}")
-    click.echo(f"unlocked {name} ({count} record(s) cleared)")
+    count = reset(ip=address, username=name)  # both given: that user name from that address only
+    target = " ".join(v for v in (name, address) if v)
+    AuditEntry.objects.create(user="(cli)", action="user.unlock", target=target, detail=f"cleared {count}")
+    click.echo(f"unlocked {target} ({count} record(s) cleared) / 解除しました")
 
 
 @user.command("list")
