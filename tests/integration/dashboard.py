@@ -76,21 +76,23 @@ class Dashboard:
                 self.process.wait(10)
 
 
-def start_dashboard(config: Path, *, https: bool = False, cafile: Path | None = None, timeout: float = 30) -> Dashboard:
-    """Start `mamori web --config CONFIG --listen 127.0.0.1:<free port>` and wait until the login page answers."""
+def start_dashboard(
+    config: Path, *, https: bool = False, cafile: Path | None = None, timeout: float = 30, host: str = "127.0.0.1"
+) -> Dashboard:
+    """Start `mamori web --config CONFIG --listen <host>:<free port>` and wait until the login page answers (asked
+    for at ``host``, or at 127.0.0.1 when it listens on every address)."""
     port = free_port()
     log = config.parent / f"web-{port}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [MAMORI, "web", "--config", str(config), "--listen", f"127.0.0.1:{port}"],
+            [MAMORI, "web", "--config", str(config), "--listen", f"{host}:{port}"],
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
     # The certificate names localhost (and 127.0.0.1): HTTPS clients connect to that name.
-    dashboard = Dashboard(
-        f"{'https' if https else 'http'}://{'localhost' if https else '127.0.0.1'}:{port}", config, process, log, cafile
-    )
+    name = "localhost" if https else "127.0.0.1" if host == "0.0.0.0" else host
+    dashboard = Dashboard(f"{'https' if https else 'http'}://{name}:{port}", config, process, log, cafile)
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:

@@ -3,6 +3,7 @@ the first administrator is created with ``mamori user add --config FILE NAME --r
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -44,6 +45,9 @@ def web(config: Path, listen: str | None) -> None:
             parse_listen(listen)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--listen") from None
+        # The address served is the one the host names are allowed for (ALLOWED_HOSTS), not the file's.
+        settings = dataclasses.replace(settings, web=settings.web.model_copy(update={"listen": listen}))
+    _warn_if_exposed(settings)
     _django(settings)
     from django.contrib.auth import get_user_model
 
@@ -57,10 +61,28 @@ def web(config: Path, listen: str | None) -> None:
     from mamori.web.setup import wsgi_application
 
     try:
-        serve(settings, wsgi_application(), listen=listen)
+        serve(settings, wsgi_application())
     except MamoriError as exc:
         click.echo(click.style("error: ", fg="red") + str(exc), err=True)
         sys.exit(2)
+
+
+def _warn_if_exposed(settings: Settings) -> None:
+    """Beyond this machine without HTTPS, passwords and session cookies cross the network in clear: say so."""
+    import ipaddress
+
+    from mamori.config.web import parse_listen
+
+    host, port = parse_listen(settings.web.listen)
+    if settings.web.tls is None and not ipaddress.ip_address(host).is_loopback:
+        shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        click.echo(
+            click.style("warning: ", fg="yellow")
+            + f"the dashboard listens on {shown} without TLS: passwords and session cookies cross the network "
+            "in clear; set web.tls (cert, key) / 警告: TLS なしでこの機械の外に公開しています。パスワードと"
+            "セッションが平文で流れます。web.tls（cert、key）を設定してください",
+            err=True,
+        )
 
 
 @click.group()
