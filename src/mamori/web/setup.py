@@ -77,6 +77,7 @@ def django_settings(settings: Settings, *, debug: bool = False) -> dict[str, Any
         ],
         "MIDDLEWARE": [
             "django.middleware.security.SecurityMiddleware",
+            "mamori.web.middleware.ContentSecurityPolicyMiddleware",
             "whitenoise.middleware.WhiteNoiseMiddleware",
             "django.contrib.sessions.middleware.SessionMiddleware",
             "django.middleware.common.CommonMiddleware",
