@@ -7,6 +7,7 @@ on standard input (not a terminal), as an operator's script would.
 from __future__ import annotations
 
 import contextlib
+import functools
 import html.parser
 import http.client
 import http.cookiejar
@@ -75,21 +76,23 @@ class Dashboard:
                 self.process.wait(10)
 
 
-def start_dashboard(config: Path, *, https: bool = False, cafile: Path | None = None, timeout: float = 30) -> Dashboard:
-    """Start `mamori web --config CONFIG --listen 127.0.0.1:<free port>` and wait until the login page answers."""
+def start_dashboard(
+    config: Path, *, https: bool = False, cafile: Path | None = None, timeout: float = 30, host: str = "127.0.0.1"
+) -> Dashboard:
+    """Start `mamori web --config CONFIG --listen <host>:<free port>` and wait until the login page answers (asked
+    for at ``host``, or at 127.0.0.1 when it listens on every address)."""
     port = free_port()
     log = config.parent / f"web-{port}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [MAMORI, "web", "--config", str(config), "--listen", f"127.0.0.1:{port}"],
+            [MAMORI, "web", "--config", str(config), "--listen", f"{host}:{port}"],
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
     # The certificate names localhost (and 127.0.0.1): HTTPS clients connect to that name.
-    dashboard = Dashboard(
-        f"{'https' if https else 'http'}://{'localhost' if https else '127.0.0.1'}:{port}", config, process, log, cafile
-    )
+    name = "localhost" if https else "127.0.0.1" if host == "0.0.0.0" else host
+    dashboard = Dashboard(f"{'https' if https else 'http'}://{name}:{port}", config, process, log, cafile)
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
@@ -137,15 +140,30 @@ def csrf_token(page: str) -> str:
     return token
 
 
+class _FromAddress(urllib.request.HTTPHandler):
+    """Plain HTTP from a chosen local address (127.0.0.2 is another computer to the dashboard on 127.0.0.1)."""
+
+    def __init__(self, source: str) -> None:
+        super().__init__()
+        self.source = source
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(functools.partial(http.client.HTTPConnection, source_address=(self.source, 0)), req)
+
+
 @dataclass
 class Client:
-    """An HTTP client with a cookie jar that does not follow redirects: (status, headers, body) of each answer."""
+    """An HTTP client with a cookie jar that does not follow redirects: (status, headers, body) of each answer.
+    ``source``: the local address it connects from (plain HTTP only)."""
 
     dashboard: Dashboard
     jar: http.cookiejar.CookieJar = field(default_factory=http.cookiejar.CookieJar)
+    source: str | None = None
 
     def __post_init__(self) -> None:
         handlers: list[urllib.request.BaseHandler] = [urllib.request.HTTPCookieProcessor(self.jar), _NoRedirect()]
+        if self.source is not None:
+            handlers.append(_FromAddress(self.source))
         context = self.dashboard.ssl_context()
         if context is not None:
             handlers.append(urllib.request.HTTPSHandler(context=context))

@@ -155,3 +155,21 @@ def test_dry_run_list_and_retire(tmp_path: Path) -> None:
     result = run_mamori("terminals", "import", "--config", str(site), str(ledger))
     assert "再登録 / re-activated: 2" in result.stdout
     assert _ledger(site) == EXPECTED
+
+
+def test_export_quotes_names_excel_would_run(tmp_path: Path) -> None:
+    site = _site(tmp_path, "a")
+    ledger = tmp_path / "ledger.csv"
+    ledger.write_text(
+        "システム,端末名,MAC アドレス,IP アドレス,備考\r\n"
+        "透析システム,'=cmd|'/c calc'!A1,02:70:00:00:02:31,,+1 2F\r\n"  # typed in Excel with the quote
+        '透析システム,"@SUM(A1:A9)",02:70:00:00:02:32,,-1\r\n',  # or not
+        encoding="utf-8-sig",
+    )
+    run_mamori("terminals", "import", "--config", str(site), str(ledger))
+    names = {(name, note) for _system, name, _mac, _ip, note in _ledger(site)}
+    assert names == {("=cmd|'/c calc'!A1", "+1 2F"), ("@SUM(A1:A9)", "-1")}
+    exported = run_mamori("terminals", "export", "--config", str(site)).stdout
+    cells = [cell for line in exported.splitlines() for cell in line.split(",")]
+    assert not [c for c in cells if c.startswith(("=", "+", "-", "@"))], exported
+    assert "'=cmd|'/c calc'!A1" in exported and "'-1" in exported

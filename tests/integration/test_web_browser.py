@@ -391,8 +391,79 @@ def test_failed_logins_lock_the_account(new_page: Any) -> None:
     shot(page, "locked-out")
 
     admin = new_page()
-    login(admin, ADMIN)  # the lockout is per account: the administrator still logs in
+    login(admin, ADMIN)  # the lock is the user name's (from this address): the administrator still logs in
     admin.goto("/admin/security/")
     lockouts = admin.locator("section.card", has=admin.locator("h2", has_text="ロック"))
     assert lockouts.locator("tbody tr", has_text=LOCKED[0]).count() >= 1
     shot(admin, "security")
+
+
+CSP_WATCH = """
+window.__csp = [];
+document.addEventListener("securitypolicyviolation", function (e) {
+  window.__csp.push(e.violatedDirective + " " + (e.blockedURI || "inline") + " " + (e.sample || ""));
+});
+"""
+
+
+def test_content_security_policy_holds_on_every_page(new_page: Any, dashboard: Dashboard) -> None:
+    """Every page answers with a Content-Security-Policy that allows only the dashboard's own files, and no page
+    needs more: no violation is reported while pages load, htmx filters the list and Chart.js draws."""
+    page = new_page()
+    page.add_init_script(CSP_WATCH)
+    console: list[str] = []
+    page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+    login(page, ADMIN)
+    uid = open_alert(page, "ip-mac-conflict", VENDOR_MAC)
+    violations: dict[str, list[str]] = {}
+    for url in (
+        "/",
+        "/alerts/",
+        f"/alerts/{uid}/",
+        "/terminals/",
+        "/terminals/edit/",
+        "/terminals/import/",
+        "/reports/",
+        "/admin/audit/",
+        "/admin/security/",
+    ):
+        response = page.goto(url)
+        assert response is not None and response.status == 200, url
+        policy = response.headers["content-security-policy"]
+        assert "script-src 'self'" in policy and "object-src 'none'" in policy and "frame-ancestors 'none'" in policy
+        page.wait_for_load_state("networkidle")
+        violations[url] = page.evaluate("window.__csp")
+    page.goto("/")
+    assert page.locator("#chart").evaluate("c => c.width") > 0  # Chart.js ran (a file of the dashboard)
+    page.goto("/alerts/")
+    filter_by(page, "severity", "high")  # htmx swapped the table
+    violations["htmx"] = page.evaluate("window.__csp")
+    assert {url: v for url, v in violations.items() if v} == {}
+    assert not [text for text in console if "Content Security Policy" in text], console
+
+
+def test_retiring_a_terminal_asks_first(new_page: Any) -> None:
+    """The confirmation before retiring is a script file (data-confirm), not an inline handler the policy blocks."""
+    page = new_page()
+    login(page, ADMIN)
+    page.goto("/terminals/edit/")
+    page.fill("input[name=name]", "CSP-確認用端末")
+    page.fill("input[name=mac]", "02:00:00:00:c5:01")
+    page.click("form[action='/terminals/edit/'] button[type=submit]")
+    page.wait_for_url("**/terminals/**")
+    row = page.locator("tr", has_text="CSP-確認用端末")
+    asked: list[str] = []
+
+    def answer(accept: bool) -> None:
+        page.once("dialog", lambda d: (asked.append(d.message), d.accept() if accept else d.dismiss()))
+
+    answer(False)
+    row.locator("form[action='/terminals/retire/'] button").click()
+    page.wait_for_timeout(300)
+    assert asked == ["この端末を廃止しますか？"]
+    assert page.locator("tr", has_text="CSP-確認用端末").locator("form[action='/terminals/retire/']").count() == 1
+    answer(True)
+    with page.expect_navigation():
+        row.locator("form[action='/terminals/retire/'] button").click()
+    assert len(asked) == 2
+    assert page.locator("tr", has_text="CSP-確認用端末").locator("form[action='/terminals/retire/']").count() == 0

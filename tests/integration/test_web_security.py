@@ -2,7 +2,8 @@
 
 Nothing answers without a session; a viewer changes nothing; forms without the right CSRF token are refused; the
 session cookie is HttpOnly, SameSite=Strict, and Secure under HTTPS (with HSTS); repeated failed logins lock the
-account, even for the right password; passwords are stored as argon2 hashes; there is no default account.
+user name from that address, even for the right password (other addresses: test_web_lockout.py); passwords are
+stored as argon2 hashes; there is no default account.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import ast
 import importlib.util
 import re
 import secrets
+import socket
 import sqlite3
 import subprocess
 import time
@@ -305,15 +307,15 @@ def test_repeated_failures_lock_the_account_even_for_the_right_password(site: Si
         assert status == 403
         assert "ロックされています" in body.decode()
         assert "mamori_session" not in _cookies(headers)
-    assert site.logged_in(VIEWER)  # the lockout is the account's, not the address's: others still log in
+    assert site.logged_in(VIEWER)  # the lock is the user name's from this address: others still log in here
 
     admin = site.logged_in(ADMIN)
     status, _headers, body = admin.get("/admin/security/")
     assert status == 200
     page = body.decode()
-    lockouts = page.split("<h2>", 2)[1]  # the first section: the lockouts
-    assert "アカウントのロック" in lockouts
-    assert VICTIM[0] in lockouts
+    locked = page.split("<h2>", 2)[1]  # the first section: the user names locked, with their address
+    assert "ロック中のユーザー名" in locked
+    assert VICTIM[0] in locked and "127.0.0.1" in locked
     assert site.rows("SELECT count(*) FROM mamori_audit WHERE action = 'lockout' AND target = ?", VICTIM[0])[0][0] >= 1
 
     run_mamori("user", "unlock", "--config", str(site.dashboard.config), VICTIM[0])
@@ -406,5 +408,42 @@ def test_fresh_database_has_no_account_and_https_cookies_are_secure(tmp_path: Pa
         plain = Dashboard(dashboard.base.replace("https://", "http://"), config, dashboard.process, dashboard.log)
         with pytest.raises(OSError):  # no plain HTTP on the HTTPS port (the connection is dropped)
             Client(plain).get("/login/")
+    finally:
+        dashboard.stop()
+
+
+# -- where it listens ---------------------------------------------------------------------------------------------
+
+
+def _plain_config(folder: Path) -> Path:
+    config = folder / "site.yaml"
+    config.write_text(
+        "site: {name: テスト病院}\nstorage: {path: mamori.db}\nweb: {secret_key_file: web-secret.key}\n",
+        encoding="utf-8",
+    )
+    return config
+
+
+def test_host_names_follow_the_listen_option(tmp_path: Path) -> None:
+    """web.listen says 127.0.0.1:8080 (the default); --listen 127.0.0.2:PORT must answer requests for that address
+    (Django refuses a Host it was not told about), and a loopback address needs no warning."""
+    dashboard = start_dashboard(_plain_config(tmp_path), host="127.0.0.2")
+    try:
+        status, _headers, _body = Client(dashboard).get("/login/")  # Host: 127.0.0.2:PORT
+        assert status == 200
+        assert "without TLS" not in dashboard.output()
+    finally:
+        dashboard.stop()
+
+
+def test_listening_beyond_loopback_without_tls_warns(tmp_path: Path) -> None:
+    dashboard = start_dashboard(_plain_config(tmp_path), host="0.0.0.0")  # the case under test
+    try:
+        output = dashboard.output()
+        assert "warning: the dashboard listens on 0.0.0.0:" in output
+        assert "without TLS: passwords and session cookies cross the network in clear; set web.tls" in output
+        assert "TLS なしでこの機械の外に公開しています" in output
+        status, _headers, _body = Client(dashboard).request("GET", "/login/", headers={"Host": socket.gethostname()})
+        assert status == 200  # the machine's own name is allowed when it listens on every address
     finally:
         dashboard.stop()

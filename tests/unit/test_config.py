@@ -128,3 +128,12 @@ def test_missing_and_non_utf8_files(tmp_path: Path) -> None:
     sjis.write_bytes("systems:\n  - name: 透析\n".encode("shift_jis"))
     with pytest.raises(ConfigError, match="not UTF-8"):
         load_settings(sjis)
+
+
+def test_lockout_limits_per_name_and_address() -> None:
+    settings = settings_from_text("web: {lockout: {failures: 4, address_failures: 30, cooloff: 10m}}\n")
+    lockout = settings.web.lockout
+    assert (lockout.failures, lockout.address_failures, lockout.cooloff) == (4, 30, 600.0)
+    assert settings_from_text("systems: []\n").web.lockout.address_failures == 20
+    with pytest.raises(ConfigError, match=r"address_failures \(3\) must be at least failures \(5\)"):
+        settings_from_text("web: {lockout: {failures: 5, address_failures: 3}}\n")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from mamori.config import ActionSettings
@@ -17,6 +19,7 @@ __all__ = [
     "Outcome",
     "PermanentDeliveryError",
     "build_action",
+    "read_secret",
     "register",
 ]
 
@@ -45,6 +48,24 @@ class DeliveryError(Exception):
 
 class PermanentDeliveryError(DeliveryError):
     """A delivery failed in a way retrying cannot mend (a rejected login, a settings mistake)."""
+
+
+def read_secret(path: Path, what: str) -> str:
+    """The first line of ``path`` (a password, a token). Refuses a file its group or others may read, saying how to
+    fix it; the secret itself is never part of a message."""
+    try:
+        mode = path.stat().st_mode
+        if mode & (stat.S_IRGRP | stat.S_IROTH):
+            raise DeliveryError(
+                f"{what} {path} may be read by other users (mode {stat.S_IMODE(mode):04o}); "
+                f"not used: run  chmod 600 {path}  (and chown it to the user mamori runs as)"
+            )
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DeliveryError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError:
+        raise DeliveryError(f"{what} {path} is not UTF-8 text") from None
+    return text.splitlines()[0] if text else ""
 
 
 class Action(Protocol):

@@ -13,6 +13,7 @@ import itertools
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -20,10 +21,12 @@ from mamori.alerting.base import Action, Notification, Outcome, PermanentDeliver
 from mamori.config import ActionSettings
 from mamori.model import Alert, Delivery, Severity
 
-__all__ = ["Dispatcher"]
+__all__ = ["MAX_TRACKS", "TRACK_TTL", "Dispatcher"]
 
 log = logging.getLogger(__name__)
 
+TRACK_TTL = 86400.0  # seconds after an alert's last change that its delivery state is kept
+MAX_TRACKS = 200_000  # (action, alert) pairs remembered at most
 _QUEUE_LIMIT = 10_000  # pending notifications per action; beyond it the oldest updates are dropped (and counted)
 _DETAIL_LIMIT = 4000
 
@@ -35,6 +38,7 @@ class _Track:
     sent_count: int = -1  # the alert's count at the last notification queued
     sent_at: float = float("-inf")  # monotonic time of that
     waiting: Alert | None = None  # a newer state held back by the throttle
+    touched: float = 0.0  # monotonic time the alert last changed (or was restored)
 
 
 @dataclass(order=True)
@@ -232,26 +236,46 @@ class Dispatcher:
         record: Callable[[list[Delivery]], None],
         monotonic: Callable[[], float] = time.monotonic,
         heartbeat: bool = True,
+        track_ttl: float = TRACK_TTL,
+        max_tracks: int = MAX_TRACKS,
     ) -> None:
         """``heartbeat=False``: the actions' periodic work (the Zabbix heartbeat) is not done by this process —
-        ``analyze --act`` on an old capture must not make a stopped sensor look alive."""
+        ``analyze --act`` on an old capture must not make a stopped sensor look alive.
+
+        What an action knows of an alert is forgotten ``track_ttl`` seconds after the alert last changed (an episode
+        that quiet has ended: the next one has a new uid), and the least recently changed is forgotten first beyond
+        ``max_tracks``; an update still held back by the throttle is sent before it is forgotten."""
         self._monotonic = monotonic
         self._workers: list[tuple[ActionSettings, _Worker]] = [
             (s, _Worker(a, s, record, ticks=heartbeat)) for s, a in zip(settings, actions, strict=True) if s.enabled
         ]
-        self._tracks: dict[tuple[str, str], _Track] = {}
+        self._by_name = {s.name: (s, w) for s, w in self._workers}
+        # Least recently changed first: forgetting the stalest is O(1), and tick() reads only ``_waiting``.
+        self._tracks: OrderedDict[tuple[str, str], _Track] = OrderedDict()
+        self._waiting: dict[tuple[str, str], _Track] = {}  # the tracks holding an update back
+        self.track_ttl = track_ttl
+        self.max_tracks = max_tracks
+        self.forgotten = 0
         self._lock = threading.Lock()
 
     @property
     def actions(self) -> list[str]:
         return [s.name for s, _ in self._workers]
 
+    @property
+    def tracked(self) -> int:
+        """How many (action, alert) pairs are remembered now."""
+        return len(self._tracks)
+
     def restore(self, delivered: Iterable[Delivery]) -> None:
         """After a restart: what each action already delivered is not sent again."""
+        now = self._monotonic()
         with self._lock:
             for d in delivered:
-                track = self._tracks.setdefault((d.action, d.alert_uid), _Track())
-                track.sent_count = max(track.sent_count, d.alert_count)
+                if d.action in self._by_name:  # an action since removed or disabled has nothing to remember
+                    track = self._touch((d.action, d.alert_uid), now)
+                    track.sent_count = max(track.sent_count, d.alert_count)
+            self._forget(now)
 
     def submit(self, alerts: Iterable[Alert]) -> None:
         now = self._monotonic()
@@ -260,40 +284,63 @@ class Dispatcher:
                 for settings, worker in self._workers:
                     if not _wants(settings, alert):
                         continue
-                    track = self._tracks.setdefault((settings.name, alert.uid), _Track())
+                    key = (settings.name, alert.uid)
+                    track = self._touch(key, now)
                     if track.sent_count < 0:
-                        self._send(worker, track, alert, "new", now)
+                        self._send(worker, key, track, alert, "new", now)
                     elif alert.count != track.sent_count:
                         if now - track.sent_at >= settings.throttle:
-                            self._send(worker, track, alert, "update", now)
+                            self._send(worker, key, track, alert, "update", now)
                         else:
                             track.waiting = alert
+                            self._waiting[key] = track
+            self._forget(now)
 
     def tick(self) -> None:
-        """Send the updates the throttle held back once their time has come. Call about once a second."""
+        """Send the updates the throttle held back once their time has come, and forget what has gone quiet. Call
+        about once a second: it reads only the held-back updates and the stalest tracks, never all of them."""
         now = self._monotonic()
         with self._lock:
-            for settings, worker in self._workers:
-                for (action, _uid), track in self._tracks.items():
-                    if action != settings.name or track.waiting is None:
-                        continue
-                    if now - track.sent_at >= settings.throttle:
-                        self._send(worker, track, track.waiting, "update", now)
+            for key, track in list(self._waiting.items()):
+                settings, worker = self._by_name[key[0]]
+                if track.waiting is not None and now - track.sent_at >= settings.throttle:
+                    self._send(worker, key, track, track.waiting, "update", now)
+            self._forget(now)
 
-    @staticmethod
-    def _send(worker: _Worker, track: _Track, alert: Alert, event: str, now: float) -> None:
+    def _touch(self, key: tuple[str, str], now: float) -> _Track:
+        track = self._tracks.get(key)
+        if track is None:
+            track = self._tracks[key] = _Track()
+        else:
+            self._tracks.move_to_end(key)
+        track.touched = now
+        return track
+
+    def _forget(self, now: float) -> None:
+        tracks = self._tracks
+        while tracks:
+            key, oldest = next(iter(tracks.items()))
+            if len(tracks) <= self.max_tracks and now - oldest.touched <= self.track_ttl:
+                return
+            del tracks[key]
+            if oldest.waiting is not None:  # the last figures still go out
+                self._send(self._by_name[key[0]][1], key, oldest, oldest.waiting, "update", now)
+            self.forgotten += 1
+
+    def _send(self, worker: _Worker, key: tuple[str, str], track: _Track, alert: Alert, event: str, now: float) -> None:
         track.sent_count = alert.count
         track.sent_at = now
         track.waiting = None
+        self._waiting.pop(key, None)
         worker.put(Notification(alert, event))
 
     def flush_throttled(self) -> None:
         """Send every held-back update now (at the end of an analysis, or at shutdown)."""
         with self._lock:
-            for settings, worker in self._workers:
-                for (action, _uid), track in self._tracks.items():
-                    if action == settings.name and track.waiting is not None:
-                        self._send(worker, track, track.waiting, "update", self._monotonic())
+            now = self._monotonic()
+            for key, track in list(self._waiting.items()):
+                if track.waiting is not None:
+                    self._send(self._by_name[key[0]][1], key, track, track.waiting, "update", now)
 
     def idle(self) -> bool:
         return all(worker.idle() for _, worker in self._workers)

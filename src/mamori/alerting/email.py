@@ -19,7 +19,6 @@ import re
 import smtplib
 import socket
 import ssl
-import stat
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import formatdate, make_msgid
@@ -27,7 +26,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from mamori.alerting.base import DeliveryError, Notification, Outcome, PermanentDeliveryError, register
+from mamori.alerting.base import (
+    DeliveryError,
+    Notification,
+    Outcome,
+    PermanentDeliveryError,
+    read_secret,
+    register,
+)
 from mamori.config import EmailAction as EmailSettings
 from mamori.model import Alert, iso_time
 
@@ -50,17 +56,7 @@ def _one_line(value: object, limit: int | None = None) -> str:
 
 def read_password(path: Path) -> str:
     """The first line of ``path``. Refuses a file its group or others may read (DeliveryError saying so)."""
-    try:
-        mode = path.stat().st_mode
-        if mode & (stat.S_IRGRP | stat.S_IROTH):
-            raise DeliveryError(
-                f"password_file {path} may be read by other users (mode {stat.S_IMODE(mode):04o}); "
-                f"not used: run  chmod 600 {path}  (and chown it to the user mamori runs as)"
-            )
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DeliveryError(f"cannot read password_file {path}: {exc.strerror or exc}") from exc
-    return text.splitlines()[0] if text else ""
+    return read_secret(path, "password_file")
 
 
 def _local(ts: float, tz: dt.tzinfo | None) -> str:

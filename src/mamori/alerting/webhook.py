@@ -3,8 +3,10 @@
 ``format: json`` posts ``{"event": ..., **alert_to_dict(alert)}``, values verbatim; ``teams`` posts an Adaptive
 Card in the message wrapper that Teams' incoming webhooks and Workflows accept; ``slack`` posts ``text`` and
 ``blocks`` for a Slack incoming webhook. In the two chat formats, values are shown on one line (control characters
-become U+FFFD) and, for Slack, ``&``, ``<`` and ``>`` are escaped so that a value cannot mention ``@channel`` or
-forge a link.
+become U+FFFD) and cannot format the message: Slack shows them in ``plain_text`` objects (its mrkdwn has no escape
+for ``*bold*``), with ``&``, ``<`` and ``>`` escaped as Slack requires, so a value cannot mention ``@channel`` or
+forge a link; the fallback ``text`` carries only mamori's own title. Teams reads every TextBlock and fact as
+Markdown: its special characters are escaped with a backslash (CommonMark), so ``[text](url)`` stays text.
 
 A 2xx answer is a delivery (detail: the status and the first 200 characters of the answer). Redirects are not
 followed: a 3xx is a failed attempt naming the ``Location`` (fix the url). Every other status, a timeout or a
@@ -12,6 +14,10 @@ connection error is a failed attempt, and the dispatcher retries failed attempts
 back-off: that is what 429 and 5xx need; for other 4xx the detail says the request itself was refused.
 Certificates are checked against ``ca_file`` when given, else the system's CA store, with the host name. Proxies
 come from the service's environment (``https_proxy``, ``no_proxy``), as for any urllib client.
+
+The URL of a Slack or Teams webhook is its secret: messages and records show it as ``https://host/…abcd``. A token
+header (``Authorization: Bearer ...``) is read from its file in ``header_files`` at each delivery, as the e-mail
+action reads its password, and is never shown either.
 """
 
 from __future__ import annotations
@@ -22,11 +28,12 @@ import re
 import ssl
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from mamori.alerting.base import DeliveryError, Notification, Outcome, register
+from mamori.alerting.base import DeliveryError, Notification, Outcome, read_secret, register
 from mamori.config import WebhookAction as WebhookSettings
+from mamori.config import redact_url
 from mamori.model import Alert, alert_to_dict, iso_time
 
 __all__ = ["WebhookAction", "payload"]
@@ -35,6 +42,13 @@ _ANSWER_READ = 65536  # bytes of the answer read at most
 _ANSWER_SHOWN = 200  # characters of it recorded
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _SLACK_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_SLACK_TEXT = 3000  # characters of a section's text, as sent (escapes included)
+_SLACK_FIELD = 2000  # characters of a field's text
+_SLACK_HEADER = 150  # characters of a header's plain_text
+# CommonMark's inline syntax (emphasis, code, links, autolinks) anywhere, and what starts a block at the start.
+_MARKDOWN_INLINE = re.compile(r"([\\`*_~\[\]()<>|!&])")
+_MARKDOWN_BLOCK_MARK = re.compile(r"^(\s*)([#+-])(?=#{0,5}(\s|$))")  # a heading or a bullet (a marker and a space)
+_MARKDOWN_ORDERED = re.compile(r"^(\s*\d{1,9})\.(?=\s|$)")  # "1. " starts a numbered list
 _EVENT = {"new": ("新規", "new"), "update": ("更新", "update")}
 
 
@@ -76,15 +90,15 @@ def _teams(note: Notification) -> dict[str, Any]:
         "body": [
             {
                 "type": "TextBlock",
-                "text": _title(note),
+                "text": _markdown_text(_title(note)),
                 "weight": "Bolder",
                 "size": "Medium",
                 "wrap": True,
                 "color": "Attention" if alert.severity.label in ("high", "critical") else "Default",
             },
-            {"type": "TextBlock", "text": _one_line(alert.summary_ja), "wrap": True},
-            {"type": "TextBlock", "text": _one_line(alert.summary_en), "wrap": True, "isSubtle": True},
-            {"type": "FactSet", "facts": [{"title": k, "value": v} for k, v in _facts(alert)]},
+            {"type": "TextBlock", "text": _markdown_text(alert.summary_ja), "wrap": True},
+            {"type": "TextBlock", "text": _markdown_text(alert.summary_en), "wrap": True, "isSubtle": True},
+            {"type": "FactSet", "facts": [{"title": k, "value": _markdown_text(v)} for k, v in _facts(alert)]},
         ],
     }
     return {
@@ -96,20 +110,43 @@ def _teams(note: Notification) -> dict[str, Any]:
     }
 
 
-def _slack_escape(text: str) -> str:
-    return "".join(_SLACK_ESCAPES.get(c, c) for c in text)
+def _markdown_text(value: object) -> str:
+    """One line for a Teams TextBlock or fact (read as Markdown): every character that could start emphasis, code,
+    a link or an autolink is escaped with a backslash, and so is what would start a heading, quote or list."""
+    text = _MARKDOWN_INLINE.sub(r"\\\1", _one_line(value))
+    text = _MARKDOWN_BLOCK_MARK.sub(r"\1\\\2", text, count=1)
+    return _MARKDOWN_ORDERED.sub(r"\1\\.", text, count=1)
+
+
+def _slack_text(value: object, limit: int) -> str:
+    """One line for a Slack text object: ``&``, ``<``, ``>`` escaped; at most ``limit`` characters as sent (an
+    escape is never cut in half)."""
+    out: list[str] = []
+    size = 0
+    for c in _one_line(value, limit):
+        piece = _SLACK_ESCAPES.get(c, c)
+        if size + len(piece) > limit - 1:
+            out.append("…")
+            break
+        out.append(piece)
+        size += len(piece)
+    return "".join(out)
+
+
+def _plain(text: str) -> dict[str, Any]:
+    return {"type": "plain_text", "text": text, "emoji": False}
 
 
 def _slack(note: Notification) -> dict[str, Any]:
     alert = note.alert
-    title = _slack_escape(_title(note))
-    summary = _slack_escape(f"{_one_line(alert.summary_ja)}\n{_one_line(alert.summary_en)}")
-    fields = [{"type": "mrkdwn", "text": f"*{k}*\n{_slack_escape(v)}"} for k, v in _facts(alert)]
+    half = _SLACK_TEXT // 2
+    summary = f"{_slack_text(alert.summary_ja, half - 1)}\n{_slack_text(alert.summary_en, half - 1)}"
+    fields = [_plain(_slack_text(f"{k}: {v}", _SLACK_FIELD)) for k, v in _facts(alert)]
     return {
-        "text": f"{title}: {summary}",
+        "text": _slack_text(_title(note), _SLACK_HEADER),
         "blocks": [
-            {"type": "header", "text": {"type": "plain_text", "text": _title(note)}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": summary}},
+            {"type": "header", "text": _plain(_slack_text(_title(note), _SLACK_HEADER))},
+            {"type": "section", "text": _plain(summary)},
             {"type": "section", "fields": fields[:10]},  # Slack allows at most 10 fields in a section
         ],
     }
@@ -131,8 +168,9 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def _answer(data: bytes) -> str:
-    return _one_line(data.decode("utf-8", errors="replace").strip(), _ANSWER_SHOWN)
+def _answer(data: bytes, scrub: Callable[[str], str]) -> str:
+    """The start of the far end's answer; scrubbed before it is cut (an echo of the request holds the secrets)."""
+    return _one_line(scrub(data.decode("utf-8", errors="replace").strip()), _ANSWER_SHOWN)
 
 
 def _with_answer(status: str, answer: str) -> str:
@@ -151,20 +189,46 @@ class WebhookAction:
         self._proxies = dict(proxies) if proxies is not None else None  # None: from the environment
 
     def deliver(self, note: Notification) -> Outcome:
+        """POST ``note``. No message, record or log line ever holds the URL (for Slack and Teams it is the secret)
+        or a header read from ``header_files``: they are replaced by their redacted forms."""
+        secrets: list[str] = []
+        try:
+            secrets = [read_secret(path, f"header_files[{name}]") for name, path in self.settings.header_files.items()]
+            outcome = self._post(
+                note,
+                dict(zip(self.settings.header_files, secrets, strict=True)),
+                lambda text: self._scrub(text, secrets),
+            )
+        except DeliveryError as exc:
+            raise type(exc)(self._scrub(str(exc), secrets)) from None
+        except Exception as exc:  # anything else the HTTP stack raises: its text may quote the request
+            raise DeliveryError(self._scrub(f"{type(exc).__name__}: {exc}", secrets)) from None
+        return Outcome(outcome.ok, self._scrub(outcome.detail, secrets), outcome.retry)
+
+    def _scrub(self, text: str, secrets: list[str]) -> str:
+        text = self.settings.redact(text)
+        for secret in secrets:
+            if secret:
+                text = text.replace(secret, "(hidden)")
+        return text
+
+    def _post(self, note: Notification, secret_headers: dict[str, str], scrub: Callable[[str], str]) -> Outcome:
         settings = self.settings
         body = json.dumps(payload(note, settings.format), ensure_ascii=False, default=str).encode("utf-8")
         headers = {
             "Content-Type": "application/json; charset=utf-8",
             "User-Agent": "mamori",
             **settings.headers,
+            **secret_headers,
         }
         request = urllib.request.Request(settings.url, data=body, headers=headers, method="POST")  # noqa: S310 - http(s) only, checked by the settings
+        where = redact_url(settings.url)
         try:
             with self._opener().open(request, timeout=settings.timeout) as response:
-                answer = _answer(response.read(_ANSWER_READ))
+                answer = _answer(response.read(_ANSWER_READ), scrub)
                 return Outcome(True, _with_answer(f"HTTP {response.status} {response.reason}", answer))
         except urllib.error.HTTPError as exc:
-            return self._refused(exc)
+            return self._refused(exc, scrub)
         except urllib.error.URLError as exc:
             reason = exc.reason
             if isinstance(reason, ssl.SSLCertVerificationError):
@@ -172,11 +236,11 @@ class WebhookAction:
                 raise DeliveryError(f"TLS certificate not accepted: {reason.verify_message}{hint}") from exc
             if isinstance(reason, TimeoutError):
                 raise DeliveryError(f"no answer within {settings.timeout:g} s") from exc
-            raise DeliveryError(f"cannot reach {settings.url}: {reason}") from exc
+            raise DeliveryError(f"cannot reach {where}: {reason}") from exc
         except TimeoutError as exc:
             raise DeliveryError(f"no answer within {settings.timeout:g} s") from exc
         except (OSError, http.client.HTTPException) as exc:
-            raise DeliveryError(f"{settings.url}: {type(exc).__name__}: {exc}") from exc
+            raise DeliveryError(f"{where}: {type(exc).__name__}: {exc}") from exc
 
     def tick(self, now: float) -> None:
         return None
@@ -198,14 +262,14 @@ class WebhookAction:
         )
 
     @staticmethod
-    def _refused(exc: urllib.error.HTTPError) -> Outcome:
+    def _refused(exc: urllib.error.HTTPError, scrub: Callable[[str], str]) -> Outcome:
         try:
-            answer = _answer(exc.read(_ANSWER_READ))
+            answer = _answer(exc.read(_ANSWER_READ), scrub)
         except (OSError, http.client.HTTPException):
             answer = ""
         status = f"HTTP {exc.code} {exc.reason}"
         if 300 <= exc.code < 400:
-            location = _one_line(exc.headers.get("Location", "?"), 500)
+            location = redact_url(_one_line(exc.headers.get("Location", "?"), 500))  # it may be a secret URL too
             detail = f"{status}: redirect to {location} not followed (set url to the final address)"
             return Outcome(False, detail, retry=False)
         if 400 <= exc.code < 500 and exc.code not in (408, 429):

@@ -410,7 +410,12 @@ def deliveries(config: Path, alert_uid: str | None, limit: int, as_json: bool) -
     if not settings.database_path.exists():
         click.echo("記録はありません / no deliveries")
         return
-    rows = Store(settings.database_path).deliveries(alert_uid, limit=limit)
+    from mamori.config import redact_secrets
+
+    rows = [
+        dataclasses.replace(d, detail=redact_secrets(d.detail, settings.actions))  # older records may quote a URL
+        for d in Store(settings.database_path).deliveries(alert_uid, limit=limit)
+    ]
     if as_json:
         from mamori.model import iso_time
 

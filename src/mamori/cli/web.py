@@ -3,6 +3,7 @@ the first administrator is created with ``mamori user add --config FILE NAME --r
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -44,6 +45,9 @@ def web(config: Path, listen: str | None) -> None:
             parse_listen(listen)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--listen") from None
+        # The address served is the one the host names are allowed for (ALLOWED_HOSTS), not the file's.
+        settings = dataclasses.replace(settings, web=settings.web.model_copy(update={"listen": listen}))
+    _warn_if_exposed(settings)
     _django(settings)
     from django.contrib.auth import get_user_model
 
@@ -57,10 +61,28 @@ def web(config: Path, listen: str | None) -> None:
     from mamori.web.setup import wsgi_application
 
     try:
-        serve(settings, wsgi_application(), listen=listen)
+        serve(settings, wsgi_application())
     except MamoriError as exc:
         click.echo(click.style("error: ", fg="red") + str(exc), err=True)
         sys.exit(2)
+
+
+def _warn_if_exposed(settings: Settings) -> None:
+    """Beyond this machine without HTTPS, passwords and session cookies cross the network in clear: say so."""
+    import ipaddress
+
+    from mamori.config.web import parse_listen
+
+    host, port = parse_listen(settings.web.listen)
+    if settings.web.tls is None and not ipaddress.ip_address(host).is_loopback:
+        shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        click.echo(
+            click.style("warning: ", fg="yellow")
+            + f"the dashboard listens on {shown} without TLS: passwords and session cookies cross the network "
+            "in clear; set web.tls (cert, key) / 警告: TLS なしでこの機械の外に公開しています。パスワードと"
+            "セッションが平文で流れます。web.tls（cert、key）を設定してください",
+            err=True,
+        )
 
 
 @click.group()
@@ -193,17 +215,21 @@ def user_remove(config: Path, name: str) -> None:
 
 @user.command("unlock")
 @_CONFIG
-@click.argument("name")
-def user_unlock(config: Path, name: str) -> None:
-    """ロックを解除する / Unlock an account locked after failed logins."""
+@click.argument("name", required=False)
+@click.option("--address", help="このアドレスの失敗をすべて消す / clear every failure from this address (a throttle)")
+def user_unlock(config: Path, name: str | None, address: str | None) -> None:
+    """ロックを解除する / Unlock a user name (from every address) or an address (for every user name)."""
+    if name is None and address is None:
+        raise click.UsageError("give a user name and/or --address ADDRESS / ユーザー名か --address を指定してください")
     _django(_settings(config))
     from axes.utils import reset
 
     from mamori.web.models import AuditEntry
 
-    count = reset(username=name)
-    AuditEntry.objects.create(user="(cli)", action="user.unlock", target=name, detail=f"cleared {count}")
-    click.echo(f"unlocked {name} ({count} record(s) cleared)")
+    count = reset(ip=address, username=name)  # both given: that user name from that address only
+    target = " ".join(v for v in (name, address) if v)
+    AuditEntry.objects.create(user="(cli)", action="user.unlock", target=target, detail=f"cleared {count}")
+    click.echo(f"unlocked {target} ({count} record(s) cleared) / 解除しました")
 
 
 @user.command("list")

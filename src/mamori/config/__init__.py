@@ -7,6 +7,8 @@ from mamori.config.actions import (
     SyslogAction,
     WebhookAction,
     ZabbixAction,
+    redact_secrets,
+    redact_url,
 )
 from mamori.config.loader import Settings, load_settings, settings_from_text
 from mamori.config.sections import (
@@ -39,5 +41,7 @@ __all__ = [
     "normalize_ip",
     "normalize_mac",
     "parse_duration",
+    "redact_secrets",
+    "redact_url",
     "settings_from_text",
 ]

@@ -1,13 +1,16 @@
 """Response actions: what mamori does when an alert is raised or grows (``actions:`` in the settings file).
 
 Every action has a name, a type and a choice of alerts (``rules``, ``min_severity``); updates of an ongoing alert
-are throttled, and failed deliveries are retried with back-off. Secrets (SMTP password, Zabbix PSK) are never
-written in the settings file: they are read from a file only root can read (``password_file``, ``psk_file``).
+are throttled, and failed deliveries are retried with back-off. Secrets (SMTP password, Zabbix PSK, a webhook's
+token header) are never written in the settings file: they are read from a file only root can read
+(``password_file``, ``psk_file``, ``header_files``). A Slack or Teams webhook URL is itself the secret: it is shown
+everywhere as its host and a hint (:func:`redact_url`), never whole.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -23,9 +26,15 @@ __all__ = [
     "SyslogAction",
     "WebhookAction",
     "ZabbixAction",
+    "redact_secrets",
+    "redact_url",
 ]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")  # an HTTP token (RFC 9110)
+# Headers that carry credentials: their values come from header_files, never from the settings file.
+_SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie", "x-api-key", "api-key", "x-auth-token"}
+_HINT = 4  # characters of the end of a secret URL shown, to tell two apart
 Severity = Literal["info", "low", "medium", "high", "critical"]
 
 
@@ -126,20 +135,91 @@ class EmailAction(_Action):
         return value
 
 
+def redact_url(url: str) -> str:
+    """``https://hooks.slack.com/services/T0/B0/abcd1234`` -> ``https://hooks.slack.com/…1234``: the scheme and host
+    (and port), which say where it goes, and the last characters, which tell two URLs apart."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(URL hidden)"
+    if ":" in host:
+        host = f"[{host}]"
+    rest = url.split(host, 1)[-1] if host else url
+    hint = url[-_HINT:] if len(rest) > 2 * _HINT else ""
+    return f"{parts.scheme}://{host}{port}/…{hint}" if parts.scheme and host else "(URL hidden)"
+
+
+def redact_secrets(text: str, actions: Iterable[object]) -> str:
+    """``text`` with every webhook URL of ``actions`` (and its path) replaced by its redacted form: for records
+    written before URLs were kept out of them, and for any message that quotes one."""
+    for action in actions:
+        if isinstance(action, WebhookAction):
+            text = action.redact(text)
+    return text
+
+
 class WebhookAction(_Action):
     type: Literal["webhook"]
-    url: str
+    url: str = Field(repr=False, description="for Slack and Teams the URL is the secret: shown only redacted")
     format: Literal["json", "teams", "slack"] = "json"
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default_factory=dict, description="headers without secrets")
+    header_files: dict[str, Path] = Field(
+        default_factory=dict, description="header name -> file (chmod 600) whose first line is the value"
+    )
     ca_file: Path | None = None
 
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"{value!r}: expected an http:// or https:// URL")
+        try:
+            parts = urlsplit(value)
+            hostname = parts.hostname
+        except ValueError:
+            hostname = None
+            parts = urlsplit("")
+        if parts.scheme not in ("http", "https") or not hostname:
+            raise ValueError(f"{redact_url(value)}: expected an http:// or https:// URL")
         return value
+
+    @field_validator("headers")
+    @classmethod
+    def _no_secret_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            if not _HEADER_NAME.match(name) or any(c in text for c in "\r\n\0"):
+                raise ValueError(f"header {name!r}: not a valid HTTP header name, or a line break in its value")
+            if name.lower() in _SECRET_HEADERS:
+                raise ValueError(
+                    f"header {name!r} carries a credential: put its value in a file only root can read "
+                    f"(chmod 600) and name it under header_files: {{{name}: /etc/mamori/{name.lower()}}}"
+                )
+        return value
+
+    @field_validator("header_files")
+    @classmethod
+    def _header_names(cls, value: dict[str, Path]) -> dict[str, Path]:
+        for name in value:
+            if not _HEADER_NAME.match(name):
+                raise ValueError(f"header_files: {name!r} is not a valid HTTP header name")
+        return value
+
+    @model_validator(mode="after")
+    def _header_once(self) -> WebhookAction:
+        both = {n.lower() for n in self.headers} & {n.lower() for n in self.header_files}
+        if both:
+            raise ValueError(f"headers and header_files both set {', '.join(sorted(both))}")
+        return self
+
+    def redact(self, text: str) -> str:
+        """``text`` with this action's URL, and the URL's path, replaced by :func:`redact_url`."""
+        shown = redact_url(self.url)
+        text = text.replace(self.url, shown)
+        parts = urlsplit(self.url)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        if len(path) > 1:
+            text = text.replace(path, "/…")
+        return text
 
 
 ActionSettings = Annotated[

@@ -6,8 +6,12 @@ web:
   tls: {cert: /etc/mamori/web.crt, key: /etc/mamori/web.key}   # HTTPS; without it, plain HTTP
   allowed_hosts: [mamori.hospital.local]                       # host names the browser uses besides the address
   session_age: 8h
-  lockout: {failures: 5, cooloff: 30m}
+  lockout: {failures: 5, address_failures: 20, cooloff: 30m}
 ```
+
+A user name is locked after ``failures`` failed logins *from one address* (someone else on the LAN cannot lock the
+administrator out); an address is throttled after ``address_failures`` failures over all user names (a password
+sprayed over every account).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from mamori.config.values import Duration, Strict
 
@@ -46,8 +50,20 @@ class WebTls(Strict):
 
 
 class LockoutSettings(Strict):
-    failures: int = Field(5, ge=1, le=100, description="failed logins before the account is locked")
+    failures: int = Field(5, ge=1, le=100, description="failed logins of one user name from one address: locked")
+    address_failures: int = Field(
+        20, ge=1, le=10_000, description="failed logins from one address over all user names: the address throttled"
+    )
     cooloff: Duration = Field(1800.0, gt=0, description="how long a lockout lasts")
+
+    @model_validator(mode="after")
+    def _address_at_least_account(self) -> LockoutSettings:
+        if self.address_failures < self.failures:
+            raise ValueError(
+                f"address_failures ({self.address_failures}) must be at least failures ({self.failures}): "
+                "one account's failures would throttle its whole address first"
+            )
+        return self
 
 
 class WebSettings(Strict):

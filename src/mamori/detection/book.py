@@ -3,6 +3,7 @@
 An ongoing attack updates its alert (count, last_seen, details) instead of raising a new one per packet. After a
 rule's quiet period without a new hit, the next hit starts a new episode with a new uid. The book is bounded: when
 full, the stalest state is closed (its last snapshot stays available) so that memory cannot grow without limit.
+An alert keeps at most SAMPLES_FIRST + SAMPLES_LAST samples (its first and its latest), across restarts too.
 """
 
 from __future__ import annotations
@@ -134,6 +135,7 @@ class AlertState:
             + tuple(sample_of(o) for o in self.first_samples)
             + tuple(sample_of(o) for o in self.last_samples)
         )
+        samples = _first_and_last(samples)  # after a restart: the episode's first samples and its latest
         return Alert(
             uid=self.uid,
             rule=self.rule,
@@ -152,6 +154,12 @@ class AlertState:
             details=_freeze(self.details),
             samples=samples,
         )
+
+
+def _first_and_last(samples: tuple[Mapping[str, Any], ...]) -> tuple[Mapping[str, Any], ...]:
+    if len(samples) <= SAMPLES_FIRST + SAMPLES_LAST:
+        return samples
+    return samples[:SAMPLES_FIRST] + samples[-SAMPLES_LAST:]
 
 
 def _freeze(details: dict[str, Any]) -> dict[str, Any]:
@@ -234,7 +242,7 @@ class AlertBook:
             dst_port=alert.dst_port,
             system=alert.system,
             details=dict(alert.details),
-            restored_samples=tuple(alert.samples),
+            restored_samples=_first_and_last(tuple(alert.samples)),
             dirty=False,
         )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,9 @@ FONT_CANDIDATES = (
 )
 _STATUS_JA = {"open": "未対応", "acknowledged": "確認済み", "resolved": "対応済み", "false_positive": "誤検知"}
 _SEVERITY_JA = {"critical": "緊急", "high": "高", "medium": "中", "low": "低", "info": "情報"}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CELL_LIMIT = 500  # characters of one table cell: a cell taller than a page cannot be laid out at all
+_MARKUP = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 
 
 @dataclass
@@ -88,6 +92,16 @@ def _font() -> str:
     )
 
 
+def _text(value: object, limit: int = _CELL_LIMIT) -> str:
+    """Text for a reportlab Paragraph, which reads its text as markup: names and summaries come from packets and
+    logs (a system named ``<img src="/etc/passwd"/>`` would make reportlab open that file; ``<admin>`` would
+    vanish), so ``&``, ``<`` and ``>`` are escaped, control characters become U+FFFD, and very long text is cut."""
+    text = _CONTROL.sub("\ufffd", str(value))
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return "".join(_MARKUP.get(c, c) for c in text)
+
+
 def _local(ts: float | dt.datetime, zone: dt.tzinfo | None = None) -> str:
     """In the report's zone (the month's), not the machine's."""
     value = ts if isinstance(ts, dt.datetime) else dt.datetime.fromtimestamp(ts, tz=dt.UTC)
@@ -110,7 +124,7 @@ def render_pdf(data: MonthData, *, generated: dt.datetime | None = None) -> byte
     small = ParagraphStyle("small", fontName=font, fontSize=7.5, leading=10)
 
     def table(rows: Sequence[Sequence[object]], widths: Sequence[float]) -> Table:
-        cells = [[Paragraph(str(c), small) for c in row] for row in rows]
+        cells = [[Paragraph(_text(c), small) for c in row] for row in rows]
         t = Table(cells, colWidths=[w * mm for w in widths], repeatRows=1)
         t.setStyle(
             TableStyle(
@@ -125,7 +139,7 @@ def render_pdf(data: MonthData, *, generated: dt.datetime | None = None) -> byte
 
     story: list[object] = []
     generated = generated or dt.datetime.now().astimezone()
-    story.append(Paragraph(f"{data.site} セキュリティ監視 月次報告 / Monthly security report", title))
+    story.append(Paragraph(f"{_text(data.site, 200)} セキュリティ監視 月次報告 / Monthly security report", title))
     story.append(
         Paragraph(
             f"対象期間 / Period: {data.year}年{data.month}月 ({_local(data.start, zone)} – {_local(data.end, zone)})　"

@@ -1,24 +1,35 @@
 """Any list as CSV (UTF-8 with BOM, or Shift_JIS, for Excel) or XLSX, and an XLSX sheet read back as rows.
 
 Cells that Excel would take for a formula (starting with = + - @, tab or CR) are prefixed with a quote: values
-come from packets and logs, that is from attackers too (CSV injection).
+come from packets and logs, that is from attackers too (CSV injection). A workbook cannot hold most control
+characters (openpyxl refuses them): in XLSX they become U+FFFD.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 __all__ = ["read_xlsx_rows", "to_csv", "to_xlsx"]
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NOT_IN_XLSX = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")  # what the XML of a workbook cannot carry
+_XLSX_CELL = 32767  # Excel's limit of characters in a cell (a longer one makes it "repair" the file)
 
 
 def _safe(value: Any) -> Any:
     if isinstance(value, str) and value.startswith(_FORMULA_START):
         return "'" + value
+    return value
+
+
+def _safe_xlsx(value: Any) -> Any:
+    if isinstance(value, str):
+        text = _NOT_IN_XLSX.sub("\ufffd", value)
+        return _safe(text if len(text) <= _XLSX_CELL else text[: _XLSX_CELL - 2] + "…")  # room for the quote
     return value
 
 
@@ -47,7 +58,7 @@ def to_xlsx(header: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str 
         cell.font = Font(bold=True)
     widths = [len(str(h)) + 2 for h in header]
     for row in rows:
-        values = ["" if v is None else _safe(v) for v in row]
+        values = ["" if v is None else _safe_xlsx(v) for v in row]
         sheet.append(values)
         for i, v in enumerate(values[: len(widths)]):
             widths[i] = min(60, max(widths[i], len(str(v)) + 2))

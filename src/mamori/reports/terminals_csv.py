@@ -8,6 +8,10 @@ accepted as well. Rows whose first cell starts with ``#`` are comments (a propos
 A proposal from ``mamori learn`` has the same columns plus what was observed and a decision column (判定): empty
 or はい/yes registers the row, いいえ/no/reject/× skips it, 登録済み/known marks an already registered terminal.
 Pure functions: bytes in, entries and problems out; entries in, bytes out.
+
+Names come from people and from the network (a learned host name): a cell Excel would run as a formula (starting
+with = + - @, tab or CR) is written with a leading quote, and reading takes that quote off again, so an export
+imports back unchanged.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ __all__ = [
 ENCODINGS = ("utf-8-sig", "shift_jis")
 _CODECS = {"utf-8-sig": "utf-8-sig", "utf-8": "utf-8", "shift_jis": "cp932", "cp932": "cp932"}
 _MAX_TEXT = 200  # the ledger's name and system columns
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 # key -> (Japanese header, English header, further accepted spellings)
 _COLUMNS: dict[str, tuple[str, str, tuple[str, ...]]] = {
@@ -235,7 +240,7 @@ def _row(
 
     def cell(key: str) -> str:
         index = columns.get(key, (-1, ""))[0]
-        return row[index].strip() if 0 <= index < len(row) else ""
+        return _unquoted(row[index].strip()) if 0 <= index < len(row) else ""
 
     def problem(key: str, message: str) -> None:
         result.problems.append(CsvProblem(source, number, _label(columns, key), message))
@@ -300,7 +305,19 @@ def _addresses(raw_mac: str, raw_ip: str, gateways: Mapping[str, str], problem: 
     return mac, ip
 
 
+def _unquoted(text: str) -> str:
+    """A cell as written by :func:`_formula_safe` reads back as it was."""
+    return text[1:] if text.startswith("'") and text[1:].startswith(_FORMULA_START) else text
+
+
 # -- writing -------------------------------------------------------------------------------------------------------
+
+
+def _formula_safe(value: object) -> object:
+    """Text Excel would take for a formula gets a leading quote (CSV injection)."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
 
 
 def _local(ts: float | None) -> str:
@@ -315,7 +332,7 @@ def _encode(rows: Iterable[Sequence[object]], encoding: str) -> bytes:
     writer = csv.writer(out, lineterminator="\r\n")
     lines: list[str] = []
     for row in rows:
-        writer.writerow(row)
+        writer.writerow([_formula_safe(v) for v in row])
         lines.append(out.getvalue())
         out.seek(0)
         out.truncate()

@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from pydantic import BaseModel
+
 from mamori.alerting import Dispatcher, build_action
+from mamori.alerting.dispatcher import TRACK_TTL
 from mamori.config import Settings
 from mamori.errors import ConfigError, ConfigProblem
 from mamori.model import Delivery
@@ -36,7 +39,25 @@ def build_dispatcher(
     if problems:
         raise ConfigError(problems)
     log.info("actions: %s", ", ".join(f"{a.name} ({a.type})" for a in actions))
-    return Dispatcher(enabled, actions, record=record, heartbeat=heartbeat)
+    # An alert's delivery state outlives its episode: a quiet spell shorter than the rule's quiet period continues it.
+    ttl = max(TRACK_TTL, 2 * _longest_quiet_period(settings.detection), 2 * _longest_quiet_period(settings.windows))
+    return Dispatcher(enabled, actions, record=record, heartbeat=heartbeat, track_ttl=ttl)
+
+
+def _longest_quiet_period(section: object) -> float:
+    """The largest ``quiet_period`` anywhere in a settings section (0 if none)."""
+    if not isinstance(section, BaseModel):
+        return 0.0
+    longest = 0.0
+    for name in type(section).model_fields:
+        value = getattr(section, name)
+        if name == "quiet_period" and isinstance(value, int | float):
+            longest = max(longest, float(value))
+        elif isinstance(value, BaseModel):
+            longest = max(longest, _longest_quiet_period(value))
+        elif isinstance(value, dict):
+            longest = max([longest, *(_longest_quiet_period(v) for v in value.values())])
+    return longest
 
 
 def log_deliveries(deliveries: list[Delivery]) -> None:

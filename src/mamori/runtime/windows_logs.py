@@ -65,6 +65,15 @@ LOGON_COLUMNS = ("computer", "user", "source", "logon_type", "first", "last", "s
 _COLLECT_EVERY = 65536  # events between hand-overs of changed alerts (to the store)
 
 
+def _spreadsheet_cell(value: Any) -> Any:
+    """User and computer names come from the logs: text Excel would run as a formula gets a leading quote."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(("=", "+", "-", "@", "\t", "\r")):
+        return "'" + value
+    return value
+
+
 class RowWriter:
     """Rows to a CSV file (UTF-8 with BOM, so that Excel on a Japanese Windows reads it) or JSON lines, chosen by
     the file name: ``.csv`` or anything else (``.jsonl``)."""
@@ -81,7 +90,7 @@ class RowWriter:
 
     def write(self, row: dict[str, Any]) -> None:
         if self._writer is not None:
-            self._writer.writerow({k: "" if row.get(k) is None else row.get(k) for k in self.columns})
+            self._writer.writerow({k: _spreadsheet_cell(row.get(k)) for k in self.columns})
         else:
             self._file.write(json.dumps(row, ensure_ascii=False) + "\n")
         self.rows += 1

@@ -15,7 +15,7 @@ import hmac
 import json
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ def canonical(document: dict[str, Any]) -> bytes:
 class Signer:
     algorithm: str
     key_id: str
-    _secret: bytes
+    _secret: bytes = field(repr=False)  # never in a log line or a traceback's locals
 
     def sign(self, data: bytes) -> str:
         if self.algorithm == "hmac-sha256":
@@ -74,7 +74,7 @@ class Signer:
 class Verifier:
     algorithm: str
     key_id: str
-    _key: bytes  # the Ed25519 public key, or the HMAC secret
+    _key: bytes = field(repr=False)  # the Ed25519 public key, or the HMAC secret: never shown
 
     def check(self, document: dict[str, Any]) -> str | None:
         """None when the document's signature is good; otherwise what is wrong with it."""

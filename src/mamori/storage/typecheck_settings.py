@@ -1,7 +1,8 @@
 """Django settings for the type checker only (django-stubs' mypy plugin needs a settings module to import).
 
 At run time Django is configured by :mod:`mamori.storage.setup` (storage alone) or :mod:`mamori.web.setup` (the
-dashboard) from the mamori settings file.
+dashboard) from the mamori settings file. No SECRET_KEY here: a key written in a module ships in the wheel, known
+to everyone; the dashboard's key is generated on first use and kept in a file only its owner can read.
 """
 
 INSTALLED_APPS = [
@@ -17,4 +18,3 @@ INSTALLED_APPS = [
 USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
-SECRET_KEY = "type-checking-only-not-used-at-run-time"  # noqa: S105 - never loaded by mamori at run time

@@ -14,9 +14,10 @@ from django.db.models import Count, QuerySet, Sum
 from django.http import QueryDict
 from django.utils import timezone
 
-from mamori.config import normalize_mac
+from mamori.config import normalize_mac, redact_secrets
 from mamori.model import RULE_IDS, Severity
 from mamori.storage.models import AlertHandling, AlertHourly, AlertRecord, DeliveryRecord, SensorStatus
+from mamori.web.setup import mamori_settings
 
 __all__ = ["STATUSES", "AlertQuery", "alert_detail", "overview"]
 
@@ -139,8 +140,12 @@ def alert_detail(uid: str) -> dict[str, Any] | None:
     record = AlertRecord.objects.filter(uid=uid).first()
     if record is None:
         return None
+    deliveries = list(DeliveryRecord.objects.filter(alert_uid=uid).order_by("ts", "id")[:200])
+    actions = mamori_settings().actions
+    for d in deliveries:  # records written before webhook URLs were kept out of them: shown redacted too
+        d.detail = redact_secrets(d.detail, actions)
     return {
         "alert": record,
         "handling": list(AlertHandling.objects.filter(alert_uid=uid).order_by("ts", "id")),
-        "deliveries": list(DeliveryRecord.objects.filter(alert_uid=uid).order_by("ts", "id")[:200]),
+        "deliveries": deliveries,
     }

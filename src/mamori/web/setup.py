@@ -77,6 +77,7 @@ def django_settings(settings: Settings, *, debug: bool = False) -> dict[str, Any
         ],
         "MIDDLEWARE": [
             "django.middleware.security.SecurityMiddleware",
+            "mamori.web.middleware.ContentSecurityPolicyMiddleware",
             "whitenoise.middleware.WhiteNoiseMiddleware",
             "django.contrib.sessions.middleware.SessionMiddleware",
             "django.middleware.common.CommonMiddleware",
@@ -150,7 +151,9 @@ def django_settings(settings: Settings, *, debug: bool = False) -> dict[str, Any
         "X_FRAME_OPTIONS": "DENY",
         "AXES_FAILURE_LIMIT": web.lockout.failures,
         "AXES_COOLOFF_TIME": web.lockout.cooloff / 3600.0,
-        "AXES_LOCKOUT_PARAMETERS": ["username"],
+        # A user name is locked from the address that failed, not everywhere (mamori.web.lockout throttles an
+        # address that fails over many user names).
+        "AXES_LOCKOUT_PARAMETERS": [["username", "ip_address"]],
         "AXES_RESET_ON_SUCCESS": True,
         "AXES_LOCKOUT_CALLABLE": "mamori.web.views.account.locked_out",
         "AXES_VERBOSE": False,

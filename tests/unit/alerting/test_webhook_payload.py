@@ -42,11 +42,11 @@ def test_teams_adaptive_card() -> None:
     content = doc["attachments"][0]["content"]
     assert content["type"] == "AdaptiveCard" and content["version"] == "1.4"
     title, ja, en, facts = content["body"]
-    assert title["text"] == "mamori [high] syn-flood (新規 / new)" and title["color"] == "Attention"
+    assert title["text"] == r"mamori \[high\] syn-flood \(新規 / new\)" and title["color"] == "Attention"
     assert (ja["text"], en["text"]) == ("SYN フラッド", "SYN flood")
     values = {f["title"]: f["value"] for f in facts["facts"]}
     assert values["宛先 / Target"] == "192.168.10.11:443"
-    assert values["送信元 / Source"] == "-"
+    assert values["送信元 / Source"] == r"\-"  # a lone "-" would be an empty list item
     assert values["最後 / Last seen"] == "2026-11-23T02:16:02.500000+00:00"
     low = payload(Notification(alert(severity=Severity.LOW), "new"), "teams")
     assert low["attachments"][0]["content"]["body"][0]["color"] == "Default"
@@ -54,11 +54,12 @@ def test_teams_adaptive_card() -> None:
 
 def test_slack_message() -> None:
     doc = payload(Notification(alert(), "new"), "slack")
-    assert doc["text"] == "mamori [high] syn-flood (新規 / new): SYN フラッド\nSYN flood"
+    assert doc["text"] == "mamori [high] syn-flood (新規 / new)"  # the fallback: mamori's own words only
     header, summary, fields = doc["blocks"]
-    assert header["type"] == "header" and summary["text"]["type"] == "mrkdwn"
+    assert header["type"] == "header"
+    assert summary["text"] == {"type": "plain_text", "text": "SYN フラッド\nSYN flood", "emoji": False}
     assert len(fields["fields"]) <= 10
-    assert {"type": "mrkdwn", "text": "*件数 / Count*\n50000"} in fields["fields"]
+    assert {"type": "plain_text", "text": "件数 / Count: 50000", "emoji": False} in fields["fields"]
 
 
 @pytest.mark.parametrize("value", ["<!channel> please", "<https://evil.example|見て>", "a & b", "\n*bold*\r\n"])

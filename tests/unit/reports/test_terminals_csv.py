@@ -3,6 +3,9 @@ column, the decision column of a `learn` proposal."""
 
 from __future__ import annotations
 
+import csv
+import io
+
 import pytest
 
 from mamori.reports import ParsedTerminals, ProposalRow, decode_csv, parse_terminals, write_proposal, write_terminals
@@ -226,3 +229,24 @@ def test_a_proposal_reads_back_as_the_import_sees_it() -> None:
             ("透析システム", "02:10:00:00:02:01", "192.168.10.101"),
             ("検査システム", "", "10.20.0.55"),
         ]
+
+
+HOSTILE_NAMES = ["=cmd|'/c calc'!A1", "+1", "-1", "@SUM(A1:A9)", '=HYPERLINK("http://evil.example","x")']
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "shift_jis"])
+def test_names_excel_would_run_are_quoted_and_read_back_unchanged(encoding: str) -> None:
+    entries = [
+        LedgerEntry("透析システム", name, f"02:10:00:00:09:{i:02x}", None, note=name)
+        for i, name in enumerate(HOSTILE_NAMES)
+    ]
+    data = write_terminals(entries, encoding=encoding)
+    text, _ = decode_csv(data)
+    cells = [cell for row in csv.reader(io.StringIO(text)) for cell in row]
+    assert not [c for c in cells if c.startswith(("=", "+", "-", "@"))], cells  # Excel shows them as text
+    parsed = parse_terminals(data, source="export.csv", systems=SYSTEMS, gateways=ROUTERS)
+    assert parsed.problems == []
+    assert [(e.name, e.note) for e in parsed.entries] == [(n, n) for n in HOSTILE_NAMES]
+    rows = [ProposalRow("透析システム", n, "02:10:00:00:09:01", None, n, 1.0, 2.0, 3, (80,), ()) for n in ["-x"]]
+    proposal = decode_csv(write_proposal(rows, encoding=encoding, preamble=["=not a formula either"]))[0]
+    assert "'-x" in proposal and "'=not" not in proposal  # comment rows start with "# "

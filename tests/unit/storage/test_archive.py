@@ -122,6 +122,18 @@ def test_keygen_refuses_to_overwrite_and_is_private(tmp_path: Path) -> None:
         generate_key(key)
 
 
+@pytest.mark.parametrize("algorithm", ["ed25519", "hmac-sha256"])
+def test_no_key_material_in_a_repr(tmp_path: Path, algorithm: str) -> None:
+    """A signer or verifier printed in a log line, an error or a traceback's locals shows no key bytes."""
+    key = tmp_path / "archive.key"
+    generate_key(key, algorithm=algorithm)
+    signer = load_signer(key)
+    secret = signer._secret
+    for shown in (repr(signer), str(signer), repr(signer.verifier()), repr([signer])):
+        assert repr(secret) not in shown and secret.hex() not in shown, shown
+        assert signer.key_id in shown  # which key it is, still
+
+
 # -- crashes and failures ---------------------------------------------------------------------------------------
 
 

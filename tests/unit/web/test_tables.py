@@ -90,3 +90,13 @@ def test_xlsx_sheet_title_and_header() -> None:
 def test_read_xlsx_rejects_what_is_not_a_workbook(data: bytes) -> None:
     with pytest.raises(ValueError, match="not an Excel workbook"):
         read_xlsx_rows(data)
+
+
+def test_xlsx_holds_control_characters_and_long_text() -> None:
+    """A workbook cannot carry most control characters (openpyxl refused the whole export): they become U+FFFD;
+    a cell longer than Excel's 32,767 characters is cut."""
+    data = to_xlsx(["user"], [["nul\x00bel\x07esc\x1b"], ["tab\tlf\ncr"], ["x" * 40_000]])
+    rows = read_xlsx_rows(data)
+    assert rows[1] == ["nul\ufffdbel\ufffdesc\ufffd"]
+    assert rows[2] == ["tab\tlf\ncr"]
+    assert len(rows[3][0]) == 32_766 and rows[3][0].endswith("…")

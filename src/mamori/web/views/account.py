@@ -12,6 +12,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from mamori.web import lockout
 from mamori.web.audit import audit
 from mamori.web.middleware import LANGUAGE_COOKIE
 from mamori.web.models import UserPreference
@@ -33,10 +34,14 @@ def login_view(request: HttpRequest) -> HttpResponse:
     username = ""
     if request.method == "POST":
         username = (request.POST.get("username") or "").strip()[:150]
+        if lockout.is_throttled(request):  # an address that failed over many accounts: no more tries for now
+            return _throttled(request, username)
         password = request.POST.get("password") or ""
         user = authenticate(request, username=username, password=password)
         if isinstance(user, HttpResponse):  # axes answers a locked account with a response
             return user
+        if user is None and lockout.is_throttled(request):  # this failure reached the address limit
+            return _throttled(request, username)
         if user is not None and role_of(user) is not None:
             login(request, user)
             audit(request, "login", username)
@@ -74,7 +79,7 @@ def locked_out(
 ) -> HttpResponse:
     """django-axes calls this when an account is locked after repeated failures."""
     username = str((credentials or {}).get("username") or request.POST.get("username") or "")[:150]
-    # One entry per lockout, not one per attempt made while it lasts.
+    # One entry per lockout (a user name from an address), not one per attempt made while it lasts.
     from django.conf import settings
     from django.utils import timezone
 
@@ -82,20 +87,38 @@ def locked_out(
     from mamori.web.models import AuditEntry
 
     recent = timezone.now() - dt.timedelta(hours=float(getattr(settings, "AXES_COOLOFF_TIME", 0.5)))
-    if not AuditEntry.objects.filter(action="lockout", target=username, ts__gte=recent).exists():
-        AuditEntry.objects.create(user=username, action="lockout", target=username, detail="", ip=client_ip(request))
+    ip = client_ip(request)
+    if not AuditEntry.objects.filter(action="lockout", target=username, ip=ip, ts__gte=recent).exists():
+        AuditEntry.objects.create(user=username, action="lockout", target=username, detail="", ip=ip)
     return render(
         request,
         "mamori/login.html",
         {
             "error": _(
-                "This account is locked after repeated failed "
-                "logins. Try again later or ask an administrator to unlock it."
+                "This account is locked on this computer after repeated failed logins. Try again later or ask an "
+                "administrator to unlock it."
             ),
             "username": username,
             "locked": True,
         },
         status=403,
+    )
+
+
+def _throttled(request: HttpRequest, username: str) -> HttpResponse:
+    lockout.note_throttle(request)
+    return render(
+        request,
+        "mamori/login.html",
+        {
+            "error": _(
+                "Too many failed logins from this computer. Logins from it are stopped for a while; try again later "
+                "or ask an administrator."
+            ),
+            "username": username,
+            "locked": True,
+        },
+        status=429,
     )
 
 

@@ -1,4 +1,5 @@
-"""For administrators: the audit log and the login security events (failures and lockouts)."""
+"""For administrators: the audit log and the login security events (failures, locked user names and addresses,
+throttled addresses)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
+from mamori.web import lockout
 from mamori.web.models import AuditEntry
 from mamori.web.roles import is_admin
+from mamori.web.setup import mamori_settings
 
 __all__ = ["audit_view", "security_view"]
 
@@ -26,13 +29,18 @@ def security_view(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied(_("Administrators only."))
     from axes.models import AccessAttempt, AccessFailureLog
 
+    limits = mamori_settings().web.lockout
+    events = AuditEntry.objects.filter(action__in=("lockout", lockout.THROTTLE_ACTION)).order_by("-ts")[:100]
     return render(
         request,
         "mamori/security.html",
         {
             "nav": "admin",
+            "limits": limits,
+            "locked_pairs": lockout.locked_pairs(),
+            "throttled": lockout.throttled_addresses(),
             "locked": AccessAttempt.objects.order_by("-attempt_time")[:100],
             "failures": AccessFailureLog.objects.order_by("-attempt_time")[:200],
-            "lockouts": AuditEntry.objects.filter(action="lockout").order_by("-ts")[:100],
+            "lockouts": events,
         },
     )

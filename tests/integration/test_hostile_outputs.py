@@ -1,0 +1,456 @@
+"""Hostile text through every output, in one table: each string of HOSTILE reaches mamori as a computer name, a
+user name, a service name and path (real Windows rules make the alerts and their summaries), a system name, a
+handling comment, a terminal's name and a far end's answer; each output of OUTPUTS is read back the way its
+reader would (pdftotext, csv, openpyxl, a real browser, a real SMTP server, rsyslog, an HTTP server, a CommonMark
+parser for Teams) and must show the text as text: no markup, formula, mention, link, header or extra record.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime as dt
+import email
+import email.policy
+import io
+import json
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mamori.alerting import Notification, build_action
+from mamori.config import EmailAction, SyslogAction, WebhookAction
+from mamori.config.windows import WindowsSettings
+from mamori.detection.windows.engine import WindowsEngine
+from mamori.model import Alert, Delivery, WindowsEvent, alert_to_dict
+from mamori.testing.winevents import ecs_line, event
+from tests.integration.conftest import run_mamori
+from tests.integration.dashboard import Client, Dashboard, add_user, csrf_token, start_dashboard
+from tests.integration.test_actions import (  # noqa: F401 - fixtures: real rsyslog, SMTP and HTTP receivers
+    Pki,
+    Rsyslog,
+    pki,
+    rsyslog,
+    smtp_server,
+    webhook_server,
+)
+
+# What a packet, an event log or a far end can carry (names are free text in Windows and in syslog).
+HOSTILE: dict[str, str] = {
+    "img": '<img src="/etc/passwd"/>',
+    "tag": "<admin>",
+    "entity": "&amp; &lt;b&gt; &#60;",
+    "script": "<script>window.__pwned = 1</script>",
+    "formula": "=cmd|'/c calc'!A1",
+    "plus": "+1",
+    "minus": "-1",
+    "at": "@SUM(A1:A9)",
+    "crlf": "kanri\r\nBcc: victim@example.org\r\n<13>1 2026-01-01T00:00:00Z evil app - - - forged",
+    "long": "長い名前" + "A" * 20_000 + "末尾",
+    "japanese": "山田　太郎＜管理者＞の端末・透析室",
+    "control": "nul\x00bel\x07esc\x1b[31mdel\x7fnel\x85sep\u2028end",
+    "chat": "<!channel> *bold* _it_ ~s~ `code` <https://evil.example|click> [here](https://evil.example) <at>all</at>",
+    "sd": 'x"] [evil@1 a="b"] \\ ]',
+}
+OUTPUTS = ("pdf", "csv", "xlsx", "html", "email", "syslog", "webhook-json", "slack", "teams", "evtx-timeline")
+ADMIN = ("kanri", "Kanri-pass-2026!")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NOISE = re.compile(r"[\s\x00-\x1f\x7f-\x9f\ufffd\u2028\u2029…]")
+
+
+def squash(text: str) -> str:
+    """Text without what outputs may show differently: white space, control characters and their stand-ins."""
+    return _NOISE.sub("", text)
+
+
+def fragment(text: str) -> str:
+    return squash(text)[:40]
+
+
+def one_line(text: str) -> str:
+    return re.sub(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]", "\ufffd", text)
+
+
+# -- the alerts: real Windows rules over events carrying the hostile strings ---------------------------------------
+
+
+def hostile_events(ts: float, case: str, record: int = 0) -> list[WindowsEvent]:
+    """A service installed (computer, service name, service path) and a member added to the Administrators group
+    (computer, user names), carrying the string of ``case``."""
+    text = HOSTILE[case]
+    return [
+        event(
+            ts,
+            7045,
+            {"ServiceName": text, "ImagePath": f"C:\\Windows\\Temp\\{text}.exe", "AccountName": "LocalSystem"},
+            channel="System",
+            provider="Service Control Manager",
+            computer=text,
+            record_id=record,
+        ),
+        event(
+            ts + 1,
+            4732,
+            {
+                "SubjectUserName": text,
+                "MemberName": f"CN={text}",
+                "TargetUserName": "Administrators",
+                "TargetSid": "S-1-5-32-544",
+            },
+            computer=text,
+            record_id=record + 1,
+        ),
+    ]
+
+
+def hostile_alerts(ts: float) -> dict[str, list[Alert]]:
+    """Per case: the alerts of real Windows rules over its events, both high; the system name is the string too."""
+    found: dict[str, list[Alert]] = {}
+    for case, text in HOSTILE.items():
+        uids = iter(f"case-{case}-{n}" for n in range(100))  # no uid is a part of another
+        engine = WindowsEngine(WindowsSettings(), new_uid=lambda uids=uids: next(uids))  # type: ignore[misc]
+        engine.feed(hostile_events(ts, case))
+        alerts = [dataclasses.replace(a, system=text) for a in engine.collect_changes()]
+        assert sorted(a.rule for a in alerts) == ["account-change", "service-installed"], alerts
+        assert all(a.severity.label == "high" for a in alerts)  # high: the monthly report lists them
+        found[case] = alerts
+    return found
+
+
+def case_of(uid: str) -> str:
+    return uid.removeprefix("case-").rsplit("-", 1)[0]
+
+
+# -- the dashboard with these alerts, handled with hostile comments ------------------------------------------------
+
+
+@dataclasses.dataclass
+class World:
+    alerts: dict[str, list[Alert]]
+    dashboard: Dashboard
+    month: str
+    admin: Client
+
+    def all_alerts(self) -> list[Alert]:
+        return [a for alerts in self.alerts.values() for a in alerts]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    from mamori.storage import Ledger, LedgerEntry, Store
+
+    folder = tmp_path_factory.mktemp("hostile")
+    ts = time.time() - 120
+    alerts = hostile_alerts(ts)
+    config = folder / "site.yaml"
+    config.write_text(
+        "site: {name: " + json.dumps(HOSTILE["img"] + HOSTILE["tag"] + HOSTILE["entity"]) + "}\n"
+        "storage: {path: mamori.db}\n"
+        "web: {secret_key_file: web-secret.key}\n"
+        "systems:\n"
+        f"  - name: {json.dumps(HOSTILE['img'])}\n"
+        "    servers: [{ip: 10.0.0.1}]\n"
+        "    ports: [445]\n",
+        encoding="utf-8",
+    )
+    store = Store(folder / "mamori.db")
+    every = [a for group in alerts.values() for a in group]
+    store.upsert_alerts(every)
+    store.record_deliveries(
+        [Delivery(a.uid, "hook", "webhook", "new", 1, ts, False, True, HOSTILE[case_of(a.uid)], 1) for a in every]
+    )
+    terminals = [LedgerEntry(t, t, f"02:00:00:00:99:{i:02x}", None, note=t) for i, t in enumerate(HOSTILE.values())]
+    Ledger(store).upsert(terminals, "web")
+    store.close()
+    add_user(config, *ADMIN[:1], "admin", ADMIN[1])
+    dashboard = start_dashboard(config)
+    try:
+        admin = Client(dashboard)
+        assert admin.login(*ADMIN)[0] == 302
+        for alert in every:  # the handling comment: what an administrator pastes from the logs
+            token = csrf_token(admin.get(f"/alerts/{alert.uid}/")[2].decode())
+            data = {"action": "resolve", "comment": HOSTILE[case_of(alert.uid)], "csrfmiddlewaretoken": token}
+            status, _headers, _body = admin.post(f"/alerts/{alert.uid}/action/", data)
+            assert status == 302, (alert.uid, status)
+        month = dt.datetime.fromtimestamp(ts).strftime("%Y-%m")
+        yield World(alerts, dashboard, month, admin)
+    finally:
+        dashboard.stop()
+
+
+# -- the outputs: each gives back what its reader sees, per alert uid ---------------------------------------------
+
+
+def _pdf(request: pytest.FixtureRequest) -> dict[str, str]:
+    if shutil.which("pdftotext") is None:
+        pytest.fail("pdftotext (poppler-utils) is not installed")
+    w: World = request.getfixturevalue("world")
+    status, headers, body = w.admin.get(f"/reports/monthly.pdf?month={w.month}")
+    assert status == 200, body[:500]
+    assert headers["Content-Type"] == "application/pdf" and body.startswith(b"%PDF-")
+    text = subprocess.run(["pdftotext", "-", "-"], input=body, capture_output=True, check=True).stdout.decode()
+    # One document: every alert's summary, system and comment must be in it, and the site's name in the title.
+    assert fragment(HOSTILE["img"] + HOSTILE["tag"]) in squash(text.split("\n", 2)[0] + text.split("\n", 2)[1])
+    return {a.uid: text for a in w.all_alerts()}
+
+
+def _table_rows(request: pytest.FixtureRequest, fmt: str) -> dict[str, str]:
+    w: World = request.getfixturevalue("world")
+    status, _headers, body = w.admin.get(f"/alerts/export/?format={fmt}")
+    assert status == 200, body[:500]
+    if fmt == "csv":
+        rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"), newline="")))
+    else:
+        from openpyxl import load_workbook
+
+        sheet = load_workbook(io.BytesIO(body)).worksheets[0]
+        cells = [list(row) for row in sheet.iter_rows()]
+        assert all(c.data_type in ("s", "n") for row in cells for c in row if c.value is not None)  # never "f"
+        rows = [["" if c.value is None else str(c.value) for c in row] for row in cells]
+    header, *data = rows
+    for row in data:
+        for cell in row:
+            assert not cell.startswith(FORMULA_START), (fmt, cell[:80])  # a quote comes first: Excel shows text
+    seen: dict[str, str] = {}
+    for row in data:
+        values = dict(zip(header, row, strict=True))
+        uid = values["uid"]
+        text = HOSTILE[case_of(uid)]
+        comment = text.strip()[:2000]  # as the dashboard keeps a comment
+        assert values["部門システム"] == _as_cell(text, fmt), (fmt, uid)
+        assert values["コメント"] == _as_cell(comment, fmt), (fmt, uid)
+        seen[uid] = "\n".join(row)
+    return seen
+
+
+def _as_cell(text: str, fmt: str) -> str:
+    """What a CSV or XLSX cell holding ``text`` reads back as: quoted if it looks like a formula; in a workbook,
+    control characters as U+FFFD and CR as LF."""
+    shown = "'" + text if text.startswith(FORMULA_START) else text
+    if fmt == "xlsx":
+        shown = re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f]", "\ufffd", shown).replace("\r\n", "\n").replace("\r", "\n")
+    return shown
+
+
+def _csv(request: pytest.FixtureRequest) -> dict[str, str]:
+    return _table_rows(request, "csv")
+
+
+def _xlsx(request: pytest.FixtureRequest) -> dict[str, str]:
+    return _table_rows(request, "xlsx")
+
+
+def _html(request: pytest.FixtureRequest) -> dict[str, str]:
+    from tests.integration.test_web_browser import CHROMIUM, CHROMIUM_ARGS
+
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's chromium is not installed")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    w: World = request.getfixturevalue("world")
+    seen: dict[str, str] = {}
+    injected = "document.querySelectorAll('main img, main admin, main script, main a[href^=\"https://evil\"]').length"
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(base_url=w.dashboard.base, locale="ja-JP").new_page()
+            dialogs: list[str] = []
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            page.goto("/login/")
+            page.fill("input[name=username]", ADMIN[0])
+            page.fill("input[name=password]", ADMIN[1])
+            page.click("form[action='/login/'] button[type=submit]")
+            page.wait_for_url(f"{w.dashboard.base}/")
+            page.goto("/alerts/?status=resolved")
+            listing = page.evaluate("document.body.innerText")
+            assert page.evaluate(injected) == 0
+            listed = page.content()
+            assert all(a.uid in listed for a in w.all_alerts())  # every alert is listed (page size 50)
+            for alert in w.all_alerts():
+                page.goto(f"/alerts/{alert.uid}/")
+                assert page.evaluate(injected) == 0, alert.uid
+                assert page.evaluate("window.__pwned") is None
+                seen[alert.uid] = listing + "\n" + page.evaluate("document.body.innerText")
+            assert dialogs == []
+        finally:
+            browser.close()
+    return seen
+
+
+def _email(request: pytest.FixtureRequest) -> dict[str, str]:
+    start = request.getfixturevalue("smtp_server")
+    ca: Pki = request.getfixturevalue("pki")
+    box, port = start("implicit")
+    settings = EmailAction.model_validate(
+        {"name": "mail", "type": "email", "smtp": f"smtps://localhost:{port}", "to": ["soc@example.org"],
+         "ca_file": str(ca.ca)}
+    )  # fmt: skip
+    alerts = _alerts()
+    action = build_action(settings)
+    for alert in alerts:
+        assert action.deliver(Notification(alert, "new")).ok
+    seen: dict[str, str] = {}
+    for (_sender, recipients, raw), alert in zip(box.messages, alerts, strict=True):
+        assert recipients == ["soc@example.org"]
+        mail = email.message_from_bytes(raw, policy=email.policy.default)
+        names = [name.lower() for name in mail]
+        assert sorted(names) == sorted(
+            ["subject", "from", "to", "date", "message-id", "auto-submitted", "content-type",
+             "content-transfer-encoding", "mime-version"]
+        ), names  # fmt: skip
+        assert "\n" not in mail["Subject"] and "\r" not in mail["Subject"]
+        body = mail.get_content()
+        assert f"System: {one_line(alert.system or '')[:1000]}" in body or len(alert.system or "") >= 1000
+        assert not re.search(r"^(Bcc|<13>1)", body, re.M)
+        seen[alert.uid] = mail["Subject"] + "\n" + body
+    return seen
+
+
+def _syslog(request: pytest.FixtureRequest) -> dict[str, str]:
+    receiver: Rsyslog = request.getfixturevalue("rsyslog")
+    settings = SyslogAction.model_validate(
+        {"name": "siem", "type": "syslog", "target": f"tcp://127.0.0.1:{receiver.tcp}", "app_name": "mamori-test"}
+    )
+    action = build_action(settings)
+    alerts = _alerts()
+    try:
+        for alert in alerts:
+            assert action.deliver(Notification(alert, "new")).ok
+    finally:
+        action.close()
+    seen: dict[str, str] = {}
+    for alert in alerts:
+        [record] = receiver.received(alert.uid)  # one message each: nothing forged after a CR or LF
+        params = record["sd"]["mamori@32473"]  # rsyslog parsed the SD element: quotes and ] were escaped
+        assert set(record["sd"]) == {"mamori@32473"}
+        system = one_line(alert.system or "")
+        assert params["system"] == (system if len(system) <= 512 else system[:511] + "…")
+        assert "#012" not in record["raw"] and "#015" not in record["raw"]
+        seen[alert.uid] = params["system"] + "\n" + record["msg"]
+    assert not [r for r in receiver.records() if r["app"] in ("evil", "app")]
+    return seen
+
+
+def _webhook(request: pytest.FixtureRequest, fmt: str) -> list[tuple[Alert, dict[str, Any]]]:
+    hook = request.getfixturevalue("webhook_server")()
+    action = build_action(
+        WebhookAction.model_validate({"name": "hook", "type": "webhook", "url": hook.url, "format": fmt})
+    )
+    alerts = _alerts()
+    for alert in alerts:
+        assert action.deliver(Notification(alert, "new")).ok
+    return [(alert, json.loads(r["body"])) for alert, r in zip(alerts, hook.requests, strict=True)]
+
+
+def _webhook_json(request: pytest.FixtureRequest) -> dict[str, str]:
+    seen: dict[str, str] = {}
+    for alert, doc in _webhook(request, "json"):
+        assert doc == {"event": "new", **json.loads(json.dumps(alert_to_dict(alert)))}  # verbatim, as JSON data
+        seen[alert.uid] = doc["summary_ja"] + "\n" + str(doc["system"])
+    return seen
+
+
+def _texts(node: Any, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every Slack text object of a message."""
+    if isinstance(node, dict):
+        if node.get("type") in ("plain_text", "mrkdwn") and "text" in node:
+            found.append(node)
+        for value in node.values():
+            _texts(value, found)
+    elif isinstance(node, list):
+        for value in node:
+            _texts(value, found)
+    return found
+
+
+def _slack(request: pytest.FixtureRequest) -> dict[str, str]:
+    seen: dict[str, str] = {}
+    for alert, doc in _webhook(request, "slack"):
+        assert fragment(HOSTILE[case_of(alert.uid)]) not in squash(doc["text"])  # the fallback: mamori's title
+        texts = _texts(doc["blocks"], [])
+        assert {t["type"] for t in texts} == {"plain_text"}  # no mrkdwn: *bold*, _it_, `code` stay text
+        shown = []
+        for t in texts:
+            assert not re.search(r"[<>]|&(?!amp;|lt;|gt;)", t["text"]), t["text"][:200]  # no <!channel>, no link
+            shown.append(t["text"].replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"))
+        seen[alert.uid] = "\n".join(shown)
+    return seen
+
+
+def _teams(request: pytest.FixtureRequest) -> dict[str, str]:
+    from markdown_it import MarkdownIt
+
+    markdown = MarkdownIt("commonmark", {"html": False})
+    seen: dict[str, str] = {}
+    for alert, doc in _webhook(request, "teams"):
+        card = doc["attachments"][0]["content"]
+        texts = [b["text"] for b in card["body"] if b["type"] == "TextBlock"]
+        texts += [f["value"] for b in card["body"] if b["type"] == "FactSet" for f in b["facts"]]
+        shown = []
+        for text in texts:
+            tokens = markdown.parse(text)
+            kinds = {t.type for t in tokens} | {c.type for t in tokens for c in (t.children or [])}
+            assert kinds <= {"paragraph_open", "paragraph_close", "inline", "text", "softbreak"}, (text[:200], kinds)
+            shown.append("".join(c.content for t in tokens for c in (t.children or [])))
+        assert one_line(alert.summary_ja)[:999] in shown[1], shown[1][:200]  # as text, every character kept
+        seen[alert.uid] = "\n".join(shown)
+    return seen
+
+
+def _evtx_timeline(request: pytest.FixtureRequest) -> dict[str, str]:
+    """``mamori evtx analyze --timeline x.csv`` over forwarded events: the names go into the cells verbatim."""
+    folder: Path = request.getfixturevalue("tmp_path")
+    lines = []
+    cases = list(HOSTILE)
+    for i, case in enumerate(cases):
+        lines += [ecs_line(e) for e in hostile_events(1_800_000_000.0 + i * 10, case, record=2 * i)]
+    logs = folder / "forwarded.jsonl"
+    logs.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    timeline = folder / "timeline.csv"
+    run_mamori("evtx", "analyze", "--json", "--timeline", str(timeline), str(logs))
+    with timeline.open(encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))
+    seen: dict[str, str] = {}
+    for row in rows:
+        for cell in row.values():
+            assert not cell.startswith(FORMULA_START), cell[:80]
+        record = int(row["record_id"])
+        seen[f"case-{cases[record // 2]}-{record % 2}"] = "\n".join(row.values())
+    return seen
+
+
+def _alerts() -> list[Alert]:
+    return [a for group in hostile_alerts(time.time() - 120).values() for a in group]
+
+
+READERS: dict[str, Callable[[pytest.FixtureRequest], dict[str, str]]] = {
+    "pdf": _pdf,
+    "csv": _csv,
+    "xlsx": _xlsx,
+    "html": _html,
+    "email": _email,
+    "syslog": _syslog,
+    "webhook-json": _webhook_json,
+    "slack": _slack,
+    "teams": _teams,
+    "evtx-timeline": _evtx_timeline,
+}
+# Where the handling comment and the far end's answer are shown (the chat and mail outputs carry the alert only).
+WITH_COMMENTS = {"pdf", "csv", "xlsx", "html"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("output", OUTPUTS)
+def test_hostile_text_reaches_every_output_as_text(output: str, request: pytest.FixtureRequest) -> None:
+    shown = READERS[output](request)
+    assert len(shown) == 2 * len(HOSTILE), sorted(shown)
+    for uid, text in shown.items():
+        case = case_of(uid)
+        assert fragment(HOSTILE[case]) in squash(text), (output, uid)  # the name itself, kept
+        if output in WITH_COMMENTS:
+            assert squash(text).count(fragment(HOSTILE[case])) >= 2, (output, uid)  # and the comment
