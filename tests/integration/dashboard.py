@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,13 +76,22 @@ class Dashboard:
                 self.process.wait(10)
 
 
-def start_dashboard(config: Path, *, https: bool = False, cafile: Path | None = None, timeout: float = 30) -> Dashboard:
-    """Start `mamori web --config CONFIG --listen 127.0.0.1:<free port>` and wait until the login page answers."""
+def start_dashboard(
+    config: Path,
+    *,
+    https: bool = False,
+    cafile: Path | None = None,
+    timeout: float = 30,
+    prefix: Sequence[str] = (),
+) -> Dashboard:
+    """Start `mamori web --config CONFIG --listen 127.0.0.1:<free port>` and wait until the login page answers.
+
+    ``prefix``: a command that runs it (an `unshare` that hides folders)."""
     port = free_port()
     log = config.parent / f"web-{port}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [MAMORI, "web", "--config", str(config), "--listen", f"127.0.0.1:{port}"],
+            [*prefix, MAMORI, "web", "--config", str(config), "--listen", f"127.0.0.1:{port}"],
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -1,0 +1,130 @@
+"""A new user's first hour: the README's first command (`mamori demo`) and what a new installation meets first.
+
+The demo runs as the installed command, in a private mount namespace where Debian's fonts are hidden (a tmpfs over
+/usr/share/fonts), as on a machine that has never installed one: the monthly PDF must still be Japanese.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shlex
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import mamori.reports.monthly
+from tests.integration.conftest import MAMORI
+from tests.integration.dashboard import Client, Dashboard, add_user, demo_site, free_port, start_dashboard
+
+SYSTEM_FONTS = Path("/usr/share/fonts")
+PACKAGE_FONTS = Path(mamori.reports.monthly.__file__).resolve().parent / "fonts"
+
+
+def _can_hide_folders() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("unshare") is not None
+
+
+def hiding(*folders: Path) -> list[str]:
+    """A command prefix: run in a new mount namespace where each of ``folders`` is an empty tmpfs."""
+    if not _can_hide_folders():
+        if os.environ.get("CI") == "true":
+            raise AssertionError("hiding folders needs root and unshare (util-linux)")
+        pytest.skip("hiding folders needs root and unshare (util-linux)")
+    mounts = " && ".join(f"mount -t tmpfs -o size=1m mamori-test {shlex.quote(str(f))}" for f in folders)
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", f'{mounts} && exec "$@"', "sh"]
+
+
+def pdf_text(pdf: bytes, folder: Path) -> str:
+    if shutil.which("pdftotext") is None:
+        if os.environ.get("CI") == "true":
+            raise AssertionError("pdftotext (poppler-utils) is missing")
+        pytest.skip("pdftotext (poppler-utils) is not installed")
+    path = folder / "report.pdf"
+    path.write_bytes(pdf)
+    return subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
+
+
+@dataclass
+class Demo:
+    dashboard: Dashboard
+    password: str
+
+
+def start_demo(folder: Path, *, prefix: Sequence[str] = (), timeout: float = 120) -> Demo:
+    """`mamori demo --dir FOLDER --listen 127.0.0.1:<free port>`; waits for the printed password and the login page."""
+    port = free_port()
+    log = folder.parent / f"{folder.name}-demo-{port}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*prefix, MAMORI, "demo", "--dir", str(folder), "--listen", f"127.0.0.1:{port}"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    dashboard = Dashboard(f"http://127.0.0.1:{port}", folder / "mamori-demo.yaml", process, log)
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise AssertionError(f"mamori demo exited {process.returncode}:\n{dashboard.output()}")
+        lines = [line for line in dashboard.output().splitlines() if "パスワード / password:" in line]
+        if lines:
+            try:
+                status, _headers, _body = Client(dashboard).get("/login/")
+                if status == 200:
+                    return Demo(dashboard, lines[0].split("password:")[1].split()[0])
+            except OSError:
+                pass
+        if time.monotonic() > deadline:
+            dashboard.stop()
+            raise AssertionError(f"mamori demo did not answer within {timeout} s:\n{dashboard.output()}")
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def bare_demo(tmp_path: Path) -> Iterator[Demo]:
+    demo = start_demo(tmp_path / "demo", prefix=hiding(SYSTEM_FONTS))
+    yield demo
+    demo.dashboard.stop()
+
+
+def _yesterdays_month() -> str:
+    return (dt.date.today() - dt.timedelta(days=1)).strftime("%Y-%m")  # the demo's morning is yesterday's
+
+
+def test_the_demo_monthly_pdf_is_japanese_without_a_system_font(bare_demo: Demo, tmp_path: Path) -> None:
+    client = Client(bare_demo.dashboard)
+    status, _headers, _body = client.login("demo", bare_demo.password)
+    assert status == 302
+    status, headers, pdf = client.get(f"/reports/monthly.pdf?month={_yesterdays_month()}")
+    assert status == 200, pdf[:2000].decode(errors="replace")
+    assert headers["Content-Type"] == "application/pdf"
+    assert b"IPAexGothic" in pdf  # embedded: the shipped font, since the system's are hidden
+    text = pdf_text(pdf, tmp_path)
+    assert "月次報告" in text
+    assert "ポートスキャン" in text  # a high alert's summary, in Japanese
+    assert "センサーの稼働" in text
+
+
+def test_a_missing_font_is_a_japanese_page_with_the_fix(tmp_path: Path) -> None:
+    config = demo_site(tmp_path / "demo")
+    add_user(config, "kanri", "admin", "Kanri-pass-2026!")
+    server = start_dashboard(config, prefix=hiding(SYSTEM_FONTS, PACKAGE_FONTS))
+    try:
+        client = Client(server)
+        client.login("kanri", "Kanri-pass-2026!")
+        status, headers, body = client.get(f"/reports/monthly.pdf?month={_yesterdays_month()}")
+    finally:
+        server.stop()
+    page = body.decode()
+    assert status == 500
+    assert headers["Content-Type"].startswith("text/html")
+    assert "月次報告には日本語フォントが必要です" in page
+    assert "pip install --force-reinstall mamori" in page
+    assert "fonts-ipaexfont-gothic" in page
+    assert "Traceback" not in server.output()
