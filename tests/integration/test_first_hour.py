@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import mamori.reports.monthly
-from tests.integration.conftest import MAMORI
+from tests.integration.conftest import MAMORI, run_mamori
 from tests.integration.dashboard import Client, Dashboard, add_user, demo_site, free_port, start_dashboard
 
 SYSTEM_FONTS = Path("/usr/share/fonts")
@@ -128,3 +128,70 @@ def test_a_missing_font_is_a_japanese_page_with_the_fix(tmp_path: Path) -> None:
     assert "pip install --force-reinstall mamori" in page
     assert "fonts-ipaexfont-gothic" in page
     assert "Traceback" not in server.output()
+
+
+# -- an unusable database path (item 7) ------------------------------------------------------------------------
+
+SITE = """\
+storage: {{path: {db}}}
+systems:
+  - name: 透析システム
+    servers: [192.168.70.11]
+    ports: [6000]
+"""
+
+
+def _bad_databases(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    """Each unusable path with the reason its message must give."""
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    text = tmp_path / "notes.db"
+    text.write_text("これは SQLite ではありません / not a database\n", encoding="utf-8")
+    return {
+        "proc": (Path("/proc/x/mamori.db"), "cannot create its folder /proc/x"),
+        "folder": (folder, "it is a folder, not a file"),
+        "text": (text, "it is not an SQLite database"),
+    }
+
+
+@pytest.mark.parametrize("kind", ["proc", "folder", "text"])
+def test_every_command_names_an_unusable_database_in_one_line(tmp_path: Path, shared_data: Path, kind: str) -> None:
+    db, reason = _bad_databases(tmp_path)[kind]
+    config = tmp_path / "site.yaml"
+    config.write_text(SITE.format(db=db), encoding="utf-8")
+    capture = shared_data / "pcap" / "lab" / "nmap_sS_1-1000.pcap"
+    logs = shared_data / "evtx" / "deepbluecli" / "evtx"
+    before = db.read_bytes() if db.is_file() else None
+    commands = [
+        ["check"],
+        ["analyze", str(capture)],
+        ["evtx", "analyze", str(logs)],
+        ["user", "list"],
+        ["web", "--listen", f"127.0.0.1:{free_port()}"],
+        ["alerts"],
+        ["terminals", "list"],
+        ["deliveries"],
+        ["watch", "--interface", "lo"],
+    ]
+    for command in commands:
+        result = run_mamori(*command, "--config", str(config), check=False, timeout=60)
+        shown = " ".join(command)
+        assert result.returncode == 2, (shown, result.returncode, result.stdout, result.stderr)
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1, (shown, result.stderr)
+        assert f"データベース {db} を使えません" in lines[0], (shown, lines[0])
+        assert f"cannot use the database {db}: {reason}" in lines[0], (shown, lines[0])
+        assert "Traceback" not in result.stdout + result.stderr
+        assert "no alerts" not in result.stdout and "no deliveries" not in result.stdout, shown
+    if before is not None:
+        assert db.read_bytes() == before  # the file that is not a database is left as it was
+
+
+def test_check_accepts_a_database_still_to_be_made(tmp_path: Path) -> None:
+    db = tmp_path / "new" / "folder" / "mamori.db"
+    config = tmp_path / "site.yaml"
+    config.write_text(SITE.format(db=db), encoding="utf-8")
+    result = run_mamori("check", "--config", str(config))
+    assert f"database: {db}" in result.stdout
+    assert not db.parent.exists()  # checking made nothing
+    assert run_mamori("alerts", "--config", str(config)).stdout.strip() == "アラートはありません / no alerts"

@@ -71,6 +71,12 @@ def check(config: Path) -> None:
             click.echo(str(problem), err=True)
         click.echo(f"{len(exc.problems)} problem(s) / 問題 {len(exc.problems)} 件", err=True)
         sys.exit(EXIT_PROBLEM)
+    from mamori.storage import check_database_path
+
+    try:
+        check_database_path(settings.database_path)  # a path the commands could not use is a problem of the file
+    except MamoriError as exc:
+        fail(str(exc))
     site = settings.site
     terminals = sum(len(s.terminals) for s in site.systems)
     click.echo(f"OK: {config}")
@@ -377,8 +383,9 @@ def alerts(  # one parameter per command-line option
 ) -> None:
     """保存されたアラートを表示する / List stored alerts."""
     settings = load_or_exit(config)
-    from mamori.storage import AlertFilter, Store
+    from mamori.storage import AlertFilter, Store, check_database_path
 
+    check_database_path(settings.database_path)  # "no alerts" only from a database that could hold some
     if not settings.database_path.exists():
         _print_alerts([], as_json=as_json, lang=lang)
         return
@@ -405,8 +412,9 @@ def alerts(  # one parameter per command-line option
 def deliveries(config: Path, alert_uid: str | None, limit: int, as_json: bool) -> None:
     """通知・対応アクションの実行記録 / The record of every delivery attempt of the actions."""
     settings = load_or_exit(config)
-    from mamori.storage import Store
+    from mamori.storage import Store, check_database_path
 
+    check_database_path(settings.database_path)
     if not settings.database_path.exists():
         click.echo("記録はありません / no deliveries")
         return
@@ -534,7 +542,10 @@ cli.add_command(archive)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    cli.main(args=list(argv) if argv is not None else None, prog_name="mamori")
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="mamori")
+    except MamoriError as exc:  # a deliberate error (a database that cannot be used...): one line, not a traceback
+        fail(str(exc))
 
 
 if __name__ == "__main__":
