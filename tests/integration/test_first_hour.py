@@ -195,3 +195,52 @@ def test_check_accepts_a_database_still_to_be_made(tmp_path: Path) -> None:
     assert f"database: {db}" in result.stdout
     assert not db.parent.exists()  # checking made nothing
     assert run_mamori("alerts", "--config", str(config)).stdout.strip() == "アラートはありません / no alerts"
+
+
+# -- a wrong interface name (item 8) -----------------------------------------------------------------------------
+
+
+def in_new_network() -> list[str]:
+    """A command prefix: run in a new network namespace that has only `lo` and a veth pair, `mirror0`-`mirror1`."""
+    if not _can_hide_folders():
+        if os.environ.get("CI") == "true":
+            raise AssertionError("a network namespace needs root and unshare (util-linux)")
+        pytest.skip("a network namespace needs root and unshare (util-linux)")
+    return [
+        "unshare",
+        "--net",
+        "sh",
+        "-c",
+        'ip link add mirror0 type veth peer name mirror1 && exec "$@"',
+        "sh",
+    ]
+
+
+def test_a_wrong_interface_says_it_does_not_exist_and_lists_the_real_ones(tmp_path: Path) -> None:
+    config = tmp_path / "site.yaml"
+    config.write_text(SITE.format(db=tmp_path / "mamori.db") + "capture: {interfaces: [eth1]}\n", encoding="utf-8")
+    watch = subprocess.run(
+        [*in_new_network(), MAMORI, "watch", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert watch.returncode == 2, watch.stderr
+    error = watch.stderr.splitlines()[-1]
+    assert error == (
+        "error: インタフェース eth1 はこの機械にありません（あるもの: lo, mirror0, mirror1） / "
+        "interface 'eth1' does not exist on this machine (it has: lo, mirror0, mirror1)"
+    )
+    assert "pcap_t" not in watch.stderr
+    check = subprocess.run(
+        [*in_new_network(), MAMORI, "check", "--config", str(config)], capture_output=True, text=True, timeout=60
+    )
+    assert check.returncode == 0, check.stderr  # a warning: the file may be checked away from the sensor
+    assert "warning: インタフェース eth1 はこの機械にありません（あるもの: lo, mirror0, mirror1）" in check.stderr
+    assert "interface 'eth1' does not exist on this machine (it has: lo, mirror0, mirror1)" in check.stderr
+    config.write_text(SITE.format(db=tmp_path / "mamori.db") + "capture: {interfaces: [mirror0]}\n", encoding="utf-8")
+    check = subprocess.run(
+        [*in_new_network(), MAMORI, "check", "--config", str(config)], capture_output=True, text=True, timeout=60
+    )
+    assert check.returncode == 0
+    assert "warning" not in check.stderr

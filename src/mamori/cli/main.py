@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from mamori.cli.common import CONFIG_OPTION, EXIT_PROBLEM, LANG_OPTION, default_data_dir, fail, load_or_exit
+from mamori.cli.common import CONFIG_OPTION, EXIT_PROBLEM, LANG_OPTION, default_data_dir, fail, load_or_exit, warn
 from mamori.cli.evtx import evtx
 from mamori.cli.learn import learn
 from mamori.cli.logs import archive, collect, logs, start_collector_process, verify
@@ -90,6 +90,18 @@ def check(config: Path) -> None:
         click.echo(f"  - {system.name}: {servers} ports {ports}, {len(system.terminals)} terminals")
     click.echo(f"  interfaces: {', '.join(settings.capture.interfaces) or '(none)'}")
     click.echo(f"  database: {settings.database_path}")
+    _warn_missing_interfaces(settings.capture.interfaces)
+
+
+def _warn_missing_interfaces(interfaces: Sequence[str]) -> None:
+    """Interfaces this machine does not have: a warning (the file may be checked on another machine than the sensor)."""
+    from mamori.capture.interfaces import available_interfaces, missing_interface
+
+    available = available_interfaces()
+    for name in interfaces:
+        if available and name not in available:
+            note = ("。センサー以外の機械で検査しているなら問題ありません", "; fine if this machine is not the sensor")
+            warn(missing_interface(name, available, note=note))
 
 
 # -- output helpers -----------------------------------------------------------------------------------------------
