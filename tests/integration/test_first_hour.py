@@ -244,3 +244,83 @@ def test_a_wrong_interface_says_it_does_not_exist_and_lists_the_real_ones(tmp_pa
     )
     assert check.returncode == 0
     assert "warning" not in check.stderr
+
+
+# -- mamori check, filters, accounts (item 9) ----------------------------------------------------------------------
+
+MANY_PROBLEMS = """\
+systems:
+  - name: 透析システム
+    servers: [10.0.0.1]
+    ports: [6000]
+    terminals:
+      - {name: pc-1, mac: "02:00:00:00:00:01"}
+      - {name: pc-2, mac: 02-00-00-00-00-01}
+  - name: 透析システム
+    servers: [10.0.0.1]
+    ports: [6000, 70000]
+    severity: urgent
+"""
+
+
+def test_check_reports_every_problem_in_one_pass_sorted_in_both_languages(tmp_path: Path) -> None:
+    config = tmp_path / "site.yaml"
+    config.write_text(MANY_PROBLEMS, encoding="utf-8")
+    result = run_mamori("check", "--config", str(config), check=False)
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert lines == [
+        f"{config}:7:27: systems[0].terminals[1].mac: MAC 02:00:00:00:00:01 はシステム '透析システム' に 2 回登録"
+        "されています（terminals[0]） / MAC 02:00:00:00:00:01 is registered twice in system '透析システム' "
+        "(terminals[0])",
+        f"{config}:8:11: systems[1].name: システム名 '透析システム' は 2 回使われています（systems[0]） / "
+        "system name '透析システム' is used twice (systems[0])",
+        f"{config}:10:12: systems[1].ports: 10.0.0.1 tcp/6000 はすでにシステム '透析システム' のものです / "
+        "10.0.0.1 tcp/6000 already belongs to system '透析システム'",
+        f"{config}:10:19: systems[1].ports[1]: 65535 以下にしてください / must be at most 65535",
+        f"{config}:11:15: systems[1].severity: 次のどれかを書いてください: 'info', 'low', 'medium', 'high' or "
+        "'critical' / expected one of 'info', 'low', 'medium', 'high' or 'critical'",
+        "問題 5 件 / 5 problem(s)",
+    ]
+
+
+def test_check_says_use_spaces_for_a_tab_and_warns_about_an_empty_file(tmp_path: Path) -> None:
+    config = tmp_path / "tab.yaml"
+    config.write_text("systems:\n  - name: A\n\tservers: [10.0.0.1]\n    ports: [80]\n", encoding="utf-8")
+    result = run_mamori("check", "--config", str(config), check=False)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[0] == (
+        f"{config}:3:2: 字下げにタブは使えません。空白を使ってください / use spaces, not tabs, to indent"
+    )
+    for text in ("", "site: {name: 試験病院}\n"):
+        config = tmp_path / "empty.yaml"
+        config.write_text(text, encoding="utf-8")
+        result = run_mamori("check", "--config", str(config))
+        assert "warning: " in result.stderr
+        assert "nothing would be monitored" in result.stderr
+        assert "何も監視されません" in result.stderr
+
+
+def test_unknown_filter_values_and_accounts_are_errors(tmp_path: Path) -> None:
+    config = tmp_path / "site.yaml"
+    config.write_text(SITE.format(db=tmp_path / "mamori.db"), encoding="utf-8")
+    result = run_mamori("alerts", "--config", str(config), "--rule", "nosuchrule", check=False)
+    assert result.returncode == 2
+    assert "ルール 'nosuchrule' はありません" in result.stderr
+    assert "unknown rule 'nosuchrule'; known: unregistered-terminal, port-scan, syn-flood" in result.stderr
+    assert "no alerts" not in result.stdout
+    result = run_mamori("alerts", "--config", str(config), "--system", "眼科システム", check=False)
+    assert result.returncode == 2
+    assert "unknown system '眼科システム'; known: 透析システム" in result.stderr
+    known = run_mamori("alerts", "--config", str(config), "--system", "透析システム", "--rule", "port-scan")
+    assert known.stdout.strip() == "アラートはありません / no alerts"
+    result = run_mamori("user", "unlock", "--config", str(config), "nobody", check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "error: 利用者 'nobody' はいません（利用者はまだいません） / no user 'nobody' (there are no users yet)"
+    )
+    add_user(config, "kanri", "admin", "Kanri-pass-2026!")
+    result = run_mamori("user", "unlock", "--config", str(config), "nobody", check=False)
+    assert result.returncode == 2
+    assert "no user 'nobody' (the users: kanri)" in result.stderr
+    assert "unlocked kanri" in run_mamori("user", "unlock", "--config", str(config), "kanri").stdout

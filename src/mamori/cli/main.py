@@ -69,8 +69,10 @@ def check(config: Path) -> None:
     except ConfigError as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
-        click.echo(f"{len(exc.problems)} problem(s) / 問題 {len(exc.problems)} 件", err=True)
+        click.echo(f"問題 {len(exc.problems)} 件 / {len(exc.problems)} problem(s)", err=True)
         sys.exit(EXIT_PROBLEM)
+    for warning in settings.warnings:
+        warn(str(warning))
     from mamori.storage import check_database_path
 
     try:
@@ -397,11 +399,13 @@ def alerts(  # one parameter per command-line option
     settings = load_or_exit(config)
     from mamori.storage import AlertFilter, Store, check_database_path
 
+    _known_rule(rule)
     check_database_path(settings.database_path)  # "no alerts" only from a database that could hold some
-    if not settings.database_path.exists():
+    store = Store(settings.database_path) if settings.database_path.exists() else None
+    _known_system(settings, system, store)
+    if store is None:
         _print_alerts([], as_json=as_json, lang=lang)
         return
-    store = Store(settings.database_path)
     flt = AlertFilter(
         rule=rule,
         system=system,
@@ -411,6 +415,34 @@ def alerts(  # one parameter per command-line option
         limit=limit,
     )
     _print_alerts(store.alerts(flt), as_json=as_json, lang=lang)
+
+
+def _known_rule(rule: str | None) -> None:
+    """A rule the filter could ever match, else an error listing the rules."""
+    from mamori.model import RULE_IDS
+
+    if rule is not None and rule not in RULE_IDS:
+        known = ", ".join(RULE_IDS)
+        raise click.BadParameter(
+            f"ルール {rule!r} はありません。あるもの: {known} / unknown rule {rule!r}; known: {known}",
+            param_hint="--rule",
+        )
+
+
+def _known_system(settings: Settings, system: str | None, store: Any) -> None:
+    """A system of the settings file, or one that stored alerts name (a system since renamed or removed)."""
+    if system is None or any(s.name == system for s in settings.site.systems):
+        return
+    if store is not None:
+        from mamori.storage import AlertFilter
+
+        if store.alerts(AlertFilter(system=system, limit=1)):
+            return
+    known = ", ".join(s.name for s in settings.site.systems) or "(なし / none)"
+    raise click.BadParameter(
+        f"部門システム {system!r} はありません。あるもの: {known} / unknown system {system!r}; known: {known}",
+        param_hint="--system",
+    )
 
 
 # -- deliveries -----------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -101,6 +102,19 @@ def _set_role(account: object, role: str) -> None:
     groups.add(Group.objects.get_or_create(name=role)[0])
 
 
+def _no_user(name: str) -> NoReturn:
+    from django.contrib.auth import get_user_model
+
+    names = ", ".join(get_user_model().objects.order_by("username").values_list("username", flat=True))
+    ja, en = (
+        (f"利用者: {names}", f"the users: {names}") if names else ("利用者はまだいません", "there are no users yet")
+    )
+    click.echo(
+        click.style("error: ", fg="red") + f"利用者 {name!r} はいません（{ja}） / no user {name!r} ({en})", err=True
+    )
+    sys.exit(2)
+
+
 @user.command("add")
 @_CONFIG
 @click.argument("name")
@@ -145,8 +159,7 @@ def user_passwd(config: Path, name: str) -> None:
 
     account = get_user_model().objects.filter(username=name).first()
     if account is None:
-        click.echo(click.style("error: ", fg="red") + f"no user {name!r}", err=True)
-        sys.exit(2)
+        _no_user(name)
     account.set_password(_validated_password(name))
     account.save()
     AuditEntry.objects.create(user="(cli)", action="user.passwd", target=name)
@@ -166,8 +179,7 @@ def user_role(config: Path, name: str, role: str) -> None:
 
     account = get_user_model().objects.filter(username=name).first()
     if account is None:
-        click.echo(click.style("error: ", fg="red") + f"no user {name!r}", err=True)
-        sys.exit(2)
+        _no_user(name)
     _set_role(account, role)
     AuditEntry.objects.create(user="(cli)", action="user.role", target=name, detail=f"role={role}")
     click.echo(f"{name}: {role}")
@@ -185,8 +197,7 @@ def user_remove(config: Path, name: str) -> None:
 
     deleted, _ = get_user_model().objects.filter(username=name).delete()
     if not deleted:
-        click.echo(click.style("error: ", fg="red") + f"no user {name!r}", err=True)
-        sys.exit(2)
+        _no_user(name)
     AuditEntry.objects.create(user="(cli)", action="user.remove", target=name)
     click.echo(f"removed {name}")
 
@@ -198,9 +209,12 @@ def user_unlock(config: Path, name: str) -> None:
     """ロックを解除する / Unlock an account locked after failed logins."""
     _django(_settings(config))
     from axes.utils import reset
+    from django.contrib.auth import get_user_model
 
     from mamori.web.models import AuditEntry
 
+    if not get_user_model().objects.filter(username=name).exists():
+        _no_user(name)
     count = reset(username=name)
     AuditEntry.objects.create(user="(cli)", action="user.unlock", target=name, detail=f"cleared {count}")
     click.echo(f"unlocked {name} ({count} record(s) cleared)")
