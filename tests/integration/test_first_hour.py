@@ -10,6 +10,7 @@ import datetime as dt
 import os
 import shlex
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
@@ -324,3 +325,52 @@ def test_unknown_filter_values_and_accounts_are_errors(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "no user 'nobody' (the users: kanri)" in result.stderr
     assert "unlocked kanri" in run_mamori("user", "unlock", "--config", str(config), "kanri").stdout
+
+
+# -- mamori demo: a busy port, a quiet terminal (item 11) -----------------------------------------------------------
+
+
+def test_demo_on_a_busy_port_says_so_before_anything_and_suggests_listen(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_mamori(
+            "demo", "--dir", str(tmp_path / "demo"), "--listen", f"127.0.0.1:{port}", check=False, timeout=120
+        )
+    assert result.returncode == 2
+    assert result.stdout == ""  # no URL, no password, no alerts: nothing that would then fail
+    lines = result.stderr.splitlines()
+    assert lines[0] == (
+        f"error: 127.0.0.1:{port} で待ち受けられません（ほかのプログラムが使っています） / "
+        f"cannot listen on 127.0.0.1:{port} (another program is listening there)"
+    )
+    assert "choose another address with --listen" in lines[1]
+    assert lines[2].strip().startswith("mamori demo --listen 127.0.0.1:")
+    suggested = int(lines[2].rsplit(":", 1)[1])
+    assert suggested != port
+    assert not (tmp_path / "demo").exists()
+
+
+def test_logging_in_to_the_demo_leaves_its_terminal_quiet(tmp_path: Path) -> None:
+    demo = start_demo(tmp_path / "demo")
+    try:
+        before = len(demo.dashboard.output().splitlines())
+        for _ in range(3):
+            client = Client(demo.dashboard)
+            status, _headers, _body = client.login("demo", demo.password)
+            assert status == 302
+            for path in ("/", "/alerts/", "/favicon.ico"):
+                status, headers, _body = client.get(path)
+                assert status in (200, 301), (path, status)
+            status, headers, _body = client.get("/favicon.ico")
+            assert status == 301
+            location = headers["Location"]
+            assert location.endswith(".svg")
+            status, headers, icon = client.get(location)
+            assert status == 200 and icon.startswith(b"<svg")
+        time.sleep(0.5)
+        added = demo.dashboard.output().splitlines()[before:]
+    finally:
+        demo.dashboard.stop()
+    assert added == [], added  # no django-axes INFO lines, no "Not Found: /favicon.ico"

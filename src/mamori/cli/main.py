@@ -44,6 +44,9 @@ def _setup_logging(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if not verbose:
+        # django-axes says INFO on every login (success, clean-up, reset): warnings (failures, lockouts) are enough.
+        logging.getLogger("axes").setLevel(logging.WARNING)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -505,6 +508,8 @@ def demo(folder: Path, no_web: bool, listen: str, lang: str) -> None:
     from mamori.runtime import analyze_captures
     from mamori.storage import AlertWriter, SensorHealth, Store
 
+    if not no_web:
+        _check_listen(listen)  # before anything is written or printed: a busy port fails now, with the fix
     site_file, captures = write_demo(folder)
     settings = load_or_exit(site_file)
     db = settings.database_path
@@ -539,6 +544,27 @@ def demo(folder: Path, no_web: bool, listen: str, lang: str) -> None:
         )
         return
     _demo_dashboard(settings, listen)
+
+
+def _check_listen(listen: str) -> None:
+    """The demo's address must be free: say so, and suggest a --listen that is."""
+    from mamori.config.web import parse_listen
+    from mamori.web.server import free_port_near, listen_problem
+
+    try:
+        host, port = parse_listen(listen)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--listen") from None
+    problem = listen_problem(host, port)
+    if problem is None:
+        return
+    free = free_port_near(host, port)
+    shown = f"[{host}]" if ":" in host else host
+    example = f"{shown}:{free}" if free is not None else f"{shown}:PORT"
+    fail(
+        f"{problem}\n  別のアドレスを --listen で指定してください / choose another address with --listen:\n"
+        f"  mamori demo --listen {example}"
+    )
 
 
 def _demo_dashboard(settings: Settings, listen: str) -> None:
