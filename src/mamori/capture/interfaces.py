@@ -46,8 +46,9 @@ def activation_problem(interface: str, status: int, pcapy: Any = None) -> str | 
     """The message for a pcap_activate() status (None when it succeeded, perhaps with a warning)."""
     if status >= 0:
         return None
-    if status == _NO_SUCH_DEVICE:
-        return missing_interface(interface, available_interfaces(pcapy))
+    available = available_interfaces(pcapy)
+    if status == _NO_SUCH_DEVICE or (available and interface not in available):
+        return missing_interface(interface, available)  # also one removed while libpcap opened it
     if status in (_PERM_DENIED, _PROMISC_PERM_DENIED):
         return (
             f"インタフェース {interface} でキャプチャする権限がありません（root か CAP_NET_RAW が必要です） / "
