@@ -13,7 +13,7 @@ from mamori.web.roles import role_of
 
 __all__ = ["CsrfFieldMiddleware", "LoginRequiredMiddleware", "UserLanguageMiddleware"]
 
-_PUBLIC = ("/login/", "/static/", "/lang/", "/favicon.ico")
+_PUBLIC = ("/login/", "/static/", "/lang/")
 LANGUAGE_COOKIE = "mamori_lang"
 
 
