@@ -16,15 +16,16 @@ from typing import Any
 
 import click
 
-from mamori.cli.common import CONFIG_OPTION, EXIT_PROBLEM, LANG_OPTION, default_data_dir, fail, load_or_exit, warn
+from mamori.cli.check import check
+from mamori.cli.common import CONFIG_OPTION, EXIT_PROBLEM, LANG_OPTION, fail, load_or_exit
 from mamori.cli.evtx import evtx
 from mamori.cli.learn import learn
 from mamori.cli.logs import archive, collect, logs, start_collector_process, verify
 from mamori.cli.terminals import terminals, with_ledger
 from mamori.cli.web import user, web
 from mamori.cli.zabbix import zabbix_template
-from mamori.config import Settings, load_settings
-from mamori.errors import ConfigError, MamoriError
+from mamori.config import Settings
+from mamori.errors import MamoriError
 from mamori.model import Alert, Delivery, Severity
 
 __all__ = ["main"]
@@ -32,10 +33,6 @@ __all__ = ["main"]
 log = logging.getLogger("mamori")
 
 _ACT_TIMEOUT = 120.0  # analyze --act: how long actions may take (retries included) before giving up
-
-
-def _load(config: Path) -> Settings:
-    return load_settings(config, data_dir=default_data_dir())
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -58,55 +55,6 @@ def cli(verbose: bool) -> None:
     # The sensor allocates many small, long-lived objects; fewer, later collections keep the capture loop steady.
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
-
-
-# -- check ------------------------------------------------------------------------------------------------------
-
-
-@cli.command()
-@CONFIG_OPTION
-def check(config: Path) -> None:
-    """設定ファイルを検査する / Validate a settings file (exit 2 with file:line for every problem)."""
-    try:
-        settings = _load(config)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        click.echo(f"問題 {len(exc.problems)} 件 / {len(exc.problems)} problem(s)", err=True)
-        sys.exit(EXIT_PROBLEM)
-    for warning in settings.warnings:
-        warn(str(warning))
-    from mamori.storage import check_database_path
-
-    try:
-        check_database_path(settings.database_path)  # a path the commands could not use is a problem of the file
-    except MamoriError as exc:
-        fail(str(exc))
-    site = settings.site
-    terminals = sum(len(s.terminals) for s in site.systems)
-    click.echo(f"OK: {config}")
-    click.echo(
-        f"  部門システム / systems: {len(site.systems)}, 登録端末 / terminals: {terminals}, "
-        f"ルータ / gateways: {len(site.gateways)}"
-    )
-    for system in site.systems:
-        servers = ", ".join(s.ip for s in system.servers)
-        ports = ", ".join(str(p) for p in system.ports)
-        click.echo(f"  - {system.name}: {servers} ports {ports}, {len(system.terminals)} terminals")
-    click.echo(f"  interfaces: {', '.join(settings.capture.interfaces) or '(none)'}")
-    click.echo(f"  database: {settings.database_path}")
-    _warn_missing_interfaces(settings.capture.interfaces)
-
-
-def _warn_missing_interfaces(interfaces: Sequence[str]) -> None:
-    """Interfaces this machine does not have: a warning (the file may be checked on another machine than the sensor)."""
-    from mamori.capture.interfaces import available_interfaces, missing_interface
-
-    available = available_interfaces()
-    for name in interfaces:
-        if available and name not in available:
-            note = ("。センサー以外の機械で検査しているなら問題ありません", "; fine if this machine is not the sensor")
-            warn(missing_interface(name, available, note=note))
 
 
 # -- output helpers -----------------------------------------------------------------------------------------------
@@ -599,6 +547,7 @@ def _demo_dashboard(settings: Settings, listen: str) -> None:
         fail(str(exc))
 
 
+cli.add_command(check)
 cli.add_command(terminals)
 cli.add_command(web)
 cli.add_command(user)
