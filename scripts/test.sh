@@ -23,7 +23,8 @@ declare -A files=([/usr/share/zabbix/index.php]=zabbix-frontend-php [/usr/lib/ph
 files[/usr/share/ieee-data/oui.csv]=ieee-data  # MAC vendor names in `mamori learn` proposals
 files[/usr/lib/*/rsyslog/omrelp.so]=rsyslog-relp  # rsyslog forwarding over RELP in the syslog collector's test
 # the dashboard's tests: Debian's chromium driven by Playwright (never `playwright install`), a Japanese font for its
-# screenshots and the monthly PDF, pdftotext to read the PDF back, msgfmt to compile the Japanese catalogue
+# screenshots (the monthly PDF uses the font shipped in mamori), pdftotext to read the PDF back, msgfmt to compile the
+# Japanese catalogue
 # (openssl, above, makes the HTTPS test's certificate)
 packages[chromium]=chromium
 packages[pdftotext]=poppler-utils

@@ -18,6 +18,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,15 +78,23 @@ class Dashboard:
 
 
 def start_dashboard(
-    config: Path, *, https: bool = False, cafile: Path | None = None, timeout: float = 30, host: str = "127.0.0.1"
+    config: Path,
+    *,
+    https: bool = False,
+    cafile: Path | None = None,
+    timeout: float = 30,
+    host: str = "127.0.0.1",
+    prefix: Sequence[str] = (),
 ) -> Dashboard:
     """Start `mamori web --config CONFIG --listen <host>:<free port>` and wait until the login page answers (asked
-    for at ``host``, or at 127.0.0.1 when it listens on every address)."""
+    for at ``host``, or at 127.0.0.1 when it listens on every address).
+
+    ``prefix``: a command that runs it (an `unshare` that hides folders)."""
     port = free_port()
     log = config.parent / f"web-{port}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [MAMORI, "web", "--config", str(config), "--listen", f"{host}:{port}"],
+            [*prefix, MAMORI, "web", "--config", str(config), "--listen", f"{host}:{port}"],
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

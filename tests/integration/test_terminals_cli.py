@@ -101,8 +101,10 @@ def test_a_broken_csv_changes_nothing(tmp_path: Path) -> None:
         assert result.returncode == 2
         lines = result.stderr.splitlines()
         assert lines[0].startswith(f"{broken}:3: システム: '眼科システム' is not a system of the settings file")
-        assert lines[1].startswith(f"{broken}:4: MAC アドレス: '02:70:00:00:02' is not a MAC address")
-        assert lines[2].startswith(f"{broken}:5: IP アドレス: '192.168.70.1322' is not an IPv4 or IPv6 address")
+        assert lines[1].startswith(f"{broken}:4: MAC アドレス: '02:70:00:00:02' は MAC アドレスではありません")
+        assert "'02:70:00:00:02' is not a MAC address" in lines[1]
+        assert lines[2].startswith(f"{broken}:5: IP アドレス: '192.168.70.1322' は IPv4 / IPv6 アドレスではありません")
+        assert lines[2].endswith("'192.168.70.1322' is not an IPv4 or IPv6 address")
         assert "nothing was changed" in lines[3]
         assert _ledger(site) == before
     unreadable = run_mamori("terminals", "import", "--config", str(site), str(tmp_path / "none.csv"), check=False)

@@ -219,18 +219,44 @@ def test_register_the_vendor_laptop_from_its_alert(new_page: Any) -> None:
     page = new_page()
     login(page, ADMIN)
     uid = open_alert(page, "unregistered-terminal", "透析システム")
+    # The laptop also scanned the lab server, flooded the dialysis server and claimed the router's IP: said
+    # before anyone clicks.
+    warning = page.locator("[data-test=register-warning]").inner_text()
+    assert "注意: この送信元は ポートスキャン、SYN フラッド、ARP 詐称・IP-MAC 不一致 も検知されています。" in warning
+    shot(page, "register-warning")
     page.click("[data-test=register]")
     page.wait_for_url(f"**/alerts/{uid}/register/")
     confirm = page.locator("dl.facts").inner_text()  # what will be registered, before anything changes
     assert "透析システム" in confirm
     assert VENDOR_MAC in confirm
+    others = page.locator("[data-test=other-alerts]")
+    assert others.locator("li").count() == 3  # each other alert, with a link to it
+    for words in ("ポートスキャン（SYN スキャン）: 192.168.10.200", "SYN フラッド", "ARP 詐称の疑い"):
+        assert words in others.inner_text(), words
+    box = page.locator("[data-test=confirm-others]")
+    label = page.locator("label.confirm").inner_text()
+    assert "ポートスキャン、SYN フラッド、ARP 詐称・IP-MAC 不一致 のアラートを確認し" in label
     page.fill("[data-test=terminal-name]", "保守業者ノートPC")
     shot(page, "register-confirm")
+
+    # Without the box ticked, the browser does not send the form, and the server refuses it anyway.
+    page.click("[data-test=confirm-register]")
+    assert page.url.endswith(f"/alerts/{uid}/register/")
+    assert box.evaluate("b => b.validity.valueMissing")
+    token = page.locator("input[name=csrf_token]").first.get_attribute("value")
+    answer = page.request.post(
+        f"/alerts/{uid}/register/",
+        form={"csrf_token": token, "csrfmiddlewaretoken": token, "name": "保守業者ノートPC"},
+        max_redirects=0,
+    )
+    assert answer.status == 400
+    assert "チェックを入れてください" in answer.text()
     page.goto("/terminals/")
     assert "保守業者ノートPC" not in page.content()  # nothing registered before the confirmation
 
     page.go_back()
     page.fill("[data-test=terminal-name]", "保守業者ノートPC")
+    box.check()
     page.click("[data-test=confirm-register]")
     page.wait_for_url(f"**/alerts/{uid}/")
     assert page.locator("[data-test=status]").inner_text() == "対応済み"
@@ -243,6 +269,25 @@ def test_register_the_vendor_laptop_from_its_alert(new_page: Any) -> None:
     assert row.count() == 1
     assert VENDOR_MAC in row.inner_text()
     shot(page, "terminals")
+
+
+def test_a_false_positive_needs_no_comment_and_a_clean_source_no_warning(new_page: Any) -> None:
+    page = new_page()
+    login(page, ADMIN)
+    uid = open_alert(page, "unregistered-terminal", "10.20.0.55")  # the maintenance VPN, behind the router
+    assert page.locator("[data-test=register]").count() == 1
+    assert page.locator("[data-test=register-warning]").count() == 0  # it scanned nothing, flooded nothing
+    page.click("[data-test=register]")
+    page.wait_for_url(f"**/alerts/{uid}/register/")
+    assert page.locator("[data-test=other-alerts]").count() == 0
+    assert page.locator("[data-test=confirm-others]").count() == 0
+    page.goto(f"/alerts/{uid}/")
+    page.click("[data-test=false-positive]")  # no comment written
+    page.wait_for_url(f"**/alerts/{uid}/")
+    assert page.locator("p.error").count() == 0
+    assert page.locator("[data-test=status]").inner_text() == "誤検知"
+    assert "誤検知" in page.locator("ul.history").inner_text()
+    shot(page, "false-positive")
 
 
 def test_terminal_import_preview_and_confirm(new_page: Any) -> None:

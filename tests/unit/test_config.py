@@ -100,15 +100,12 @@ systems:
 """
     with pytest.raises(ConfigError) as caught:
         settings_from_text(text, source="s.yaml")
-    messages = [str(p) for p in caught.value.problems]
-    assert any("registered twice" in m for m in messages)
-    assert not any("used twice" in m for m in messages)  # reported once the first error is fixed
-    fixed = text.replace('{mac: "02:00:00:00:00:01"}]', '{mac: "02:00:00:00:00:02"}]')
-    with pytest.raises(ConfigError) as caught:
-        settings_from_text(fixed, source="s.yaml")
-    messages = [str(p) for p in caught.value.problems]
-    assert any("s.yaml:8:" in m and "already belongs to system 'A'" in m for m in messages)
-    assert any("s.yaml:9:" in m and "used twice" in m for m in messages)
+    messages = [str(p) for p in caught.value.problems]  # all of them in one pass, in the order of the file
+    assert len(messages) == 3, messages
+    assert messages[0].startswith("s.yaml:5:51: systems[0].terminals[1].mac: MAC 02:00:00:00:00:01 は")
+    assert "MAC 02:00:00:00:00:01 is registered twice in system 'A' (terminals[0])" in messages[0]
+    assert messages[1].startswith("s.yaml:8:") and "already belongs to system 'A'" in messages[1]
+    assert messages[2].startswith("s.yaml:9:") and "system name 'B' is used twice (systems[1])" in messages[2]
 
 
 def test_broken_yaml_duplicate_keys_and_wrong_shapes() -> None:
@@ -137,3 +134,57 @@ def test_lockout_limits_per_name_and_address() -> None:
     assert settings_from_text("systems: []\n").web.lockout.address_failures == 20
     with pytest.raises(ConfigError, match=r"address_failures \(3\) must be at least failures \(5\)"):
         settings_from_text("web: {lockout: {failures: 5, address_failures: 3}}\n")
+
+
+def test_schema_and_duplicate_problems_come_together_sorted_by_line_in_both_languages() -> None:
+    text = """\
+systems:
+  - name: 透析システム
+    servers: [10.0.0.1]
+    ports: [6000]
+    terminals:
+      - {mac: "02:00:00:00:00:01"}
+      - {mac: 02-00-00-00-00-01}
+  - name: 透析システム
+    servers: [10.0.0.1, 10.0.0.300]
+    ports: [6000, 70000]
+capture: {snaplen: big}
+"""
+    with pytest.raises(ConfigError) as caught:
+        settings_from_text(text, source="s.yaml")
+    problems = caught.value.problems
+    assert [(p.line, p.field) for p in problems] == [
+        (7, "systems[0].terminals[1].mac"),
+        (8, "systems[1].name"),
+        (9, "systems[1].servers[1].ip"),
+        (10, "systems[1].ports"),
+        (10, "systems[1].ports[1]"),
+        (11, "capture.snaplen"),
+    ]
+    messages = [p.message for p in problems]
+    assert "2 回登録されています" in messages[0] and "registered twice" in messages[0]
+    assert "2 回使われています" in messages[1] and "is used twice" in messages[1]
+    assert "IPv4 / IPv6 アドレスではありません / '10.0.0.300' is not an IPv4 or IPv6 address" in messages[2]
+    assert "already belongs to system '透析システム'" in messages[3]
+    assert messages[4] == "65535 以下にしてください / must be at most 65535"
+    assert messages[5] == "整数を書いてください / expected a whole number"
+
+
+def test_a_tab_says_use_spaces() -> None:
+    text = "systems:\n  - name: A\n\tservers: [10.0.0.1]\n    ports: [80]\n\t\tterminals: []\n"
+    with pytest.raises(ConfigError) as caught:
+        settings_from_text(text, source="tab.yaml")
+    assert [str(p) for p in caught.value.problems] == [
+        "tab.yaml:3:2: 字下げにタブは使えません。空白を使ってください / use spaces, not tabs, to indent",
+        "tab.yaml:5:3: 字下げにタブは使えません。空白を使ってください / use spaces, not tabs, to indent",
+    ]
+
+
+def test_an_empty_file_or_no_systems_warns_that_nothing_would_be_monitored() -> None:
+    for text in ("", "# まだ何も書いていません\n"):
+        [warning] = settings_from_text(text, source="empty.yaml").warnings
+        assert "ファイルが空です: 何も監視されません" in warning.message
+        assert "nothing would be monitored" in warning.message
+    [warning] = settings_from_text("capture: {interfaces: [eth1]}\n", source="bare.yaml").warnings
+    assert "部門システム（systems）がありません" in warning.message and "nothing would be monitored" in warning.message
+    assert settings_from_text(ISSUE_FORM).warnings == ()

@@ -48,9 +48,10 @@ def test_listen_urls_are_checked_one_by_one_with_their_line() -> None:
           flush_interval: 2s
         """
     )
-    assert found[0].startswith("test.yaml:5:7: syslog.listen[1]: 'ftp://127.0.0.1:21': expected one of udp://")
+    assert found[0].startswith("test.yaml:5:7: syslog.listen[1]: 'ftp://127.0.0.1:21': udp://, tcp://")
+    assert "'ftp://127.0.0.1:21': expected one of udp://" in found[0]
     assert found[1].startswith("test.yaml:6:7: syslog.listen[2]: 'tcp://syslog.example.com:514': 'syslog.example.com'")
-    assert found[2] == "test.yaml:8:19: syslog.flush_interval: Input should be less than or equal to 0.2"
+    assert found[2] == "test.yaml:8:19: syslog.flush_interval: 0.2 以下にしてください / must be at most 0.2"
 
 
 def test_tls_listener_needs_a_certificate_and_the_key_stays_out_of_the_archive() -> None:

@@ -38,7 +38,7 @@ def test_hosts_networks_durations_and_one_or_many() -> None:
         ("windows: {rdp_admin_hosts: [10.0.0.300]}", "is not an IP address or network"),
         ("windows: {disabled_rules: [port-scan]}", "unknown Windows rule 'port-scan'; known: brute-force"),
         ("windows: {log_timezone: Mars/Olympus}", "is not a time zone name"),
-        ("windows: {brute_force: {burst_failures: 1}}", "greater than or equal to 2"),
+        ("windows: {brute_force: {burst_failures: 1}}", "2 以上にしてください / must be at least 2"),
         ("windows: {rdp_hosts: []}", "unknown setting 'rdp_hosts'"),
     ],
 )

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mamori.capture.decode import Decoder, Observation, UnsupportedLinkType
+from mamori.capture.interfaces import activation_problem
 from mamori.errors import CaptureError
 
 __all__ = ["CaptureStats", "FileSource", "LiveSource", "wait_readable"]
@@ -308,7 +309,9 @@ class LiveSource:
             handle.set_promisc(1 if self.promiscuous else 0)
             handle.set_buffer_size(self.buffer_bytes)
             handle.set_timeout(100)
-            handle.activate()
+            problem = activation_problem(self.interface, handle.activate() or 0, pcapy)
+            if problem is not None:
+                raise CaptureError(problem)
             handle.setfilter(self.bpf)
             handle.setnonblock(1)
             self._decoder = Decoder(handle.datalink())

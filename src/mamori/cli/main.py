@@ -16,15 +16,16 @@ from typing import Any
 
 import click
 
-from mamori.cli.common import CONFIG_OPTION, EXIT_PROBLEM, LANG_OPTION, default_data_dir, fail, load_or_exit
+from mamori.cli.check import check
+from mamori.cli.common import CONFIG_OPTION, EXIT_PROBLEM, LANG_OPTION, fail, load_or_exit
 from mamori.cli.evtx import evtx
 from mamori.cli.learn import learn
 from mamori.cli.logs import archive, collect, logs, start_collector_process, verify
 from mamori.cli.terminals import terminals, with_ledger
 from mamori.cli.web import user, web
 from mamori.cli.zabbix import zabbix_template
-from mamori.config import Settings, load_settings
-from mamori.errors import ConfigError, MamoriError
+from mamori.config import Settings
+from mamori.errors import MamoriError
 from mamori.model import Alert, Delivery, Severity
 
 __all__ = ["main"]
@@ -34,16 +35,15 @@ log = logging.getLogger("mamori")
 _ACT_TIMEOUT = 120.0  # analyze --act: how long actions may take (retries included) before giving up
 
 
-def _load(config: Path) -> Settings:
-    return load_settings(config, data_dir=default_data_dir())
-
-
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if not verbose:
+        # django-axes says INFO on every login (success, clean-up, reset): warnings (failures, lockouts) are enough.
+        logging.getLogger("axes").setLevel(logging.WARNING)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -55,35 +55,6 @@ def cli(verbose: bool) -> None:
     # The sensor allocates many small, long-lived objects; fewer, later collections keep the capture loop steady.
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
-
-
-# -- check ------------------------------------------------------------------------------------------------------
-
-
-@cli.command()
-@CONFIG_OPTION
-def check(config: Path) -> None:
-    """設定ファイルを検査する / Validate a settings file (exit 2 with file:line for every problem)."""
-    try:
-        settings = _load(config)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        click.echo(f"{len(exc.problems)} problem(s) / 問題 {len(exc.problems)} 件", err=True)
-        sys.exit(EXIT_PROBLEM)
-    site = settings.site
-    terminals = sum(len(s.terminals) for s in site.systems)
-    click.echo(f"OK: {config}")
-    click.echo(
-        f"  部門システム / systems: {len(site.systems)}, 登録端末 / terminals: {terminals}, "
-        f"ルータ / gateways: {len(site.gateways)}"
-    )
-    for system in site.systems:
-        servers = ", ".join(s.ip for s in system.servers)
-        ports = ", ".join(str(p) for p in system.ports)
-        click.echo(f"  - {system.name}: {servers} ports {ports}, {len(system.terminals)} terminals")
-    click.echo(f"  interfaces: {', '.join(settings.capture.interfaces) or '(none)'}")
-    click.echo(f"  database: {settings.database_path}")
 
 
 # -- output helpers -----------------------------------------------------------------------------------------------
@@ -377,12 +348,15 @@ def alerts(  # one parameter per command-line option
 ) -> None:
     """保存されたアラートを表示する / List stored alerts."""
     settings = load_or_exit(config)
-    from mamori.storage import AlertFilter, Store
+    from mamori.storage import AlertFilter, Store, check_database_path
 
-    if not settings.database_path.exists():
+    _known_rule(rule)
+    check_database_path(settings.database_path)  # "no alerts" only from a database that could hold some
+    store = Store(settings.database_path) if settings.database_path.exists() else None
+    _known_system(settings, system, store)
+    if store is None:
         _print_alerts([], as_json=as_json, lang=lang)
         return
-    store = Store(settings.database_path)
     flt = AlertFilter(
         rule=rule,
         system=system,
@@ -392,6 +366,34 @@ def alerts(  # one parameter per command-line option
         limit=limit,
     )
     _print_alerts(store.alerts(flt), as_json=as_json, lang=lang)
+
+
+def _known_rule(rule: str | None) -> None:
+    """A rule the filter could ever match, else an error listing the rules."""
+    from mamori.model import RULE_IDS
+
+    if rule is not None and rule not in RULE_IDS:
+        known = ", ".join(RULE_IDS)
+        raise click.BadParameter(
+            f"ルール {rule!r} はありません。あるもの: {known} / unknown rule {rule!r}; known: {known}",
+            param_hint="--rule",
+        )
+
+
+def _known_system(settings: Settings, system: str | None, store: Any) -> None:
+    """A system of the settings file, or one that stored alerts name (a system since renamed or removed)."""
+    if system is None or any(s.name == system for s in settings.site.systems):
+        return
+    if store is not None:
+        from mamori.storage import AlertFilter
+
+        if store.alerts(AlertFilter(system=system, limit=1)):
+            return
+    known = ", ".join(s.name for s in settings.site.systems) or "(なし / none)"
+    raise click.BadParameter(
+        f"部門システム {system!r} はありません。あるもの: {known} / unknown system {system!r}; known: {known}",
+        param_hint="--system",
+    )
 
 
 # -- deliveries -----------------------------------------------------------------------------------------------
@@ -405,8 +407,9 @@ def alerts(  # one parameter per command-line option
 def deliveries(config: Path, alert_uid: str | None, limit: int, as_json: bool) -> None:
     """通知・対応アクションの実行記録 / The record of every delivery attempt of the actions."""
     settings = load_or_exit(config)
-    from mamori.storage import Store
+    from mamori.storage import Store, check_database_path
 
+    check_database_path(settings.database_path)
     if not settings.database_path.exists():
         click.echo("記録はありません / no deliveries")
         return
@@ -458,6 +461,8 @@ def demo(folder: Path, no_web: bool, listen: str, lang: str) -> None:
     from mamori.runtime import analyze_captures
     from mamori.storage import AlertWriter, SensorHealth, Store
 
+    if not no_web:
+        _check_listen(listen)  # before anything is written or printed: a busy port fails now, with the fix
     site_file, captures = write_demo(folder)
     settings = load_or_exit(site_file)
     db = settings.database_path
@@ -494,6 +499,27 @@ def demo(folder: Path, no_web: bool, listen: str, lang: str) -> None:
     _demo_dashboard(settings, listen)
 
 
+def _check_listen(listen: str) -> None:
+    """The demo's address must be free: say so, and suggest a --listen that is."""
+    from mamori.config.web import parse_listen
+    from mamori.web.server import free_port_near, listen_problem
+
+    try:
+        host, port = parse_listen(listen)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--listen") from None
+    problem = listen_problem(host, port)
+    if problem is None:
+        return
+    free = free_port_near(host, port)
+    shown = f"[{host}]" if ":" in host else host
+    example = f"{shown}:{free}" if free is not None else f"{shown}:PORT"
+    fail(
+        f"{problem}\n  別のアドレスを --listen で指定してください / choose another address with --listen:\n"
+        f"  mamori demo --listen {example}"
+    )
+
+
 def _demo_dashboard(settings: Settings, listen: str) -> None:
     """Start the dashboard on the demo data with a demo administrator whose password is made now, at random."""
     import secrets
@@ -526,6 +552,7 @@ def _demo_dashboard(settings: Settings, listen: str) -> None:
         fail(str(exc))
 
 
+cli.add_command(check)
 cli.add_command(terminals)
 cli.add_command(web)
 cli.add_command(user)
@@ -539,7 +566,10 @@ cli.add_command(archive)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    cli.main(args=list(argv) if argv is not None else None, prog_name="mamori")
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="mamori")
+    except MamoriError as exc:  # a deliberate error (a database that cannot be used...): one line, not a traceback
+        fail(str(exc))
 
 
 if __name__ == "__main__":

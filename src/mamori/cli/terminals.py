@@ -49,7 +49,13 @@ def open_store(settings: Settings) -> Store:
 
 
 def existing_store(settings: Settings) -> Store | None:
-    """The settings' database if it exists (reading commands do not create one)."""
+    """The settings' database if it exists (reading commands do not create one); exits if it cannot be used."""
+    from mamori.storage import check_database_path
+
+    try:
+        check_database_path(settings.database_path)
+    except MamoriError as exc:
+        fail(str(exc))
     return open_store(settings) if settings.database_path.exists() else None
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -123,6 +124,19 @@ def _set_role(account: object, role: str) -> None:
     groups.add(Group.objects.get_or_create(name=role)[0])
 
 
+def _no_user(name: str) -> NoReturn:
+    from django.contrib.auth import get_user_model
+
+    names = ", ".join(get_user_model().objects.order_by("username").values_list("username", flat=True))
+    ja, en = (
+        (f"利用者: {names}", f"the users: {names}") if names else ("利用者はまだいません", "there are no users yet")
+    )
+    click.echo(
+        click.style("error: ", fg="red") + f"利用者 {name!r} はいません（{ja}） / no user {name!r} ({en})", err=True
+    )
+    sys.exit(2)
+
+
 @user.command("add")
 @_CONFIG
 @click.argument("name")
@@ -167,8 +181,7 @@ def user_passwd(config: Path, name: str) -> None:
 
     account = get_user_model().objects.filter(username=name).first()
     if account is None:
-        click.echo(click.style("error: ", fg="red") + f"no user {name!r}", err=True)
-        sys.exit(2)
+        _no_user(name)
     account.set_password(_validated_password(name))
     account.save()
     AuditEntry.objects.create(user="(cli)", action="user.passwd", target=name)
@@ -188,8 +201,7 @@ def user_role(config: Path, name: str, role: str) -> None:
 
     account = get_user_model().objects.filter(username=name).first()
     if account is None:
-        click.echo(click.style("error: ", fg="red") + f"no user {name!r}", err=True)
-        sys.exit(2)
+        _no_user(name)
     _set_role(account, role)
     AuditEntry.objects.create(user="(cli)", action="user.role", target=name, detail=f"role={role}")
     click.echo(f"{name}: {role}")
@@ -207,8 +219,7 @@ def user_remove(config: Path, name: str) -> None:
 
     deleted, _ = get_user_model().objects.filter(username=name).delete()
     if not deleted:
-        click.echo(click.style("error: ", fg="red") + f"no user {name!r}", err=True)
-        sys.exit(2)
+        _no_user(name)
     AuditEntry.objects.create(user="(cli)", action="user.remove", target=name)
     click.echo(f"removed {name}")
 
@@ -223,9 +234,12 @@ def user_unlock(config: Path, name: str | None, address: str | None) -> None:
         raise click.UsageError("give a user name and/or --address ADDRESS / ユーザー名か --address を指定してください")
     _django(_settings(config))
     from axes.utils import reset
+    from django.contrib.auth import get_user_model
 
     from mamori.web.models import AuditEntry
 
+    if name and not get_user_model().objects.filter(username=name).exists():
+        _no_user(name)
     count = reset(ip=address, username=name)  # both given: that user name from that address only
     target = " ".join(v for v in (name, address) if v)
     AuditEntry.objects.create(user="(cli)", action="user.unlock", target=target, detail=f"cleared {count}")

@@ -53,7 +53,10 @@ class _Action(Strict):
     @classmethod
     def _plain_name(cls, value: str) -> str:
         if not _NAME.match(value):
-            raise ValueError(f"{value!r}: use letters, digits, '-', '_' or '.' (at most 64)")
+            raise ValueError(
+                f"{value!r}: 英数字と '-'、'_'、'.' だけで 64 文字までにしてください / "
+                f"{value!r}: use letters, digits, '-', '_' or '.' (at most 64)"
+            )
         return value
 
 
@@ -67,6 +70,8 @@ class ScriptAction(_Action):
     def _not_a_shell_line(cls, value: object) -> object:
         if isinstance(value, str):
             raise ValueError(
+                "command はリスト（プログラムと引数）で書いてください。例: [/usr/local/bin/block-port.sh, --dry-run]。"
+                "シェルのコマンド行は使えません / "
                 "command must be a list (program and arguments), e.g. [/usr/local/bin/block-port.sh, --dry-run]; "
                 "a shell command line is not accepted"
             )
@@ -86,7 +91,10 @@ class ZabbixAction(_Action):
     @model_validator(mode="after")
     def _psk_pair(self) -> ZabbixAction:
         if (self.tls_psk_identity is None) != (self.tls_psk_file is None):
-            raise ValueError("tls_psk_identity and tls_psk_file go together")
+            raise ValueError(
+                "tls_psk_identity と tls_psk_file は両方とも指定してください / "
+                "tls_psk_identity and tls_psk_file go together"
+            )
         return self
 
 
@@ -102,9 +110,15 @@ class SyslogAction(_Action):
     def _target(cls, value: str) -> str:
         parts = urlsplit(value)
         if parts.scheme not in ("udp", "tcp", "tls") or not parts.hostname:
-            raise ValueError(f"{value!r}: expected udp://host:port, tcp://host:port or tls://host:port")
+            raise ValueError(
+                f"{value!r}: udp://ホスト:ポート、tcp://ホスト:ポート、tls://ホスト:ポート のどれかで書いてください / "
+                f"{value!r}: expected udp://host:port, tcp://host:port or tls://host:port"
+            )
         if parts.port is None:
-            raise ValueError(f"{value!r}: the port is missing (e.g. :514, or :6514 for TLS)")
+            raise ValueError(
+                f"{value!r}: ポートがありません（例: :514、TLS なら :6514） / "
+                f"{value!r}: the port is missing (e.g. :514, or :6514 for TLS)"
+            )
         return value
 
 
@@ -123,7 +137,10 @@ class EmailAction(_Action):
     def _smtp(cls, value: str) -> str:
         parts = urlsplit(value)
         if parts.scheme not in ("smtp", "smtps", "smtp+plain") or not parts.hostname:
-            raise ValueError(f"{value!r}: expected smtp://host:587, smtps://host:465 or smtp+plain://host:25")
+            raise ValueError(
+                f"{value!r}: smtp://ホスト:587、smtps://ホスト:465、smtp+plain://ホスト:25 のどれかで書いてください / "
+                f"{value!r}: expected smtp://host:587, smtps://host:465 or smtp+plain://host:25"
+            )
         return value
 
     @field_validator("to")
@@ -131,7 +148,9 @@ class EmailAction(_Action):
     def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for address in value:
             if "@" not in address or any(c in address for c in "\r\n,;"):
-                raise ValueError(f"{address!r} is not one e-mail address")
+                raise ValueError(
+                    f"{address!r} は 1 つのメールアドレスではありません / {address!r} is not one e-mail address"
+                )
         return value
 
 
@@ -180,7 +199,10 @@ class WebhookAction(_Action):
             hostname = None
             parts = urlsplit("")
         if parts.scheme not in ("http", "https") or not hostname:
-            raise ValueError(f"{redact_url(value)}: expected an http:// or https:// URL")
+            shown = redact_url(value)
+            raise ValueError(
+                f"{shown}: http:// か https:// の URL を書いてください / {shown}: expected an http:// or https:// URL"
+            )
         return value
 
     @field_validator("headers")

@@ -7,18 +7,19 @@ fix the file in one pass. Nothing here reads the environment or argv; the CLI pa
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BeforeValidator, Field, ValidationError, model_validator
+from pydantic import BeforeValidator, Field, ValidationError
 
 from mamori.config.actions import ActionSettings
+from mamori.config.messages import bilingual, pydantic_message
 from mamori.config.sections import CaptureSettings, DetectionSettings, StorageSettings
 from mamori.config.syslog import SyslogSettings, resolve_paths
-from mamori.config.values import Ip, Mac, Port, Strict
+from mamori.config.values import Ip, Mac, Port, Strict, normalize_ip, normalize_mac
 from mamori.config.web import WebSettings
 from mamori.config.windows import WindowsSettings
 from mamori.errors import ConfigError, ConfigProblem
@@ -53,15 +54,6 @@ class _SystemIn(Strict):
     udp_ports: tuple[Port, ...] = ()
     terminals: tuple[_TerminalIn, ...] = ()
     severity: Literal["info", "low", "medium", "high", "critical"] = "high"
-
-    @model_validator(mode="after")
-    def _no_duplicates(self) -> _SystemIn:
-        seen: set[str] = set()
-        for index, terminal in enumerate(self.terminals):
-            if terminal.mac in seen:
-                raise ValueError(f"terminals[{index}]: MAC {terminal.mac} is registered twice in system {self.name!r}")
-            seen.add(terminal.mac)
-        return self
 
 
 class _GatewayIn(Strict):
@@ -101,6 +93,7 @@ class Settings:
     windows: WindowsSettings = dataclasses.field(default_factory=WindowsSettings)
     syslog: SyslogSettings | None = None
     web: WebSettings = dataclasses.field(default_factory=WebSettings)
+    warnings: tuple[ConfigProblem, ...] = ()  # not errors: an empty file, no system to protect
 
     @property
     def database_path(self) -> Path:
@@ -126,10 +119,12 @@ class _Located:
             for key_node, value_node in node.value:
                 key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
                 if not isinstance(key, str):
-                    self.problems.append((path, _mark(key_node), "keys must be plain names"))
+                    message = bilingual("名前（キー）は単純な文字列にしてください", "keys must be plain names")
+                    self.problems.append((path, _mark(key_node), message))
                     continue
                 if key in result:
-                    self.problems.append(((*path, key), _mark(key_node), f"{key!r} is given twice"))
+                    message = bilingual(f"{key!r} が 2 回書かれています", f"{key!r} is given twice")
+                    self.problems.append(((*path, key), _mark(key_node), message))
                     continue
                 result[key] = self.build(value_node, (*path, key))
                 self.marks.setdefault((*path, key), _mark(key_node))
@@ -197,46 +192,103 @@ def _pydantic_problems(exc: ValidationError, raw: Any, located: _Located, source
             other != tuple(error["loc"]) and other[: len(error["loc"])] == tuple(error["loc"]) for other in locs
         ):
             continue  # a list emptied by its own invalid items: the items' errors say it better
-        message = error["msg"]
-        if error["type"] == "extra_forbidden":
-            message = f"unknown setting {loc[-1]!r}" if loc else "unknown setting"
-        elif message.startswith("Value error, "):
-            message = message[len("Value error, ") :]
-        yield located.problem(source, loc, message)
+        yield located.problem(source, loc, pydantic_message(error, loc[-1] if loc else None))
 
 
-def _cross_checks(data: _SettingsIn, located: _Located, source: str) -> Iterator[ConfigProblem]:
-    owners: dict[tuple[str, str, int], str] = {}
-    names: set[str] = set()
-    for s_index, system in enumerate(data.systems):
+def _items(value: Any) -> list[tuple[int, dict[str, Any]]]:
+    """The mappings of a list in the file, with their index (anything else is the schema's problem)."""
+    return [(i, item) for i, item in enumerate(value) if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _normal(normalize: Callable[[Any], str], value: Any) -> str | None:
+    try:
+        return normalize(value) if value is not None else None
+    except ValueError:
+        return None  # the schema reports it
+
+
+def _ports(value: Any) -> list[int]:
+    values = value if isinstance(value, list) else []
+    return [v for v in values if isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 65535]
+
+
+def _cross_checks(raw: dict[str, Any], located: _Located, source: str) -> Iterator[ConfigProblem]:
+    """Names used twice, a MAC registered twice in a system, a server port claimed by two systems. Run on the file's
+    values, so that they are reported together with the schema's problems, in one pass."""
+    owners: dict[tuple[str, str, int], tuple[int, str]] = {}  # server, proto, port -> system index, name
+    names: dict[str, int] = {}
+    for s_index, system in _items(raw.get("systems")):
         path: _Path = ("systems", s_index)
-        if system.name in names:
-            yield located.problem(source, (*path, "name"), f"system name {system.name!r} is used twice")
-        names.add(system.name)
-        for server in system.servers:
-            for proto, ports in (("tcp", system.ports), ("udp", system.udp_ports)):
-                for port in ports:
-                    key = (server.ip, proto, port)
-                    if key in owners and owners[key] != system.name:
+        name = system.get("name")
+        label = name if isinstance(name, str) else f"systems[{s_index}]"
+        if isinstance(name, str) and name:
+            if name in names:
+                yield located.problem(
+                    source,
+                    (*path, "name"),
+                    bilingual(
+                        f"システム名 {name!r} は 2 回使われています（systems[{names[name]}]）",
+                        f"system name {name!r} is used twice (systems[{names[name]}])",
+                    ),
+                )
+            names.setdefault(name, s_index)
+        macs: dict[str, int] = {}
+        for t_index, terminal in _items(system.get("terminals")):
+            mac = _normal(normalize_mac, terminal.get("mac"))
+            if mac is None:
+                continue
+            if mac in macs:
+                yield located.problem(
+                    source,
+                    (*path, "terminals", t_index, "mac"),
+                    bilingual(
+                        f"MAC {mac} はシステム {label!r} に 2 回登録されています（terminals[{macs[mac]}]）",
+                        f"MAC {mac} is registered twice in system {label!r} (terminals[{macs[mac]}])",
+                    ),
+                )
+            macs.setdefault(mac, t_index)
+        servers = system.get("servers")
+        servers = servers if isinstance(servers, list) else []
+        ips = [_normal(normalize_ip, v.get("ip") if isinstance(v, dict) else v) for v in servers]
+        for proto, field in (("tcp", "ports"), ("udp", "udp_ports")):
+            for port in dict.fromkeys(_ports(system.get(field))):
+                for ip in dict.fromkeys(i for i in ips if i):
+                    key = (ip, proto, port)
+                    owner = owners.setdefault(key, (s_index, label))
+                    if owner[0] != s_index:
                         yield located.problem(
                             source,
-                            (*path, "ports"),
-                            f"{server.ip} {proto}/{port} already belongs to system {owners[key]!r}",
+                            (*path, field),
+                            bilingual(
+                                f"{ip} {proto}/{port} はすでにシステム {owner[1]!r} のものです",
+                                f"{ip} {proto}/{port} already belongs to system {owner[1]!r}",
+                            ),
                         )
-                    owners[key] = system.name
 
 
-def _action_checks(data: _SettingsIn, located: _Located, source: str) -> Iterator[ConfigProblem]:
+def _action_checks(raw: dict[str, Any], located: _Located, source: str) -> Iterator[ConfigProblem]:
     names: set[str] = set()
-    for index, action in enumerate(data.actions):
+    for index, action in _items(raw.get("actions")):
         path: _Path = ("actions", index)
-        if action.name in names:
-            yield located.problem(source, (*path, "name"), f"action name {action.name!r} is used twice")
-        names.add(action.name)
-        for r_index, rule in enumerate(action.rules or ()):
-            if rule not in RULE_IDS:
+        name = action.get("name")
+        if isinstance(name, str) and name:
+            if name in names:
                 yield located.problem(
-                    source, (*path, "rules", r_index), f"unknown rule {rule!r}; known: {', '.join(RULE_IDS)}"
+                    source,
+                    (*path, "name"),
+                    bilingual(f"アクション名 {name!r} は 2 回使われています", f"action name {name!r} is used twice"),
+                )
+            names.add(name)
+        rules = action.get("rules")
+        for r_index, rule in enumerate(rules if isinstance(rules, list) else []):
+            if isinstance(rule, str) and rule not in RULE_IDS:
+                known = ", ".join(RULE_IDS)
+                yield located.problem(
+                    source,
+                    (*path, "rules", r_index),
+                    bilingual(
+                        f"ルール {rule!r} はありません。あるもの: {known}", f"unknown rule {rule!r}; known: {known}"
+                    ),
                 )
 
 
@@ -256,34 +308,81 @@ def _to_site(data: _SettingsIn) -> Site:
     return Site(systems=systems, gateways=gateways, name=data.site.name)
 
 
+def _yaml_problems(text: str, source: str, exc: yaml.YAMLError) -> list[ConfigProblem]:
+    """A file YAML cannot read: each line indented with a tab (the usual cause), else YAML's own words."""
+    tabs = [
+        ConfigProblem(
+            source,
+            number,
+            len(line) - len(line.lstrip(" \t")) + 1,
+            "",
+            bilingual("字下げにタブは使えません。空白を使ってください", "use spaces, not tabs, to indent"),
+        )
+        for number, line in enumerate(text.splitlines(), start=1)
+        if "\t" in line[: len(line) - len(line.lstrip(" \t"))]
+    ]
+    if tabs:
+        return tabs
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    if "'\\t'" in problem or "\t" in problem:
+        message = bilingual("タブは使えません。空白を使ってください", "use spaces, not tabs")
+    else:
+        message = bilingual(f"YAML として読めません（{problem}）", f"not valid YAML: {problem}")
+    return [ConfigProblem(source, mark.line + 1 if mark else None, mark.column + 1 if mark else None, "", message)]
+
+
+def _sorted(problems: list[ConfigProblem]) -> list[ConfigProblem]:
+    """In the order of the file: by line and column (problems of the whole file first)."""
+    return sorted(problems, key=lambda p: (p.line or 0, p.column or 0))
+
+
+def _warnings(node: yaml.Node | None, raw: dict[str, Any], source: str) -> tuple[ConfigProblem, ...]:
+    if node is None:
+        message = bilingual(
+            "ファイルが空です: 何も監視されません（README の設定例から始めてください）",
+            "the file is empty: nothing would be monitored (start from the README's example)",
+        )
+        return (ConfigProblem(source, None, None, "", message),)
+    if not raw.get("systems"):
+        message = bilingual(
+            "部門システム（systems）がありません: 守るサーバも正規端末もないので、何も監視されません"
+            "（ポートスキャン等の検知だけになります）",
+            "no department systems: no server or registered terminal, so nothing would be monitored "
+            "(only scans, floods and ARP spoofing would be seen)",
+        )
+        return (ConfigProblem(source, 1, 1, "systems", message),)
+    return ()
+
+
 def settings_from_text(text: str, *, source: str = "<settings>", data_dir: Path | None = None) -> Settings:
-    """Parse settings from YAML text. Raises :class:`ConfigError` listing every problem with its location."""
+    """Parse settings from YAML text. Raises :class:`ConfigError` listing every problem with its location, in the
+    order of the file; what is not an error but leaves nothing to monitor is in ``Settings.warnings``."""
     data_dir = data_dir or Path(".")
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        column = mark.column + 1 if mark else None
-        raise ConfigError([ConfigProblem(source, line, column, "", f"not valid YAML: {exc.problem}")]) from None
     except yaml.YAMLError as exc:
-        raise ConfigError([ConfigProblem(source, None, None, "", f"not valid YAML: {exc}")]) from None
+        raise ConfigError(_yaml_problems(text, source, exc)) from None
     located = _Located()
     raw: Any = {} if node is None else located.build(node, ())
     problems = [ConfigProblem(source, m[0], m[1], _dotted(p), msg) for p, m, msg in located.problems]
     if not isinstance(raw, dict):
         line = node.start_mark.line + 1 if node is not None else None
-        problems.append(ConfigProblem(source, line, 1, "", "the settings file must be a mapping of names to values"))
+        message = bilingual(
+            "設定ファイルは「名前: 値」の組（マッピング）にしてください",
+            "the settings file must be a mapping of names to values",
+        )
+        problems.append(ConfigProblem(source, line, 1, "", message))
         raise ConfigError(problems)
+    parsed: _SettingsIn | None = None
     try:
         parsed = _SettingsIn.model_validate(raw)
     except ValidationError as exc:
         problems.extend(_pydantic_problems(exc, raw, located, source))
-        raise ConfigError(problems) from None
-    problems.extend(_cross_checks(parsed, located, source))
-    problems.extend(_action_checks(parsed, located, source))
-    if problems:
-        raise ConfigError(problems)
+    problems.extend(_cross_checks(raw, located, source))
+    problems.extend(_action_checks(raw, located, source))
+    if problems or parsed is None:
+        raise ConfigError(_sorted(problems))
     return Settings(
         source=source,
         site=_to_site(parsed),
@@ -295,6 +394,7 @@ def settings_from_text(text: str, *, source: str = "<settings>", data_dir: Path 
         windows=parsed.windows,
         syslog=parsed.syslog,
         web=parsed.web,
+        warnings=_warnings(node, raw, source),
     )
 
 
@@ -304,13 +404,17 @@ def load_settings(path: str | Path, *, data_dir: Path | None = None) -> Settings
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
-        raise ConfigError([ConfigProblem(str(path), None, None, "", "no such file")]) from None
+        message = bilingual("ファイルがありません", "no such file")
+        raise ConfigError([ConfigProblem(str(path), None, None, "", message)]) from None
     except UnicodeDecodeError as exc:
-        raise ConfigError(
-            [ConfigProblem(str(path), None, None, "", f"not UTF-8 text (byte {exc.start}); save it as UTF-8")]
-        ) from None
+        message = bilingual(
+            f"UTF-8 のテキストではありません（{exc.start} バイト目）。UTF-8 で保存してください",
+            f"not UTF-8 text (byte {exc.start}); save it as UTF-8",
+        )
+        raise ConfigError([ConfigProblem(str(path), None, None, "", message)]) from None
     except OSError as exc:
-        raise ConfigError([ConfigProblem(str(path), None, None, "", f"cannot read: {exc.strerror}")]) from None
+        message = bilingual(f"読めません（{exc.strerror}）", f"cannot read: {exc.strerror}")
+        raise ConfigError([ConfigProblem(str(path), None, None, "", message)]) from None
     settings = settings_from_text(text, source=str(path), data_dir=data_dir)
     if settings.storage.path is not None and not settings.storage.path.is_absolute():
         storage = settings.storage.model_copy(update={"path": (path.parent / settings.storage.path).resolve()})

@@ -49,21 +49,34 @@ def parse_listener(value: str) -> Listener:
         parts = urlsplit(text)
         port = parts.port
     except ValueError as exc:
-        raise ValueError(f"{value!r}: {exc}") from None
+        raise ValueError(f"{value!r}: 読めません（{exc}） / {value!r}: {exc}") from None
     if parts.scheme not in SCHEMES:
-        raise ValueError(f"{value!r}: expected one of {', '.join(s + '://' for s in SCHEMES)} followed by IP:port")
+        schemes = ", ".join(s + "://" for s in SCHEMES)
+        raise ValueError(
+            f"{value!r}: {schemes} のどれかに IP:ポート を続けてください / "
+            f"{value!r}: expected one of {schemes} followed by IP:port"
+        )
     if not parts.hostname:
-        raise ValueError(f"{value!r}: the address to listen on is missing (e.g. 0.0.0.0 or 127.0.0.1)")
+        raise ValueError(
+            f"{value!r}: 待ち受けるアドレスがありません（例: 0.0.0.0 や 127.0.0.1） / "
+            f"{value!r}: the address to listen on is missing (e.g. 0.0.0.0 or 127.0.0.1)"
+        )
     try:
         host = str(ipaddress.ip_address(parts.hostname))
     except ValueError:
-        raise ValueError(f"{value!r}: {parts.hostname!r} is not an IP address (0.0.0.0 listens on all)") from None
+        raise ValueError(
+            f"{value!r}: {parts.hostname!r} は IP アドレスではありません（0.0.0.0 ですべてを待ち受けます） / "
+            f"{value!r}: {parts.hostname!r} is not an IP address (0.0.0.0 listens on all)"
+        ) from None
     if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ValueError(f"{value!r}: only scheme://address:port is expected")
+        raise ValueError(
+            f"{value!r}: スキーム://アドレス:ポート だけを書いてください / "
+            f"{value!r}: only scheme://address:port is expected"
+        )
     if port is None:
         port = _DEFAULT_PORTS[parts.scheme]
     if not 1 <= port <= 65535:
-        raise ValueError(f"{value!r}: port {port} is out of range")
+        raise ValueError(f"{value!r}: ポート {port} は範囲外です / {value!r}: port {port} is out of range")
     return Listener.model_validate({"scheme": parts.scheme, "host": host, "port": port})
 
 
@@ -120,7 +133,10 @@ class SyslogSettings(Strict):
         try:
             return codecs.lookup(value).name
         except LookupError:
-            raise ValueError(f"{value!r} is not a character set Python knows (e.g. latin-1, cp932)") from None
+            raise ValueError(
+                f"{value!r} は Python の知っている文字コードではありません（例: latin-1、cp932） / "
+                f"{value!r} is not a character set Python knows (e.g. latin-1, cp932)"
+            ) from None
 
     @model_validator(mode="after")
     def _consistent(self) -> SyslogSettings:
@@ -129,14 +145,23 @@ class SyslogSettings(Strict):
             proto = "udp" if listener.scheme == "udp" else "tcp"
             key = (proto, listener.host, listener.port)
             if key in seen:
-                raise ValueError(f"{listener.url}: another listener already uses {proto} port {listener.port}")
+                raise ValueError(
+                    f"{listener.url}: {proto} ポート {listener.port} は別の待ち受けが使っています / "
+                    f"{listener.url}: another listener already uses {proto} port {listener.port}"
+                )
             seen.add(key)
             if listener.uses_tls and self.tls is None:
-                raise ValueError(f"{listener.url} needs tls: {{cert: FILE, key: FILE}}")
+                raise ValueError(
+                    f"{listener.url} には tls: {{cert: ファイル, key: ファイル}} が必要です / "
+                    f"{listener.url} needs tls: {{cert: FILE, key: FILE}}"
+                )
         key_path = self.archive.key
         for folder in (self.archive.path, self.archive.mirror):
             if key_path is not None and folder is not None and _inside(key_path, folder):
-                raise ValueError(f"archive.key {key_path} must be kept apart from the archive ({folder})")
+                raise ValueError(
+                    f"archive.key {key_path} は証跡の保管場所（{folder}）の外に置いてください / "
+                    f"archive.key {key_path} must be kept apart from the archive ({folder})"
+                )
         return self
 
 

@@ -29,12 +29,21 @@ def normalize_mac(value: str) -> str:
     """Accept ``02:42:AC:11:00:02``, ``02-42-ac-11-00-02``, ``0242.ac11.0002`` or ``0242ac110002``;
     return lower-case colon form."""
     if not isinstance(value, str):
-        raise ValueError(f'a MAC address must be text such as "02:42:ac:11:00:02", not {value!r}')
+        raise ValueError(
+            f'MAC アドレスは "02:42:ac:11:00:02" のような文字列で書いてください（{value!r} ではなく） / '
+            f'a MAC address must be text such as "02:42:ac:11:00:02", not {value!r}'
+        )
     hexdigits = re.sub(r"[:\-.\s]", "", value.strip().lower())
     if not _MAC_RE.match(hexdigits):
-        raise ValueError(f"{value!r} is not a MAC address (expected six hex pairs such as 02:42:ac:11:00:02)")
+        raise ValueError(
+            f"{value!r} は MAC アドレスではありません（02:42:ac:11:00:02 のような 16 進 2 桁 × 6） / "
+            f"{value!r} is not a MAC address (expected six hex pairs such as 02:42:ac:11:00:02)"
+        )
     if hexdigits in ("000000000000", "ffffffffffff"):
-        raise ValueError(f"{value!r} is not a terminal's MAC address (all zeros or broadcast)")
+        raise ValueError(
+            f"{value!r} は端末の MAC アドレスではありません（すべて 0 かブロードキャスト） / "
+            f"{value!r} is not a terminal's MAC address (all zeros or broadcast)"
+        )
     return ":".join(hexdigits[i : i + 2] for i in range(0, 12, 2))
 
 
@@ -42,7 +51,9 @@ def normalize_ip(value: Any) -> str:
     try:
         return str(ipaddress.ip_address(str(value).strip()))
     except ValueError:
-        raise ValueError(f"{value!r} is not an IPv4 or IPv6 address") from None
+        raise ValueError(
+            f"{value!r} は IPv4 / IPv6 アドレスではありません / {value!r} is not an IPv4 or IPv6 address"
+        ) from None
 
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d|w)?\s*$")
@@ -52,14 +63,17 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400
 def parse_duration(value: Any) -> float:
     """``300``, ``"300s"``, ``"5m"``, ``"24h"``, ``"7d"`` -> seconds."""
     if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a duration")
+        raise ValueError(f"{value!r} は時間の長さではありません / {value!r} is not a duration")
     if isinstance(value, int | float):
         if value < 0:
-            raise ValueError("a duration cannot be negative")
+            raise ValueError("時間の長さは負にできません / a duration cannot be negative")
         return float(value)
     match = _DURATION_RE.match(str(value))
     if not match:
-        raise ValueError(f'{value!r} is not a duration (examples: 30, "30s", "5m", "24h", "7d")')
+        raise ValueError(
+            f'{value!r} は時間の長さではありません（例: 30, "30s", "5m", "24h", "7d"） / '
+            f'{value!r} is not a duration (examples: 30, "30s", "5m", "24h", "7d")'
+        )
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
@@ -68,7 +82,10 @@ def check_zone(value: str) -> str:
     try:
         zoneinfo.ZoneInfo(value)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"{value!r} is not a time zone name (e.g. Asia/Tokyo)") from None
+        raise ValueError(
+            f"{value!r} はタイムゾーン名ではありません（例: Asia/Tokyo） / "
+            f"{value!r} is not a time zone name (e.g. Asia/Tokyo)"
+        ) from None
     return value
 
 

@@ -32,15 +32,21 @@ def parse_listen(value: str) -> tuple[str, int]:
     text = value.strip()
     host, sep, port_text = text.rpartition(":")
     if not sep or not port_text.isdigit():
-        raise ValueError(f"{value!r}: expected ADDRESS:PORT such as 127.0.0.1:8080")
+        raise ValueError(
+            f"{value!r}: 127.0.0.1:8080 のように アドレス:ポート で書いてください / "
+            f"{value!r}: expected ADDRESS:PORT such as 127.0.0.1:8080"
+        )
     host = host.strip("[]")
     try:
         ipaddress.ip_address(host)
     except ValueError:
-        raise ValueError(f"{value!r}: {host!r} is not an IP address to listen on (e.g. 127.0.0.1 or 0.0.0.0)") from None
+        raise ValueError(
+            f"{value!r}: {host!r} は待ち受けられる IP アドレスではありません（例: 127.0.0.1 や 0.0.0.0） / "
+            f"{value!r}: {host!r} is not an IP address to listen on (e.g. 127.0.0.1 or 0.0.0.0)"
+        ) from None
     port = int(port_text)
     if not 1 <= port <= 65535:
-        raise ValueError(f"{value!r}: port {port} is out of range")
+        raise ValueError(f"{value!r}: ポート {port} は範囲外です / {value!r}: port {port} is out of range")
     return host, port
 
 

@@ -30,7 +30,10 @@ def normalize_network(value: Any) -> str:
     try:
         return str(ipaddress.ip_network(str(value).strip(), strict=False))
     except ValueError:
-        raise ValueError(f"{value!r} is not an IP address or network (e.g. 192.168.10.5 or 10.20.0.0/24)") from None
+        raise ValueError(
+            f"{value!r} は IP アドレスでもネットワークでもありません（例: 192.168.10.5 や 10.20.0.0/24） / "
+            f"{value!r} is not an IP address or network (e.g. 192.168.10.5 or 10.20.0.0/24)"
+        ) from None
 
 
 Network = Annotated[str, BeforeValidator(normalize_network)]
@@ -95,7 +98,7 @@ class WindowsSettings(Strict):
     def _not_blank(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for item in value:
             if not item.strip():
-                raise ValueError("names cannot be empty")
+                raise ValueError("空の名前は使えません / names cannot be empty")
         return value
 
     @field_validator("disabled_rules")
@@ -103,5 +106,9 @@ class WindowsSettings(Strict):
     def _known_rules(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for rule in value:
             if rule not in WINDOWS_RULE_IDS:
-                raise ValueError(f"unknown Windows rule {rule!r}; known: {', '.join(WINDOWS_RULE_IDS)}")
+                known = ", ".join(WINDOWS_RULE_IDS)
+                raise ValueError(
+                    f"Windows のルール {rule!r} はありません。あるもの: {known} / "
+                    f"unknown Windows rule {rule!r}; known: {known}"
+                )
         return value

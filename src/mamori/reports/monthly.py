@@ -1,27 +1,34 @@
 """The monthly report: a PDF to print for the director or an on-site inspection (立入検査).
 
 What happened in the month (alerts by rule and severity, each high/critical one with how it was handled), the
-terminals registered or retired, and how long the sensor was running. Japanese text needs a CJK font: Debian's
-fonts-ipaexfont-gothic (IPAex Gothic) or fonts-noto-cjk, embedded in the PDF.
+terminals registered or retired, and how long the sensor was running. Japanese text needs a CJK font with TrueType
+outlines, embedded in the PDF: IPAex Gothic ships inside this package (fonts/ipaexg.ttf, unmodified, with its licence,
+the IPA Font License v1.0, which allows redistribution), so no system font is needed. Debian's copies are the
+fall-back should the package's file be missing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import re
+import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mamori.errors import MamoriError
 from mamori.model import Alert, Severity
 from mamori.reports.names import ACTION_NAMES, rule_label
 from mamori.storage import Ledger, LedgerEntry, Store
 
-__all__ = ["FONT_CANDIDATES", "MonthData", "collect_month", "render_pdf"]
+__all__ = ["BUNDLED_FONT", "FONT_CANDIDATES", "FontMissing", "MonthData", "collect_month", "render_pdf"]
 
+BUNDLED_FONT = Path(__file__).resolve().parent / "fonts" / "ipaexg.ttf"
 FONT_CANDIDATES = (
+    BUNDLED_FONT,
     Path("/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf"),
     Path("/usr/share/fonts/truetype/ipaexfont-gothic/ipaexg.ttf"),
     Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
@@ -46,20 +53,32 @@ class MonthData:
     added: list[LedgerEntry] = field(default_factory=list)
     retired: list[LedgerEntry] = field(default_factory=list)
     uptime_hours: dict[str, int] = field(default_factory=dict)
+    now: dt.datetime | None = None  # when the report was made: a month under way counts only its hours so far
 
     @property
     def hours(self) -> int:
-        return int((self.end - self.start).total_seconds() // 3600)
+        """The hours of the month that have begun (all of them for a past month, none for a future one)."""
+        until = self.end if self.now is None else max(self.start, min(self.end, self.now))
+        return math.ceil((until - self.start).total_seconds() / 3600)
 
 
-def collect_month(store: Store, year: int, month: int, *, site: str = "", zone: dt.tzinfo | None = None) -> MonthData:
-    """Everything the report shows, read through the store."""
+def collect_month(
+    store: Store,
+    year: int,
+    month: int,
+    *,
+    site: str = "",
+    zone: dt.tzinfo | None = None,
+    now: dt.datetime | None = None,
+) -> MonthData:
+    """Everything the report shows, read through the store (``now``: the clock, for the hours the month has had)."""
     from mamori.storage.models import AlertHandling, AlertRecord, SensorHour
 
     zone = zone or dt.datetime.now().astimezone().tzinfo
     start = dt.datetime(year, month, 1, tzinfo=zone)
     end = dt.datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=zone)
-    data = MonthData(site=site, year=year, month=month, start=start, end=end)
+    now = now or dt.datetime.now(dt.UTC)
+    data = MonthData(site=site, year=year, month=month, start=start, end=end, now=now)
     records = AlertRecord.objects.using(store.alias).filter(first_seen__lt=end, last_seen__gte=start)
     for r in records.order_by("first_seen", "id").iterator():
         data.alerts.append(Store._to_alert(r))
@@ -78,18 +97,32 @@ def collect_month(store: Store, year: int, month: int, *, site: str = "", zone: 
     return data
 
 
-def _font() -> str:
+class FontMissing(MamoriError):
+    """None of the Japanese fonts the report can embed is there."""
+
+    def __init__(self, candidates: Sequence[Path]) -> None:
+        self.candidates = tuple(candidates)
+        super().__init__(
+            "月次報告に使う日本語フォントが見つかりません。mamori を入れ直してください"
+            "（pip install --force-reinstall mamori：フォントは mamori に同梱されています）。"
+            "または apt-get install fonts-ipaexfont-gothic で入れてください。"
+            " / No Japanese font for the monthly report: reinstall mamori (it ships the font), or install Debian's "
+            "fonts-ipaexfont-gothic. Looked for: " + ", ".join(str(p) for p in self.candidates)
+        )
+
+
+def _font(candidates: Sequence[Path]) -> str:
+    """The reportlab name of the first font of ``candidates`` that exists (registered once per file)."""
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.ttfonts import TTFont
 
-    for path in FONT_CANDIDATES:
-        if path.exists():
-            if "MamoriJP" not in pdfmetrics.getRegisteredFontNames():
-                pdfmetrics.registerFont(TTFont("MamoriJP", str(path)))
-            return "MamoriJP"
-    raise RuntimeError(
-        "no Japanese font found: install Debian's fonts-ipaexfont-gothic (apt-get install fonts-ipaexfont-gothic)"
-    )
+    for path in candidates:
+        if path.is_file():
+            name = "MamoriJP-" + hashlib.sha256(str(path).encode()).hexdigest()[:8]
+            if name not in pdfmetrics.getRegisteredFontNames():
+                pdfmetrics.registerFont(TTFont(name, str(path)))
+            return name
+    raise FontMissing(candidates)
 
 
 def _text(value: object, limit: int = _CELL_LIMIT) -> str:
@@ -108,15 +141,19 @@ def _local(ts: float | dt.datetime, zone: dt.tzinfo | None = None) -> str:
     return value.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 
-def render_pdf(data: MonthData, *, generated: dt.datetime | None = None) -> bytes:  # noqa: PLR0915 - one page flow
-    """The report as PDF bytes (A4, Japanese with English headings)."""
+def render_pdf(  # noqa: PLR0915 - one page flow
+    data: MonthData, *, generated: dt.datetime | None = None, fonts: Sequence[Path] = FONT_CANDIDATES
+) -> bytes:
+    """The report as PDF bytes (A4, Japanese with English headings), in the first font of ``fonts`` found.
+
+    Raises :class:`FontMissing` when there is none."""
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import ParagraphStyle
     from reportlab.lib.units import mm
     from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-    font = _font()
+    font = _font(fonts)
     zone = data.start.tzinfo
     title = ParagraphStyle("title", fontName=font, fontSize=16, leading=22, spaceAfter=6)
     heading = ParagraphStyle("heading", fontName=font, fontSize=12, leading=17, spaceBefore=10, spaceAfter=4)
@@ -209,6 +246,14 @@ def render_pdf(data: MonthData, *, generated: dt.datetime | None = None) -> byte
         for name, hours in sorted(data.uptime_hours.items()):
             rows.append([name, f"{hours} / {data.hours}", f"{100.0 * hours / max(1, data.hours):.1f} %"])
         story.append(table(rows, [80, 45, 35]))
+        if data.hours < (data.end - data.start).total_seconds() / 3600:
+            story.append(
+                Paragraph(
+                    f"この月は作成時点までの {data.hours} 時間で数えています / "
+                    f"Counted over the {data.hours} hours of the month so far.",
+                    small,
+                )
+            )
     else:
         story.append(Paragraph("この月の稼働記録はありません / No sensor ran this month.", body))
 

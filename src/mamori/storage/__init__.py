@@ -2,6 +2,16 @@
 is opened, never by capture or detection."""
 
 from mamori.storage.ledger import ImportResult, Ledger, LedgerEntry
+from mamori.storage.setup import check_database_path
 from mamori.storage.store import AlertFilter, AlertWriter, SensorHealth, Store
 
-__all__ = ["AlertFilter", "AlertWriter", "ImportResult", "Ledger", "LedgerEntry", "SensorHealth", "Store"]
+__all__ = [
+    "AlertFilter",
+    "AlertWriter",
+    "ImportResult",
+    "Ledger",
+    "LedgerEntry",
+    "SensorHealth",
+    "Store",
+    "check_database_path",
+]

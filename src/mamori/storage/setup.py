@@ -7,16 +7,69 @@ database file gets its own connection alias, so one process (a test, a report jo
 from __future__ import annotations
 
 import hashlib
+import os
+import sqlite3
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
 from mamori.errors import StorageError
 
-__all__ = ["database_alias", "ensure_database", "sqlite_settings"]
+__all__ = ["check_database_path", "database_alias", "ensure_database", "sqlite_settings"]
 
 _lock = threading.Lock()
 _migrated: set[str] = set()
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _unusable(path: Path, ja: str, en: str) -> StorageError:
+    return StorageError(f"データベース {path} を使えません: {ja} / cannot use the database {path}: {en}")
+
+
+def _check_folder_takes_files(path: Path) -> None:
+    """The database's folder (or, when missing, the nearest folder above it) accepts new files: SQLite makes its
+    -wal and -shm files beside the database. Tried for real (a folder made and removed at once): permission bits
+    say nothing about /proc, a read-only mount or root."""
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise _unusable(path, f"{folder} はフォルダではありません", f"{folder} is not a folder")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".mamori-check-", dir=folder))
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if folder != path.parent:
+            ja, en = f"フォルダ {path.parent} を作れません", f"cannot create its folder {path.parent}"
+        else:
+            ja, en = f"フォルダ {folder} にファイルを作れません", f"cannot create files in its folder {folder}"
+        raise _unusable(path, f"{ja}（{reason}）", f"{en} ({reason})") from exc
+
+
+def check_database_path(path: Path) -> None:
+    """Raise :class:`StorageError` (one line naming ``path`` and the reason) unless mamori can use ``path`` as its
+    SQLite database: a file that is an SQLite database (or empty, or missing, in a folder that takes new files)."""
+    path = Path(path)
+    if path.is_dir():
+        raise _unusable(path, "フォルダです（ファイルのパスを指定してください）", "it is a folder, not a file")
+    if path.exists():
+        try:
+            with path.open("rb") as f:
+                header = f.read(len(_SQLITE_HEADER))
+        except OSError as exc:
+            raise _unusable(path, f"読めません（{exc.strerror}）", f"cannot read it ({exc.strerror})") from exc
+        if header and header != _SQLITE_HEADER:
+            raise _unusable(path, "SQLite のデータベースではありません", "it is not an SQLite database")
+        try:
+            connection = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=20)
+            try:
+                connection.execute("PRAGMA schema_version").fetchone()
+            finally:
+                connection.close()
+        except sqlite3.Error as exc:
+            raise _unusable(path, f"開けません（{exc}）", f"cannot open it ({exc})") from exc
+    _check_folder_takes_files(path)
 
 
 def sqlite_settings(path: Path) -> dict[str, Any]:
@@ -70,11 +123,15 @@ def _configure_django(default: dict[str, Any]) -> None:
 def ensure_database(path: Path, *, migrate: bool = True) -> str:
     """Make ``path`` usable through Django's ORM: configure, connect, migrate. Returns the connection alias."""
     path = path.resolve()
+    alias = database_alias(path)
+    if alias not in _migrated:
+        check_database_path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise StorageError(f"cannot create the folder for the database {path}: {exc.strerror}") from exc
-    alias = database_alias(path)
+        raise _unusable(
+            path, f"フォルダを作れません（{exc.strerror}）", f"cannot create its folder ({exc.strerror})"
+        ) from exc
     with _lock:
         _configure_django(_sqlite(path))
         from django.db import connections
@@ -90,6 +147,8 @@ def ensure_database(path: Path, *, migrate: bool = True) -> str:
             try:
                 call_command("migrate", database=alias, verbosity=0, interactive=False)
             except DatabaseError as exc:
-                raise StorageError(f"cannot open or upgrade the database {path}: {exc}") from exc
+                raise _unusable(
+                    path, f"開けないか更新できません（{exc}）", f"cannot open or upgrade it ({exc})"
+                ) from exc
             _migrated.add(alias)
     return alias

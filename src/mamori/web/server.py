@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
+import socket
 import threading
 from typing import Any
 
@@ -11,9 +13,39 @@ from mamori.config import Settings
 from mamori.config.web import parse_listen
 from mamori.errors import MamoriError
 
-__all__ = ["serve"]
+__all__ = ["free_port_near", "listen_problem", "serve"]
 
 log = logging.getLogger(__name__)
+
+
+def listen_problem(host: str, port: int) -> str | None:
+    """Why the dashboard could not listen on ``host:port`` now, in Japanese and English (None: it can). Tried for
+    real, with the address reuse the server itself asks for (a port still in TIME_WAIT is free)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                ja, en = "ほかのプログラムが使っています", "another program is listening there"
+            elif exc.errno == errno.EADDRNOTAVAIL:
+                ja, en = "このアドレスはこの機械にありません", "this machine has no such address"
+            elif exc.errno == errno.EACCES:
+                ja, en = "1024 未満のポートには root 権限が必要です", "a port below 1024 needs root"
+            else:
+                ja = en = exc.strerror or str(exc)
+            return f"{shown} で待ち受けられません（{ja}） / cannot listen on {shown} ({en})"
+    return None
+
+
+def free_port_near(host: str, port: int, tries: int = 20) -> int | None:
+    """The first port after ``port`` that ``host`` can listen on, to suggest instead."""
+    for candidate in range(port + 1, min(port + 1 + tries, 65536)):
+        if listen_problem(host, candidate) is None:
+            return candidate
+    return None
 
 
 def serve(settings: Settings, app: Any, *, listen: str | None = None, stop: threading.Event | None = None) -> None:
@@ -21,6 +53,9 @@ def serve(settings: Settings, app: Any, *, listen: str | None = None, stop: thre
     from cheroot import wsgi
 
     host, port = parse_listen(listen or settings.web.listen)
+    problem = listen_problem(host, port)
+    if problem is not None:
+        raise MamoriError(problem)
     server = wsgi.Server((host, port), app, numthreads=8, server_name="mamori")
     tls = settings.web.tls
     if tls is not None:

@@ -181,13 +181,24 @@ def setup_django(settings: Settings, *, debug: bool = False, migrate: bool = Tru
     import django
     from django.conf import settings as django_conf
 
+    from mamori.storage import check_database_path
+
+    check_database_path(settings.database_path)  # one line naming the file and the reason, not a traceback
     if not django_conf.configured:
         django_conf.configure(**django_settings(settings, debug=debug))
         django.setup()
     if migrate:
         from django.core.management import call_command
+        from django.db import DatabaseError
 
-        call_command("migrate", verbosity=0, interactive=False)
+        try:
+            call_command("migrate", verbosity=0, interactive=False)
+        except DatabaseError as exc:
+            path = settings.database_path
+            raise MamoriError(
+                f"データベース {path} を使えません: 開けないか更新できません（{exc}） / "
+                f"cannot use the database {path}: cannot open or upgrade it ({exc})"
+            ) from exc
 
 
 def mamori_settings() -> Settings:

@@ -1,6 +1,8 @@
 """The dashboard's addresses."""
 
+from django.templatetags.static import static
 from django.urls import path
+from django.views.generic import RedirectView
 
 from mamori.web.views import account, admin, alerts, overview, reports, terminals
 
@@ -24,6 +26,8 @@ urlpatterns = [
     path("admin/audit/", admin.audit_view, name="audit"),
     path("admin/security/", admin.security_view, name="security"),
     path("api/overview/", overview.overview_api, name="overview_api"),
+    # Browsers ask for /favicon.ico whatever the page says: answer it rather than log a 404 on every page.
+    path("favicon.ico", RedirectView.as_view(url=static("mamori/favicon.svg"), permanent=True), name="favicon"),
 ]
 
 handler403 = "mamori.web.views.account.forbidden"

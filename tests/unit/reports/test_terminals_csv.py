@@ -110,10 +110,13 @@ def test_every_bad_row_is_reported_with_its_row_and_column() -> None:
     assert text_problems[0].startswith("台帳.csv:4: システム: '眼科システム' is not a system of the settings file")
     assert "'透析システム', '検査システム'" in text_problems[0]
     assert text_problems[2] == (
-        "台帳.csv:6: MAC アドレス: '02:10:00:00:02' is not a MAC address (expected six hex pairs such as "
-        "02:42:ac:11:00:02)"
+        "台帳.csv:6: MAC アドレス: '02:10:00:00:02' は MAC アドレスではありません（02:42:ac:11:00:02 のような "
+        "16 進 2 桁 × 6） / '02:10:00:00:02' is not a MAC address (expected six hex pairs such as 02:42:ac:11:00:02)"
     )
-    assert text_problems[3] == "台帳.csv:7: IP アドレス: '192.168.10.300' is not an IPv4 or IPv6 address"
+    assert text_problems[3] == (
+        "台帳.csv:7: IP アドレス: '192.168.10.300' は IPv4 / IPv6 アドレスではありません / "
+        "'192.168.10.300' is not an IPv4 or IPv6 address"
+    )
     assert "(rows 3 and 9)" in text_problems[5]
     assert "router 'core-router'" in text_problems[6]
 

@@ -11,11 +11,8 @@ from pathlib import Path
 import pytest
 
 from mamori.model import Alert, Severity
-from mamori.reports.monthly import FONT_CANDIDATES, MonthData, render_pdf
+from mamori.reports.monthly import BUNDLED_FONT, FontMissing, MonthData, render_pdf
 from mamori.storage import LedgerEntry
-
-if not any(path.exists() for path in FONT_CANDIDATES):
-    pytest.skip("no Japanese font: apt-get install fonts-ipaexfont-gothic", allow_module_level=True)
 
 JST = dt.timezone(dt.timedelta(hours=9))
 START = dt.datetime(2026, 11, 1, tzinfo=JST)
@@ -69,12 +66,17 @@ def test_the_report_is_a_pdf_with_the_japanese_font_embedded() -> None:
     assert b"/ToUnicode" in pdf  # and the Japanese text can be searched and copied
 
 
-def test_the_report_reads_in_japanese(tmp_path: Path) -> None:
+def _text(pdf: bytes, tmp_path: Path, *, layout: bool = True) -> str:
     if shutil.which("pdftotext") is None:
         pytest.skip("pdftotext (poppler-utils) is not installed")
     path = tmp_path / "report.pdf"
-    path.write_bytes(render_pdf(_month(), generated=dt.datetime(2026, 12, 1, 8, 0, tzinfo=JST)))
-    text = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
+    path.write_bytes(pdf)
+    command = ["pdftotext", *(["-layout"] if layout else []), str(path), "-"]
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+
+def test_the_report_reads_in_japanese(tmp_path: Path) -> None:
+    text = _text(render_pdf(_month(), generated=dt.datetime(2026, 12, 1, 8, 0, tzinfo=JST)), tmp_path)
     for words in (
         "デモ病院 セキュリティ監視 月次報告",
         "2026年11月",
@@ -111,3 +113,43 @@ def test_an_empty_month_and_a_long_one(tmp_path: Path) -> None:
         path.write_bytes(many)
         text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
         assert "ほか 167 件" in text
+
+
+def test_the_font_shipped_in_the_package_is_enough(tmp_path: Path) -> None:
+    """Only the package's own font is looked at: no system font path (Debian's) is needed."""
+    assert BUNDLED_FONT.is_file()
+    assert (BUNDLED_FONT.parent / "IPA_Font_License_Agreement_v1.0.txt").is_file()  # the licence travels with it
+    pdf = render_pdf(_month(), generated=dt.datetime(2026, 12, 1, 8, 0, tzinfo=JST), fonts=[BUNDLED_FONT])
+    assert re.search(rb"/BaseFont\s*/[A-Z]{6}\+IPAexGothic", pdf)
+    text = _text(pdf, tmp_path)
+    assert "デモ病院 セキュリティ監視 月次報告" in text
+    assert "ARP 詐称の疑い" in text
+
+
+def test_no_font_at_all_is_a_japanese_error_with_the_fix(tmp_path: Path) -> None:
+    missing = [tmp_path / "ipaexg.ttf", tmp_path / "NotoSansCJK-Regular.ttc"]
+    with pytest.raises(FontMissing) as caught:
+        render_pdf(_month(), fonts=missing)
+    message = str(caught.value)
+    assert "日本語フォントが見つかりません" in message
+    assert "pip install --force-reinstall mamori" in message
+    assert "fonts-ipaexfont-gothic" in message
+    assert str(missing[0]) in message
+
+
+def test_a_month_under_way_counts_only_the_hours_it_has_had(tmp_path: Path) -> None:
+    data = _month()
+    data.now = dt.datetime(2026, 11, 2, 0, 30, tzinfo=JST)  # the 2nd, half past midnight: 25 hours have begun
+    data.uptime_hours = {"eth0": 25, "syslog": 1}
+    assert data.hours == 25
+    text = _text(render_pdf(data), tmp_path)
+    assert "25 / 25" in text
+    assert "100.0 %" in text
+    assert "1 / 25" in text
+    assert "4.0 %" in text
+    assert "/ 720" not in text
+    assert "作成時点までの 25 時間" in text
+    data.now = END + dt.timedelta(days=3)  # a past month: all of it
+    assert data.hours == 720
+    data.now = START - dt.timedelta(days=3)  # a month to come: none
+    assert data.hours == 0

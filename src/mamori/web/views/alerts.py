@@ -22,6 +22,9 @@ from mamori.web.setup import mamori_settings
 
 __all__ = ["alert_action", "alert_detail_view", "alert_list", "register_terminal"]
 
+# What a source must not have done before an administrator registers it in one click (as `mamori learn` declines
+# a source that raised these while learning).
+_SUSPECT_RULES = ("port-scan", "syn-flood", "ip-mac-conflict")
 _ACTIONS = {
     "acknowledge": "acknowledged",
     "resolve": "resolved",
@@ -55,7 +58,12 @@ def alert_detail_view(request: HttpRequest, uid: str) -> HttpResponse:
     alert: AlertRecord = data["alert"]
     registered = any(h.action == "register_terminal" for h in data["handling"])
     can_register = _registrable(alert) and not registered
-    return render(request, "mamori/alert_detail.html", {**data, "nav": "alerts", "can_register": can_register})
+    others = _other_alerts(alert) if can_register else []
+    return render(
+        request,
+        "mamori/alert_detail.html",
+        {**data, "nav": "alerts", "can_register": can_register, "others": others, "other_rules": _rule_names(others)},
+    )
 
 
 @require_POST
@@ -67,7 +75,7 @@ def alert_action(request: HttpRequest, uid: str) -> HttpResponse:
     if action not in _ACTIONS:
         return HttpResponse(_("Unknown action."), status=400)
     comment = (request.POST.get("comment") or "").strip()[:2000]
-    if action in ("resolve", "false_positive") and not comment:
+    if action == "resolve" and not comment:  # what was done; a false positive needs no such account
         alert = AlertRecord.objects.filter(uid=uid).first()
         if alert is None:
             raise Http404
@@ -118,8 +126,19 @@ def register_terminal(request: HttpRequest, uid: str) -> HttpResponse:
         "name": (request.POST.get("name") or "").strip()[:200] or (alert.src_mac or alert.src_ip or ""),
         "note": (request.POST.get("note") or "").strip()[:500],
     }
+    others = _other_alerts(alert)
+    context = {
+        "alert": alert,
+        "proposal": proposal,
+        "nav": "alerts",
+        "others": others,
+        "other_rules": _rule_names(others),
+    }
     if request.method != "POST":
-        return render(request, "mamori/register_confirm.html", {"alert": alert, "proposal": proposal, "nav": "alerts"})
+        return render(request, "mamori/register_confirm.html", context)
+    if others and request.POST.get("confirm_others") != "1":
+        context["confirm_error"] = _("Tick the box to confirm you checked the other alerts of this source.")
+        return render(request, "mamori/register_confirm.html", context, status=400)
     from mamori.storage import Ledger, LedgerEntry, Store
 
     store = Store(mamori_settings().database_path)
@@ -141,6 +160,41 @@ def register_terminal(request: HttpRequest, uid: str) -> HttpResponse:
         f"alert {uid}; added {result.added}, updated {result.updated}, reactivated {result.reactivated}",
     )
     return redirect(f"/alerts/{uid}/")
+
+
+def _other_alerts(alert: AlertRecord) -> list[AlertRecord]:
+    """The scans, floods and ARP spoofing seen from the source an alert would register: by its MAC (not a router's,
+    and not for a source known by its IP behind a router), or by its IP for a scan or a flood from real addresses
+    (an ARP alert's IP is the victim's, a spoofed flood's is random)."""
+    from django.db.models import Q
+
+    gateways = {g.mac for g in mamori_settings().site.gateways}
+    by_ip = alert.details.get("reason") == "unregistered-ip"
+    mac = alert.src_mac if alert.src_mac and not by_ip and alert.src_mac not in gateways else None
+    ip = alert.src_ip
+
+    def from_source(other: AlertRecord) -> bool:
+        if mac and other.src_mac == mac:
+            return True
+        spoofed = bool((other.details or {}).get("spoofed_sources"))
+        return bool(ip) and other.src_ip == ip and (other.rule == "port-scan" or not spoofed)
+
+    query = Q(pk__in=[])
+    if mac:
+        query |= Q(src_mac=mac)
+    if ip:
+        query |= Q(src_ip=ip, rule__in=("port-scan", "syn-flood"))
+    found = AlertRecord.objects.filter(query, rule__in=_SUSPECT_RULES).exclude(uid=alert.uid).order_by("first_seen")
+    return [other for other in found[:50] if from_source(other)]
+
+
+def _rule_names(alerts: list[AlertRecord]) -> str:
+    from django.utils.translation import get_language
+
+    from mamori.web.templatetags.mamori_tags import rule_name
+
+    separator = "、" if (get_language() or "ja").startswith("ja") else ", "
+    return separator.join(dict.fromkeys(rule_name(a.rule) for a in alerts))
 
 
 def _registrable(alert: AlertRecord) -> bool:

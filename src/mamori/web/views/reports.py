@@ -87,7 +87,7 @@ def alerts_export(request: HttpRequest) -> HttpResponse:
 
 
 def monthly_pdf(request: HttpRequest) -> HttpResponse:
-    from mamori.reports.monthly import collect_month, render_pdf
+    from mamori.reports.monthly import FontMissing, collect_month, render_pdf
     from mamori.storage import Store
 
     text = request.GET.get("month") or timezone.localdate().strftime("%Y-%m")
@@ -103,9 +103,23 @@ def monthly_pdf(request: HttpRequest) -> HttpResponse:
         month,
         site=mamori.site.name or "mamori",
         zone=timezone.get_current_timezone(),
+        now=timezone.now(),
     )
     try:
         pdf = render_pdf(data)
-    except RuntimeError as exc:
-        return HttpResponse(str(exc), status=500)
+    except FontMissing as exc:
+        return render(
+            request,
+            "mamori/error.html",
+            {
+                "title": _("The monthly report needs a Japanese font"),
+                "message": _(
+                    "No Japanese font was found to write the report with. mamori ships one (IPAex Gothic): "
+                    "reinstall mamori (pip install --force-reinstall mamori), or install Debian's "
+                    "fonts-ipaexfont-gothic (apt-get install fonts-ipaexfont-gothic). Looked for: %(paths)s"
+                )
+                % {"paths": ", ".join(str(p) for p in exc.candidates)},
+            },
+            status=500,
+        )
     return _download(pdf, f"mamori-report-{year}-{month:02d}.pdf", "application/pdf")

@@ -1,0 +1,62 @@
+"""``mamori check``: every problem of a settings file in one pass, then what would stop the commands on this
+machine (the database path) and what is worth a warning (an empty site, interfaces this machine does not have)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from mamori.cli.common import CONFIG_OPTION, EXIT_PROBLEM, default_data_dir, fail, warn
+from mamori.config import load_settings
+from mamori.errors import ConfigError, MamoriError
+
+__all__ = ["check"]
+
+
+@click.command()
+@CONFIG_OPTION
+def check(config: Path) -> None:
+    """設定ファイルを検査する / Validate a settings file (exit 2 with file:line for every problem)."""
+    try:
+        settings = load_settings(config, data_dir=default_data_dir())
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        click.echo(f"問題 {len(exc.problems)} 件 / {len(exc.problems)} problem(s)", err=True)
+        sys.exit(EXIT_PROBLEM)
+    for warning in settings.warnings:
+        warn(str(warning))
+    from mamori.storage import check_database_path
+
+    try:
+        check_database_path(settings.database_path)  # a path the commands could not use is a problem of the file
+    except MamoriError as exc:
+        fail(str(exc))
+    site = settings.site
+    terminals = sum(len(s.terminals) for s in site.systems)
+    click.echo(f"OK: {config}")
+    click.echo(
+        f"  部門システム / systems: {len(site.systems)}, 登録端末 / terminals: {terminals}, "
+        f"ルータ / gateways: {len(site.gateways)}"
+    )
+    for system in site.systems:
+        servers = ", ".join(s.ip for s in system.servers)
+        ports = ", ".join(str(p) for p in system.ports)
+        click.echo(f"  - {system.name}: {servers} ports {ports}, {len(system.terminals)} terminals")
+    click.echo(f"  interfaces: {', '.join(settings.capture.interfaces) or '(none)'}")
+    click.echo(f"  database: {settings.database_path}")
+    _warn_missing_interfaces(settings.capture.interfaces)
+
+
+def _warn_missing_interfaces(interfaces: Sequence[str]) -> None:
+    """Interfaces this machine does not have: a warning (the file may be checked on another machine than the sensor)."""
+    from mamori.capture.interfaces import available_interfaces, missing_interface
+
+    available = available_interfaces()
+    for name in interfaces:
+        if available and name not in available:
+            note = ("。センサー以外の機械で検査しているなら問題ありません", "; fine if this machine is not the sensor")
+            warn(missing_interface(name, available, note=note))
