@@ -49,6 +49,7 @@ from typing import Any
 from mamori.capture.bpf import build_filter
 from mamori.config import load_settings
 from mamori.model import ACK, PSH, RST, SYN
+from mamori.rules.render import summary
 from mamori.runtime import analyze_captures, capture_filter
 from mamori.testing.pcapbuilder import PcapWriter, arp, eth, ipv4, tcp
 
@@ -490,7 +491,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     print(f"\nalerts ({len(result.alerts)}; the CLI printed {cli_alerts} JSON lines):")
     for alert in result.alerts:
-        print(f"  {alert.rule:22} count {alert.count:>7,}  {alert.summary_en}")
+        print(f"  {alert.rule:22} count {alert.count:>7,}  {summary(alert, 'en')}")
     by_rule = Counter(a.rule for a in result.alerts)
     print("  by rule: " + ", ".join(f"{rule} {n}" for rule, n in sorted(by_rule.items())))
     if result.warnings or result.failed:

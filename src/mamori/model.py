@@ -10,22 +10,25 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import threading
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from dataclasses import dataclass, field, fields
+from typing import Any, NamedTuple, Protocol
 
 __all__ = [
     "ACK",
+    "ALERT_FIELDS",
     "CWR",
     "ECE",
     "FIN",
     "PSH",
     "RST",
-    "RULE_IDS",
     "SYN",
     "URG",
     "Alert",
     "ArpObservation",
+    "Clock",
     "ConnectionAttempt",
     "Delivery",
     "DepartmentSystem",
@@ -35,9 +38,9 @@ __all__ = [
     "Server",
     "Severity",
     "Site",
+    "SystemClock",
     "Terminal",
     "WindowsEvent",
-    "alert_to_dict",
     "flags_text",
     "iso_time",
 ]
@@ -169,29 +172,6 @@ class LogRecord(NamedTuple):
     structured_data: Mapping[str, Mapping[str, str]] | None = None
 
 
-# Every rule id an alert may carry; settings that name rules are checked against this list.
-# The network rules come first; then the Windows event log rules; ``sigma`` is any loaded Sigma rule.
-RULE_IDS = (
-    "unregistered-terminal",
-    "port-scan",
-    "syn-flood",
-    "ip-mac-conflict",
-    "brute-force",
-    "password-spray",
-    "logon-after-failures",
-    "rdp-logon",
-    "rdp-outbound",
-    "admin-ntlm-logon",
-    "account-lockout",
-    "account-change",
-    "log-cleared",
-    "service-installed",
-    "attack-tool",
-    "sigma",
-    "archive-error",  # the syslog collector could not write its evidence archive (disk full, I/O error)
-)
-
-
 class Severity(enum.IntEnum):
     INFO = 10
     LOW = 20
@@ -217,8 +197,11 @@ class Alert:
     """A detection, as it stands now. An ongoing attack is one alert whose ``count`` and ``last_seen`` grow.
 
     ``key`` identifies what the alert is about (the rule's own grouping, e.g. source MAC and system); ``uid`` is
-    this episode of it. Times are POSIX seconds (UTC). ``details`` holds rule-specific facts (scan type, ports,
-    hosts, via_gateway...), ``samples`` a bounded sample of the observations behind it.
+    this episode of it. Times are POSIX seconds (UTC). ``details`` holds the rule's facts: an instance of the rule's
+    declared ``mamori.rules.Details`` type (a read-only mapping as well), ``samples`` a bounded sample of the
+    observations behind it. There are no sentences here: summaries are rendered when shown, in the reader's
+    language (``mamori.rules.render``). This is the one declaration of an alert's fields (``ALERT_FIELDS``): the
+    store, the alert book's snapshots and the JSON form derive from it.
     """
 
     uid: str
@@ -228,8 +211,6 @@ class Alert:
     first_seen: float
     last_seen: float
     count: int
-    summary_ja: str
-    summary_en: str
     src_mac: str | None = None
     src_ip: str | None = None
     dst_ip: str | None = None
@@ -237,6 +218,34 @@ class Alert:
     system: str | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
     samples: tuple[Mapping[str, Any], ...] = ()
+
+
+# The alert's own fields, in declaration order (the store and the alert book copy these by name).
+ALERT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Alert))
+
+
+class Clock(Protocol):
+    """Where time comes from: the system's clock, or ``mamori.testing.FakeClock`` in tests. ``now`` is POSIX
+    seconds; ``monotonic`` never goes back (timeouts, intervals). ``wait`` waits on ``condition`` (whose lock the
+    caller holds) until it is notified or ``timeout`` seconds of this clock have passed; a fake clock wakes its
+    waiters when the test moves it, so threads that wait for time are tested without sleeping."""
+
+    def now(self) -> float: ...
+
+    def monotonic(self) -> float: ...
+
+    def wait(self, condition: threading.Condition, timeout: float | None) -> None: ...
+
+
+class SystemClock:
+    def now(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def wait(self, condition: threading.Condition, timeout: float | None) -> None:
+        condition.wait(timeout)
 
 
 @dataclass(frozen=True)
@@ -309,53 +318,6 @@ class Site:
     name: str = ""
 
 
-# -- the JSON form of an alert, shared by the CLI, the actions and the reports ---------------------------------
-
-_BASE = (
-    "uid",
-    "rule",
-    "severity",
-    "first_seen",
-    "last_seen",
-    "count",
-    "src_mac",
-    "src_ip",
-    "dst_ip",
-    "dst_port",
-    "system",
-    "summary_ja",
-    "summary_en",
-)
-
-
 def iso_time(ts: float) -> str:
     """POSIX seconds -> ISO 8601 in UTC with an explicit offset, e.g. 2026-11-23T02:15:02.123456+00:00."""
     return dt.datetime.fromtimestamp(ts, tz=dt.UTC).isoformat()
-
-
-def alert_to_dict(alert: Alert, *, samples: bool = True) -> dict[str, Any]:
-    """The alert's fields, its rule details at the top level (e.g. ``scan_type``, ``ports``), and its samples."""
-    out: dict[str, Any] = {
-        "uid": alert.uid,
-        "rule": alert.rule,
-        "severity": alert.severity.label,
-        "first_seen": iso_time(alert.first_seen),
-        "last_seen": iso_time(alert.last_seen),
-        "count": alert.count,
-        "src_mac": alert.src_mac,
-        "src_ip": alert.src_ip,
-        "dst_ip": alert.dst_ip,
-        "dst_port": alert.dst_port,
-        "system": alert.system,
-        "summary_ja": alert.summary_ja,
-        "summary_en": alert.summary_en,
-    }
-    for name, value in alert.details.items():
-        if name not in _BASE:
-            out[name] = value
-    out["details"] = dict(alert.details)
-    if samples:
-        out["samples"] = [
-            {**s, "ts": iso_time(s["ts"])} if isinstance(s.get("ts"), int | float) else dict(s) for s in alert.samples
-        ]
-    return out

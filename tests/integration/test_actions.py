@@ -32,7 +32,8 @@ import pytest
 from mamori.alerting import Notification, build_action
 from mamori.alerting.base import DeliveryError
 from mamori.config import EmailAction, SyslogAction, WebhookAction
-from mamori.model import Alert, Severity, alert_to_dict
+from mamori.model import Alert, Severity
+from mamori.rules.render import alert_to_dict, summary
 from tests.unit.alerting.helpers import dispatch, wait_for
 
 RSYSLOG_GTLS = "/usr/lib/*/rsyslog/lmnsd_gtls.so"  # the GnuTLS network stream driver (rsyslog-gnutls)
@@ -84,8 +85,6 @@ def hostile_alert(canary: Path, uid: str = "hostile-1") -> Alert:
         uid,
         severity=Severity.CRITICAL,
         system=f'透析"] [evil@1 x="y"] \\ ; rm -rf / # {inject}\n<13>1 2026-01-01T00:00:00Z fake app - - - forged',
-        summary_ja=f"不正接続\r\n<13>1 - evil - - - [x@1] 偽のメッセージ {inject}\u2028行",
-        summary_en=f"x\"] ]\\ '; rm -rf / # {inject}\r\nBcc: victim@example.org\n<!channel> <https://evil|click>",
         src_mac="02:00:00:00:0a:01\n",
         src_ip='192.168.10.50"]',
         details={"note": f"<script>{inject}</script>", "ポート": [6000, 445]},
@@ -251,7 +250,7 @@ def test_syslog_udp_tcp_tls_reach_rsyslog(rsyslog: Rsyslog, pki: Pki) -> None:
             assert rec["host"] == socket.gethostname()
             assert rec["msgid"] == "unregistered-terminal"
             assert rec["raw"].split(" ")[1] == "2026-11-23T02:16:02.123456Z"  # last_seen in UTC, microseconds
-            assert rec["msg"] == BOM + f"{alert.summary_ja} / {alert.summary_en}"
+            assert rec["msg"] == BOM + f"{summary(alert, 'ja')} / {summary(alert, 'en')}"
             assert rec["sd"] == {
                 "mamori@32473": {
                     "uid": uid,
@@ -341,7 +340,9 @@ def test_syslog_hostile_values_stay_in_one_message(rsyslog: Rsyslog, pki: Pki, t
         assert params["src_ip"] == '192.168.10.50"]'
         assert params["src_mac"] == "02:00:00:00:0a:01\ufffd"
         assert params["uid"] == uid and params["count"] == "7"
-        assert rec["msg"] == BOM + one_line(f"{alert.summary_ja} / {alert.summary_en}").replace("\u2028", "\ufffd")
+        assert rec["msg"] == BOM + one_line(f"{summary(alert, 'ja')} / {summary(alert, 'en')}").replace(
+            "\u2028", "\ufffd"
+        )
         assert "#012" not in rec["raw"] and "#015" not in rec["raw"]  # rsyslog's marks for received CR/LF
     assert not [r for r in rsyslog.records() if r["app"] in ("fake", "evil")]
     assert not canary.exists()
@@ -603,7 +604,7 @@ def test_email_hostile_values_cannot_add_headers_or_lines(smtp_server: Any, pki:
     assert "\n" not in subject and "\r" not in subject
     assert subject.startswith("[mamori] [critical] unregistered-terminal: 不正接続\ufffd\ufffd<13>1")
     body = mail.get_content()
-    assert one_line(alert.summary_en) in body
+    assert one_line(summary(alert, "en")) in body
     assert f"System: {one_line(alert.system or '')}" in body
     assert "\nBcc:" not in body and "\n<13>1" not in body
     assert not (tmp_path / "pwned").exists()
@@ -694,13 +695,13 @@ def test_webhook_teams_and_slack_bodies(webhook_server: Any) -> None:
     assert card["type"] == "AdaptiveCard"
     texts = [b["text"] for b in card["body"] if b["type"] == "TextBlock"]  # Markdown: [ and ( escaped
     assert texts[0] == r"mamori \[critical\] unregistered-terminal \(更新 / update\)"
-    assert alert.summary_ja in texts and alert.summary_en in texts
+    assert summary(alert, "ja") in texts and summary(alert, "en") in texts
     facts = {f["title"]: f["value"] for b in card["body"] if b["type"] == "FactSet" for f in b["facts"]}
     assert facts["送信元 / Source"] == "02:00:00:00:0a:01 / 192.168.10.50"
     assert facts["宛先 / Target"] == "192.168.10.11:6000"
     assert facts["件数 / Count"] == "7"
     assert slack["text"] == "mamori [critical] unregistered-terminal (更新 / update)"
-    assert slack["blocks"][1]["text"]["text"] == f"{alert.summary_ja}\n{alert.summary_en}"
+    assert slack["blocks"][1]["text"]["text"] == f"{summary(alert, 'ja')}\n{summary(alert, 'en')}"
     assert slack["blocks"][0]["text"]["text"] == "mamori [critical] unregistered-terminal (更新 / update)"
     system = {"type": "plain_text", "text": "システム / System: 透析システム", "emoji": False}
     assert system in slack["blocks"][2]["fields"]
@@ -766,7 +767,7 @@ def test_webhook_hostile_values_arrive_as_data(webhook_server: Any, tmp_path: Pa
     for fmt in ("json", "teams", "slack"):
         assert build_action(webhook_settings(hook.url, format=fmt)).deliver(Notification(alert, "new")).ok
     plain, teams, slack = (json.loads(r["body"]) for r in hook.requests)
-    assert plain["system"] == alert.system and plain["summary_en"] == alert.summary_en  # verbatim, as data
+    assert plain["system"] == alert.system and plain["summary_en"] == summary(alert, "en")  # verbatim, as data
     assert plain["note"] == alert.details["note"] and plain["ポート"] == [6000, 445]
     facts = {f["title"]: f["value"] for b in teams["attachments"][0]["content"]["body"] if b["type"] == "FactSet"
              for f in b["facts"]}  # fmt: skip

@@ -28,7 +28,8 @@ from mamori.alerting import Notification, build_action
 from mamori.config import EmailAction, SyslogAction, WebhookAction
 from mamori.config.windows import WindowsSettings
 from mamori.detection.windows.engine import WindowsEngine
-from mamori.model import Alert, Delivery, WindowsEvent, alert_to_dict
+from mamori.model import Alert, Delivery, WindowsEvent
+from mamori.rules.render import alert_to_dict, summary
 from mamori.testing.winevents import ecs_line, event
 from tests.integration.conftest import run_mamori
 from tests.integration.dashboard import Client, Dashboard, add_user, csrf_token, start_dashboard
@@ -397,7 +398,7 @@ def _teams(request: pytest.FixtureRequest) -> dict[str, str]:
             kinds = {t.type for t in tokens} | {c.type for t in tokens for c in (t.children or [])}
             assert kinds <= {"paragraph_open", "paragraph_close", "inline", "text", "softbreak"}, (text[:200], kinds)
             shown.append("".join(c.content for t in tokens for c in (t.children or [])))
-        assert one_line(alert.summary_ja)[:999] in shown[1], shown[1][:200]  # as text, every character kept
+        assert one_line(summary(alert, "ja"))[:999] in shown[1], shown[1][:200]  # as text, every character kept
         seen[alert.uid] = "\n".join(shown)
     return seen
 

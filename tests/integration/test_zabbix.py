@@ -56,7 +56,8 @@ import pytest
 from mamori.alerting import Dispatcher, build_action
 from mamori.alerting.zabbix import psk_support
 from mamori.config import ZabbixAction as ZabbixSettings
-from mamori.model import RULE_IDS, Alert, Delivery, Severity
+from mamori.model import Alert, Delivery, Severity
+from mamori.rules import catalogue
 from tests.integration.conftest import MAMORI, json_lines, run_mamori
 
 SERVER = ("02:89:00:00:00:02", "10.89.0.2")
@@ -292,7 +293,10 @@ def _configure(z: Zabbix) -> None:
     [template] = z.api.template.get(filter={"host": "mamori"}, output=["templateid"])
     items = z.api.item.get(templateids=[template["templateid"]], countOutput=True)
     triggers = z.api.trigger.get(templateids=[template["templateid"]], countOutput=True)
-    assert (int(items), int(triggers)) == (len(RULE_IDS) + 1, 4 * len(RULE_IDS) + 1), (items, triggers)
+    assert (int(items), int(triggers)) == (len(catalogue().ids()) + 1, 4 * len(catalogue().ids()) + 1), (
+        items,
+        triggers,
+    )
     group = z.api.hostgroup.get(filter={"name": "Templates/Security"}, output=["groupid"])[0]
     z.psk = secrets.token_hex(32)
     (z.base / "zabbix.psk").write_text(z.psk + "\n")
@@ -438,6 +442,7 @@ import json, sys, time
 from mamori.alerting import Notification, build_action
 from mamori.config import ZabbixAction
 from mamori.model import Alert, Severity
+from mamori.rules import catalogue
 settings, mode = json.loads(sys.argv[1]), sys.argv[2]
 action = build_action(ZabbixAction.model_validate(settings))
 now = time.time()
@@ -451,13 +456,13 @@ if mode == "probe":  # heartbeats until one is accepted: the server's configurat
 elif mode == "escalate":  # a scan first seen as medium, growing, then classified high, then growing again
     for count, severity, event in ((20, "MEDIUM", "new"), (40, "MEDIUM", "update"), (60, "HIGH", "update"),
                                    (80, "HIGH", "update")):
-        alert = Alert("esc-1", "port-scan", "k", Severity[severity], now, now, count, "スキャン", "scan",
+        alert = Alert("esc-1", "port-scan", "k", Severity[severity], now, now, count,
                       src_ip="10.89.0.66")
         outcome = action.deliver(Notification(alert, event))
         if not outcome.ok:
             break
 else:
-    alert = Alert("flood-1", "syn-flood", "k", Severity.CRITICAL, now, now, 9000, "SYN フラッド", "SYN flood",
+    alert = Alert("flood-1", "syn-flood", "k", Severity.CRITICAL, now, now, 9000,
                   src_ip="10.89.0.66", dst_ip="10.89.0.2", dst_port=6000, system="透析システム")
     outcome = action.deliver(Notification(alert, "new"))
 print(json.dumps({"ok": outcome.ok, "detail": outcome.detail}))
@@ -589,7 +594,7 @@ def test_unreachable_server_is_retried_then_given_up() -> None:
 
     dispatcher = Dispatcher([settings], [build_action(settings)], record=record)
     now = time.time()
-    alert = Alert("closed-1", "port-scan", "k", Severity.HIGH, now, now, 12, "ポートスキャン", "port scan")
+    alert = Alert("closed-1", "port-scan", "k", Severity.HIGH, now, now, 12)
     try:
         dispatcher.submit([alert])
         _wait("two recorded attempts", lambda: len(records) >= 2, 20, interval=0.1)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import smtplib
 import socket
 import ssl
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from mamori import escape
 from mamori.alerting.base import (
     DeliveryError,
     Notification,
@@ -36,22 +36,14 @@ from mamori.alerting.base import (
 )
 from mamori.config import EmailAction as EmailSettings
 from mamori.model import Alert, iso_time
+from mamori.rules import render
 
 __all__ = ["EmailAction", "build_message", "read_password"]
 
 _DEFAULT_PORTS = {"smtp": 587, "smtps": 465, "smtp+plain": 25}
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _SUBJECT_LIMIT = 200
 _SAMPLES_SHOWN = 5
 _EVENT_JA = {"new": "新規", "update": "更新"}
-
-
-def _one_line(value: object, limit: int | None = None) -> str:
-    """One line of text: control characters (CR, LF, NUL...) become U+FFFD, so no value can add a line."""
-    text = _CONTROL.sub("\ufffd", str(value))
-    if limit is not None and len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return text
 
 
 def read_password(path: Path) -> str:
@@ -74,7 +66,7 @@ def _facts(alert: Alert, tz: dt.tzinfo | None) -> list[tuple[str, str, str]]:
     """(Japanese label, English label, value) for the body."""
     source = " / ".join(v for v in (alert.src_mac, alert.src_ip) if v) or "-"
     rows = [
-        ("ルール", "Rule", alert.rule),
+        ("ルール", "Rule", alert.rule),  # the title in each language comes with the meaning, below
         ("重大度", "Severity", alert.severity.label),
         ("件数", "Count", str(alert.count)),
         ("最初", "First seen", _local(alert.first_seen, tz)),
@@ -85,42 +77,54 @@ def _facts(alert: Alert, tz: dt.tzinfo | None) -> list[tuple[str, str, str]]:
         ("アラート ID", "Alert ID", alert.uid),
     ]
     rows += [(name, name, json.dumps(value, ensure_ascii=False, default=str)) for name, value in alert.details.items()]
-    return [(ja, en, _one_line(value, 1000)) for ja, en, value in rows]
+    return [(ja, en, escape.one_line(value, 1000)) for ja, en, value in rows]
 
 
-def _samples(alert: Alert) -> list[str]:
-    """The first samples, one JSON object a line (JSON escapes control characters itself)."""
+def _samples(alert: Alert, lang: str, tz: dt.tzinfo | None) -> list[str]:
+    """The first samples in words, one a line."""
     lines = []
     for sample in alert.samples[:_SAMPLES_SHOWN]:
-        shown = {k: (iso_time(v) if k == "ts" and isinstance(v, int | float) else v) for k, v in sample.items()}
-        lines.append("  - " + json.dumps(shown, ensure_ascii=False, default=str))
+        ts = sample.get("ts")
+        when = _local(ts, tz).split(" (")[0] if isinstance(ts, int | float) else ""
+        lines.append("  - " + escape.one_line(f"{when} {render.describe_sample(sample, lang)}".strip(), 1000))
     return lines
+
+
+def _guidance(alert: Alert, lang: str) -> list[str]:
+    """The rule's title, what the alert means and what to do, from the catalogue."""
+    rule = render.rule_of(alert)
+    if rule is None:
+        return []
+    if lang == "ja":
+        return [f"【{rule.title.ja}】", f"意味: {rule.meaning.ja}", f"対応: {rule.response.ja}", ""]
+    return [f"[{rule.title.en}]", f"Meaning: {rule.meaning.en}", f"What to do: {rule.response.en}", ""]
 
 
 def body_text(note: Notification, tz: dt.tzinfo | None = None) -> str:
     """The mail body: Japanese, then English. ``tz``: the time zone for local times (default: the machine's)."""
     alert = note.alert
     facts = _facts(alert, tz)
-    samples = _samples(alert)
     shown = min(len(alert.samples), _SAMPLES_SHOWN)
     ja = [
         f"mamori がアラートを検知しました（{_EVENT_JA.get(note.event, note.event)}）。",
         "",
-        _one_line(alert.summary_ja, 2000),
+        escape.one_line(render.summary(alert, "ja"), 2000),
         "",
+        *_guidance(alert, "ja"),
         *(f"{label}: {value}" for label, _, value in facts),
     ]
-    if samples:
-        ja += ["", f"観測の見本（最初の {shown} 件）:", *samples]
+    if alert.samples:
+        ja += ["", f"観測の見本（最初の {shown} 件）:", *_samples(alert, "ja", tz)]
     en = [
         f"mamori raised an alert ({note.event}).",
         "",
-        _one_line(alert.summary_en, 2000),
+        escape.one_line(render.summary(alert, "en"), 2000),
         "",
+        *_guidance(alert, "en"),
         *(f"{label}: {value}" for _, label, value in facts),
     ]
-    if samples:
-        en += ["", f"Sample observations (first {shown}):", *samples]
+    if alert.samples:
+        en += ["", f"Sample observations (first {shown}):", *_samples(alert, "en", tz)]
     return "\n".join([*ja, "", "-" * 40, "", *en, ""])
 
 
@@ -135,9 +139,9 @@ def build_message(
 ) -> EmailMessage:
     """The message for ``note``: Subject ``<prefix> [<severity>] <rule>: <summary_ja>`` and a UTF-8 text body."""
     alert = note.alert
-    subject = f"{settings.subject_prefix} [{alert.severity.label}] {alert.rule}: {alert.summary_ja}"
+    subject = f"{settings.subject_prefix} [{alert.severity.label}] {alert.rule}: {render.summary(alert, 'ja')}"
     message = EmailMessage(policy=SMTP_POLICY)
-    message["Subject"] = _one_line(subject, _SUBJECT_LIMIT)
+    message["Subject"] = escape.one_line(subject, _SUBJECT_LIMIT)
     message["From"] = sender
     message["To"] = ", ".join(settings.to)
     message["Date"] = formatdate(now, localtime=True)
@@ -283,7 +287,7 @@ class EmailAction:
 
 def _reply(reply: bytes | str) -> str:
     text = reply.decode("utf-8", errors="replace") if isinstance(reply, bytes) else reply
-    return _one_line(text.replace("\n", " "), 500)
+    return escape.one_line(text.replace("\n", " "), 500)
 
 
 def _quit(smtp: smtplib.SMTP) -> None:

@@ -15,7 +15,9 @@ from typing import Any
 
 from mamori.alerting.base import Notification, Outcome, register
 from mamori.config import ScriptAction as ScriptSettings
-from mamori.model import alert_to_dict, iso_time
+from mamori.model import iso_time
+from mamori.rules import render
+from mamori.rules.render import alert_to_dict
 
 __all__ = ["ScriptAction", "alert_environment"]
 
@@ -38,8 +40,8 @@ def alert_environment(note: Notification) -> dict[str, str]:
         "MAMORI_DST_IP": a.dst_ip,
         "MAMORI_DST_PORT": a.dst_port,
         "MAMORI_SYSTEM": a.system,
-        "MAMORI_SUMMARY_JA": a.summary_ja,
-        "MAMORI_SUMMARY_EN": a.summary_en,
+        "MAMORI_SUMMARY_JA": render.summary(a, "ja"),
+        "MAMORI_SUMMARY_EN": render.summary(a, "en"),
     }
     # NUL cannot be carried in an environment value; nothing else is changed.
     return {k: "" if v is None else str(v).replace("\0", "") for k, v in values.items()}

@@ -22,11 +22,13 @@ import socket
 import ssl
 from urllib.parse import urlsplit
 
+from mamori import escape
 from mamori.alerting.base import DeliveryError, Notification, Outcome, register
 from mamori.config import SyslogAction as SyslogSettings
 from mamori.model import Alert, Severity, iso_time
+from mamori.rules import render
 
-__all__ = ["SD_ID", "SyslogAction", "format_message", "one_line"]
+__all__ = ["SD_ID", "SyslogAction", "format_message"]
 
 # The SD-ID of mamori's structured data. 32473 is the private enterprise number that RFC 5612 reserves for
 # documentation and examples; a site that forwards to a SIEM expecting a registered number can map it there.
@@ -45,29 +47,13 @@ _NILVALUE = "-"
 _VALUE_LIMIT = 512  # characters per structured-data value
 _MSG_LIMIT = 2000  # characters of MSG
 
-# C0 controls, DEL, C1 controls and the Unicode line/paragraph separators: anything that could end a line.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-_SD_SPECIAL = re.compile(r'(["\\\]])')
 _NOT_PRINTUSASCII = re.compile(r"[^\x21-\x7e]")
-
-
-def one_line(value: object, limit: int | None = None) -> str:
-    """``value`` as text on one line: every control character becomes U+FFFD; at most ``limit`` characters."""
-    text = _CONTROL.sub("\ufffd", str(value))
-    if limit is not None and len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return text
 
 
 def _header_field(value: str, limit: int) -> str:
     """A header field (HOSTNAME, APP-NAME, PROCID, MSGID): 1 to ``limit`` printable US-ASCII characters, or '-'."""
     text = _NOT_PRINTUSASCII.sub("_", value)[:limit]
     return text or _NILVALUE
-
-
-def _sd_value(value: object) -> str:
-    """A PARAM-VALUE: one line, then '"', '\\' and ']' escaped with a backslash (RFC 5424 §6.3.3)."""
-    return _SD_SPECIAL.sub(r"\\\1", one_line(value, _VALUE_LIMIT))
 
 
 def _timestamp(ts: float) -> str:
@@ -92,7 +78,7 @@ def format_message(note: Notification, *, facility: int, app_name: str, hostname
         "first_seen": iso_time(alert.first_seen),
         "last_seen": iso_time(alert.last_seen),
     }
-    sd = " ".join(f'{name}="{_sd_value(value)}"' for name, value in params.items() if value is not None)
+    sd = " ".join(f'{name}="{escape.sd_param(value)}"' for name, value in params.items() if value is not None)
     header = " ".join(
         (
             f"<{pri}>1",
@@ -103,7 +89,7 @@ def format_message(note: Notification, *, facility: int, app_name: str, hostname
             _header_field(alert.rule, 32),
         )
     )
-    msg = one_line(f"{alert.summary_ja} / {alert.summary_en}", _MSG_LIMIT)
+    msg = escape.one_line(f"{render.summary(alert, 'ja')} / {render.summary(alert, 'en')}", _MSG_LIMIT)
     # A lone surrogate (bytes decoded with surrogateescape) cannot be encoded: it becomes '?'.
     return f"{header} [{SD_ID} {sd}] {_BOM}{msg}".encode("utf-8", errors="replace")
 

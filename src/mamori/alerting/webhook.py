@@ -24,37 +24,28 @@ from __future__ import annotations
 
 import http.client
 import json
-import re
 import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from mamori import escape
 from mamori.alerting.base import DeliveryError, Notification, Outcome, read_secret, register
 from mamori.config import WebhookAction as WebhookSettings
 from mamori.config import redact_url
-from mamori.model import Alert, alert_to_dict, iso_time
+from mamori.model import Alert, iso_time
+from mamori.rules import render
+from mamori.rules.render import alert_to_dict
 
 __all__ = ["WebhookAction", "payload"]
 
 _ANSWER_READ = 65536  # bytes of the answer read at most
 _ANSWER_SHOWN = 200  # characters of it recorded
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-_SLACK_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _SLACK_TEXT = 3000  # characters of a section's text, as sent (escapes included)
 _SLACK_FIELD = 2000  # characters of a field's text
 _SLACK_HEADER = 150  # characters of a header's plain_text
-# CommonMark's inline syntax (emphasis, code, links, autolinks) anywhere, and what starts a block at the start.
-_MARKDOWN_INLINE = re.compile(r"([\\`*_~\[\]()<>|!&])")
-_MARKDOWN_BLOCK_MARK = re.compile(r"^(\s*)([#+-])(?=#{0,5}(\s|$))")  # a heading or a bullet (a marker and a space)
-_MARKDOWN_ORDERED = re.compile(r"^(\s*\d{1,9})\.(?=\s|$)")  # "1. " starts a numbered list
 _EVENT = {"new": ("新規", "new"), "update": ("更新", "update")}
-
-
-def _one_line(value: object, limit: int = 1000) -> str:
-    text = _CONTROL.sub("\ufffd", str(value))
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _facts(alert: Alert) -> list[tuple[str, str]]:
@@ -72,13 +63,13 @@ def _facts(alert: Alert) -> list[tuple[str, str]]:
         ("システム / System", alert.system or "-"),
         ("ID", alert.uid),
     ]
-    return [(label, _one_line(value)) for label, value in rows]
+    return [(label, escape.one_line(value)) for label, value in rows]
 
 
 def _title(note: Notification) -> str:
     ja, en = _EVENT.get(note.event, (note.event, note.event))
     alert = note.alert
-    return _one_line(f"mamori [{alert.severity.label}] {alert.rule} ({ja} / {en})", 150)
+    return escape.one_line(f"mamori [{alert.severity.label}] {alert.rule} ({ja} / {en})", 150)
 
 
 def _teams(note: Notification) -> dict[str, Any]:
@@ -90,15 +81,15 @@ def _teams(note: Notification) -> dict[str, Any]:
         "body": [
             {
                 "type": "TextBlock",
-                "text": _markdown_text(_title(note)),
+                "text": escape.markdown(_title(note)),
                 "weight": "Bolder",
                 "size": "Medium",
                 "wrap": True,
                 "color": "Attention" if alert.severity.label in ("high", "critical") else "Default",
             },
-            {"type": "TextBlock", "text": _markdown_text(alert.summary_ja), "wrap": True},
-            {"type": "TextBlock", "text": _markdown_text(alert.summary_en), "wrap": True, "isSubtle": True},
-            {"type": "FactSet", "facts": [{"title": k, "value": _markdown_text(v)} for k, v in _facts(alert)]},
+            {"type": "TextBlock", "text": escape.markdown(render.summary(alert, "ja")), "wrap": True},
+            {"type": "TextBlock", "text": escape.markdown(render.summary(alert, "en")), "wrap": True, "isSubtle": True},
+            {"type": "FactSet", "facts": [{"title": k, "value": escape.markdown(v)} for k, v in _facts(alert)]},
         ],
     }
     return {
@@ -110,29 +101,6 @@ def _teams(note: Notification) -> dict[str, Any]:
     }
 
 
-def _markdown_text(value: object) -> str:
-    """One line for a Teams TextBlock or fact (read as Markdown): every character that could start emphasis, code,
-    a link or an autolink is escaped with a backslash, and so is what would start a heading, quote or list."""
-    text = _MARKDOWN_INLINE.sub(r"\\\1", _one_line(value))
-    text = _MARKDOWN_BLOCK_MARK.sub(r"\1\\\2", text, count=1)
-    return _MARKDOWN_ORDERED.sub(r"\1\\.", text, count=1)
-
-
-def _slack_text(value: object, limit: int) -> str:
-    """One line for a Slack text object: ``&``, ``<``, ``>`` escaped; at most ``limit`` characters as sent (an
-    escape is never cut in half)."""
-    out: list[str] = []
-    size = 0
-    for c in _one_line(value, limit):
-        piece = _SLACK_ESCAPES.get(c, c)
-        if size + len(piece) > limit - 1:
-            out.append("…")
-            break
-        out.append(piece)
-        size += len(piece)
-    return "".join(out)
-
-
 def _plain(text: str) -> dict[str, Any]:
     return {"type": "plain_text", "text": text, "emoji": False}
 
@@ -140,12 +108,14 @@ def _plain(text: str) -> dict[str, Any]:
 def _slack(note: Notification) -> dict[str, Any]:
     alert = note.alert
     half = _SLACK_TEXT // 2
-    summary = f"{_slack_text(alert.summary_ja, half - 1)}\n{_slack_text(alert.summary_en, half - 1)}"
-    fields = [_plain(_slack_text(f"{k}: {v}", _SLACK_FIELD)) for k, v in _facts(alert)]
+    ja = escape.slack(render.summary(alert, "ja"), half - 1)
+    en = escape.slack(render.summary(alert, "en"), half - 1)
+    summary = f"{ja}\n{en}"
+    fields = [_plain(escape.slack(f"{k}: {v}", _SLACK_FIELD)) for k, v in _facts(alert)]
     return {
-        "text": _slack_text(_title(note), _SLACK_HEADER),
+        "text": escape.slack(_title(note), _SLACK_HEADER),
         "blocks": [
-            {"type": "header", "text": _plain(_slack_text(_title(note), _SLACK_HEADER))},
+            {"type": "header", "text": _plain(escape.slack(_title(note), _SLACK_HEADER))},
             {"type": "section", "text": _plain(summary)},
             {"type": "section", "fields": fields[:10]},  # Slack allows at most 10 fields in a section
         ],
@@ -170,7 +140,7 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 def _answer(data: bytes, scrub: Callable[[str], str]) -> str:
     """The start of the far end's answer; scrubbed before it is cut (an echo of the request holds the secrets)."""
-    return _one_line(scrub(data.decode("utf-8", errors="replace").strip()), _ANSWER_SHOWN)
+    return escape.one_line(scrub(data.decode("utf-8", errors="replace").strip()), _ANSWER_SHOWN)
 
 
 def _with_answer(status: str, answer: str) -> str:
@@ -269,7 +239,7 @@ class WebhookAction:
             answer = ""
         status = f"HTTP {exc.code} {exc.reason}"
         if 300 <= exc.code < 400:
-            location = redact_url(_one_line(exc.headers.get("Location", "?"), 500))  # it may be a secret URL too
+            location = redact_url(escape.one_line(exc.headers.get("Location", "?"), 500))  # it may be a secret URL too
             detail = f"{status}: redirect to {location} not followed (set url to the final address)"
             return Outcome(False, detail, retry=False)
         if 400 <= exc.code < 500 and exc.code not in (408, 429):

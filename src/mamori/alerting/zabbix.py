@@ -26,10 +26,12 @@ from typing import Any
 from zabbix_utils import Sender
 from zabbix_utils.exceptions import ProcessingError
 
+from mamori import escape
 from mamori.alerting.base import Notification, Outcome, register
 from mamori.alerting.zabbix_template import SEPARATOR, alert_key, heartbeat_key
 from mamori.config import ZabbixAction as ZabbixSettings
 from mamori.model import Alert, Severity
+from mamori.rules import render
 
 __all__ = ["ZabbixAction", "psk_support", "read_psk", "zabbix_value"]
 
@@ -38,12 +40,6 @@ log = logging.getLogger(__name__)
 _VALUE_LIMIT = 4000  # characters; Zabbix text items hold 64 KB, the line is meant to be read
 _MEMORY = 10_000  # alerts remembered per action (severity sent, first value not yet through), oldest dropped
 _PSK_RE = re.compile(r"^[0-9a-fA-F]{32,512}$")
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f]+")
-
-
-def _clean(text: object) -> str:
-    """One line, no field separator inside a field: control characters -> space, '|' -> '¦'."""
-    return _UNSAFE.sub(" ", str(text)).replace(SEPARATOR, "¦").strip()
 
 
 def zabbix_value(alert: Alert, event: str) -> str:
@@ -53,21 +49,22 @@ def zabbix_value(alert: Alert, event: str) -> str:
     The first three fields are what the template's triggers match (severity, event: new/escalated/update, rule);
     absent optional fields are left out.
     """
-    fields = [alert.severity.label, event, alert.rule, _clean(alert.uid), f"count={alert.count}"]
+    fields = [alert.severity.label, event, alert.rule, escape.zabbix_field(alert.uid), f"count={alert.count}"]
     if alert.src_mac:
-        fields.append(f"src_mac={_clean(alert.src_mac)}")
+        fields.append(f"src_mac={escape.zabbix_field(alert.src_mac)}")
     if alert.src_ip:
-        fields.append(f"src_ip={_clean(alert.src_ip)}")
+        fields.append(f"src_ip={escape.zabbix_field(alert.src_ip)}")
     if alert.dst_ip:
         dst = alert.dst_ip if alert.dst_port is None else f"{alert.dst_ip}:{alert.dst_port}"
         if ":" in alert.dst_ip and alert.dst_port is not None:
             dst = f"[{alert.dst_ip}]:{alert.dst_port}"
-        fields.append(f"dst={_clean(dst)}")
+        fields.append(f"dst={escape.zabbix_field(dst)}")
     elif alert.dst_port is not None:
         fields.append(f"dst_port={alert.dst_port}")
     if alert.system:
-        fields.append(f"system={_clean(alert.system)}")
-    fields.append(f"{_clean(alert.summary_ja)} / {_clean(alert.summary_en)}")
+        fields.append(f"system={escape.zabbix_field(alert.system)}")
+    ja, en = render.summary(alert, "ja"), render.summary(alert, "en")
+    fields.append(f"{escape.zabbix_field(ja)} / {escape.zabbix_field(en)}")
     value = SEPARATOR.join(fields)
     return value if len(value) <= _VALUE_LIMIT else value[: _VALUE_LIMIT - 1] + "…"
 

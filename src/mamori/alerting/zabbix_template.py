@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from mamori.model import RULE_IDS
+from mamori.rules import Catalogue, Rule, catalogue
 
 __all__ = [
     "DEFAULT_PREFIX",
@@ -72,112 +72,6 @@ SEVERITY_LEVELS = (
     _Level(("low", "info"), "WARNING", "低", "low"),
 )
 
-# Names and one-line explanations per rule (a rule added to RULE_IDS without an entry here gets its id as name).
-_RULES: dict[str, tuple[str, str, str, str]] = {
-    "unregistered-terminal": (
-        "未登録端末",
-        "unregistered terminal",
-        "部門サーバのサービスポートに、登録されていない端末（MAC・IP）が接続を試みました（接続元制限）。",
-        "A terminal not registered for the department system (MAC and IP) tried to reach its server.",
-    ),
-    "port-scan": (
-        "ポートスキャン",
-        "port scan",
-        "1 台の多数ポート、または多数ホストの同じポートへの探り（SYN/connect/FIN/NULL/Xmas/ACK/UDP）。",
-        "Probes to many ports of one host or one port of many hosts (SYN, connect, FIN, NULL, Xmas, ACK, UDP).",
-    ),
-    "syn-flood": (
-        "SYN フラッド",
-        "SYN flood",
-        "ハンドシェイクが完了しない大量の SYN（送信元の偽装を含む）がサーバに届いています。",
-        "A storm of SYNs without completed handshakes (spoofed sources included) is reaching a server.",
-    ),
-    "ip-mac-conflict": (
-        "ARP 詐称（IP-MAC の不一致）",
-        "ARP spoofing (IP-MAC conflict)",
-        "登録されたサーバ・ルータ・端末の IP を別の MAC が名乗った、または IP の MAC が行き来しています。",
-        "Another MAC claimed the IP of a registered server, gateway or terminal, or an IP's MAC flips.",
-    ),
-    "brute-force": (
-        "総当たり攻撃",
-        "brute force",
-        "同じアカウントへのログオン失敗が短時間に多数（Windows のセキュリティログ）。",
-        "Many failed logons to one account in a short time (Windows Security log).",
-    ),
-    "password-spray": (
-        "パスワードスプレー",
-        "password spraying",
-        "1 つの送信元から多数のアカウントへのログオン失敗。",
-        "Failed logons to many accounts from one source.",
-    ),
-    "logon-after-failures": (
-        "失敗が続いた後のログオン成功",
-        "logon after failures",
-        "ログオン失敗が続いた直後の成功。パスワードを推測された可能性があります。",
-        "A successful logon right after a run of failures: the password may have been guessed.",
-    ),
-    "rdp-logon": (
-        "許可されていない RDP ログオン",
-        "unauthorized RDP logon",
-        "許可されていない送信元からのリモートデスクトップのログオン。",
-        "A Remote Desktop logon from a source that is not allowed.",
-    ),
-    "rdp-outbound": (
-        "RDP の外向き接続",
-        "outbound RDP",
-        "サーバ・端末から他の機器への RDP 接続（水平展開の兆候）。",
-        "A server or terminal opened RDP to another machine (a sign of lateral movement).",
-    ),
-    "admin-ntlm-logon": (
-        "Administrator の NTLM ログオン",
-        "Administrator NTLM logon",
-        "ドメインを指定しない NTLM での Administrator ログオン（パス・ザ・ハッシュの兆候）。",
-        "An NTLM logon of the local Administrator without a domain (a sign of pass-the-hash).",
-    ),
-    "account-lockout": (
-        "アカウントのロックアウト",
-        "account lockout",
-        "ログオン失敗の繰り返しでアカウントがロックされました。",
-        "An account was locked out after repeated failed logons.",
-    ),
-    "account-change": (
-        "アカウントの変更",
-        "account change",
-        "アカウントの作成・有効化・管理者グループへの追加などの変更。",
-        "An account was created, enabled, added to an administrators group or otherwise changed.",
-    ),
-    "log-cleared": (
-        "イベントログの消去",
-        "event log cleared",
-        "イベントログが消去されました（攻撃者が痕跡を消す典型的な操作）。",
-        "An event log was cleared (what attackers do to hide their traces).",
-    ),
-    "service-installed": (
-        "サービスの新規登録",
-        "service installed",
-        "新しいサービスが登録されました（PsExec などの遠隔実行やマルウェアの常駐）。",
-        "A new service was installed (remote execution such as PsExec, or malware making itself persistent).",
-    ),
-    "attack-tool": (
-        "攻撃ツール",
-        "attack tool",
-        "Mimikatz などの攻撃ツールの痕跡がイベントログにあります。",
-        "Traces of an attack tool such as Mimikatz in the event logs.",
-    ),
-    "sigma": (
-        "Sigma ルール",
-        "Sigma rule",
-        "読み込んだ Sigma ルールに一致したイベント。",
-        "Events matching a loaded Sigma rule.",
-    ),
-    "archive-error": (
-        "証跡保存の失敗",
-        "evidence archive error",
-        "syslog の証跡アーカイブに書き込めません（ディスク満杯・I/O エラー）。この間のログは証跡に残りません。",
-        "The syslog collector cannot write its evidence archive (disk full, I/O error): logs are not being kept.",
-    ),
-}
-
 _VALUE_FORMAT = (
     "severity|event|rule|uid|count=N|src_mac=..|src_ip=..|dst=..|system=..|summary_ja / summary_en "
     "(event: new, escalated or update; absent fields are left out)"
@@ -199,10 +93,6 @@ def _uuid(template: str, *parts: str) -> str:
     return uuid.UUID(bytes=derived.bytes, version=4).hex
 
 
-def _rule_names(rule: str) -> tuple[str, str, str, str]:
-    return _RULES.get(rule, (rule, rule, f"mamori のルール {rule} のアラート。", f"Alerts of mamori's rule {rule}."))
-
-
 def _pattern(level: _Level) -> str:
     """A regular expression on the value's first two fields. ``[|]`` keeps it free of backslashes, which Zabbix
     expression strings would need escaped."""
@@ -215,8 +105,10 @@ def _tags(*pairs: tuple[str, str]) -> list[dict[str, str]]:
     return [{"tag": tag, "value": value} for tag, value in pairs]
 
 
-def _rule_item(template: str, prefix: str, rule: str) -> dict[str, Any]:
-    name_ja, name_en, about_ja, about_en = _rule_names(rule)
+def _rule_item(template: str, prefix: str, declared: Rule) -> dict[str, Any]:
+    rule = declared.id
+    name_ja, name_en = declared.title.ja, declared.title.en
+    about_ja, about_en = declared.short.ja, declared.short.en
     key = alert_key(prefix, rule)
     triggers = []
     for level in SEVERITY_LEVELS:
@@ -295,9 +187,15 @@ def _heartbeat_item(template: str, prefix: str) -> dict[str, Any]:
 
 
 def template_data(
-    name: str = DEFAULT_TEMPLATE, prefix: str = DEFAULT_PREFIX, rules: Sequence[str] = RULE_IDS
+    name: str = DEFAULT_TEMPLATE,
+    prefix: str = DEFAULT_PREFIX,
+    rules: Sequence[str] | None = None,
+    rule_catalogue: Catalogue | None = None,
 ) -> dict[str, Any]:
-    """The template as a ``zabbix_export`` mapping (Zabbix 6.0 import format)."""
+    """The template as a ``zabbix_export`` mapping (Zabbix 6.0 import format): one item per rule of the catalogue
+    (or of ``rules``, ids from it)."""
+    known = rule_catalogue if rule_catalogue is not None else catalogue()
+    chosen = [known.rule(r) for r in rules] if rules is not None else list(known.values())
     if not _KEY_PREFIX_RE.match(prefix):
         raise ValueError(f"{prefix!r}: a key prefix uses letters, digits, '_', '.' or '-'")
     if not name.strip() or any(c in name for c in "/\\[]\"'"):
@@ -314,7 +212,7 @@ def template_data(
             f"Generated by `mamori zabbix-template --prefix {prefix} --name {name}`."
         ),
         "groups": [{"name": _GROUP}],
-        "items": [_rule_item(name, prefix, rule) for rule in rules] + [_heartbeat_item(name, prefix)],
+        "items": [_rule_item(name, prefix, rule) for rule in chosen] + [_heartbeat_item(name, prefix)],
         "tags": _tags(("source", "mamori")),
         "macros": [
             {
@@ -344,10 +242,12 @@ def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _text)
 
 
-def build_template(name: str = DEFAULT_TEMPLATE, prefix: str = DEFAULT_PREFIX) -> str:
+def build_template(
+    name: str = DEFAULT_TEMPLATE, prefix: str = DEFAULT_PREFIX, rule_catalogue: Catalogue | None = None
+) -> str:
     """The template as YAML text, ready for Zabbix's Configuration → Templates → Import."""
     return yaml.dump(
-        template_data(name, prefix),
+        template_data(name, prefix, rule_catalogue=rule_catalogue),
         Dumper=_Dumper,
         allow_unicode=True,
         sort_keys=False,

@@ -21,12 +21,14 @@ from mamori.cli.common import CONFIG_OPTION, EXIT_PROBLEM, LANG_OPTION, fail, lo
 from mamori.cli.evtx import evtx
 from mamori.cli.learn import learn
 from mamori.cli.logs import archive, collect, logs, start_collector_process, verify
+from mamori.cli.rules import rules
 from mamori.cli.terminals import terminals, with_ledger
 from mamori.cli.web import user, web
 from mamori.cli.zabbix import zabbix_template
 from mamori.config import Settings
 from mamori.errors import MamoriError
 from mamori.model import Alert, Delivery, Severity
+from mamori.rules import render
 
 __all__ = ["main"]
 
@@ -117,7 +119,7 @@ def _alert_table(alerts: Sequence[Alert], lang: str) -> None:
             f"{a.count:,}",
             source,
             a.system or "-",
-            a.summary_ja if ja else a.summary_en,
+            render.summary(a, "ja" if ja else "en"),
         )
     Console().print(table)
 
@@ -370,10 +372,10 @@ def alerts(  # one parameter per command-line option
 
 def _known_rule(rule: str | None) -> None:
     """A rule the filter could ever match, else an error listing the rules."""
-    from mamori.model import RULE_IDS
+    from mamori.rules import catalogue
 
-    if rule is not None and rule not in RULE_IDS:
-        known = ", ".join(RULE_IDS)
+    if rule is not None and rule not in catalogue():
+        known = ", ".join(catalogue().ids())
         raise click.BadParameter(
             f"ルール {rule!r} はありません。あるもの: {known} / unknown rule {rule!r}; known: {known}",
             param_hint="--rule",
@@ -553,6 +555,7 @@ def _demo_dashboard(settings: Settings, listen: str) -> None:
 
 
 cli.add_command(check)
+cli.add_command(rules)
 cli.add_command(terminals)
 cli.add_command(web)
 cli.add_command(user)

@@ -23,7 +23,8 @@ from mamori.config.values import Ip, Mac, Port, Strict, normalize_ip, normalize_
 from mamori.config.web import WebSettings
 from mamori.config.windows import WindowsSettings
 from mamori.errors import ConfigError, ConfigProblem
-from mamori.model import RULE_IDS, DepartmentSystem, Gateway, Server, Severity, Site, Terminal
+from mamori.model import DepartmentSystem, Gateway, Server, Severity, Site, Terminal
+from mamori.rules import catalogue
 
 __all__ = ["Settings", "load_settings", "settings_from_text"]
 
@@ -281,8 +282,8 @@ def _action_checks(raw: dict[str, Any], located: _Located, source: str) -> Itera
             names.add(name)
         rules = action.get("rules")
         for r_index, rule in enumerate(rules if isinstance(rules, list) else []):
-            if isinstance(rule, str) and rule not in RULE_IDS:
-                known = ", ".join(RULE_IDS)
+            if isinstance(rule, str) and rule not in catalogue():
+                known = ", ".join(catalogue().ids())
                 yield located.problem(
                     source,
                     (*path, "rules", r_index),

@@ -10,19 +10,21 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, field_validator
 
 from mamori.config.values import Duration, Strict, Zone
-from mamori.model import RULE_IDS
+from mamori.rules import catalogue
 
 __all__ = [
-    "WINDOWS_RULE_IDS",
     "BruteForceSettings",
     "LogonAfterFailuresSettings",
     "PasswordSpraySettings",
     "WindowsSettings",
     "normalize_network",
+    "windows_rule_ids",
 ]
 
-# The built-in Windows rules: every rule id from brute-force up to (not including) sigma.
-WINDOWS_RULE_IDS = RULE_IDS[RULE_IDS.index("brute-force") : RULE_IDS.index("sigma")]
+
+def windows_rule_ids() -> tuple[str, ...]:
+    """The Windows event log rules of the catalogue (``sigma`` is the loaded Sigma rules, not one to disable)."""
+    return tuple(r for r in catalogue().ids("windows") if r != "sigma")
 
 
 def normalize_network(value: Any) -> str:
@@ -105,8 +107,8 @@ class WindowsSettings(Strict):
     @classmethod
     def _known_rules(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for rule in value:
-            if rule not in WINDOWS_RULE_IDS:
-                known = ", ".join(WINDOWS_RULE_IDS)
+            if rule not in windows_rule_ids():
+                known = ", ".join(windows_rule_ids())
                 raise ValueError(
                     f"Windows のルール {rule!r} はありません。あるもの: {known} / "
                     f"unknown Windows rule {rule!r}; known: {known}"

@@ -14,7 +14,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 from mamori.config import IpMacConflictSettings
-from mamori.detection.book import AlertBook, AlertState
+from mamori.detection.book import AlertBook
 from mamori.detection.site_index import SiteIndex
 from mamori.model import ArpObservation, Severity
 
@@ -30,26 +30,6 @@ class _Learned:
     mac: str
     since: float
     changes: deque[tuple[float, str]] = field(default_factory=lambda: deque(maxlen=8))
-
-
-def summarize(state: AlertState) -> tuple[str, str]:
-    d = state.details
-    ip = state.src_ip
-    if d["reason"] == "registered-binding":
-        role = d["role"]
-        ja = (
-            f"ARP 詐称の疑い: 登録済み{_ROLE_JA.get(role, role)} {d['name']} の IP {ip}"
-            f"（正規 MAC {d['registered_mac']}）を MAC {state.src_mac} が名乗っています。{state.count} 回"
-        )
-        en = (
-            f"Possible ARP spoofing: MAC {state.src_mac} claims IP {ip} of registered {role} {d['name']} "
-            f"(registered MAC {d['registered_mac']}); {state.count} ARP packets"
-        )
-    else:
-        macs = ", ".join(d.get("macs", []))
-        ja = f"IP-MAC の対応が行き来しています: IP {ip} の MAC が {macs} の間で切り替わりました。{state.count} 回"
-        en = f"IP-MAC binding flip-flop: IP {ip} moved between MACs {macs}; {state.count} changes"
-    return ja, en
 
 
 class IpMacConflictDetector:
@@ -106,7 +86,6 @@ class IpMacConflictDetector:
             f"ip={obs.sender_ip}|mac={obs.sender_mac}",
             obs.ts,
             severity=Severity.HIGH if role == "terminal" else Severity.CRITICAL,
-            summarize=summarize,
             quiet_period=self.quiet_period,
             src_mac=obs.sender_mac,
             src_ip=obs.sender_ip,
@@ -133,7 +112,6 @@ class IpMacConflictDetector:
             f"ip={obs.sender_ip}|flip-flop",
             obs.ts,
             severity=Severity.MEDIUM,
-            summarize=summarize,
             quiet_period=self.settings.flip_flop_window,
             src_mac=obs.sender_mac,
             src_ip=obs.sender_ip,

@@ -14,23 +14,27 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mamori.model import Alert, ArpObservation, ConnectionAttempt, PortResponse, Severity, WindowsEvent, flags_text
+from mamori.model import (
+    ALERT_FIELDS,
+    Alert,
+    ArpObservation,
+    ConnectionAttempt,
+    PortResponse,
+    Severity,
+    WindowsEvent,
+    flags_text,
+)
+from mamori.rules import Catalogue, Details, catalogue
 
-__all__ = ["SAMPLES_FIRST", "SAMPLES_LAST", "AlertBook", "AlertState", "sample_of", "with_system"]
+__all__ = ["SAMPLES_FIRST", "SAMPLES_LAST", "AlertBook", "AlertState", "sample_of"]
 
 SAMPLES_FIRST = 5
 SAMPLES_LAST = 5
 _SAMPLE_FIELDS = 40  # event data fields kept per Windows event sample
 _SAMPLE_VALUE = 512  # characters kept per field value (command lines and scripts can be long)
 
-Summarizer = Callable[["AlertState"], tuple[str, str]]
-
-
-def with_system(state: AlertState, ja: str, en: str) -> tuple[str, str]:
-    """Append the department system an alert concerns to its two summaries."""
-    if state.system:
-        return f"{ja}（対象システム: {state.system}）", f"{en} (system: {state.system})"
-    return ja, en
+# The alert fields an episode's state carries under the same names (details and samples are built apart).
+_COPIED = tuple(name for name in ALERT_FIELDS if name not in ("details", "samples"))
 
 
 def sample_of(obs: Any) -> dict[str, Any]:
@@ -102,7 +106,7 @@ class AlertState:
     severity: Severity
     first_seen: float
     last_seen: float
-    summarize: Summarizer
+    kind: type[Details]  # the rule's declared details
     count: int = 0
     src_mac: str | None = None
     src_ip: str | None = None
@@ -129,7 +133,6 @@ class AlertState:
         self.dirty = True
 
     def snapshot(self) -> Alert:
-        summary_ja, summary_en = self.summarize(self)
         samples = (
             self.restored_samples
             + tuple(sample_of(o) for o in self.first_samples)
@@ -137,21 +140,8 @@ class AlertState:
         )
         samples = _first_and_last(samples)  # after a restart: the episode's first samples and its latest
         return Alert(
-            uid=self.uid,
-            rule=self.rule,
-            key=self.key,
-            severity=self.severity,
-            first_seen=self.first_seen,
-            last_seen=self.last_seen,
-            count=self.count,
-            summary_ja=summary_ja,
-            summary_en=summary_en,
-            src_mac=self.src_mac,
-            src_ip=self.src_ip,
-            dst_ip=self.dst_ip,
-            dst_port=self.dst_port,
-            system=self.system,
-            details=_freeze(self.details),
+            **{name: getattr(self, name) for name in _COPIED},
+            details=self.kind.from_facts(self.details),
             samples=samples,
         )
 
@@ -180,8 +170,14 @@ def _freeze(details: dict[str, Any]) -> dict[str, Any]:
 class AlertBook:
     """All open alert states, keyed by (rule, key), bounded to ``max_open``."""
 
-    def __init__(self, max_open: int = 20_000, new_uid: Callable[[], str] | None = None) -> None:
+    def __init__(
+        self,
+        max_open: int = 20_000,
+        new_uid: Callable[[], str] | None = None,
+        rule_catalogue: Catalogue | None = None,
+    ) -> None:
         self.max_open = max_open
+        self.catalogue = rule_catalogue if rule_catalogue is not None else catalogue()
         # OrderedDict: evicting the oldest is O(1); a plain dict's next(iter()) degrades after many deletions.
         self._states: OrderedDict[tuple[str, str], AlertState] = OrderedDict()
         self._closed: list[Alert] = []  # evicted or expired states whose last change was not yet collected
@@ -198,7 +194,6 @@ class AlertBook:
         ts: float,
         *,
         severity: Severity,
-        summarize: Summarizer,
         quiet_period: float,
         **fields: Any,
     ) -> tuple[AlertState, bool]:
@@ -219,28 +214,17 @@ class AlertBook:
             severity=severity,
             first_seen=ts,
             last_seen=ts,
-            summarize=summarize,
+            kind=self.catalogue.rule(rule).details,
             **fields,
         )
         self._states[(rule, key)] = state
         return state, True
 
-    def restore(self, alert: Alert, summarize: Summarizer) -> None:
+    def restore(self, alert: Alert) -> None:
         """Re-open an alert loaded from the store after a restart, so that it continues rather than duplicates."""
         self._states[(alert.rule, alert.key)] = AlertState(
-            rule=alert.rule,
-            key=alert.key,
-            uid=alert.uid,
-            severity=alert.severity,
-            first_seen=alert.first_seen,
-            last_seen=alert.last_seen,
-            summarize=summarize,
-            count=alert.count,
-            src_mac=alert.src_mac,
-            src_ip=alert.src_ip,
-            dst_ip=alert.dst_ip,
-            dst_port=alert.dst_port,
-            system=alert.system,
+            **{name: getattr(alert, name) for name in _COPIED},
+            kind=self.catalogue.rule(alert.rule).details,
             details=dict(alert.details),
             restored_samples=_first_and_last(tuple(alert.samples)),
             dirty=False,

@@ -7,9 +7,8 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from mamori.config import DetectionSettings
-from mamori.detection import arp, portscan, synflood, unregistered
 from mamori.detection.arp import IpMacConflictDetector
-from mamori.detection.book import AlertBook, Summarizer
+from mamori.detection.book import AlertBook
 from mamori.detection.portscan import PortScanDetector
 from mamori.detection.site_index import SiteIndex
 from mamori.detection.synflood import SynFloodDetector
@@ -66,7 +65,6 @@ class Engine:
         self._quiet = {
             d.rule: d.quiet_period for d in (self.unregistered, self.scan, self.flood, self.arp) if d is not None
         }
-        self._summarizers: dict[str, Summarizer] = {}
         self.observations = 0
         self.last_ts: float | None = None
 
@@ -128,16 +126,9 @@ class Engine:
 
     def restore(self, alerts: Iterable[Alert]) -> int:
         """Continue open episodes after a restart (their uids, counts and samples carry on)."""
-        summarizers: dict[str, Summarizer] = {
-            unregistered.RULE: unregistered.summarize,
-            portscan.RULE: portscan.summarize,
-            synflood.RULE: synflood.summarize,
-            arp.RULE: arp.summarize,
-        }
         restored = 0
         for alert in alerts:
-            summarize = summarizers.get(alert.rule)
-            if summarize is not None and alert.rule in self._quiet:
-                self.book.restore(alert, summarize)
+            if alert.rule in self._quiet:
+                self.book.restore(alert)
                 restored += 1
         return restored

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import Counter, OrderedDict
 
 from mamori.config import PortScanSettings
-from mamori.detection.book import AlertBook, AlertState, with_system
+from mamori.detection.book import AlertBook, AlertState
 from mamori.detection.site_index import SiteIndex
 from mamori.model import ACK, FIN, PSH, SYN, URG, ConnectionAttempt, PortResponse, Severity
 
@@ -96,30 +96,6 @@ def _scan_type(kinds: Counter[str]) -> str:
     if not named:
         return "xmas" if kinds else "syn"  # odd flag mixes without SYN/ACK: the "lit-up" family
     return max(named)[1]
-
-
-def summarize(state: AlertState) -> tuple[str, str]:
-    d = state.details
-    kind = d["scan_type"]
-    n_ports = len(d["ports"])
-    n_hosts = len(d["hosts"])
-    src = state.src_ip
-    if d["direction"] == "vertical":
-        target = state.dst_ip if n_hosts == 1 else f"{n_hosts} 台のホスト"
-        target_en = state.dst_ip if n_hosts == 1 else f"{n_hosts} hosts"
-        ja = (
-            f"ポートスキャン（{_NAMES_JA[kind]}）: {src} が {target} の {n_ports} ポートを調べています。"
-            f"{state.count} 回"
-        )
-        en = f"Port scan ({kind}): {src} probed {n_ports} ports on {target_en}; {state.count} probes"
-    else:
-        ports = port_ranges(sorted(d["ports"]))
-        ja = (
-            f"ポートスキャン（{_NAMES_JA[kind]}、横方向）: {src} が {n_hosts} 台のホストのポート {ports} を"
-            f"調べています。{state.count} 回"
-        )
-        en = f"Horizontal port scan ({kind}): {src} probed port {ports} on {n_hosts} hosts; {state.count} probes"
-    return with_system(state, ja, en)
 
 
 class PortScanDetector:
@@ -215,7 +191,6 @@ class PortScanDetector:
             f"{direction}|src={obs.src_ip}",
             first_ts,
             severity=Severity.MEDIUM,
-            summarize=summarize,
             quiet_period=self.quiet_period,
             src_mac=self.index.source_mac(obs.src_mac),
             src_ip=obs.src_ip,

@@ -21,7 +21,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from mamori.config import SynFloodSettings
-from mamori.detection.book import AlertBook, AlertState, with_system
+from mamori.detection.book import AlertBook, AlertState
 from mamori.detection.site_index import SiteIndex
 from mamori.model import ACK, SYN, ConnectionAttempt, PortResponse, Severity
 
@@ -48,20 +48,6 @@ class _Window:
     pending_samples: list[ConnectionAttempt] = field(default_factory=list)
     rate_mark: float = 0.0  # time of the last 256th SYN, for the peak rate
     peak_rate: float = 0.0
-
-
-def summarize(state: AlertState) -> tuple[str, str]:
-    d = state.details
-    rate = d.get("peak_rate", 0)
-    ja = f"SYN フラッド: {state.dst_ip} に SYN が {state.count} 件（最大 毎秒 {rate:,.0f} 件）"
-    en = f"SYN flood: {state.count} SYNs to {state.dst_ip} (peak {rate:,.0f}/s)"
-    if d.get("spoofed_sources"):
-        ja += f"、送信元 IP は {d.get('distinct_sources')} 個以上で 1 回ずつ（偽装の疑い）"
-        en += f", from {d.get('distinct_sources')}+ one-shot source IPs (likely spoofed)"
-    else:
-        ja += f"、ハンドシェイク未完了 {d.get('incomplete_ratio', 0):.0%}"
-        en += f", {d.get('incomplete_ratio', 0):.0%} without a completed handshake"
-    return with_system(state, ja, en)
 
 
 class SynFloodDetector:
@@ -210,7 +196,6 @@ class SynFloodDetector:
             f"dst={obs.dst_ip}",
             win.start,
             severity=Severity.HIGH,
-            summarize=summarize,
             quiet_period=self.quiet_period,
             src_mac=self.index.source_mac(obs.src_mac),
             src_ip=obs.src_ip,

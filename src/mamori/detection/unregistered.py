@@ -23,50 +23,6 @@ RULE = "unregistered-terminal"
 _LIST_CAP = 64  # source IPs and ports listed in an alert's details
 
 
-def summarize(state: AlertState) -> tuple[str, str]:
-    d = state.details
-    target = f"{state.dst_ip}:{state.dst_port}"
-    reason = d.get("reason")
-    who_ja = f"{state.src_ip}"
-    who_en = f"{state.src_ip}"
-    if state.src_mac and not d.get("via_gateway"):
-        who_ja += f" ({state.src_mac})"
-        who_en += f" ({state.src_mac})"
-    if reason == "ip-mismatch":
-        ja = (
-            f"正規端末 {d.get('terminal')} の MAC {state.src_mac} が登録外の IP {state.src_ip} から"
-            f"{state.system} ({target}) に接続しようとしました（登録 IP: {d.get('registered_ip')}）。"
-            f"{state.count} 回"
-        )
-        en = (
-            f"Registered terminal {d.get('terminal')} (MAC {state.src_mac}) tried to connect to {state.system} "
-            f"({target}) from IP {state.src_ip}, not its registered IP {d.get('registered_ip')}; {state.count} times"
-        )
-    elif reason == "unregistered-ip" and not d.get("via_gateway"):
-        ja = (
-            f"未登録の IP {state.src_ip} が {state.system} ({target}) に接続しようとしました"
-            f"（MAC が分からないため登録 IP で判定）。{state.count} 回"
-        )
-        en = (
-            f"Unregistered IP {state.src_ip} tried to connect to {state.system} ({target}) "
-            f"(no MAC address in this source, checked by registered IP); {state.count} times"
-        )
-    elif d.get("via_gateway"):
-        via = d.get("gateway") or "router"
-        ja = (
-            f"未登録の IP {state.src_ip} がルータ {via} 経由で {state.system} ({target}) に接続しようとしました"
-            f"（ルータ経由のため MAC ではなく登録 IP で判定）。{state.count} 回"
-        )
-        en = (
-            f"Unregistered IP {state.src_ip} tried to connect to {state.system} ({target}) through router {via} "
-            f"(checked by registered IP, since routed packets carry the router's MAC); {state.count} times"
-        )
-    else:
-        ja = f"未登録端末 {who_ja} が {state.system} ({target}) に接続しようとしました。{state.count} 回"
-        en = f"Unregistered terminal {who_en} tried to connect to {state.system} ({target}); {state.count} times"
-    return ja, en
-
-
 class UnregisteredTerminalDetector:
     rule = RULE
 
@@ -120,7 +76,6 @@ class UnregisteredTerminalDetector:
             key,
             obs.ts,
             severity=system.severity,
-            summarize=summarize,
             quiet_period=self.quiet_period,
             src_mac=self.index.source_mac(mac),
             src_ip=obs.src_ip,

@@ -5,7 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from mamori.model import Alert, alert_to_dict, iso_time
+from mamori import escape
+from mamori.model import Alert, iso_time
+from mamori.rules import render
+from mamori.rules.render import alert_to_dict
 
 __all__ = ["alert_line", "alert_to_dict", "alert_to_json", "iso_time", "local_time"]
 
@@ -20,5 +23,5 @@ def alert_to_json(alert: Alert, *, samples: bool = True) -> str:
 
 
 def alert_line(alert: Alert, lang: str = "ja") -> str:
-    summary = alert.summary_ja if lang == "ja" else alert.summary_en
+    summary = escape.one_line(render.summary(alert, lang))  # a terminal line: no escape sequence or CR/LF from logs
     return f"{local_time(alert.last_seen)} [{alert.severity.label}] {alert.rule}: {summary}"

@@ -12,16 +12,17 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
-import re
 import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mamori import escape
 from mamori.errors import MamoriError
 from mamori.model import Alert, Severity
 from mamori.reports.names import ACTION_NAMES, rule_label
+from mamori.rules import render
 from mamori.storage import Ledger, LedgerEntry, Store
 
 __all__ = ["BUNDLED_FONT", "FONT_CANDIDATES", "FontMissing", "MonthData", "collect_month", "render_pdf"]
@@ -35,9 +36,7 @@ FONT_CANDIDATES = (
 )
 _STATUS_JA = {"open": "未対応", "acknowledged": "確認済み", "resolved": "対応済み", "false_positive": "誤検知"}
 _SEVERITY_JA = {"critical": "緊急", "high": "高", "medium": "中", "low": "低", "info": "情報"}
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _CELL_LIMIT = 500  # characters of one table cell: a cell taller than a page cannot be laid out at all
-_MARKUP = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 
 
 @dataclass
@@ -126,13 +125,8 @@ def _font(candidates: Sequence[Path]) -> str:
 
 
 def _text(value: object, limit: int = _CELL_LIMIT) -> str:
-    """Text for a reportlab Paragraph, which reads its text as markup: names and summaries come from packets and
-    logs (a system named ``<img src="/etc/passwd"/>`` would make reportlab open that file; ``<admin>`` would
-    vanish), so ``&``, ``<`` and ``>`` are escaped, control characters become U+FFFD, and very long text is cut."""
-    text = _CONTROL.sub("\ufffd", str(value))
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return "".join(_MARKUP.get(c, c) for c in text)
+    """Text for a reportlab Paragraph (read as markup): escaped at the edge (``mamori.escape.pdf_markup``)."""
+    return escape.pdf_markup(value, limit)
 
 
 def _local(ts: float | dt.datetime, zone: dt.tzinfo | None = None) -> str:
@@ -218,7 +212,7 @@ def render_pdf(  # noqa: PLR0915 - one page flow
                 [
                     _local(a.first_seen, zone),
                     _SEVERITY_JA[a.severity.label],
-                    a.summary_ja,
+                    render.summary(a, "ja"),
                     _STATUS_JA.get(data.status.get(a.uid, ""), ""),
                     notes,
                 ]

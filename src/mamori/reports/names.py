@@ -1,29 +1,13 @@
 """The names people read for rule ids, statuses and handling actions, in Japanese and English (for reports that
-are not web pages; the dashboard has the same names in its translation catalogue)."""
+are not web pages; the dashboard has the same names in its translation catalogue); rule names come from the rule
+catalogue."""
 
 from __future__ import annotations
 
-__all__ = ["ACTION_NAMES", "RULE_NAMES", "STATUS_NAMES", "rule_label"]
+from mamori.rules import catalogue
 
-RULE_NAMES: dict[str, tuple[str, str]] = {
-    "unregistered-terminal": ("未登録端末", "Unregistered terminal"),
-    "port-scan": ("ポートスキャン", "Port scan"),
-    "syn-flood": ("SYN フラッド", "SYN flood"),
-    "ip-mac-conflict": ("ARP 詐称・IP-MAC 不一致", "ARP spoofing / IP-MAC conflict"),
-    "archive-error": ("ログ保管のエラー", "Log archive error"),
-    "brute-force": ("総当たり攻撃", "Brute-force logon"),
-    "password-spray": ("パスワードスプレー", "Password spraying"),
-    "logon-after-failures": ("失敗後のログオン成功", "Logon after failures"),
-    "rdp-logon": ("RDP ログオン", "RDP logon"),
-    "rdp-outbound": ("外向きの RDP", "Outgoing RDP"),
-    "admin-ntlm-logon": ("Administrator の NTLM ログオン", "Administrator NTLM logon"),
-    "account-lockout": ("アカウントのロック", "Account lockout"),
-    "account-change": ("アカウントの変更", "Account change"),
-    "log-cleared": ("ログの消去", "Log cleared"),
-    "service-installed": ("サービスの追加", "Service installed"),
-    "attack-tool": ("攻撃ツール", "Attack tool"),
-    "sigma": ("Sigma ルール", "Sigma rule"),
-}
+__all__ = ["ACTION_NAMES", "STATUS_NAMES", "rule_label"]
+
 STATUS_NAMES: dict[str, tuple[str, str]] = {
     "open": ("未対応", "Open"),
     "acknowledged": ("確認済み", "Acknowledged"),
@@ -40,6 +24,6 @@ ACTION_NAMES: dict[str, tuple[str, str]] = {
 
 
 def rule_label(rule: str) -> str:
-    """``port-scan`` -> ``ポートスキャン / Port scan`` (an unknown id as it is)."""
-    names = RULE_NAMES.get(rule)
-    return f"{names[0]} / {names[1]}" if names else rule
+    """``port-scan`` -> ``ポートスキャン / Port scan``, from the rule catalogue (an unknown id as it is)."""
+    found = catalogue().get(rule)
+    return f"{found.title.ja} / {found.title.en}" if found is not None else rule

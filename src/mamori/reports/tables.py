@@ -9,28 +9,12 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from mamori import escape
+
 __all__ = ["read_xlsx_rows", "to_csv", "to_xlsx"]
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_NOT_IN_XLSX = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")  # what the XML of a workbook cannot carry
-_XLSX_CELL = 32767  # Excel's limit of characters in a cell (a longer one makes it "repair" the file)
-
-
-def _safe(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
-
-
-def _safe_xlsx(value: Any) -> Any:
-    if isinstance(value, str):
-        text = _NOT_IN_XLSX.sub("\ufffd", value)
-        return _safe(text if len(text) <= _XLSX_CELL else text[: _XLSX_CELL - 2] + "…")  # room for the quote
-    return value
 
 
 def to_csv(header: Sequence[str], rows: Iterable[Sequence[Any]], *, encoding: str = "utf-8-sig") -> bytes:
@@ -39,7 +23,7 @@ def to_csv(header: Sequence[str], rows: Iterable[Sequence[Any]], *, encoding: st
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(header)
     for row in rows:
-        writer.writerow(["" if v is None else _safe(v) for v in row])
+        writer.writerow(["" if v is None else escape.spreadsheet(v) for v in row])
     codec = "cp932" if encoding in ("shift_jis", "cp932") else "utf-8-sig"
     return out.getvalue().encode(codec, errors="replace")
 
@@ -58,7 +42,7 @@ def to_xlsx(header: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str 
         cell.font = Font(bold=True)
     widths = [len(str(h)) + 2 for h in header]
     for row in rows:
-        values = ["" if v is None else _safe_xlsx(v) for v in row]
+        values = ["" if v is None else escape.xlsx(v) for v in row]
         sheet.append(values)
         for i, v in enumerate(values[: len(widths)]):
             widths[i] = min(60, max(widths[i], len(str(v)) + 2))

@@ -171,6 +171,10 @@ class Details(Mapping[str, Any]):
         """Values computed for the summary templates in language ``lang`` (e.g. "3 アカウント" / "3 accounts")."""
         return {}
 
+    def alert_words(self, lang: str, alert: Any) -> Mapping[str, Any]:
+        """Like ``words``, for values that also depend on the alert's own fields (its source address...)."""
+        return {}
+
     # -- the read-only mapping of the JSON form (generic outputs) -------------------------------------------------
 
     def __getitem__(self, name: str) -> Any:

@@ -7,6 +7,7 @@ kept beside them is only a copy for readers outside mamori.
 
 from __future__ import annotations
 
+import dataclasses
 import string
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -15,7 +16,7 @@ from mamori.model import Alert, iso_time
 from mamori.rules.catalogue import Catalogue, Rule
 from mamori.rules.details import Details, RawDetails
 
-__all__ = ["LANGS", "alert_to_dict", "describe_sample", "summary", "title"]
+__all__ = ["LANGS", "alert_to_dict", "describe_sample", "rule_of", "summary", "title", "typed_details"]
 
 LANGS = ("ja", "en")
 _MISSING = {"ja": "（不明）", "en": "(unknown)"}
@@ -52,7 +53,7 @@ class _Value:
 
     def __format__(self, spec: str) -> str:
         value = self.value
-        if value is None or value == "":
+        if value is None:
             return _MISSING[self.lang]
         if isinstance(value, list | tuple):
             return _join(value, self.lang)
@@ -76,7 +77,7 @@ class _Values(Mapping[str, _Value]):
         self._alert = alert
         self._details = details
         self._lang = lang
-        self._words = details.words(lang)
+        self._words = {**details.words(lang), **details.alert_words(lang, alert)}
 
     def __getitem__(self, name: str) -> _Value:
         if name in self._words:
@@ -107,17 +108,23 @@ class _Formatter(string.Formatter):
 _FORMATTER = _Formatter()
 
 
-def _details(alert: Alert) -> Details:
+def typed_details(alert: Alert, catalogue: Catalogue | None = None) -> Details:
+    """The alert's details in its rule's type (a plain mapping, as a plugin or a test may give, is read into it)."""
     details = alert.details
-    return details if isinstance(details, Details) else RawDetails(extra=dict(details))
+    if isinstance(details, Details):
+        return details
+    kind = _catalogue(catalogue).details_type(alert.rule)
+    return kind.from_facts(details) if kind is not None else RawDetails(extra=dict(details))
 
 
 def summary(alert: Alert, lang: str, catalogue: Catalogue | None = None) -> str:
     """The alert's one-sentence summary in ``lang`` (``ja`` or ``en``)."""
-    details = _details(alert)
+    details = typed_details(alert, catalogue)
     rule = _catalogue(catalogue).get(alert.rule)
     if rule is None or isinstance(details, RawDetails):
         return _raw_summary(alert, details, lang)
+    if details is not alert.details:
+        alert = dataclasses.replace(alert, details=details)  # templates' guards read typed details
     chosen = rule.summary_for(alert)
     text = _FORMATTER.vformat(chosen.template(lang), (), _Values(alert, details, lang))
     if chosen.system and alert.system:
@@ -235,7 +242,7 @@ _BASE = frozenset(
 def alert_to_dict(alert: Alert, *, samples: bool = True, catalogue: Catalogue | None = None) -> dict[str, Any]:
     """The alert's fields, its summaries rendered now in both languages, its rule details at the top level (e.g.
     ``scan_type``, ``ports``) and under ``details``, and its samples. Existing consumers rely on this shape."""
-    details = _details(alert)
+    details = typed_details(alert, catalogue)
     facts = dict(details.items())
     out: dict[str, Any] = {
         "uid": alert.uid,

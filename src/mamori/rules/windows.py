@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -9,8 +11,13 @@ from typing import Any
 from mamori.model import Severity
 from mamori.rules.catalogue import Rule, Summary, Text
 from mamori.rules.details import Details
+from mamori.rules.words import listed
 
 __all__ = ["RULES"]
+
+# Channels named in a log-cleared summary when a burst clears many: the audit log, System, the RDP, PowerShell and
+# Sysmon logs.
+_IMPORTANT_LOG = re.compile(r"^(security|system)$|terminalservices|remotedesktop|rdp|powershell|sysmon", re.IGNORECASE)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -222,6 +229,21 @@ class RdpLogonDetails(WindowsDetails):
     allowlist: bool = False
     logon_type: int | None = None
 
+    def words(self, lang: str) -> Mapping[str, Any]:
+        return {"who": ", ".join(sorted(self.users)) or "?"}
+
+    def alert_words(self, lang: str, alert: Any) -> Mapping[str, Any]:
+        """A loopback source means RDP through a tunnel."""
+        try:
+            loopback = alert.src_ip is not None and ipaddress.ip_address(alert.src_ip).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            return {"tunnel": ""}
+        if lang == "ja":
+            return {"tunnel": "。接続元がループバック: RDP がトンネル経由の可能性"}
+        return {"tunnel": "; from loopback: RDP through a tunnel"}
+
 
 RDP_LOGON = Rule(
     id="rdp-logon",
@@ -253,15 +275,15 @@ RDP_LOGON = Rule(
     details=RdpLogonDetails,
     summaries=(
         Summary(
-            ja="許可されていない RDP ログオン: {src_ip} から {computer} へ（{users}、{count:,} 件）",
-            en="RDP logon from a host not allowed: {src_ip} to {computer} ({users}; {count:,} events)",
+            ja="許可されていない RDP ログオン: {src_ip} から {computer} へ（{who}、{count:,} 件）{tunnel}",
+            en="RDP logon from a host not allowed: {src_ip} to {computer} ({who}; {count:,} events){tunnel}",
             when=lambda a: a.details.allowlist,
         ),
         Summary(
-            ja="RDP ログオン: {src_ip} から {computer} へ（{users}、{count:,} 件）。許可する管理端末が未設定です"
-            "（windows.rdp_admin_hosts）",
-            en="RDP logon: {src_ip} to {computer} ({users}; {count:,} events); no allowed admin hosts are set "
-            "(windows.rdp_admin_hosts)",
+            ja="RDP ログオン: {src_ip} から {computer} へ（{who}、{count:,} 件）。許可する管理端末が未設定です"
+            "（windows.rdp_admin_hosts）{tunnel}",
+            en="RDP logon: {src_ip} to {computer} ({who}; {count:,} events); no allowed admin hosts are set "
+            "(windows.rdp_admin_hosts){tunnel}",
         ),
     ),
 )
@@ -273,14 +295,20 @@ RDP_LOGON = Rule(
 @dataclass(frozen=True, kw_only=True)
 class RdpOutboundDetails(WindowsDetails):
     destination: str | None = None
+    destinations: tuple[str, ...] = ()
+    destinations_count: int = 0
     after_rdp_logon: bool = False
 
     def words(self, lang: str) -> Mapping[str, Any]:
-        if not self.after_rdp_logon:
-            return {"lateral": ""}
-        if lang == "ja":
-            return {"lateral": "。この端末は許可されていない RDP ログオンを受けています: 水平展開の可能性"}
-        return {"lateral": "; this machine took an RDP logon from a host not allowed: lateral movement"}
+        total = self.destinations_count or len(self.destinations)
+        out: dict[str, Any] = {"total": total, "names": listed(self.destinations, total, lang), "lateral": ""}
+        if self.after_rdp_logon:
+            out["lateral"] = (
+                "。この端末は許可されていない RDP ログオンを受けています: 水平展開の可能性"
+                if lang == "ja"
+                else "; this machine took an RDP logon from a host not allowed: lateral movement"
+            )
+        return out
 
 
 RDP_OUTBOUND = Rule(
@@ -308,6 +336,12 @@ RDP_OUTBOUND = Rule(
     ),
     details=RdpOutboundDetails,
     summaries=(
+        Summary(
+            ja="RDP の外向き接続: {computer} が {total:,} 台（{names}）へ RDP 接続しました（{count:,} 件）{lateral}",
+            en="Outgoing RDP: {computer} connected to {total:,} machines ({names}) over RDP ({count:,} events)"
+            "{lateral}",
+            when=lambda a: (a.details.destinations_count or len(a.details.destinations)) > 1,
+        ),
         Summary(
             ja="RDP の外向き接続: {computer} が {destination} へ RDP 接続しました（{count:,} 件）{lateral}",
             en="Outgoing RDP: {computer} connected to {destination} over RDP ({count:,} events){lateral}",
@@ -377,6 +411,12 @@ ADMIN_NTLM_LOGON = Rule(
 class AccountLockoutDetails(WindowsDetails):
     target_user: str | None = None
     caller_computer: str | None = None
+    accounts: tuple[str, ...] = ()
+    accounts_count: int = 0
+
+    def words(self, lang: str) -> Mapping[str, Any]:
+        total = self.accounts_count or len(self.accounts)
+        return {"total": total, "names": listed(self.accounts, total, lang)}
 
 
 ACCOUNT_LOCKOUT = Rule(
@@ -400,6 +440,13 @@ ACCOUNT_LOCKOUT = Rule(
     ),
     details=AccountLockoutDetails,
     summaries=(
+        Summary(
+            ja="アカウントのロックアウト: {total:,} アカウント（{names}）（{computer}、失敗の発生元 {caller_computer}）"
+            "{count:,} 回",
+            en="Accounts locked out: {total:,} ({names}) on {computer} (failures came from {caller_computer}), "
+            "{count:,}×",
+            when=lambda a: (a.details.accounts_count or len(a.details.accounts)) > 1,
+        ),
         Summary(
             ja="アカウントのロックアウト: {target_user}（{computer}、失敗の発生元 {caller_computer}）{count:,} 回",
             en="Account locked out: {target_user} on {computer} (failures came from {caller_computer}), {count:,}×",
@@ -469,6 +516,18 @@ ACCOUNT_CHANGE = Rule(
 class LogClearedDetails(WindowsDetails):
     log: str | None = None
     actor: str | None = None
+    logs: tuple[str, ...] = ()
+    logs_count: int = 0
+
+    def words(self, lang: str) -> Mapping[str, Any]:
+        total = self.logs_count or len(self.logs)
+        important = sorted(
+            (log for log in self.logs if _IMPORTANT_LOG.search(log)),
+            key=lambda log: (log.lower() != "security", log.lower() != "system"),
+        )
+        names = listed(important or self.logs, total, lang, shown=min(len(important), 12) if important else 3)
+        first = self.logs[0] if self.logs else (self.log or "?")
+        return {"total": total, "names": names, "first": first}
 
 
 LOG_CLEARED = Rule(
@@ -495,8 +554,13 @@ LOG_CLEARED = Rule(
     details=LogClearedDetails,
     summaries=(
         Summary(
-            ja="イベントログの消去: {computer} の {log} ログが {actor} により消去されました（{count:,} 回）",
-            en="Event log cleared: the {log} log on {computer} was cleared by {actor} ({count:,}×)",
+            ja="イベントログの消去: {computer} で {actor} が {total:,} 個のログを消去しました（{names}。{count:,} 回）",
+            en="Event logs cleared: {actor} cleared {total:,} logs on {computer}: {names} ({count:,}×)",
+            when=lambda a: (a.details.logs_count or len(a.details.logs)) > 1,
+        ),
+        Summary(
+            ja="イベントログの消去: {computer} の {first} ログが {actor} により消去されました（{count:,} 回）",
+            en="Event log cleared: the {first} log on {computer} was cleared by {actor} ({count:,}×)",
         ),
     ),
 )
@@ -511,11 +575,22 @@ class ServiceInstalledDetails(WindowsDetails):
     image_path: str | None = None
     account: str | None = None
     suspicious: str | None = None
+    services: tuple[Mapping[str, Any], ...] = ()
+    services_count: int = 0
 
     def words(self, lang: str) -> Mapping[str, Any]:
-        if not self.suspicious:
-            return {"why": ""}
-        return {"why": f"。不審: {self.suspicious}" if lang == "ja" else f"; suspicious: {self.suspicious}"}
+        why = ""
+        if self.suspicious:
+            why = f"。不審: {self.suspicious}" if lang == "ja" else f"; suspicious: {self.suspicious}"
+        services = [s for s in self.services if isinstance(s, Mapping)]
+        shown = sorted(services, key=lambda s: not s.get("suspicious"))  # the suspicious ones first
+
+        def named(service: Mapping[str, Any]) -> str:  # the command line cut short: all of it is in the details
+            image = str(service.get("image_path") or "")
+            return f"{service.get('name')} ({image if len(image) <= 80 else image[:80] + '…'})"
+
+        total = self.services_count or len(services)
+        return {"why": why, "total": total, "names": listed([named(s) for s in shown], total, lang, shown=2)}
 
 
 SERVICE_INSTALLED = Rule(
@@ -543,6 +618,11 @@ SERVICE_INSTALLED = Rule(
     ),
     details=ServiceInstalledDetails,
     summaries=(
+        Summary(
+            ja="サービスの新規登録: {computer} に {total:,} 個: {names}{why}",
+            en="{total:,} new services installed on {computer}: {names}{why}",
+            when=lambda a: (a.details.services_count or len(a.details.services)) > 1,
+        ),
         Summary(
             ja="サービスの新規登録: {computer} に {service}（{image_path}）{why}",
             en="New service installed on {computer}: {service} ({image_path}){why}",

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
-import errno
 import itertools
 import logging
 import multiprocessing
@@ -34,6 +33,7 @@ from mamori.config.syslog import SyslogSettings
 from mamori.errors import MamoriError, StorageError
 from mamori.ingest.syslog_server import Ack, Item, SyslogReceiver, tls_context, udp_kernel_drops
 from mamori.model import Alert, Severity
+from mamori.rules.system import ArchiveErrorDetails
 from mamori.runtime.log_detect import TailStart, detector_main, load_position, run_detector
 from mamori.storage import SensorHealth
 from mamori.storage.archive import Archive
@@ -417,8 +417,6 @@ class Collector:
         """On the writer thread: the archive cannot be written. One alert per outage, counting the attempts."""
         now = time.time()
         code = getattr(exc, "errno", None)
-        reason_ja = "ディスクの空きがありません" if code == errno.ENOSPC else "書き込みエラー"
-        reason_en = "disk full" if code == errno.ENOSPC else "write error"
         previous = self._error_alert
         alert = Alert(
             uid=previous.uid if previous else f"archive-{uuid.uuid4().hex[:12]}",
@@ -428,15 +426,7 @@ class Collector:
             first_seen=previous.first_seen if previous else now,
             last_seen=now,
             count=(previous.count + 1) if previous else 1,
-            summary_ja=(
-                f"証跡アーカイブ {self.root} に書き込めません（{reason_ja}）。受信したログ {pending} 件を保持して"
-                "再試行中です（TCP の送信元は一時停止、UDP は上限を超えると破棄されます）"
-            ),
-            summary_en=(
-                f"The evidence archive {self.root} cannot be written ({reason_en}). {pending} received lines are held "
-                "and retried (TCP senders are paused; UDP beyond the backlog limit is dropped)"
-            ),
-            details={"error": str(exc), "errno": code, "pending": pending, "path": str(self.root)},
+            details=ArchiveErrorDetails(error=str(exc), errno=code, pending=pending, path=str(self.root)),
         )
         self._error_alert = alert
         if previous is None:
@@ -452,12 +442,15 @@ class Collector:
         recovered = dataclasses.replace(
             alert,
             last_seen=now,
-            details={**alert.details, "recovered_at": now, "pending": 0},
-            summary_ja=alert.summary_ja + "（復旧済み）",
-            summary_en=alert.summary_en + " (recovered)",
+            details=dataclasses.replace(_archive_details(alert), recovered_at=now, pending=0),
         )
         self._send("alerts", [recovered])
         self._error_alert = None
+
+
+def _archive_details(alert: Alert) -> ArchiveErrorDetails:
+    details = alert.details
+    return details if isinstance(details, ArchiveErrorDetails) else ArchiveErrorDetails.from_facts(details)
 
 
 class _StatsLog:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from mamori import escape
 from mamori.config import Settings
 from mamori.ingest.syslog_parse import SyslogParser, structured_data_items
 from mamori.ingest.vendors import ParserSet, load_parsers
@@ -142,15 +143,6 @@ CSV_COLUMNS = (
 )
 
 
-def _cell(value: Any) -> Any:
-    """Text a spreadsheet would run as a formula (log lines are attacker-controlled) gets a leading quote."""
-    if value is None:
-        return ""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 def write_csv(rows: Iterator[dict[str, Any]], out: IO[str]) -> int:
     """One CSV row per archived line (the first connection's fields when a vendor parser recognised it)."""
     writer = csv.writer(out)
@@ -158,6 +150,6 @@ def write_csv(rows: Iterator[dict[str, Any]], out: IO[str]) -> int:
     count = 0
     for row in rows:
         conn = row["connections"][0] if row["connections"] else {}
-        writer.writerow([_cell(row[c] if c in row else conn.get(c)) for c in CSV_COLUMNS])
+        writer.writerow([escape.spreadsheet(row[c] if c in row else conn.get(c)) for c in CSV_COLUMNS])
         count += 1
     return count

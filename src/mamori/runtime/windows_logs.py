@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from mamori import escape
 from mamori.config.windows import WindowsSettings
 from mamori.detection.windows import LogonSummary, SigmaRuleSet, WindowsEngine, load_sigma, timeline_row
 from mamori.ingest import (
@@ -65,15 +66,6 @@ LOGON_COLUMNS = ("computer", "user", "source", "logon_type", "first", "last", "s
 _COLLECT_EVERY = 65536  # events between hand-overs of changed alerts (to the store)
 
 
-def _spreadsheet_cell(value: Any) -> Any:
-    """User and computer names come from the logs: text Excel would run as a formula gets a leading quote."""
-    if value is None:
-        return ""
-    if isinstance(value, str) and value.startswith(("=", "+", "-", "@", "\t", "\r")):
-        return "'" + value
-    return value
-
-
 class RowWriter:
     """Rows to a CSV file (UTF-8 with BOM, so that Excel on a Japanese Windows reads it) or JSON lines, chosen by
     the file name: ``.csv`` or anything else (``.jsonl``)."""
@@ -90,7 +82,7 @@ class RowWriter:
 
     def write(self, row: dict[str, Any]) -> None:
         if self._writer is not None:
-            self._writer.writerow({k: _spreadsheet_cell(row.get(k)) for k in self.columns})
+            self._writer.writerow({k: escape.spreadsheet(row.get(k)) for k in self.columns})
         else:
             self._file.write(json.dumps(row, ensure_ascii=False) + "\n")
         self.rows += 1

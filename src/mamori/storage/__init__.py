@@ -3,7 +3,7 @@ is opened, never by capture or detection."""
 
 from mamori.storage.ledger import ImportResult, Ledger, LedgerEntry
 from mamori.storage.setup import check_database_path
-from mamori.storage.store import AlertFilter, AlertWriter, SensorHealth, Store
+from mamori.storage.store import AlertFilter, AlertWriter, SensorHealth, Store, record_to_alert
 
 __all__ = [
     "AlertFilter",
@@ -14,4 +14,5 @@ __all__ = [
     "SensorHealth",
     "Store",
     "check_database_path",
+    "record_to_alert",
 ]

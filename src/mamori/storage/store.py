@@ -7,40 +7,42 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mamori.errors import StorageError
-from mamori.model import Alert, Delivery, Severity
+from mamori.model import ALERT_FIELDS, Alert, Delivery, Severity
+from mamori.rules import SCHEMA_KEY, Details, RawDetails, catalogue, render
 from mamori.storage.setup import ensure_database
 
 if TYPE_CHECKING:
     from mamori.storage.models import AlertRecord
 
-__all__ = ["AlertFilter", "AlertWriter", "SensorHealth", "Store"]
+__all__ = ["AlertFilter", "AlertWriter", "SensorHealth", "Store", "record_to_alert"]
 
 log = logging.getLogger(__name__)
 
-_UPDATE_FIELDS = [
-    "rule",
-    "key",
-    "severity",
-    "first_seen",
-    "last_seen",
-    "count",
-    "src_mac",
-    "src_ip",
-    "dst_ip",
-    "dst_port",
-    "system",
-    "summary_ja",
-    "summary_en",
-    "details",
-    "samples",
-    "updated_at",
-]
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _details(r: Any) -> Details:
+    """A row's details in its rule's declared type; a rule this installation does not know keeps its stored form
+    and summaries."""
+    kind = catalogue().details_type(r.rule)
+    if kind is None:
+        data = {k: v for k, v in (r.details or {}).items() if k != SCHEMA_KEY}
+        return RawDetails(extra=data, summary_ja=r.summary_ja or "", summary_en=r.summary_en or "")
+    return kind.from_json(r.details)
+
+
+def record_to_alert(r: Any) -> Alert:
+    """An alert row (``AlertRecord``) as the :class:`Alert` it records, details in their rule's type."""
+    values = {name: _FROM_DB.get(name, _same)(getattr(r, name)) for name in ALERT_FIELDS if name != "details"}
+    return Alert(**values, details=_details(r))
 
 
 def _utc(ts: float) -> dt.datetime:
@@ -49,6 +51,22 @@ def _utc(ts: float) -> dt.datetime:
 
 def _ts(value: dt.datetime) -> float:
     return value.timestamp()
+
+
+# How each field of an Alert (model.ALERT_FIELDS) is stored and read back; the rest are stored as they are.
+_TO_DB: dict[str, Callable[[Any], Any]] = {
+    "severity": int,
+    "first_seen": _utc,
+    "last_seen": _utc,
+    "samples": lambda samples: [dict(s) for s in samples],
+}
+_FROM_DB: dict[str, Callable[[Any], Any]] = {
+    "severity": Severity,
+    "first_seen": _ts,
+    "last_seen": _ts,
+    "samples": lambda value: tuple(value or ()),
+}
+_UPDATE_FIELDS = [name for name in ALERT_FIELDS if name != "uid"] + ["summary_ja", "summary_en", "updated_at"]
 
 
 @dataclass(frozen=True)
@@ -94,23 +112,13 @@ class Store:
     # -- alerts -------------------------------------------------------------------------------------------------
 
     def _record(self, alert: Alert, origin: str, now: dt.datetime) -> AlertRecord:
+        """The row of an alert: its facts, plus its summaries rendered now (a copy for readers outside mamori)."""
+        values = {name: _TO_DB.get(name, _same)(getattr(alert, name)) for name in ALERT_FIELDS if name != "details"}
         return self._Alert(
-            uid=alert.uid,
-            rule=alert.rule,
-            key=alert.key,
-            severity=int(alert.severity),
-            first_seen=_utc(alert.first_seen),
-            last_seen=_utc(alert.last_seen),
-            count=alert.count,
-            src_mac=alert.src_mac,
-            src_ip=alert.src_ip,
-            dst_ip=alert.dst_ip,
-            dst_port=alert.dst_port,
-            system=alert.system,
-            summary_ja=alert.summary_ja,
-            summary_en=alert.summary_en,
-            details=dict(alert.details),
-            samples=[dict(s) for s in alert.samples],
+            **values,
+            details=render.typed_details(alert).to_json(),
+            summary_ja=render.summary(alert, "ja"),
+            summary_en=render.summary(alert, "en"),
             origin=origin,
             created_at=now,
             updated_at=now,
@@ -190,24 +198,7 @@ class Store:
 
     @staticmethod
     def _to_alert(r: Any) -> Alert:
-        return Alert(
-            uid=r.uid,
-            rule=r.rule,
-            key=r.key,
-            severity=Severity(r.severity),
-            first_seen=_ts(r.first_seen),
-            last_seen=_ts(r.last_seen),
-            count=r.count,
-            summary_ja=r.summary_ja,
-            summary_en=r.summary_en,
-            src_mac=r.src_mac,
-            src_ip=r.src_ip,
-            dst_ip=r.dst_ip,
-            dst_port=r.dst_port,
-            system=r.system,
-            details=r.details or {},
-            samples=tuple(r.samples or ()),
-        )
+        return record_to_alert(r)
 
     # -- sensor health --------------------------------------------------------------------------------------------
 

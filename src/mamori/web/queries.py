@@ -10,12 +10,13 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.http import QueryDict
 from django.utils import timezone
 
 from mamori.config import normalize_mac, redact_secrets
-from mamori.model import RULE_IDS, Severity
+from mamori.model import Severity
+from mamori.rules import catalogue
 from mamori.storage.models import AlertHandling, AlertHourly, AlertRecord, DeliveryRecord, SensorStatus
 from mamori.web.setup import mamori_settings
 
@@ -55,7 +56,7 @@ class AlertQuery:
             return value if allowed is None or value in allowed else ""
 
         return cls(
-            rule=pick("rule", RULE_IDS),
+            rule=pick("rule", catalogue().ids()),
             severity=pick("severity", tuple(s.label for s in Severity)),
             system=pick("system"),
             terminal=pick("terminal"),
@@ -148,4 +149,23 @@ def alert_detail(uid: str) -> dict[str, Any] | None:
         "alert": record,
         "handling": list(AlertHandling.objects.filter(alert_uid=uid).order_by("ts", "id")),
         "deliveries": deliveries,
+        "related": related_alerts(record),
     }
+
+
+_RELATED_SHOWN = 20
+
+
+def related_alerts(record: AlertRecord) -> list[AlertRecord]:
+    """Other alerts of the same source (its MAC, unless it is a router's, or its IP), newest first: the steps of one
+    attack (a scan, then an unregistered connection, then a flood) read together."""
+    gateways = {g.mac for g in mamori_settings().site.gateways}
+    match = Q()
+    if record.src_mac and record.src_mac not in gateways:
+        match |= Q(src_mac=record.src_mac)
+    if record.src_ip:
+        match |= Q(src_ip=record.src_ip)
+    if not match:
+        return []
+    others = AlertRecord.objects.filter(match).exclude(uid=record.uid).order_by("-last_seen", "-id")
+    return list(others[:_RELATED_SHOWN])

@@ -39,6 +39,6 @@ def test_builds_each_type(model: Any, values: dict[str, Any]) -> None:
 )
 def test_a_missing_ca_file_is_a_clear_failed_attempt(model: Any, values: dict[str, Any], tmp_path: Path) -> None:
     action = build_action(model.model_validate({"name": "a", "ca_file": str(tmp_path / "no-ca.pem"), **values}))
-    alert = Alert("u", "port-scan", "k", Severity.LOW, 1.0, 2.0, 1, "要約", "summary")
+    alert = Alert("u", "port-scan", "k", Severity.LOW, 1.0, 2.0, 1)
     with pytest.raises(DeliveryError, match=r"cannot load the CA certificates of ca_file .*no-ca\.pem"):
         action.deliver(Notification(alert, "new"))

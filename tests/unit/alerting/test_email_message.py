@@ -38,13 +38,28 @@ def alert(**changes: object) -> Alert:
         "first_seen": 1795400100.0,
         "last_seen": 1795400162.5,
         "count": 3,
-        "summary_ja": "ARP 詐称: 192.168.10.11 を別の MAC が名乗りました",
-        "summary_en": "ARP spoofing: another MAC claimed 192.168.10.11",
         "src_mac": "02:00:00:00:0e:01",
         "dst_ip": "192.168.10.11",
         "system": "透析システム",
-        "details": {"claimed_ip": "192.168.10.11"},
-        "samples": tuple({"ts": 1795400100.0 + i, "op": 2} for i in range(8)),
+        "src_ip": "192.168.10.11",
+        "details": {
+            "reason": "registered-binding",
+            "role": "server",
+            "name": "dialysis-srv",
+            "registered_mac": "02:10:00:00:01:11",
+            "claimed_mac": "02:00:00:00:0e:01",
+        },
+        "samples": tuple(
+            {
+                "ts": 1795400100.0 + i,
+                "kind": "arp-reply",
+                "sender_ip": "192.168.10.11",
+                "sender_mac": "02:00:00:00:0e:01",
+                "target_ip": "192.168.10.1",
+                "gratuitous": False,
+            }
+            for i in range(8)
+        ),
     }
     fields.update(changes)
     return Alert(**fields)  # type: ignore[arg-type]
@@ -56,7 +71,10 @@ def roundtrip(message: email.message.EmailMessage) -> email.message.EmailMessage
 
 def test_subject_headers_and_body() -> None:
     msg = roundtrip(build_message(Notification(alert(), "new"), settings(), sender="s@h.example", hostname="h", tz=JST))
-    assert msg["Subject"] == "[mamori] [critical] ip-mac-conflict: ARP 詐称: 192.168.10.11 を別の MAC が名乗りました"
+    assert msg["Subject"] == (
+        "[mamori] [critical] ip-mac-conflict: ARP 詐称の疑い: 登録済みサーバ dialysis-srv の IP 192.168.10.11"
+        "（正規 MAC 02:10:00:00:01:11）を MAC 02:00:00:00:0e:01 が名乗っています。3 回"
+    )
     assert (msg["From"], msg["To"], msg["Auto-Submitted"]) == ("s@h.example", "a@b.example", "auto-generated")
     assert msg["Message-ID"].endswith("@h>")
     assert msg.get_content_type() == "text/plain" and msg.get_content_charset() == "utf-8"
@@ -66,11 +84,15 @@ def test_subject_headers_and_body() -> None:
     assert ja < en
     assert "最初: 2026-11-23 11:15:00 JST (2026-11-23T02:15:00+00:00)" in body
     assert "Last seen: 2026-11-23 11:16:02 JST (2026-11-23T02:16:02.500000+00:00)" in body
-    assert "送信元: 02:00:00:00:0e:01\n" in body and "Target: 192.168.10.11\n" in body
-    assert 'claimed_ip: "192.168.10.11"' in body
+    assert "送信元: 02:00:00:00:0e:01 / 192.168.10.11\n" in body and "Target: 192.168.10.11\n" in body
+    assert 'claimed_mac: "02:00:00:00:0e:01"' in body
+    # what the alert means and what to do, from the rule catalogue, in each language
+    assert "【ARP 詐称・IP-MAC の不一致】" in body and "対応: 名乗った側の MAC の機器を特定して" in body
+    assert "[ARP spoofing / IP-MAC conflict]" in body and "What to do: Find and isolate the device" in body
     assert "観測の見本（最初の 5 件）:" in body and "Sample observations (first 5):" in body
-    assert body.count('"op": 2') == 10  # five samples in each language
-    assert '"ts": "2026-11-23T02:15:00+00:00"' in body
+    assert body.count("192.168.10.11 は 02:00:00:00:0e:01 にあると主張") == 5  # the samples in words
+    assert body.count("claims 192.168.10.11 is at 02:00:00:00:0e:01") == 5
+    assert "  - 2026-11-23 11:15:00 JST ARP 応答" in body
 
 
 def test_subject_prefix_and_update() -> None:
@@ -83,7 +105,12 @@ def test_subject_prefix_and_update() -> None:
 
 @pytest.mark.parametrize("value", ["\r\nBcc: victim@example.org", "x\nSubject: forged", "\x00\x1b\u2028\x85"])
 def test_subject_cannot_carry_a_line_break(value: str) -> None:
-    msg = build_message(Notification(alert(summary_ja=value), "new"), settings(), sender="s@h", hostname="h")
+    msg = build_message(
+        Notification(alert(details={"reason": "registered-binding", "role": "server", "name": value}), "new"),
+        settings(),
+        sender="s@h",
+        hostname="h",
+    )
     raw = msg.as_bytes()
     parsed = roundtrip(msg)
     assert parsed.get_all("Bcc") is None and len(parsed.get_all("Subject") or []) == 1
@@ -92,7 +119,12 @@ def test_subject_cannot_carry_a_line_break(value: str) -> None:
 
 
 def test_long_subject_is_cut() -> None:
-    msg = build_message(Notification(alert(summary_ja="長" * 500), "new"), settings(), sender="s@h", hostname="h")
+    msg = build_message(
+        Notification(alert(details={"reason": "registered-binding", "role": "server", "name": "長" * 500}), "new"),
+        settings(),
+        sender="s@h",
+        hostname="h",
+    )
     assert len(roundtrip(msg)["Subject"]) == 200
 
 

@@ -13,7 +13,8 @@ from typing import Any
 
 from mamori.alerting import Notification, build_action
 from mamori.config import ScriptAction
-from mamori.model import Alert, Severity, alert_to_dict
+from mamori.model import Alert, Severity
+from mamori.rules.render import alert_to_dict, summary
 from tests.unit.alerting.helpers import dispatch, wait_for
 
 
@@ -26,8 +27,6 @@ def make_alert(uid: str = "a-1", **changes: Any) -> Alert:
         "first_seen": 1795400100.25,
         "last_seen": 1795400162.123456,
         "count": 7,
-        "summary_ja": "未登録端末が 透析システム に接続しようとしました",
-        "summary_en": "Unregistered terminal tried to reach 透析システム",
         "src_mac": "02:00:00:00:0a:01",
         "src_ip": "192.168.10.50",
         "dst_ip": "192.168.10.11",
@@ -44,8 +43,6 @@ def hostile_alert(canary: Path) -> Alert:
     return make_alert(
         "hostile-1",
         system=f'透析"] \\ ; rm -rf / # {inject}\n<13>1 forged',
-        summary_ja=f"不正接続\r\n偽の行 {inject}\u2028",
-        summary_en=f"x\"] '; rm -rf / # {inject}\r\nBcc: victim@example.org",
         src_mac="02:00:00:00:0a:01\n",
         details={"note": f"<script>{inject}</script>"},
     )
@@ -73,7 +70,7 @@ def test_script_hostile_values_arrive_verbatim_as_data(tmp_path: Path) -> None:
     outcome = action.deliver(Notification(alert, "new"))
     assert outcome.ok and outcome.detail == "exit 0; stdout: recorded hostile-1"
     assert (out / "system").read_bytes().decode() == alert.system
-    assert (out / "summary_en").read_bytes().decode() == alert.summary_en
+    assert (out / "summary_en").read_bytes().decode() == summary(alert, "en")
     assert (out / "src_mac").read_bytes().decode() == alert.src_mac
     stdin = json.loads((out / "stdin.json").read_text(encoding="utf-8"))
     assert stdin == {"event": "new", **json.loads(json.dumps(alert_to_dict(alert)))}

@@ -8,6 +8,7 @@ import pytest
 
 from mamori.detection import Engine
 from mamori.model import Severity
+from mamori.rules.render import summary
 from tests.conftest import make_settings
 from tests.unit.detection.helpers import ROUTER, SERVER, SERVER_MAC, SITE, STRANGER, TERMINAL, arp_claim
 
@@ -32,7 +33,7 @@ def test_someone_claiming_the_server_ip_is_critical(engine: Engine) -> None:
     assert alert.details["registered_mac"] == SERVER_MAC
     assert alert.details["gratuitous"] == 3
     assert alert.system == "透析システム"
-    assert "ARP 詐称" in alert.summary_ja
+    assert "ARP 詐称" in summary(alert, "ja")
 
 
 def test_claiming_a_terminal_ip_is_high_and_the_gateway_critical(engine: Engine) -> None:

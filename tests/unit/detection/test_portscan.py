@@ -10,6 +10,7 @@ from mamori.capture import FileSource, build_filter
 from mamori.detection import Engine
 from mamori.detection.portscan import port_ranges
 from mamori.model import ACK, FIN, PSH, SYN, URG, ConnectionAttempt, PortResponse, Severity
+from mamori.rules.render import summary
 from tests.conftest import make_settings
 from tests.unit.detection.helpers import SERVER, SITE, STRANGER, TERMINAL, syn
 
@@ -76,7 +77,7 @@ def test_horizontal_scan_of_one_port_on_many_hosts(engine: Engine) -> None:
     assert len(alert.details["hosts"]) == 30
     assert alert.dst_port == 445
     assert alert.severity is Severity.MEDIUM  # no protected server among the targets
-    assert "横方向" in alert.summary_ja
+    assert "横方向" in summary(alert, "ja")
 
 
 def test_ordinary_use_of_several_ports_is_not_a_scan(engine: Engine) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from mamori.detection import Engine
 from mamori.model import ACK, SYN, Severity
+from mamori.rules.render import summary
 from tests.conftest import make_settings
 from tests.unit.detection.helpers import ROUTER, SERVER, SITE, STRANGER, TERMINAL, syn
 
@@ -39,8 +40,8 @@ def test_stranger_is_one_alert_per_source_and_system_with_its_count(engine: Engi
     assert alert.severity is Severity.HIGH
     assert alert.details["reason"] == "unregistered-mac"
     assert len(alert.samples) == 7
-    assert "未登録端末" in alert.summary_ja
-    assert "Unregistered terminal" in alert.summary_en
+    assert "未登録端末" in summary(alert, "ja")
+    assert "Unregistered terminal" in summary(alert, "en")
     # It goes on: the same alert is updated, not a new one per packet.
     engine.feed([syn(1100.0, STRANGER, sport=51000)])
     (update,) = engine.collect_changes()
@@ -66,7 +67,7 @@ def test_through_the_router_the_registered_ip_decides_and_the_alert_says_so(engi
     assert alert.src_mac is None
     assert alert.details["gateway_mac"] == ROUTER[0]
     assert alert.count == 2
-    assert "ルータ" in alert.summary_ja
+    assert "ルータ" in summary(alert, "ja")
 
 
 def test_log_lines_without_mac_are_checked_by_ip(engine: Engine) -> None:

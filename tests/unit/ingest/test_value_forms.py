@@ -18,6 +18,7 @@ from mamori.config.windows import WindowsSettings
 from mamori.detection.windows import REGISTRY, TIMELINE_EVENTS, LogonSummary, WindowsEngine
 from mamori.ingest import EvtxFile, event_from_json, open_log, read_evtx_files
 from mamori.model import Alert, WindowsEvent
+from mamori.rules.render import summary
 from mamori.runtime.windows_logs import TimelineSink, analyze_windows_logs
 from mamori.testing.evtx_writer import FORMS, Form, write_evtx
 from mamori.testing.winevents import JST, ecs_line, event, evtx_json_line, failed_logon, logon, nxlog_line
@@ -124,7 +125,7 @@ def test_every_event_id_read_arrives_from_json_lines_in_every_form(form: Form) -
 def alert_facts(alerts: list[Alert]) -> list[tuple]:
     """What an alert says, without its uid or the file names in its samples."""
     return sorted(
-        (a.rule, a.key, a.count, a.first_seen, a.last_seen, a.severity, a.summary_en, json.dumps(a.details))
+        (a.rule, a.key, a.count, a.first_seen, a.last_seen, a.severity, summary(a, "en"), json.dumps(dict(a.details)))
         for a in alerts
     )
 

@@ -13,6 +13,7 @@ import pytest
 
 from mamori.config import Settings
 from mamori.ingest.framing import RelpFrame, RelpFramer
+from mamori.rules.render import summary
 from mamori.runtime.collector import Collector
 from mamori.storage import AlertFilter, Store
 from mamori.storage.archive import Archive, ArchiveWriteError
@@ -139,7 +140,7 @@ def test_disk_full_raises_an_archive_error_alert_and_nothing_is_lost(tmp_path: P
     alert = Store(settings.database_path).alerts(AlertFilter(rule="archive-error"))[0]
     assert alert.severity.label == "critical"
     assert alert.count == 3
-    assert "ディスクの空きがありません" in alert.summary_ja
+    assert "ディスクの空きがありません" in summary(alert, "ja")
     assert running.collector.report.archived == 100
     assert verify_archive(tmp_path / "archive", None).records == 100
 

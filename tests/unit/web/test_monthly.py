@@ -19,7 +19,7 @@ START = dt.datetime(2026, 11, 1, tzinfo=JST)
 END = dt.datetime(2026, 12, 1, tzinfo=JST)
 
 
-def _alert(uid: str, rule: str, severity: Severity, day: int, summary_ja: str) -> Alert:
+def _alert(uid: str, rule: str, severity: Severity, day: int, details: dict[str, object]) -> Alert:
     ts = dt.datetime(2026, 11, day, 9, 20, tzinfo=JST).timestamp()
     return Alert(
         uid,
@@ -29,24 +29,29 @@ def _alert(uid: str, rule: str, severity: Severity, day: int, summary_ja: str) -
         ts,
         ts + 120,
         1001,
-        summary_ja,
-        f"{rule} ({uid})",
         src_mac="02:66:00:00:be:ef",
         src_ip="192.168.10.200",
+        dst_ip="192.168.10.11",
+        dst_port=6000,
         system="検査システム",
+        details=details,
     )
 
 
 def _month(alerts: int = 3) -> MonthData:
     data = MonthData(site="デモ病院", year=2026, month=11, start=START, end=END)
     kinds = [
-        ("port-scan", Severity.HIGH, "ポートスキャン（SYN スキャン）: 192.168.10.200 が 1001 ポートを調べています。"),
-        ("ip-mac-conflict", Severity.CRITICAL, "ARP 詐称の疑い: 登録済みルータ core-router の IP を名乗っています。"),
-        ("unregistered-terminal", Severity.MEDIUM, "未登録端末 192.168.10.200 が接続しようとしました。"),
+        ("port-scan", Severity.HIGH, {"scan_types": {"syn": 1001}, "ports": list(range(1, 1002)), "hosts": ["x"]}),
+        (
+            "ip-mac-conflict",
+            Severity.CRITICAL,
+            {"reason": "registered-binding", "role": "gateway", "name": "core-router", "registered_mac": "02:10::01"},
+        ),
+        ("unregistered-terminal", Severity.MEDIUM, {"reason": "unregistered-mac"}),
     ]
     for i in range(alerts):
-        rule, severity, summary = kinds[i % len(kinds)]
-        data.alerts.append(_alert(f"a{i}", rule, severity, 1 + i % 28, summary))
+        rule, severity, details = kinds[i % len(kinds)]
+        data.alerts.append(_alert(f"a{i}", rule, severity, 1 + i % 28, details))
         data.status[f"a{i}"] = ("open", "resolved", "acknowledged")[i % 3]
     data.handling["a1"] = [(START + dt.timedelta(days=3), "kanri", "resolve", "保守業者の PC を LAN から外した")]
     laptop = LedgerEntry("透析システム", "保守業者ノートPC", "02:66:00:00:be:ef", "192.168.10.200", source="web")

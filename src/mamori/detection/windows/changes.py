@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from mamori.detection.book import AlertState
-from mamori.detection.windows.common import SECURITY, SYSTEM, RuleBase, clean, event_label, listed, note_listed
+from mamori.detection.windows.common import SECURITY, SYSTEM, RuleBase, clean, note_listed
 from mamori.detection.windows.tools import ToolMatcher
 from mamori.model import Severity, WindowsEvent
 
@@ -44,20 +43,6 @@ def _privileged(sid: str, name: str) -> bool:
     return sid in _PRIVILEGED_SIDS or sid.endswith(_PRIVILEGED_RIDS) or name.lower() in _PRIVILEGED_NAMES
 
 
-def _account_summary(state: AlertState) -> tuple[str, str]:
-    d = state.details
-    changes = d.get("changes") or []
-    shown = "; ".join(str(c) for c in list(changes)[:3]) + (" …" if len(changes) > 3 else "")
-    actor = d.get("actor") or "?"
-    if d.get("privileged"):
-        ja = f"管理者グループの変更: {event_label(state)} で {actor} が {shown}"
-        en = f"Privileged group change on {event_label(state)} by {actor}: {shown}"
-    else:
-        ja = f"アカウントの変更: {event_label(state)} で {actor} が {shown}"
-        en = f"Account change on {event_label(state)} by {actor}: {shown}"
-    return ja, en
-
-
 @dataclass
 class AccountChangeRule(RuleBase):
     """4720 user created, 4726 deleted, 4728/4732/4756 member added to a group: one alert per actor and computer."""
@@ -83,7 +68,6 @@ class AccountChangeRule(RuleBase):
             f"{event.computer}|{actor.lower()}",
             event.ts,
             severity=Severity.HIGH if privileged else Severity.MEDIUM,
-            summarize=_account_summary,
             quiet_period=self.quiet_period,
         )
         d = state.details
@@ -104,29 +88,6 @@ _MAX_LOGS = 5_000  # channels listed in a log-cleared alert (a server has severa
 # Channels named in a summary when a burst clears many: the audit log, System, and the RDP and PowerShell logs
 # (where a remote session and its commands show), and Sysmon's.
 _IMPORTANT_LOG = re.compile(r"^(security|system)$|terminalservices|remotedesktop|rdp|powershell|sysmon", re.IGNORECASE)
-
-
-def _cleared_summary(state: AlertState) -> tuple[str, str]:
-    d = state.details
-    who = d.get("actor") or "?"
-    logs = [str(log) for log in d.get("logs") or ()]
-    total = int(d.get("logs_count") or len(logs))
-    if total <= 1:
-        log = logs[0] if logs else "?"
-        ja = f"イベントログの消去: {event_label(state)} の {log} ログが {who} により消去されました（{state.count} 回）"
-        en = f"Event log cleared: the {log} log on {event_label(state)} was cleared by {who} ({state.count}×)"
-        return ja, en
-    important = sorted(
-        (log for log in logs if _IMPORTANT_LOG.search(log)),
-        key=lambda log: (log.lower() != "security", log.lower() != "system"),
-    )
-    named_ja, named_en = listed(important or logs, total, shown=min(len(important), 12) if important else 3)
-    ja = (
-        f"イベントログの消去: {event_label(state)} で {who} が {total:,} 個のログを消去しました"
-        f"（{named_ja}。{state.count:,} 回）"
-    )
-    en = f"Event logs cleared: {who} cleared {total:,} logs on {event_label(state)}: {named_en} ({state.count:,}×)"
-    return ja, en
 
 
 @dataclass
@@ -153,7 +114,6 @@ class LogClearedRule(RuleBase):
             f"{event.computer}|{(actor or '?').lower()}",
             event.ts,
             severity=Severity.HIGH,
-            summarize=_cleared_summary,
             quiet_period=self.quiet_period,
         )
         d = state.details
@@ -174,29 +134,6 @@ _SUSPICIOUS_SERVICE = re.compile(
 
 
 _MAX_SERVICES = 200  # services listed in one alert
-
-
-def _service_summary(state: AlertState) -> tuple[str, str]:
-    d = state.details
-    services = [s for s in d.get("services") or () if isinstance(s, dict)]
-    total = int(d.get("services_count") or len(services))
-    if total <= 1:
-        ja = f"サービスの新規登録: {event_label(state)} に {d.get('service')}（{d.get('image_path')}）"
-        en = f"New service installed on {event_label(state)}: {d.get('service')} ({d.get('image_path')})"
-    else:
-        shown = sorted(services, key=lambda s: not s.get("suspicious"))  # the suspicious ones first
-
-        def named(service: dict[str, Any]) -> str:  # the command line cut short: all of it is in the details
-            image = str(service.get("image_path") or "")
-            return f"{service.get('name')} ({image if len(image) <= 80 else image[:80] + '…'})"
-
-        ja_names, en_names = listed([named(s) for s in shown], total, shown=2)
-        ja = f"サービスの新規登録: {event_label(state)} に {total:,} 個: {ja_names}"
-        en = f"{total:,} new services installed on {event_label(state)}: {en_names}"
-    if d.get("suspicious"):
-        ja += f"。不審: {d['suspicious']}"
-        en += f"; suspicious: {d['suspicious']}"
-    return ja, en
 
 
 @dataclass
@@ -232,7 +169,6 @@ class ServiceInstalledRule(RuleBase):
             event.computer,
             event.ts,
             severity=Severity.HIGH if reason else Severity.MEDIUM,
-            summarize=_service_summary,
             quiet_period=self.quiet_period,
         )
         d = state.details

@@ -11,12 +11,12 @@ from __future__ import annotations
 import functools
 import ipaddress
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from mamori.config.windows import WindowsSettings
-from mamori.detection.book import AlertBook, AlertState
+from mamori.detection.book import AlertBook
 from mamori.model import WindowsEvent
 
 __all__ = [
@@ -28,8 +28,6 @@ __all__ = [
     "WindowsRule",
     "account_of",
     "clean",
-    "event_label",
-    "listed",
     "logon_type",
     "note_listed",
     "short_name",
@@ -183,11 +181,6 @@ def short_name(computer: str) -> str:
     return computer.split(".", 1)[0].upper()
 
 
-def event_label(state: AlertState) -> str:
-    """The computer an alert concerns, for summaries."""
-    return str(state.details.get("computer") or "?")
-
-
 def note_listed(details: dict[str, Any], name: str, value: object, cap: int) -> bool:
     """Add ``value`` to the list ``details[name]`` of distinct values, in the order seen, and count it in
     ``details[name + "_count"]``; past ``cap`` values are counted, not listed (and a value seen again then is
@@ -204,13 +197,3 @@ def note_listed(details: dict[str, Any], name: str, value: object, cap: int) -> 
         items.append(value)
     details[f"{name}_count"] = known + 1
     return True
-
-
-def listed(names: Sequence[str], total: int, shown: int = 3) -> tuple[str, str]:
-    """The first ``shown`` of ``names`` and how many of ``total`` are left out, for a summary:
-    ``a、b、c ほか 2 個`` / ``a, b, c and 2 others``."""
-    head = [str(n) for n in names[:shown]]
-    rest = total - len(head)
-    ja = "、".join(head) + (f" ほか {rest:,} 個" if rest > 0 else "")
-    en = ", ".join(head) + (f" and {rest:,} other{'s' if rest > 1 else ''}" if rest > 0 else "")
-    return ja, en

@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
-from mamori.config.windows import WINDOWS_RULE_IDS, WindowsSettings
-from mamori.detection.book import AlertBook, AlertState
+from mamori.config.windows import WindowsSettings, windows_rule_ids
+from mamori.detection.book import AlertBook
 from mamori.detection.windows.common import RuleContext, WindowsRule
 from mamori.detection.windows.registry import build_rules
 from mamori.detection.windows.sigma_rules import SigmaBase, SigmaCorrelation, SigmaRuleSet
@@ -29,20 +29,6 @@ class Clock(Protocol):
 class _SystemClock:
     def now(self) -> float:
         return time.time()
-
-
-def _sigma_summary(state: AlertState) -> tuple[str, str]:
-    d = state.details
-    group = d.get("group")
-    where = f"（{', '.join(str(g) for g in group if g)}）" if group else f"（{d.get('computer')}）"
-    where_en = f" ({', '.join(str(g) for g in group if g)})" if group else f" ({d.get('computer')})"
-    kind = d.get("correlation")
-    ja = f"Sigma ルール: {d.get('sigma_title')}{where} {state.count:,} 件"
-    en = f"Sigma rule: {d.get('sigma_title')}{where_en}; {state.count:,} events"
-    if kind:
-        ja += f"（相関 {kind}）"
-        en += f" (correlation {kind})"
-    return ja, en
 
 
 class WindowsEngine:
@@ -67,7 +53,9 @@ class WindowsEngine:
         self.clock: Clock = clock or _SystemClock()
         self.book = AlertBook(settings.max_open_alerts, new_uid=new_uid)
         self.context = RuleContext(settings, self.book)
-        names = list(rules) if rules is not None else [r for r in WINDOWS_RULE_IDS if r not in settings.disabled_rules]
+        names = (
+            list(rules) if rules is not None else [r for r in windows_rule_ids() if r not in settings.disabled_rules]
+        )
         self.rules: list[WindowsRule] = build_rules(names, self.context)
         self.sigma = sigma or SigmaRuleSet()
         self.logons = logons
@@ -196,7 +184,6 @@ class WindowsEngine:
             f"{ref}|{'|'.join(group)}",
             event.ts,
             severity=severity,  # type: ignore[arg-type]
-            summarize=_sigma_summary,
             quiet_period=self.settings.quiet_period,
         )
         if created:

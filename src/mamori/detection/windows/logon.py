@@ -23,8 +23,6 @@ from mamori.detection.windows.common import (
     RuleBase,
     account_of,
     clean,
-    event_label,
-    listed,
     logon_type,
     note_listed,
     short_name,
@@ -75,24 +73,6 @@ class _Run:
 
     times: array[float] = field(default_factory=lambda: array("d"))
     first: WindowsEvent | None = None
-
-
-def _brute_summary(state: AlertState) -> tuple[str, str]:
-    d = state.details
-    computer = event_label(state)
-    users = sorted(d.get("users") or ())
-    user = users[0] if len(users) == 1 else f"{len(users)} アカウント"
-    user_en = users[0] if len(users) == 1 else f"{len(users)} accounts"
-    if d.get("source"):
-        ja = f"総当たり攻撃: {d['source']} から {computer} の {user} へのログオン失敗が {state.count:,} 回"
-        en = f"Brute force: {state.count:,} failed logons from {d['source']} to {user_en} on {computer}"
-    else:
-        ja = f"総当たり攻撃: {computer} の {user} へのログオン失敗が {state.count:,} 回（送信元は記録なし）"
-        en = f"Brute force: {state.count:,} failed logons to {user_en} on {computer} (no source recorded)"
-    if d.get("detection") == "slow":
-        ja += "。ゆっくりとした推測（長時間にわたる）"
-        en += "; slow guessing over a long time"
-    return ja, en
 
 
 @dataclass
@@ -193,7 +173,6 @@ class BruteForceRule(RuleBase):
             key,
             event.ts,
             severity=Severity.HIGH,
-            summarize=_brute_summary,
             quiet_period=self.quiet_period,
             src_ip=_ip_or_none(source),
         )
@@ -226,26 +205,6 @@ class BruteForceRule(RuleBase):
 
 
 # -- password-spray -----------------------------------------------------------------------------------------------
-
-
-def _spray_summary(state: AlertState) -> tuple[str, str]:
-    d = state.details
-    computer = event_label(state)
-    n = d.get("accounts", 0)
-    if d.get("via") == "explicit-credentials":
-        ja = (
-            f"パスワードスプレー: {computer} のユーザー {d.get('source')} が {n} 個のアカウントの資格情報で"
-            f"ログオンを試みました（4648、{state.count:,} 回）"
-        )
-        en = (
-            f"Password spraying: user {d.get('source')} on {computer} tried the credentials of {n} accounts "
-            f"(4648 explicit credentials, {state.count:,} attempts)"
-        )
-    else:
-        src = d.get("source")
-        ja = f"パスワードスプレー: {src} から {computer} の {n} 個のアカウントへのログオン失敗（{state.count:,} 回）"
-        en = f"Password spraying: failed logons to {n} accounts on {computer} from {d.get('source')} ({state.count:,})"
-    return ja, en
 
 
 @dataclass
@@ -301,7 +260,6 @@ class PasswordSprayRule(RuleBase):
             key,
             ts,
             severity=Severity.HIGH,
-            summarize=_spray_summary,
             quiet_period=self.quiet_period,
             src_ip=source_ip(source) if via == "failures" else None,
             dst_ip=source_ip(f.get("IpAddress")) if via == "explicit-credentials" else None,
@@ -324,21 +282,6 @@ class _Failures:
     times: array[float] = field(default_factory=lambda: array("d"))  # the last min_failures failure times
     total: int = 0
     since: float = 0.0
-
-
-def _after_summary(state: AlertState) -> tuple[str, str]:
-    d = state.details
-    computer = event_label(state)
-    src = state.src_ip or d.get("source") or "?"
-    ja = (
-        f"攻撃が成功した可能性: {computer} で {d.get('target_user')} のログオンが {src} から成功しました"
-        f"（直前にログオン失敗 {d.get('failures', 0):,} 回、ログオンタイプ {d.get('logon_type')}）"
-    )
-    en = (
-        f"Logon after failures: {d.get('target_user')} logged on to {computer} from {src} after "
-        f"{d.get('failures', 0):,} failed logons (logon type {d.get('logon_type')}): the attack may have worked"
-    )
-    return ja, en
 
 
 @dataclass
@@ -398,7 +341,6 @@ class LogonAfterFailuresRule(RuleBase):
             f"{computer}|{user}|{source or '-'}",
             event.ts,
             severity=Severity.CRITICAL,
-            summarize=_after_summary,
             quiet_period=self.quiet_period,
             src_ip=_ip_or_none(source),
         )
@@ -417,23 +359,6 @@ class LogonAfterFailuresRule(RuleBase):
 
 
 # -- admin-ntlm-logon -----------------------------------------------------------------------------------------------
-
-
-def _admin_summary(state: AlertState) -> tuple[str, str]:
-    d = state.details
-    computer = event_label(state)
-    src = d.get("source") or "送信元不明"
-    src_en = d.get("source") or "an unrecorded source"
-    ok, failed = d.get("successes", 0), d.get("failures", 0)
-    ja = (
-        f"ドメインを指定しない NTLM での Administrator ログオン: {computer} へ {src} から"
-        f"（成功 {ok:,} 回、失敗 {failed:,} 回）"
-    )
-    en = (
-        f"NTLM logon of the local Administrator without a domain on {computer} from {src_en} "
-        f"({ok:,} succeeded, {failed:,} failed)"
-    )
-    return ja, en
 
 
 @dataclass
@@ -469,7 +394,6 @@ class AdminNtlmLogonRule(RuleBase):
                 key,
                 event.ts,
                 severity=Severity.HIGH if success else Severity.LOW,
-                summarize=_admin_summary,
                 quiet_period=self.quiet_period,
                 src_ip=_ip_or_none(source),
             )
@@ -485,26 +409,6 @@ class AdminNtlmLogonRule(RuleBase):
 
 
 # -- account-lockout ------------------------------------------------------------------------------------------------
-
-
-def _lockout_summary(state: AlertState) -> tuple[str, str]:
-    d = state.details
-    caller = d.get("caller_computer") or "?"
-    computer = event_label(state)
-    accounts = [str(a) for a in d.get("accounts") or ()]
-    total = int(d.get("accounts_count") or len(accounts))
-    if total <= 1:
-        user = d.get("target_user")
-        ja = f"アカウントのロックアウト: {user}（{computer}、失敗の発生元 {caller}）{state.count} 回"
-        en = f"Account locked out: {user} on {computer} (failures came from {caller}), {state.count}×"
-        return ja, en
-    names_ja, names_en = listed(accounts, total)
-    ja = (
-        f"アカウントのロックアウト: {total:,} アカウント（{names_ja}）（{computer}、失敗の発生元 {caller}）"
-        f"{state.count:,} 回"
-    )
-    en = f"Accounts locked out: {total:,} ({names_en}) on {computer} (failures came from {caller}), {state.count:,}×"
-    return ja, en
 
 
 @dataclass
@@ -526,7 +430,6 @@ class AccountLockoutRule(RuleBase):
             f"{event.computer}|{(caller or '-').lower()}",
             event.ts,
             severity=Severity.MEDIUM,
-            summarize=_lockout_summary,
             quiet_period=self.quiet_period,
         )
         d = state.details

@@ -14,14 +14,11 @@ import ipaddress
 from dataclasses import dataclass
 from typing import ClassVar
 
-from mamori.detection.book import AlertState
 from mamori.detection.windows.common import (
     SECURITY,
     RuleBase,
     account_of,
     clean,
-    event_label,
-    listed,
     logon_type,
     note_listed,
     short_name,
@@ -35,29 +32,6 @@ _LSM = "microsoft-windows-terminalservices-localsessionmanager/operational"
 _RCM = "microsoft-windows-terminalservices-remoteconnectionmanager/operational"
 _CLIENT = "microsoft-windows-terminalservices-rdpclient/operational"
 _MAX_LISTED = 50
-
-
-def _logon_summary(state: AlertState) -> tuple[str, str]:
-    d = state.details
-    computer = event_label(state)
-    users = ", ".join(sorted(d.get("users") or ())) or "?"
-    src = state.src_ip
-    if d.get("allowlist"):
-        ja = f"許可されていない RDP ログオン: {src} から {computer} へ（{users}、{state.count} 件）"
-        en = f"RDP logon from a host not allowed: {src} to {computer} ({users}; {state.count} events)"
-    else:
-        ja = (
-            f"RDP ログオン: {src} から {computer} へ（{users}、{state.count} 件）。許可する管理端末が未設定です"
-            "（windows.rdp_admin_hosts）"
-        )
-        en = (
-            f"RDP logon: {src} to {computer} ({users}; {state.count} events); no allowed admin hosts are set "
-            "(windows.rdp_admin_hosts)"
-        )
-    if src is not None and ipaddress.ip_address(src).is_loopback:
-        ja += "。接続元がループバック: RDP がトンネル経由の可能性"
-        en += "; from loopback: RDP through a tunnel"
-    return ja, en
 
 
 @dataclass
@@ -111,7 +85,6 @@ class RdpLogonRule(RuleBase):
             f"{event.computer}|{ip}",
             event.ts,
             severity=Severity.HIGH if self._networks else Severity.MEDIUM,
-            summarize=_logon_summary,
             quiet_period=self.quiet_period,
             src_ip=ip,
         )
@@ -128,25 +101,6 @@ class RdpLogonRule(RuleBase):
         state.add(event, event.ts)
         self.ctx.rdp_suspects.setdefault(event.computer.lower(), lambda: event.ts)
         return True
-
-
-def _outbound_summary(state: AlertState) -> tuple[str, str]:
-    d = state.details
-    computer = event_label(state)
-    targets = [str(t) for t in d.get("destinations") or ()]
-    total = int(d.get("destinations_count") or len(targets))
-    if total <= 1:
-        target = d.get("destination")
-        ja = f"RDP の外向き接続: {computer} が {target} へ RDP 接続しました（{state.count} 件）"
-        en = f"Outgoing RDP: {computer} connected to {target} over RDP ({state.count} events)"
-    else:
-        names_ja, names_en = listed(targets, total)
-        ja = f"RDP の外向き接続: {computer} が {total:,} 台（{names_ja}）へ RDP 接続しました（{state.count:,} 件）"
-        en = f"Outgoing RDP: {computer} connected to {total:,} machines ({names_en}) over RDP ({state.count:,} events)"
-    if d.get("after_rdp_logon"):
-        ja += "。この端末は許可されていない RDP ログオンを受けています: 水平展開の可能性"
-        en += "; this machine took an RDP logon from a host not allowed: lateral movement"
-    return ja, en
 
 
 @dataclass
@@ -175,7 +129,6 @@ class RdpOutboundRule(RuleBase):
             event.computer,
             event.ts,
             severity=Severity.HIGH if after_logon else Severity.MEDIUM,
-            summarize=_outbound_summary,
             quiet_period=self.quiet_period,
             dst_ip=source_ip(target),
         )

@@ -14,8 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import ClassVar
 
-from mamori.detection.book import AlertState
-from mamori.detection.windows.common import SECURITY, SYSTEM, RuleBase, event_label, logon_type
+from mamori.detection.windows.common import SECURITY, SYSTEM, RuleBase, logon_type
 from mamori.model import Severity, WindowsEvent
 
 __all__ = ["TOOLS", "AttackToolRule", "Tool", "ToolMatcher"]
@@ -113,21 +112,6 @@ class ToolMatcher:
         return tool
 
 
-def _tool_summary(state: AlertState) -> tuple[str, str]:
-    d = state.details
-    computer = event_label(state)
-    what = d.get("tool")
-    how = {"install": "インストール", "run": "実行", "service": "サービス登録", "file": "ファイル作成"}
-    action_ja = how.get(str(d.get("action")), "使用")
-    if d.get("category") == _PTH:
-        ja = f"攻撃ツール: {computer} で Mimikatz のパス・ザ・ハッシュ（ログオンタイプ 9、seclogo）"
-        en = f"Attack tool: Mimikatz pass-the-hash on {computer} (logon type 9 through seclogo)"
-    else:
-        ja = f"攻撃ツールの{action_ja}: {computer} で {what}（{d.get('evidence', '')}）"
-        en = f"Attack tool {d.get('action', 'used')}: {what} on {computer} ({d.get('evidence', '')})"
-    return ja, en
-
-
 _ACTIONS = {1: "run", 4688: "run", 4673: "run", 4648: "run", 10: "run", 11: "file", 7045: "service", 4697: "service"}
 
 
@@ -185,7 +169,6 @@ class AttackToolRule(RuleBase):
             f"{event.computer}|{tool}",
             event.ts,
             severity=severity,
-            summarize=_tool_summary,
             quiet_period=self.quiet_period,
         )
         if created:

@@ -7,32 +7,16 @@ import json
 from typing import Any
 
 from django import template
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from mamori.model import Severity
+from mamori.model import Alert, Severity
+from mamori.rules import Details, catalogue, render
+from mamori.storage import record_to_alert
 
 register = template.Library()
 
-RULE_NAMES = {
-    "unregistered-terminal": gettext_lazy("Unregistered terminal"),
-    "port-scan": gettext_lazy("Port scan"),
-    "syn-flood": gettext_lazy("SYN flood"),
-    "ip-mac-conflict": gettext_lazy("ARP spoofing / IP-MAC conflict"),
-    "archive-error": gettext_lazy("Log archive error"),
-    "brute-force": gettext_lazy("Brute-force logon"),
-    "password-spray": gettext_lazy("Password spraying"),
-    "logon-after-failures": gettext_lazy("Logon after failures"),
-    "rdp-logon": gettext_lazy("RDP logon"),
-    "rdp-outbound": gettext_lazy("Outgoing RDP"),
-    "admin-ntlm-logon": gettext_lazy("Administrator NTLM logon"),
-    "account-lockout": gettext_lazy("Account lockout"),
-    "account-change": gettext_lazy("Account change"),
-    "log-cleared": gettext_lazy("Log cleared"),
-    "service-installed": gettext_lazy("Service installed"),
-    "attack-tool": gettext_lazy("Attack tool"),
-}
 SEVERITY_NAMES = {
     "critical": gettext_lazy("Critical"),
     "high": gettext_lazy("High"),
@@ -72,9 +56,38 @@ def severity_class(value: Any) -> str:
     return f"sev-{_label(value)}"
 
 
+def _lang() -> str:
+    """The reader's language: English or Japanese (the default)."""
+    return "en" if (translation.get_language() or "ja").startswith("en") else "ja"
+
+
+def _alert(value: Any) -> Alert:
+    """An alert row as the Alert it records (kept on the row: several filters read it on one page)."""
+    if isinstance(value, Alert):
+        return value
+    cached = getattr(value, "_mamori_alert", None)
+    if cached is None:
+        cached = record_to_alert(value)
+        value._mamori_alert = cached
+    return cached
+
+
 @register.filter
 def rule_name(value: str) -> str:
-    return str(RULE_NAMES.get(value, value))
+    """A rule's title in the reader's language, from the rule catalogue."""
+    return catalogue().title(value, _lang())
+
+
+@register.filter
+def rule_meaning(value: str) -> str:
+    found = catalogue().get(value)
+    return found.meaning(_lang()) if found is not None else ""
+
+
+@register.filter
+def rule_response(value: str) -> str:
+    found = catalogue().get(value)
+    return found.response(_lang()) if found is not None else ""
 
 
 @register.filter
@@ -97,8 +110,46 @@ def local(value: dt.datetime | float | None) -> str:
 
 
 @register.filter
-def summary(alert: Any, language: str) -> str:
-    return str(alert.summary_en if language == "en" else alert.summary_ja)
+def summary(alert: Any, language: str = "") -> str:
+    """The alert's summary rendered now, in ``language`` (default: the reader's); Django escapes it."""
+    return render.summary(_alert(alert), "en" if language.startswith("en") else "ja" if language else _lang())
+
+
+@register.filter
+def sample_words(sample: Any) -> str:
+    """One piece of evidence in words, in the reader's language."""
+    return render.describe_sample(sample, _lang()) if isinstance(sample, dict) else ""
+
+
+@register.filter
+def detail_rows(alert: Any) -> list[tuple[str, str]]:
+    """The alert's details as (field, value in words): lists joined, yes/no, nothing as a dash; no Python repr."""
+    rows = []
+    for name, value in _alert(alert).details.items():
+        rows.append((name, _words(value)))
+    return rows
+
+
+def _words(value: Any) -> str:
+    if value is None or value in ("", [], {}):
+        return "–"
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if isinstance(value, list | tuple):
+        return ", ".join(_words(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_words(v)}" for k, v in value.items())
+    return str(value)
+
+
+@register.filter
+def raw_json(alert: Any) -> str:
+    """The alert's stored facts and samples as JSON, for the toggle behind the words."""
+    shown = _alert(alert)
+    details = shown.details.to_json() if isinstance(shown.details, Details) else dict(shown.details)
+    return json.dumps(
+        {"details": details, "samples": list(shown.samples)}, ensure_ascii=False, indent=2, sort_keys=True, default=str
+    )
 
 
 @register.filter

@@ -13,7 +13,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from mamori.model import RULE_IDS, Severity
+from mamori.model import Severity
+from mamori.rules import catalogue
 from mamori.storage.models import AlertHandling, AlertRecord
 from mamori.web.audit import audit
 from mamori.web.queries import STATUSES, AlertQuery, alert_detail
@@ -42,7 +43,7 @@ def alert_list(request: HttpRequest) -> HttpResponse:
         "page": page,
         "query": query,
         "params": query.as_params(),
-        "rules": RULE_IDS,
+        "rules": catalogue().ids(),
         "severities": [s.label for s in sorted(Severity, reverse=True)],
         "statuses": STATUSES,
         "systems": [s.name for s in mamori_settings().site.systems],

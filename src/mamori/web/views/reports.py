@@ -11,6 +11,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from mamori.reports.tables import to_csv, to_xlsx
+from mamori.rules.render import summary as alert_summary
+from mamori.storage import record_to_alert
 from mamori.web.queries import AlertQuery
 from mamori.web.setup import mamori_settings
 from mamori.web.templatetags.mamori_tags import rule_name, severity_label, status_name
@@ -66,7 +68,7 @@ def alerts_export(request: HttpRequest) -> HttpResponse:
                 a.src_ip or "",
                 target,
                 a.system or "",
-                a.summary_ja if ja else a.summary_en,
+                alert_summary(record_to_alert(a), "ja" if ja else "en"),
                 a.status_by,
                 a.status_comment,
                 a.uid,

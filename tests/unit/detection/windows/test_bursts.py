@@ -11,6 +11,7 @@ from pathlib import Path
 from mamori.config.windows import WindowsSettings
 from mamori.detection.windows import WindowsEngine
 from mamori.model import Alert, Severity
+from mamori.rules.render import summary
 from mamori.runtime.windows_logs import analyze_windows_logs
 from mamori.testing.winevents import SERVER_CHANNELS, clear_every_log, event, failed_logon
 
@@ -47,11 +48,11 @@ def test_clearing_every_log_of_a_server_in_seconds_is_one_alert_with_every_chann
     assert alert.details["actor"] == "HOSP\\adm-tanaka"
     assert alert.last_seen - alert.first_seen < 4
     others = 91 - 12
-    assert alert.summary_en == (
+    assert summary(alert, "en") == (
         f"Event logs cleared: HOSP\\adm-tanaka cleared 91 logs on KYUSHOKU-SV01: {', '.join(IMPORTANT)} and "
         f"{others} others (91×)"
     )
-    assert alert.summary_ja == (
+    assert summary(alert, "ja") == (
         f"イベントログの消去: KYUSHOKU-SV01 で HOSP\\adm-tanaka が 91 個のログを消去しました"
         f"（{'、'.join(IMPORTANT)} ほか {others} 個。91 回）"
     )
@@ -68,7 +69,7 @@ def test_another_account_or_a_later_burst_is_another_alert() -> None:
         ("KYUSHOKU-SV01\\svc-backup", ["Application"]),
         ("KYUSHOKU-SV01\\adm-tanaka", ["Windows PowerShell"]),
     ]
-    assert alerts[1].summary_en == (
+    assert summary(alerts[1], "en") == (
         "Event log cleared: the Application log on KYUSHOKU-SV01 was cleared by KYUSHOKU-SV01\\svc-backup (1×)"
     )
 
@@ -77,7 +78,7 @@ def test_a_burst_of_logs_none_of_them_named_important_names_the_first_three() ->
     engine = WindowsEngine(WindowsSettings())
     engine.feed(clear_every_log(T0, channels=SERVER_CHANNELS[:5]))
     [alert] = alerts_of(engine, "log-cleared")
-    assert alert.summary_en.endswith(": Application, HardwareEvents, Internet Explorer and 2 others (5×)")
+    assert summary(alert, "en").endswith(": Application, HardwareEvents, Internet Explorer and 2 others (5×)")
 
 
 def test_the_real_system_and_security_clearing_of_one_user_is_one_alert(shared_data: Path) -> None:
@@ -88,7 +89,7 @@ def test_the_real_system_and_security_clearing_of_one_user_is_one_alert(shared_d
     [alert] = [a for a in result.alerts if a.rule == "log-cleared"]
     assert alert.details["logs"] == ["System", "Security"] and alert.count == 2
     assert alert.details["actor"] == "EXAMPLE\\user01" and alert.details["computer"] == "PC01.example.corp"
-    assert alert.summary_en == (
+    assert summary(alert, "en") == (
         "Event logs cleared: EXAMPLE\\user01 cleared 2 logs on PC01.example.corp: Security, System (2×)"
     )
 
@@ -109,7 +110,7 @@ def test_a_real_metasploit_psexec_run_is_one_log_cleared_and_one_service_alert(s
     assert services.count == 2 and services.severity == Severity.HIGH
     assert services.details["service"] == "hgabms"  # the suspicious one
     assert services.details["suspicious"] == "hgabms: command line contains 'cmd.exe /c'"
-    assert services.summary_en.startswith("2 new services installed on IE10Win7: hgabms (cmd.exe /c echo hgabms")
+    assert summary(services, "en").startswith("2 new services installed on IE10Win7: hgabms (cmd.exe /c echo hgabms")
 
 
 def test_a_spray_locking_out_many_accounts_is_one_lockout_alert_per_caller() -> None:
@@ -124,11 +125,14 @@ def test_a_spray_locking_out_many_accounts_is_one_lockout_alert_per_caller() -> 
     alerts = {a.details["caller_computer"]: a for a in alerts_of(engine, "account-lockout")}
     ward = alerts["WARD3-PC"]
     assert ward.count == 12 and ward.details["accounts"] == [f"nurse{i:02}" for i in range(12)]
-    assert ward.summary_en == (
+    assert summary(ward, "en") == (
         "Accounts locked out: 12 (nurse00, nurse01, nurse02 and 9 others) on KYUSHOKU-SV01 (failures came from "
         "WARD3-PC), 12×"
     )
-    assert alerts["LAB-PC"].summary_en == "Account locked out: nurse01 on KYUSHOKU-SV01 (failures came from LAB-PC), 1×"
+    assert (
+        summary(alerts["LAB-PC"], "en")
+        == "Account locked out: nurse01 on KYUSHOKU-SV01 (failures came from LAB-PC), 1×"
+    )
 
 
 def test_an_rdp_sweep_from_one_machine_is_one_outgoing_rdp_alert() -> None:
@@ -144,7 +148,7 @@ def test_an_rdp_sweep_from_one_machine_is_one_outgoing_rdp_alert() -> None:
     [alert] = alerts_of(engine, "rdp-outbound")
     assert alert.count == 10 and alert.details["destinations"] == targets
     assert alert.dst_ip == "10.10.20.11"
-    assert alert.summary_en == (
+    assert summary(alert, "en") == (
         "Outgoing RDP: KYUSHOKU-SV01 connected to 5 machines (10.10.20.11, 10.10.20.12, 10.10.20.13 and 2 others) "
         "over RDP (10 events)"
     )
@@ -159,4 +163,4 @@ def test_guessing_at_many_accounts_without_a_source_is_one_brute_force_alert() -
     engine.feed([*failures, failed_logon(T0 + 30, user="nurse01")])
     [alert] = alerts_of(engine, "brute-force")
     assert alert.count == 60 and sorted(alert.details["users"]) == sorted(accounts)
-    assert alert.summary_en == "Brute force: 60 failed logons to 5 accounts on KYUSHOKU-SV01 (no source recorded)"
+    assert summary(alert, "en") == "Brute force: 60 failed logons to 5 accounts on KYUSHOKU-SV01 (no source recorded)"

@@ -8,6 +8,7 @@ import itertools
 from mamori.config.windows import WindowsSettings
 from mamori.detection.windows import WindowsEngine
 from mamori.model import Severity
+from mamori.rules.render import summary
 from mamori.testing.winevents import event, failed_logon, logon
 
 T0 = 1_800_000_000.0
@@ -34,7 +35,7 @@ def test_27_failures_in_10_seconds_are_one_brute_force_alert_per_source() -> Non
     assert alert.severity == Severity.HIGH
     assert alert.details["detection"] == "burst"
     assert alert.details["target_user"] == "ADMINISTRATOR"
-    assert "総当たり攻撃" in alert.summary_ja and "Brute force" in alert.summary_en
+    assert "総当たり攻撃" in summary(alert, "ja") and "Brute force" in summary(alert, "en")
 
 
 def test_slow_guessing_five_a_minute_is_caught_by_the_slow_window() -> None:
@@ -59,7 +60,7 @@ def test_failures_without_a_source_are_counted_per_target_account() -> None:
     [alert] = alerts_of(eng, "brute-force")
     assert alert.src_ip is None
     assert alert.count == 15
-    assert "送信元は記録なし" in alert.summary_ja
+    assert "送信元は記録なし" in summary(alert, "ja")
 
 
 def test_a_source_alert_absorbs_its_failures_so_another_source_does_not_raise_a_per_account_alert() -> None:

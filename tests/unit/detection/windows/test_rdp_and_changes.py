@@ -9,7 +9,9 @@ import pytest
 from mamori.config.windows import WindowsSettings
 from mamori.detection.book import AlertBook
 from mamori.detection.windows import REGISTRY, RuleContext, UnknownRuleError, WindowsEngine, build_rules, load_sigma
-from mamori.model import RULE_IDS, Severity
+from mamori.model import Severity
+from mamori.rules import catalogue
+from mamori.rules.render import summary
 from mamori.testing.winevents import CATERING_SERVER, VENDOR_IP, event, logon
 
 T0 = 1_800_000_000.0
@@ -38,7 +40,7 @@ def test_rdp_logon_from_a_host_not_allowed_is_high() -> None:
     assert alert.src_ip == VENDOR_IP
     assert alert.count == 3
     assert set(alert.details["event_ids"]) == {4624, 21, 25}
-    assert "許可されていない RDP ログオン" in alert.summary_ja
+    assert "許可されていない RDP ログオン" in summary(alert, "ja")
 
 
 def test_rdp_logon_from_an_allowed_admin_host_or_the_console_raises_nothing() -> None:
@@ -54,14 +56,14 @@ def test_rdp_logon_without_an_allow_list_is_medium_and_says_so() -> None:
     eng.feed([event(T0, 1149, {"Param1": "administrator", "Param2": "ie11win7", "Param3": "10.0.2.16"}, channel=RCM)])
     [alert] = only(eng, "rdp-logon")
     assert alert.severity == Severity.MEDIUM
-    assert "rdp_admin_hosts" in alert.summary_en
+    assert "rdp_admin_hosts" in summary(alert, "en")
 
 
 def test_rdp_from_loopback_is_called_a_tunnel() -> None:
     eng = engine()
     eng.feed([logon(T0, ip="127.0.0.1")])
     [alert] = only(eng, "rdp-logon")
-    assert "tunnel" in alert.summary_en
+    assert "tunnel" in summary(alert, "en")
 
 
 def test_outgoing_rdp_is_high_after_an_unauthorised_rdp_logon_on_the_same_machine() -> None:
@@ -155,7 +157,7 @@ def test_service_with_a_shell_command_line_is_suspicious() -> None:
     assert alert.details["service"] == "hgabms" and "cmd" in alert.details["suspicious"]
     assert [s["name"] for s in alert.details["services"]] == ["hgabms", "BackupAgent"]
     assert [bool(s["suspicious"]) for s in alert.details["services"]] == [True, False]
-    assert alert.summary_en.startswith("2 new services installed on KYUSHOKU-SV01: hgabms (cmd.exe /c echo")
+    assert summary(alert, "en").startswith("2 new services installed on KYUSHOKU-SV01: hgabms (cmd.exe /c echo")
     eng.feed(
         [
             event(
@@ -170,7 +172,9 @@ def test_service_with_a_shell_command_line_is_suspicious() -> None:
     )
     [alert] = only(eng, "service-installed")
     assert alert.severity == Severity.MEDIUM and alert.details["service"] == "BackupAgent"
-    assert alert.summary_en == "New service installed on FILE-SV02: BackupAgent (C:\\Program Files\\Backup\\agent.exe)"
+    assert (
+        summary(alert, "en") == "New service installed on FILE-SV02: BackupAgent (C:\\Program Files\\Backup\\agent.exe)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -213,7 +217,7 @@ def test_tool_names_need_word_boundaries_and_extra_names_come_from_settings() ->
 
 
 def test_registry_lists_the_eleven_windows_rules_and_unknown_names_fail_with_the_list() -> None:
-    assert list(REGISTRY) == list(RULE_IDS[4:15])
+    assert list(REGISTRY) == list(catalogue().ids()[4:15])
     with pytest.raises(UnknownRuleError, match="known: brute-force, password-spray"):
         build_rules(["brute-force", "no-such-rule"], RuleContext(WindowsSettings(), AlertBook()))
 
