@@ -18,6 +18,7 @@ A plugin's detector is registered separately (``mamori.detectors``, see ``mamori
 from __future__ import annotations
 
 import logging
+import string
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -100,6 +101,11 @@ class Rule:
             raise ValueError(f"rule {self.id}: unknown category {self.category!r}; known: {', '.join(CATEGORIES)}")
         if not self.summaries:
             raise ValueError(f"rule {self.id}: declares no summary")
+        for variant in self.summaries:
+            for template in (variant.ja, variant.en):
+                for _, name, _, _ in string.Formatter().parse(template):
+                    if name is not None and not name.isidentifier():
+                        raise ValueError(f"rule {self.id}: a summary may name plain values only, not {name!r}")
         try:
             self.details()
         except TypeError as exc:

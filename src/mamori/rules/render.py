@@ -102,6 +102,8 @@ class _Values(Mapping[str, _Value]):
 class _Formatter(string.Formatter):
     def get_field(self, field_name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
         # Only plain names: no attribute or index access from a template (a plugin's template is data).
+        if not field_name.isidentifier():
+            raise ValueError(f"a summary may name plain values only, not {field_name!r}")
         return kwargs[field_name], field_name
 
 
