@@ -88,6 +88,35 @@ def test_each_nmap_scan_gives_exactly_its_alerts(
         assert stranger["count"] == 1  # nmap touched the protected port 6000 once
 
 
+def test_one_scanner_with_five_techniques_in_sequence_is_one_alert_naming_them_all(lab_pcaps: Path, site_file) -> None:
+    """The lab's nmap -sS, -sF, -sN, -sX and -sA of the same ports, analysed in that order (one stranger)."""
+    sequence = [("nmap_sS_1-1000.pcap", "syn")] + [
+        (f"scan_nmap_s{flag}_1-1000.pcap", kind)
+        for flag, kind in (("F", "fin"), ("N", "null"), ("X", "xmas"), ("A", "ack"))
+    ]
+    alerts = analyze(site_file(LAB_SITE), *(lab_pcaps / name for name, _ in sequence))
+    assert sorted(a["rule"] for a in alerts) == ["port-scan", "unregistered-terminal"]
+    (scan,) = [a for a in alerts if a["rule"] == "port-scan"]
+    kinds = [kind for _, kind in sequence]
+    assert list(scan["scan_types"]) == kinds
+    for name, kind in sequence:
+        # Each technique is counted on every port its capture probed (distinct ports, not retransmissions).
+        ports = subprocess.run(
+            ["tcpdump", "-nn", "-r", str(lab_pcaps / name), f"src host {STRANGER[1]} and ({PROBES[kind]})"],
+            capture_output=True,
+            text=True,
+        ).stdout
+        distinct = {line.split(" > ")[1].split(":")[0].rsplit(".", 1)[1] for line in ports.splitlines()}
+        assert scan["scan_types"][kind] == len(distinct), kind
+    probes = sum(
+        tcpdump_count(lab_pcaps / name, f"src host {STRANGER[1]} and ({PROBES[kind]})") for name, kind in sequence
+    )
+    assert scan["count"] == probes
+    assert scan["severity"] == "critical"  # the dialysis server, scanned with stealth techniques
+    assert "Port scan (syn, fin, null, xmas, ack): 10.231.0.1 probed 1001 ports on 10.231.0.2" in scan["summary_en"]
+    assert "（SYN スキャン、FIN スキャン、NULL スキャン、Xmas スキャン、ACK スキャン）" in scan["summary_ja"]
+
+
 def test_hping3_flood_is_a_flood_and_a_stranger(lab_pcaps: Path, site_file) -> None:
     capture = lab_pcaps / "scan_hping3_flood_S_p6000.pcap"
     alerts = analyze(site_file(LAB_SITE), capture)

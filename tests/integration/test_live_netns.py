@@ -234,6 +234,39 @@ def test_nmap_scans_from_the_stranger(lan: Lan, tmp_path: Path, flag: str, expec
             assert (alert["src_mac"], alert["dst_port"], alert["system"]) == (STRANGER[0], PORT, "透析システム")
 
 
+def test_one_stranger_scanning_with_five_techniques_is_one_alert_naming_them_all(lan: Lan, tmp_path: Path) -> None:
+    """nmap -sS, then -sF, -sN, -sX and -sA over the same ports while the sensor runs: the later probes hit ports
+    already seen, and their techniques used to be lost (one alert with ``scan_types: {"syn": 1001}``)."""
+    techniques = (("-sS", "syn"), ("-sF", "fin"), ("-sN", "null"), ("-sX", "xmas"), ("-sA", "ack"))
+    with sensor(lan, tmp_path) as run:
+        for flag, _kind in techniques:
+            lan.run(
+                lan.stranger_ns,
+                "nmap",
+                flag,
+                "-n",
+                "-Pn",
+                "-p",
+                f"1-1000,{PORT}",
+                "--max-retries",
+                "1",
+                "--host-timeout",
+                "60s",
+                SERVER[1],
+                timeout=90,
+            )
+    alerts = run.alerts()
+    assert rules_of(alerts) == [("port-scan", "syn"), ("unregistered-terminal", "")]
+    scan = next(a for a in alerts if a["rule"] == "port-scan")
+    assert list(scan["scan_types"]) == [kind for _flag, kind in techniques]
+    assert all(n >= 1000 for n in scan["scan_types"].values()), scan["scan_types"]  # each over the 1,001 ports
+    assert scan["count"] >= 5 * 1000
+    assert (scan["src_mac"], scan["src_ip"], scan["dst_ip"]) == (*STRANGER, SERVER[1])
+    assert scan["severity"] == "critical"  # the dialysis server, with stealth techniques
+    assert f"Port scan (syn, fin, null, xmas, ack): {STRANGER[1]} probed 1001 ports on" in scan["summary_en"]
+    assert "SYN スキャン、FIN スキャン、NULL スキャン、Xmas スキャン、ACK スキャン" in scan["summary_ja"]
+
+
 def test_nmap_udp_scan(lan: Lan, tmp_path: Path) -> None:
     with sensor(lan, tmp_path) as run:
         lan.run(lan.stranger_ns, "nmap", "-sU", "-n", "-Pn", "-p", "1-100", "--max-retries", "1", SERVER[1])

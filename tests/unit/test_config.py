@@ -118,6 +118,28 @@ def test_broken_yaml_duplicate_keys_and_wrong_shapes() -> None:
             settings_from_text(text, source="x.yaml")
 
 
+@pytest.mark.parametrize(
+    ("text", "where", "reason"),
+    [
+        ("site: !- 3\n", "x.yaml:1:7: site:", "could not determine a constructor for the tag '!-'"),
+        ("site: {name: x}\nstorage: {path: 2026-02-30}\n", "x.yaml:2:17: storage.path:", "day is out of range"),
+        (
+            "systems:\n  - {name: a, servers: [10.0.0.1], ports: [!!float x]}\n",
+            "x.yaml:2:44: systems[0].ports[0]:",
+            "float",
+        ),
+        ("detection: {port_scan: {window: 0x_}}\n", "x.yaml:1:33: detection.port_scan.window:", "base 16"),
+    ],
+)
+def test_values_yaml_cannot_build_are_problems_at_their_place(text: str, where: str, reason: str) -> None:
+    """Found by the mutation fuzz test: these escaped as yaml.ConstructorError or ValueError with a traceback."""
+    with pytest.raises(ConfigError) as caught:
+        settings_from_text(text, source="x.yaml")
+    (problem,) = caught.value.problems  # once: not again as "should be a valid integer"
+    assert str(problem).startswith(where)
+    assert "cannot be read as a value" in str(problem) and reason in str(problem)
+
+
 def test_missing_and_non_utf8_files(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such file"):
         load_settings(tmp_path / "none.yaml")

@@ -25,6 +25,7 @@ __all__ = ["CaptureStats", "FileSource", "LiveSource", "wait_readable"]
 
 _META = struct.Struct("=IIII")  # sec, usec, offset, caplen: one record per packet from next_batch
 _BATCH = 4096
+_U32 = 0xFFFFFFFF
 
 
 def _pcapy() -> Any:
@@ -137,9 +138,14 @@ class _RawReader:
             yield buf, meta, self.position()
 
     def _recover(self, reason: str) -> Iterator[tuple[bytes, bytes, int]]:
+        """Re-read from the start one packet at a time, past the packets already delivered, up to the damage.
+
+        A record whose header cannot be a packet's (a time stamp outside the file format's unsigned 32 bits, as
+        a damaged record header gives) is skipped and counted; libpcap's own error ends the reading."""
         pcapy = _pcapy()
         reader = self._open()
-        skipped = 0
+        delivered = 0
+        damaged = 0
         chunks: list[bytes] = []
         metas: list[bytes] = []
         size = 0
@@ -150,17 +156,26 @@ class _RawReader:
                 break
             if header is None:
                 break
-            if skipped < self.matched:
-                skipped += 1
+            if delivered < self.matched:
+                delivered += 1
                 continue
             sec, usec = header.getts()
+            if not (0 <= sec <= _U32 and 0 <= usec <= _U32):
+                damaged += 1
+                continue
             metas.append(_META.pack(sec, usec, size, len(data)))
             chunks.append(data)
             size += len(data)
+            if len(metas) >= _BATCH:
+                self.matched += len(metas)
+                yield b"".join(chunks), b"".join(metas), self.position()
+                chunks, metas, size = [], [], 0
         self.matched += len(metas)
+        skipped = f"; {damaged} damaged packet records skipped" if damaged else ""
         self.error = (
-            f"{self.path}: the file is damaged or truncated after {self.matched} matching packets ({reason}); "
-            "everything before that point was analysed"
+            f"{self.path}: the file is damaged or truncated after {self.matched} matching packets ({reason}"
+            f"{skipped}); everything before that point was analysed / ファイルが途中で壊れているか切れています"
+            f"（フィルタに合うパケット {self.matched} 件の後）。それより前はすべて解析しました"
         )
         if metas:
             yield b"".join(chunks), b"".join(metas), self.position()

@@ -135,7 +135,13 @@ class _Located:
         if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:int" and ":" in node.value:
             # YAML 1.1 reads 02:42:00:00:00:02 as a base-60 number; an unquoted MAC address is meant here.
             return node.value
-        return _SCALAR_LOADER.construct_object(node, deep=True)
+        try:
+            return _SCALAR_LOADER.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+            # An unknown tag (!foo), an impossible date (2026-02-30), "!!float x", "0x_": say so, at its place.
+            problem = exc.problem if isinstance(exc, yaml.MarkedYAMLError) else str(exc)
+            self.problems.append((path, _mark(node), f"{node.value!r} cannot be read as a value: {problem}"))
+            return None
 
     def locate(self, path: _Path) -> tuple[int, int] | None:
         while True:
@@ -379,7 +385,8 @@ def settings_from_text(text: str, *, source: str = "<settings>", data_dir: Path 
     try:
         parsed = _SettingsIn.model_validate(raw)
     except ValidationError as exc:
-        problems.extend(_pydantic_problems(exc, raw, located, source))
+        unreadable = {p.field for p in problems}  # already said why: no second message for the same setting
+        problems.extend(p for p in _pydantic_problems(exc, raw, located, source) if p.field not in unreadable)
     problems.extend(_cross_checks(raw, located, source))
     problems.extend(_action_checks(raw, located, source))
     if problems or parsed is None:

@@ -5,6 +5,11 @@ Probes are classified by what was sent: ``syn`` (a raw SYN: 20-24 byte header, a
 (raw pure ACK, nmap -sA) and ``udp`` (empty datagrams, or ICMP port-unreachable answers naming the probe).
 No reply is needed: a firewalled or silent target is still counted (unlike Snort's sfPortscan).
 
+A scanner that goes over the same ports again with another technique (nmap -sS, then -sF, -sN, -sX, -sA) is one
+alert that names every technique: ``scan_types`` counts, per technique, the distinct ports (or hosts) it was used
+on. The stealth techniques (FIN, NULL, Xmas, ACK and other crafted flag mixes without SYN, which no TCP stack sends
+to open a connection and which are meant to slip past filters) raise the severity by one level.
+
 The default thresholds (20 distinct ports or hosts within 300 s) catch nmap's default 1,000-port scan at every
 timing template from -T2 (one probe per 0.4 s: 20 ports in 8 s) to -T5, and even -T1 (one probe per 15 s).
 State is bounded: at most ``max_tracked`` (source, target) pairs and (source, port) fans, evicted oldest first.
@@ -23,15 +28,8 @@ __all__ = ["RULE", "SCAN_TYPES", "PortScanDetector", "probe_kind"]
 
 RULE = "port-scan"
 SCAN_TYPES = ("syn", "connect", "fin", "null", "xmas", "ack", "udp")
-_NAMES_JA = {
-    "syn": "SYN スキャン",
-    "connect": "TCP connect スキャン",
-    "fin": "FIN スキャン",
-    "null": "NULL スキャン",
-    "xmas": "Xmas スキャン",
-    "ack": "ACK スキャン",
-    "udp": "UDP スキャン",
-}
+_STEALTH = frozenset({"fin", "null", "xmas", "ack", "other"})
+_KIND_BITS = {kind: 1 << i for i, kind in enumerate((*SCAN_TYPES, "other"))}
 _RAW_SYN_MAX_HEADER = 24
 _MAX_ITEMS = 65536  # ports or hosts remembered per (source, target): all TCP ports, a /16 of hosts
 
@@ -53,49 +51,63 @@ def probe_kind(obs: ConnectionAttempt) -> str:
     return "other"
 
 
-def port_ranges(ports: list[int]) -> str:
-    """[1, 2, 3, 5] -> "1-3,5"."""
-    out: list[str] = []
-    start = prev = None
-    for port in ports:
-        if start is None:
-            start = prev = port
-        elif prev is not None and port == prev + 1:
-            prev = port
-        else:
-            out.append(f"{start}-{prev}" if start != prev else f"{start}")
-            start = prev = port
-    if start is not None:
-        out.append(f"{start}-{prev}" if start != prev else f"{start}")
-    return ",".join(out)
-
-
 class _Spread:
     """What one source touched on one target (ports) or on one port (hosts), with last-seen times.
 
     Most pairs only ever see one port (a terminal using its application), so a new spread allocates one dict; the
-    kinds and samples are only built once a second distinct item arrives.
+    kinds, the techniques seen per item and the samples are only built once a second distinct item arrives.
     """
 
-    __slots__ = ("alerted", "first", "items", "kinds", "probes", "samples")
+    __slots__ = ("alerted", "first", "first_item", "items", "kinds", "probes", "samples", "techniques")
 
     def __init__(self, item: object, obs: ConnectionAttempt) -> None:
         self.items: dict[object, float] = {item: obs.ts}
         self.probes = 1
         self.first = obs
+        self.first_item = item
         self.kinds: dict[str, int] | None = None
+        self.techniques: dict[object, int] | None = None  # item -> bits of the kinds of probe it received
         self.samples: list[ConnectionAttempt] | None = None
         self.alerted = False
+
+    def start_kinds(self) -> dict[str, int]:
+        """From the second distinct item on: count the kinds of probe, remember which each item received."""
+        kind = probe_kind(self.first)
+        self.kinds = {kind: 1}
+        self.techniques = {self.first_item: _KIND_BITS[kind]}
+        self.samples = [self.first]
+        return self.kinds
+
+    def technique(self, item: object, obs: ConnectionAttempt) -> str | None:
+        """The kind of ``obs`` if ``item`` has not received that kind of probe before (else None)."""
+        techniques = self.techniques
+        kinds = self.kinds
+        if techniques is None or kinds is None:
+            return None
+        kind = probe_kind(obs)
+        bit = _KIND_BITS[kind]
+        seen = techniques.get(item, 0)
+        if seen & bit:
+            return None
+        techniques[item] = seen | bit
+        kinds[kind] = kinds.get(kind, 0) + 1
+        return kind
+
+    def forget(self, item: object) -> None:
+        del self.items[item]
+        if self.techniques is not None:
+            self.techniques.pop(item, None)
 
 
 _Table = OrderedDict[tuple[object, ...], _Spread]
 
 
 def _scan_type(kinds: Counter[str]) -> str:
+    """The technique used on the most ports (or hosts); on a tie, the one used first."""
     named = [(n, k) for k, n in kinds.items() if k in SCAN_TYPES]
     if not named:
         return "xmas" if kinds else "syn"  # odd flag mixes without SYN/ACK: the "lit-up" family
-    return max(named)[1]
+    return max(named, key=lambda pair: pair[0])[1]
 
 
 class PortScanDetector:
@@ -152,34 +164,33 @@ class PortScanDetector:
                 self.evicted += 1
             table[key] = _Spread(item, obs)
             return  # one port or host: nothing to decide yet
-        ts = obs.ts
         items = spread.items
-        new_item = item not in items
-        if new_item and len(items) >= _MAX_ITEMS:
-            new_item = False  # a sweep of more hosts than this is described by the first 65,536
-        else:
-            items[item] = ts
+        known = item in items
+        new_item = not known and len(items) < _MAX_ITEMS  # a sweep of more is described by the first 65,536
+        if known or new_item:
+            items[item] = obs.ts
         spread.probes += 1
+        if spread.kinds is None:
+            if not new_item:
+                if spread.alerted:
+                    self._extend(direction, obs, item, False, None)
+                return  # the same port (or host) again: ordinary repeated connections end here
+            spread.start_kinds()
+        # A new item, or a known one probed with a technique it had not received yet: both name the scan types.
+        kind = spread.technique(item, obs) if known or new_item else None
         if spread.alerted:
-            self._extend(direction, obs, item, new_item)
+            self._extend(direction, obs, item, new_item, kind)
             return
         if not new_item:
-            return  # the same port (or host) again: ordinary repeated connections end here
-        kinds = spread.kinds
+            return
         samples = spread.samples
-        if kinds is None or samples is None:
-            kinds = spread.kinds = {probe_kind(spread.first): 1}
-            samples = spread.samples = [spread.first]
-        kind = probe_kind(obs)  # the kind of each distinct probe decides the scan type
-        kinds[kind] = kinds.get(kind, 0) + 1
-        if len(samples) < 5:
+        if samples is not None and len(samples) < 5:
             samples.append(obs)
         threshold = self._vertical if direction == "vertical" else self._horizontal
         if len(items) >= threshold:
-            horizon = ts - self.window
-            stale = [i for i, seen in items.items() if seen < horizon]
-            for i in stale:
-                del items[i]
+            horizon = obs.ts - self.window
+            for stale in [i for i, seen in items.items() if seen < horizon]:
+                spread.forget(stale)
             if len(items) >= threshold:
                 self._raise(direction, obs, spread)
 
@@ -210,7 +221,7 @@ class PortScanDetector:
         else:
             d["hosts"].update(h for h in spread.items if isinstance(h, str))
             d["ports"].add(obs.dst_port)
-        d["scan_types"].update(spread.kinds or {probe_kind(spread.first): 1})
+        d["scan_types"].update(spread.kinds or spread.start_kinds())
         d["scan_type"] = _scan_type(d["scan_types"])
         samples = spread.samples or [spread.first]
         for sample in samples:
@@ -221,7 +232,8 @@ class PortScanDetector:
         state.first_seen = min(state.first_seen, first_ts)
         self._classify(state, obs)
 
-    def _extend(self, direction: str, obs: ConnectionAttempt, item: object, new_item: bool) -> None:
+    def _extend(self, direction: str, obs: ConnectionAttempt, item: object, new_item: bool, kind: str | None) -> None:
+        """One more probe of an alerted scan: a new item, a technique new for its item (``kind``), or neither."""
         state = self.book.get(RULE, f"{direction}|src={obs.src_ip}")
         if state is None or obs.ts - state.last_seen > self.quiet_period:
             # The episode ended (or was evicted): start counting afresh for this source.
@@ -232,17 +244,20 @@ class PortScanDetector:
             table.pop(key, None)
             self._touch(table, key, item, obs, direction)
             return
+        d = state.details
         if new_item:
-            d = state.details
             if direction == "vertical":
                 d["ports"].add(obs.dst_port)
             else:
                 d["hosts"].add(obs.dst_ip)
-            kind = probe_kind(obs)
+        if kind is not None:
             scan_types: Counter[str] = d["scan_types"]
+            new_technique = kind not in scan_types
             scan_types[kind] += 1
             if kind != d["scan_type"] and scan_types[kind] > scan_types[d["scan_type"]]:
                 d["scan_type"] = _scan_type(scan_types)
+            if new_technique:
+                self._rate(state)
         state.add(obs, obs.ts)
         if state.system is None:
             self._classify(state, obs)
@@ -251,4 +266,12 @@ class PortScanDetector:
         system = self.index.system_of_server(obs.dst_ip)
         if system is not None:
             state.system = system
-            state.severity = Severity.HIGH
+        self._rate(state)
+
+    @staticmethod
+    def _rate(state: AlertState) -> None:
+        """Medium; high when a department server is among the targets; one level higher with a stealth technique."""
+        severity = Severity.HIGH if state.system is not None else Severity.MEDIUM
+        if not _STEALTH.isdisjoint(state.details.get("scan_types", ())):
+            severity = Severity(severity + 10)
+        state.severity = severity

@@ -26,6 +26,11 @@ _TRAILING = "\r\n\x00"
 _CACHE_LIMIT = 4096
 
 
+def _ascii_digits(text: str) -> bool:
+    """Only 0-9: ``str.isdigit`` also accepts superscripts such as "²", which ``int()`` refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def decode(raw: bytes, fallback: str = "latin-1") -> tuple[str, str]:
     """Text and the encoding it was read with: UTF-8, else Shift_JIS (Japanese network devices), else fallback."""
     try:
@@ -106,7 +111,7 @@ class SyslogParser:
         rest = text
         if text.startswith("<"):
             close = text.find(">", 1, 5)
-            if close > 1 and text[1:close].isdigit() and int(text[1:close]) <= 191:
+            if close > 1 and _ascii_digits(text[1:close]) and int(text[1:close]) <= 191:
                 pri = int(text[1:close])
                 rest = text[close + 1 :]
         facility = pri >> 3 if pri is not None else None
@@ -194,7 +199,7 @@ class SyslogParser:
         head = rest[:3]
         if head in _MONTHS and len(rest) >= 15 and rest[3] == " " and rest[6] == " ":
             # "Nov 23 10:00:00", or with the year as Cisco ASA writes it: "Nov 23 2026 10:00:00"
-            year_given = len(rest) >= 20 and rest[7:11].isdigit() and rest[11] == " " and rest[14] == ":"
+            year_given = len(rest) >= 20 and _ascii_digits(rest[7:11]) and rest[11] == " " and rest[14] == ":"
             end = 20 if year_given else (15 if rest[9] == ":" else 0)
         else:
             year_given = False

@@ -10,7 +10,7 @@ from mamori.model import Severity
 from mamori.rules.catalogue import Rule, Summary, Text
 from mamori.rules.details import Details
 
-__all__ = ["IP_MAC_CONFLICT", "PORT_SCAN", "RULES", "SYN_FLOOD", "UNREGISTERED_TERMINAL"]
+__all__ = ["IP_MAC_CONFLICT", "PORT_SCAN", "RULES", "SCAN_NAMES", "SYN_FLOOD", "UNREGISTERED_TERMINAL", "port_ranges"]
 
 
 # -- unregistered-terminal -------------------------------------------------------------------------------------------
@@ -109,7 +109,7 @@ UNREGISTERED_TERMINAL = Rule(
 
 SCAN_NAMES: dict[str, tuple[str, str]] = {
     "syn": ("SYN スキャン", "SYN scan"),
-    "connect": ("connect スキャン", "connect scan"),
+    "connect": ("TCP connect スキャン", "TCP connect scan"),
     "fin": ("FIN スキャン", "FIN scan"),
     "null": ("NULL スキャン", "NULL scan"),
     "xmas": ("Xmas スキャン", "Xmas scan"),
@@ -118,7 +118,7 @@ SCAN_NAMES: dict[str, tuple[str, str]] = {
 }
 
 
-def _port_ranges(ports: tuple[int, ...]) -> str:
+def port_ranges(ports: tuple[int, ...]) -> str:
     """(22, 23, 24, 80) -> "22-24, 80"."""
     out: list[str] = []
     values = sorted(p for p in ports if isinstance(p, int))
@@ -145,7 +145,7 @@ class PortScanDetails(Details):
 
     def words(self, lang: str) -> Mapping[str, Any]:
         i = 0 if lang == "ja" else 1
-        kinds = sorted(self.scan_types or {self.scan_type: 1}, key=lambda k: -(self.scan_types or {}).get(k, 1))
+        kinds = [k for k in self.scan_types if k in SCAN_NAMES] or [self.scan_type]  # in the order first used
         techniques = ("、" if lang == "ja" else ", ").join(SCAN_NAMES.get(k, (k, k))[i] for k in kinds)
         n_hosts = len(self.hosts)
         many = f"{n_hosts} 台のホスト" if lang == "ja" else f"{n_hosts} hosts"
@@ -155,7 +155,7 @@ class PortScanDetails(Details):
             "n_ports": len(self.ports),
             "n_hosts": n_hosts,
             "target": target,
-            "port_list": _port_ranges(self.ports),
+            "port_list": port_ranges(self.ports),
         }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import struct
 import subprocess
 from pathlib import Path
 
@@ -99,6 +100,36 @@ def test_truncated_capture_keeps_every_packet_before_the_damage(
     assert "truncated" in tcpdump.stderr
     assert len(observations) == tcpdump.stdout.count("\n")
     assert source.stats.errors
+    assert "damaged or truncated" in source.stats.errors[0]
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_damaged_record_header_in_a_truncated_capture_is_skipped_with_a_message(
+    lab_pcaps: Path, tmp_path: Path, parallel: bool
+) -> None:
+    """A mutated copy of a real capture once ended in ``struct.error`` here: a record header whose time stamp has
+    the top bit set (libpcap hands it over as a negative number), then a cut that sends the reading into
+    recovery. The damaged record is skipped and counted; every sound packet before the cut is delivered."""
+    original = (lab_pcaps / "nmap_sS_1-1000.pcap").read_bytes()
+    records, pos = [], 24
+    while pos + 16 <= len(original):
+        caplen = struct.unpack_from("<I", original, pos + 8)[0]
+        records.append(original[pos : pos + 16 + caplen])
+        pos += 16 + caplen
+    damaged_at = 700
+    bad = bytearray(records[damaged_at])
+    bad[3] |= 0x80  # seconds field: 0x8... read as a negative time stamp
+    body = b"".join(records[:damaged_at]) + bytes(bad) + b"".join(records[damaged_at + 1 : 900])
+    path = tmp_path / "damaged.pcap"
+    path.write_bytes(original[:24] + body + records[900][:30])  # and cut inside the next record
+    source = FileSource(path, build_filter(), parallel_min_bytes=1 if parallel else 1 << 40)
+    observations = _observations(source)
+    matching = subprocess.run(
+        ["tcpdump", "-nn", "-r", str(path), build_filter()], capture_output=True, text=True
+    ).stdout.count("\n")
+    assert len(observations) == source.stats.matched == matching - 1  # all but the damaged record
+    assert len(source.stats.errors) == 1
+    assert "1 damaged packet records skipped" in source.stats.errors[0]
     assert "damaged or truncated" in source.stats.errors[0]
 
 

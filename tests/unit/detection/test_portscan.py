@@ -8,10 +8,10 @@ import pytest
 
 from mamori.capture import FileSource, build_filter
 from mamori.detection import Engine
-from mamori.detection.portscan import port_ranges
 from mamori.model import ACK, FIN, PSH, SYN, URG, ConnectionAttempt, PortResponse, Severity
+from mamori.rules.network import port_ranges
 from mamori.rules.render import summary
-from tests.conftest import make_settings
+from tests.conftest import LAB_SITE, make_settings
 from tests.unit.detection.helpers import SERVER, SITE, STRANGER, TERMINAL, syn
 
 
@@ -66,7 +66,81 @@ def test_scan_type_is_named(engine: Engine, flags: int, hlen: int, proto: str, e
     (alert,) = scans(engine)
     assert alert.details["scan_type"] == expected
     assert alert.count == 29
-    assert alert.severity is Severity.HIGH  # the target is a protected server
+    assert alert.details["scan_types"] == {expected: 29}
+    # The target is a protected server: high; a stealth technique (crafted flags without SYN) one level more.
+    stealthy = expected in ("fin", "null", "xmas", "ack")
+    assert alert.severity is (Severity.CRITICAL if stealthy else Severity.HIGH)
+
+
+LAB_SEQUENCE = (  # one stranger, five techniques over the same ports (../shared/data/pcap/lab/SOURCE.md)
+    ("nmap_sS_1-1000.pcap", "syn"),
+    ("scan_nmap_sF_1-1000.pcap", "fin"),
+    ("scan_nmap_sN_1-1000.pcap", "null"),
+    ("scan_nmap_sX_1-1000.pcap", "xmas"),
+    ("scan_nmap_sA_1-1000.pcap", "ack"),
+)
+
+
+def test_one_scanner_using_five_techniques_is_one_alert_naming_them_all(lab_pcaps: Path, tmp_path: Path) -> None:
+    """nmap -sS, then -sF, -sN, -sX and -sA over the same ports: the later probes hit ports already seen, and their
+    techniques used to be lost (``scan_types: {"syn": 1001}``)."""
+    settings = make_settings(LAB_SITE, tmp_path)
+    engine = Engine(settings.site, settings.detection)
+    probes_per_file = []
+    for name, _kind in LAB_SEQUENCE:
+        probes = [o for b in FileSource(lab_pcaps / name, build_filter()).batches() for o in b]
+        probes_per_file.append(sum(1 for o in probes if isinstance(o, ConnectionAttempt)))
+        engine.feed(probes)
+    (alert,) = scans(engine)
+    kinds = [kind for _name, kind in LAB_SEQUENCE]
+    assert list(alert.details["scan_types"]) == kinds  # in the order the scanner used them
+    ports = len(alert.details["ports"])
+    assert ports == 1001
+    # Every technique reached (nearly) every port: nmap -sA's capture holds 909 of its probes.
+    assert [alert.details["scan_types"][k] for k in kinds] == [1001, 1001, 1001, 1001, 909]
+    assert alert.count == sum(probes_per_file)
+    assert alert.details["scan_type"] == "syn"  # a tie: the technique used first
+    assert "(SYN scan, FIN scan, NULL scan, Xmas scan, ACK scan)" in summary(alert, "en")
+    assert "SYN スキャン、FIN スキャン、NULL スキャン、Xmas スキャン、ACK スキャン" in summary(alert, "ja")
+    assert alert.severity is Severity.CRITICAL  # a protected server, and stealth techniques
+
+
+def test_a_new_technique_on_known_ports_counts_before_the_alert_too(engine: Engine) -> None:
+    engine.feed(syn(1000.0 + i * 0.01, STRANGER, dport=i, hlen=24, dst="10.77.0.50") for i in range(1, 11))
+    engine.feed(syn(1001.0 + i * 0.01, STRANGER, dport=i, flags=FIN, hlen=20, dst="10.77.0.50") for i in range(1, 11))
+    assert scans(engine) == []  # ten ports: below the threshold
+    engine.feed(syn(1002.0 + i * 0.01, STRANGER, dport=i, flags=FIN, hlen=20, dst="10.77.0.50") for i in range(11, 21))
+    (alert,) = scans(engine)
+    assert alert.details["scan_types"] == {"syn": 10, "fin": 20}
+    assert alert.details["scan_type"] == "fin"
+    assert alert.count == 30
+    assert alert.severity is Severity.HIGH  # no protected server; the FIN probes raise it from medium
+    assert summary(alert, "en").startswith(
+        "Port scan (SYN scan, FIN scan): 10.77.0.200 probed 20 ports on 10.77.0.50; 30 probes"
+    )
+
+
+def test_the_same_technique_again_is_not_counted_twice(engine: Engine) -> None:
+    for repeat in range(3):  # nmap's retransmissions, or the same scan run again
+        engine.feed(syn(1000.0 + repeat + i * 0.001, STRANGER, dport=i, hlen=24) for i in range(1, 101))
+    (alert,) = scans(engine)
+    assert alert.details["scan_types"] == {"syn": 100}
+    assert alert.count == 300
+    assert alert.severity is Severity.HIGH
+    assert "Port scan (SYN scan):" in summary(alert, "en")
+
+
+def test_horizontal_sweep_with_two_techniques(engine: Engine) -> None:
+    engine.feed(syn(1000.0 + i * 0.01, STRANGER, dport=445, dst=f"10.77.1.{i}", hlen=24) for i in range(1, 31))
+    engine.feed(syn(1001.0 + i * 0.01, STRANGER, dport=445, dst=f"10.77.1.{i}", flags=0, hlen=20) for i in range(1, 31))
+    (alert,) = scans(engine)
+    assert alert.details["direction"] == "horizontal"
+    assert alert.details["scan_types"] == {"syn": 30, "null": 30}
+    assert summary(alert, "en").startswith(
+        "Horizontal port scan (SYN scan, NULL scan): 10.77.0.200 probed port 445 on 30 hosts"
+    )
+    assert "SYN スキャン、NULL スキャン、横方向" in summary(alert, "ja")
+    assert alert.severity is Severity.HIGH
 
 
 def test_horizontal_scan_of_one_port_on_many_hosts(engine: Engine) -> None:
@@ -135,5 +209,5 @@ def test_spoofed_sources_cannot_grow_state_without_limit(tmp_path: Path) -> None
 
 
 def test_port_ranges() -> None:
-    assert port_ranges([1, 2, 3, 5, 7, 8]) == "1-3,5,7-8"
-    assert port_ranges([]) == ""
+    assert port_ranges((1, 2, 3, 5, 7, 8)) == "1-3, 5, 7-8"
+    assert port_ranges(()) == ""

@@ -132,6 +132,8 @@ def test_undecodable_bytes_fall_back_without_raising() -> None:
         b"<13>1 2026-13-45T99:99:99Z h a p m -",
         b"\x00\x00",
         b"<13>Nov 99 99:99",
+        "<1³4>LAN2 Rejected".encode(),  # found by the mutation fuzz test: "³".isdigit() but int("³") fails
+        "<164>Nov 23 ²026 10:00:00: %ASA-4-106023: Deny".encode(),
     ],
 )
 def test_malformed_lines_never_raise(parser: SyslogParser, raw: bytes) -> None:

@@ -221,6 +221,14 @@ def test_paloalto_quoted_field_with_comma() -> None:
     assert one(raw, "paloalto").action == "allow"
 
 
+def test_paloalto_line_break_in_a_field_is_not_a_traffic_line() -> None:
+    """Found by the mutation fuzz test: the csv module raised on a carriage return inside an unquoted field."""
+    raw = PAN.replace(b"rule-%s", b'"rule, with comma"').replace(b"vsys1", b"vs\rys1") % (b"end", b"allow")
+    parsers = load_parsers()
+    assert parsers.parse(record(raw)) is None
+    assert (parsers.failed, parsers.unknown) == (0, 1)
+
+
 # -- AlaxalA ----------------------------------------------------------------------------------------------------
 
 

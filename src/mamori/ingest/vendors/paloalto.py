@@ -28,7 +28,13 @@ class PaloAlto:
         text = record.message
         if ",TRAFFIC," not in text:
             return None
-        fields = next(csv.reader([text])) if '"' in text else text.split(",")
+        if '"' in text:
+            try:
+                fields = next(csv.reader([text]))
+            except csv.Error:  # a line break inside a field: not a line PAN-OS writes
+                return None
+        else:
+            fields = text.split(",")
         if len(fields) < _MIN_FIELDS or fields[3] != "TRAFFIC":
             return None
         proto = proto_name(fields[29])
