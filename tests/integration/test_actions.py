@@ -29,6 +29,7 @@ from typing import Any
 
 import pytest
 
+from mamori import escape
 from mamori.alerting import Notification, build_action
 from mamori.alerting.base import DeliveryError
 from mamori.config import EmailAction, SyslogAction, WebhookAction
@@ -49,7 +50,7 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
 
 def one_line(text: str) -> str:
     """What the actions make of a value shown on one line: control characters become U+FFFD."""
-    return "".join("\ufffd" if ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F else c for c in text)
+    return "".join("\ufffd" if ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F or c in "\u2028\u2029" else c for c in text)
 
 
 # -- alerts ----------------------------------------------------------------------------------------------------
@@ -64,15 +65,24 @@ def make_alert(uid: str = "a-1", **changes: Any) -> Alert:
         "first_seen": 1795400100.25,
         "last_seen": 1795400162.123456,
         "count": 7,
-        "summary_ja": "未登録端末 02:00:00:00:0a:01 が 透析システム に接続しようとしました",
-        "summary_en": "Unregistered terminal 02:00:00:00:0a:01 tried to reach 透析システム",
         "src_mac": "02:00:00:00:0a:01",
         "src_ip": "192.168.10.50",
         "dst_ip": "192.168.10.11",
         "dst_port": 6000,
         "system": "透析システム",
         "details": {"via_gateway": False},
-        "samples": ({"ts": 1795400100.25, "src_port": 51515, "dst_port": 6000},),
+        "samples": (
+            {
+                "ts": 1795400100.25,
+                "kind": "attempt",
+                "proto": "tcp",
+                "src_ip": "192.168.10.50",
+                "src_port": 51515,
+                "dst_ip": "192.168.10.11",
+                "dst_port": 6000,
+                "flags": "S",
+            },
+        ),
     }
     fields.update(changes)
     return Alert(**fields)
@@ -84,7 +94,10 @@ def hostile_alert(canary: Path, uid: str = "hostile-1") -> Alert:
     return make_alert(
         uid,
         severity=Severity.CRITICAL,
-        system=f'透析"] [evil@1 x="y"] \\ ; rm -rf / # {inject}\n<13>1 2026-01-01T00:00:00Z fake app - - - forged',
+        system=(
+            f'透析"] [evil@1 x="y"] \\ ; rm -rf / # {inject}\n<13>1 2026-01-01T00:00:00Z fake app - - - forged'
+            "\r\nBcc: victim@example.org\n<!channel> <https://evil|click>\u2028行"
+        ),  # the system name reaches every output, the summaries included
         src_mac="02:00:00:00:0a:01\n",
         src_ip='192.168.10.50"]',
         details={"note": f"<script>{inject}</script>", "ポート": [6000, 445]},
@@ -515,7 +528,8 @@ def test_email_starttls_with_login(smtp_server: Any, pki: Pki, tmp_path: Path) -
     assert recipients == ["soc@example.org", "it@example.org"]
     mail = received_mail(raw)
     assert mail["Subject"] == (
-        "[mamori] [high] unregistered-terminal: 未登録端末 02:00:00:00:0a:01 が 透析システム に接続しようとしました"
+        "[mamori] [high] unregistered-terminal: 未登録端末 192.168.10.50 (02:00:00:00:0a:01) が 透析システム "
+        "(192.168.10.11:6000) に接続しようとしました。7 回"
     )
     assert mail["From"] == "sensor@hospital.example"
     assert mail["Auto-Submitted"] == "auto-generated"
@@ -523,14 +537,16 @@ def test_email_starttls_with_login(smtp_server: Any, pki: Pki, tmp_path: Path) -
     ja, en = body.index("mamori がアラートを検知しました（新規）"), body.index("mamori raised an alert (new)")
     assert ja < en
     for text in (
-        "未登録端末 02:00:00:00:0a:01 が 透析システム に接続しようとしました",
-        "Unregistered terminal 02:00:00:00:0a:01 tried to reach 透析システム",
+        "未登録端末 192.168.10.50 (02:00:00:00:0a:01) が 透析システム (192.168.10.11:6000) に接続しようとしました",
+        "Unregistered terminal 192.168.10.50 (02:00:00:00:0a:01) tried to connect to 透析システム",
+        "対応: 送信元の MAC・IP と時刻から",  # what to do, from the rule catalogue
+        "What to do: Find where the terminal is plugged in",
         "送信元: 02:00:00:00:0a:01 / 192.168.10.50",
         "Target: 192.168.10.11:6000",
         "System: 透析システム",
         "件数: 7",
         "2026-11-23T02:16:02.123456+00:00",
-        '"src_port": 51515',
+        "接続の試み TCP、192.168.10.50:51515 → 192.168.10.11:6000、SYN",
     ):
         assert text in body, text
 
@@ -602,7 +618,8 @@ def test_email_hostile_values_cannot_add_headers_or_lines(smtp_server: Any, pki:
     assert len(mail.get_all("Subject") or []) == 1
     subject = mail["Subject"]
     assert "\n" not in subject and "\r" not in subject
-    assert subject.startswith("[mamori] [critical] unregistered-terminal: 不正接続\ufffd\ufffd<13>1")
+    assert subject.startswith("[mamori] [critical] unregistered-terminal: 未登録端末 192.168.10.50")
+    assert "(02:00:00:00:0a:01\ufffd)" in subject  # the line break inside the MAC is replaced
     body = mail.get_content()
     assert one_line(summary(alert, "en")) in body
     assert f"System: {one_line(alert.system or '')}" in body
@@ -695,7 +712,7 @@ def test_webhook_teams_and_slack_bodies(webhook_server: Any) -> None:
     assert card["type"] == "AdaptiveCard"
     texts = [b["text"] for b in card["body"] if b["type"] == "TextBlock"]  # Markdown: [ and ( escaped
     assert texts[0] == r"mamori \[critical\] unregistered-terminal \(更新 / update\)"
-    assert summary(alert, "ja") in texts and summary(alert, "en") in texts
+    assert escape.markdown(summary(alert, "ja")) in texts and escape.markdown(summary(alert, "en")) in texts
     facts = {f["title"]: f["value"] for b in card["body"] if b["type"] == "FactSet" for f in b["facts"]}
     assert facts["送信元 / Source"] == "02:00:00:00:0a:01 / 192.168.10.50"
     assert facts["宛先 / Target"] == "192.168.10.11:6000"

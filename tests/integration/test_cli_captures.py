@@ -113,7 +113,10 @@ def test_one_scanner_with_five_techniques_in_sequence_is_one_alert_naming_them_a
     )
     assert scan["count"] == probes
     assert scan["severity"] == "critical"  # the dialysis server, scanned with stealth techniques
-    assert "Port scan (syn, fin, null, xmas, ack): 10.231.0.1 probed 1001 ports on 10.231.0.2" in scan["summary_en"]
+    assert (
+        "Port scan (SYN scan, FIN scan, NULL scan, Xmas scan, ACK scan): 10.231.0.1 probed 1001 ports on 10.231.0.2"
+        in scan["summary_en"]
+    )
     assert "（SYN スキャン、FIN スキャン、NULL スキャン、Xmas スキャン、ACK スキャン）" in scan["summary_ja"]
 
 
@@ -195,7 +198,7 @@ def test_analyze_stores_and_alerts_lists(lab_pcaps: Path, site_file, tmp_path: P
     only_scans = json_lines(run_mamori("alerts", "--config", str(site), "--json", "--rule", "port-scan").stdout)
     assert [a["rule"] for a in only_scans] == ["port-scan"]
     text = run_mamori("alerts", "--config", str(site), "--lang", "en").stdout
-    assert "Port scan (syn)" in text
+    assert "Port scan (SYN scan)" in text
 
 
 def test_demo_makes_real_alerts(tmp_path: Path) -> None:

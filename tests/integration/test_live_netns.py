@@ -263,7 +263,10 @@ def test_one_stranger_scanning_with_five_techniques_is_one_alert_naming_them_all
     assert scan["count"] >= 5 * 1000
     assert (scan["src_mac"], scan["src_ip"], scan["dst_ip"]) == (*STRANGER, SERVER[1])
     assert scan["severity"] == "critical"  # the dialysis server, with stealth techniques
-    assert f"Port scan (syn, fin, null, xmas, ack): {STRANGER[1]} probed 1001 ports on" in scan["summary_en"]
+    assert (
+        f"Port scan (SYN scan, FIN scan, NULL scan, Xmas scan, ACK scan): {STRANGER[1]} probed 1001 ports on"
+        in scan["summary_en"]
+    )
     assert "SYN スキャン、FIN スキャン、NULL スキャン、Xmas スキャン、ACK スキャン" in scan["summary_ja"]
 
 

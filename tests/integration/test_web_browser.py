@@ -156,7 +156,9 @@ def test_alert_list_shows_the_demo_alerts_and_filters(new_page: Any) -> None:
     assert alert_rows(page).count() == 7
     assert page.get_by_text("アラート 7 件").count() == 1
     rules = alert_rows(page).locator("td:nth-child(3)").all_inner_texts()
-    assert sorted(rules) == sorted(["ARP 詐称・IP-MAC 不一致", "SYN フラッド", "ポートスキャン"] + ["未登録端末"] * 4)
+    assert sorted(rules) == sorted(
+        ["ARP 詐称・IP-MAC の不一致", "SYN フラッド", "ポートスキャン"] + ["未登録端末の接続"] * 4
+    )
     shot(page, "alerts")
 
     filter_by(page, "rule", "port-scan")
@@ -222,7 +224,7 @@ def test_register_the_vendor_laptop_from_its_alert(new_page: Any) -> None:
     # The laptop also scanned the lab server, flooded the dialysis server and claimed the router's IP: said
     # before anyone clicks.
     warning = page.locator("[data-test=register-warning]").inner_text()
-    assert "注意: この送信元は ポートスキャン、SYN フラッド、ARP 詐称・IP-MAC 不一致 も検知されています。" in warning
+    assert "注意: この送信元は ポートスキャン、SYN フラッド、ARP 詐称・IP-MAC の不一致 も検知されています。" in warning
     shot(page, "register-warning")
     page.click("[data-test=register]")
     page.wait_for_url(f"**/alerts/{uid}/register/")
@@ -235,7 +237,7 @@ def test_register_the_vendor_laptop_from_its_alert(new_page: Any) -> None:
         assert words in others.inner_text(), words
     box = page.locator("[data-test=confirm-others]")
     label = page.locator("label.confirm").inner_text()
-    assert "ポートスキャン、SYN フラッド、ARP 詐称・IP-MAC 不一致 のアラートを確認し" in label
+    assert "ポートスキャン、SYN フラッド、ARP 詐称・IP-MAC の不一致 のアラートを確認し" in label
     page.fill("[data-test=terminal-name]", "保守業者ノートPC")
     shot(page, "register-confirm")
 
@@ -512,3 +514,44 @@ def test_retiring_a_terminal_asks_first(new_page: Any) -> None:
         row.locator("form[action='/terminals/retire/'] button").click()
     assert len(asked) == 2
     assert page.locator("tr", has_text="CSP-確認用端末").locator("form[action='/terminals/retire/']").count() == 0
+
+
+def test_the_alert_page_says_what_it_means_and_what_to_do_in_both_languages(new_page: Any) -> None:
+    """A non-programmer reads the alert page: the meaning and the response from the rule catalogue, the evidence
+    in words (the raw JSON behind a toggle), the other alerts of the same source as links; Japanese and English."""
+    page = new_page()
+    login(page, ADMIN)
+    uid = open_alert(page, "ip-mac-conflict")
+    guidance = page.locator("[data-test=guidance]")
+    assert "ARP で名乗りました" in guidance.locator("[data-test=meaning]").inner_text()
+    assert "直ちに隔離します" in guidance.locator("[data-test=response]").inner_text()
+    evidence = page.locator("[data-test=evidence]").inner_text()
+    assert "ARP" in evidence and "にあると主張" in evidence
+    shown = page.locator("main").inner_text()
+    for repr_mark in ("True", "False", "None", "{'", "\\\\"):  # no Python repr reaches the reader
+        assert repr_mark not in shown, repr_mark
+    raw = page.locator("[data-test=raw] pre")
+    assert not raw.is_visible()  # the JSON is there for whoever wants it, folded away
+    page.locator("[data-test=raw] summary").click()
+    assert '"_v": 1' in raw.inner_text()
+    related = page.locator("[data-test=related] a")
+    assert related.count() >= 2  # the same laptop scanned and connected too
+    assert "ポートスキャン" in page.locator("[data-test=related]").inner_text()
+    shot(page, "alert-guidance-ja")
+    try:
+        page.click("[data-test=lang-en]")
+        page.wait_for_load_state()
+        page.goto(f"/alerts/{uid}/")
+        assert "claimed the IP of a registered server" in page.locator("[data-test=meaning]").inner_text()
+        assert "isolate the device" in page.locator("[data-test=response]").inner_text()
+        assert "claims" in page.locator("[data-test=evidence]").inner_text()
+        assert "Possible ARP spoofing" in page.locator("[data-test=summary]").inner_text()
+        shot(page, "alert-guidance-en")
+        related.first.click()
+        page.wait_for_load_state()
+        assert page.locator("[data-test=meaning]").count() == 1  # the related alert explains itself too
+    finally:
+        page.goto("/")
+        if page.locator("[data-test=lang-ja]").count():
+            page.click("[data-test=lang-ja]")
+            page.wait_for_load_state()
