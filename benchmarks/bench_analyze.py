@@ -4,12 +4,16 @@ What it measures
     One classic pcap file of N packets (default 5,000,000) that looks like an hour of a hospital LAN seen on a
     mirror port: about 97 % established TCP (data and pure ACKs) between registered terminals and their
     department servers, about 3 % connection openings (SYN, SYN-ACK), some ARP, one nmap-style SYN scan of
-    ports 1-1000 from an unregistered laptop and a short hping3-style SYN flood. Both tools read the same file
-    with the same BPF filter (``mamori.capture.bpf.build_filter()``, the one mamori hands libpcap):
+    ports 1-1000 from an unregistered laptop and a short hping3-style SYN flood. The same traffic is written twice:
+    with whole frames (about 540 bytes a record on average, where reading the file dominates) and as a capture
+    with a 74-byte snapshot length (``tcpdump -s 74``: headers only, where the per-packet work dominates).
+    For each file both tools read it with the same BPF filter (``mamori.capture.bpf.build_filter()``, the one
+    mamori hands libpcap), in the same run:
 
-    - tcpdump: ``tcpdump -nn -r FILE FILTER``, printing every match to a text file (best of 3);
+    - tcpdump: ``tcpdump -nn -r FILE FILTER``, printing every match to a text file;
     - mamori: ``mamori analyze --config SITE --no-store --json FILE`` as a real command, Python start-up
-      included (best of 3), then once with the alerts stored in SQLite (without ``--no-store``);
+      included; the two take turns, five rounds, and the best of each counts; then mamori once more with the
+      alerts stored in SQLite (without ``--no-store``);
     - mamori in-process: :func:`mamori.runtime.analyze_captures` in this process (no start-up), which also
       gives mamori's count of packets that passed the filter and the alerts it found.
 
@@ -23,8 +27,12 @@ How to run
     python benchmarks/bench_analyze.py                      # 5 million packets in /tmp/mamori-bench
     python benchmarks/bench_analyze.py --packets 500000 --workdir /tmp/b
 
-The capture is generated once (about 2.7 GB for 5 million packets) and reused by later runs with the same
-``--packets``; delete it, or pass ``--regenerate``, to build it again. The settings file is written every run.
+    python benchmarks/bench_analyze.py --frames 74         # only the 74-byte capture
+
+The captures are generated once (about 2.7 GB and 0.45 GB for 5 million packets) and reused by later runs with the
+same ``--packets``; delete them, or pass ``--regenerate``, to build them again. The settings file is written every
+run. The summary at the end puts both frame sizes side by side: speed relative to tcpdump is tcpdump's time divided
+by mamori's (above 1: mamori is faster).
 """
 
 from __future__ import annotations
@@ -55,7 +63,8 @@ from mamori.testing.pcapbuilder import PcapWriter, arp, eth, ipv4, tcp
 
 DEFAULT_WORKDIR = Path("/tmp/mamori-bench")
 GENERATOR_VERSION = 1  # bump when the traffic changes, so cached captures are rebuilt
-REPEATS = 3
+REPEATS = 5
+SNAP = 74  # the small-frame capture: every frame cut to 74 bytes (Ethernet + IPv4 + TCP with 20 bytes of options)
 
 START = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=9)))  # 09:00 JST
 DURATION_S = 3600
@@ -222,16 +231,21 @@ def make_templates(systems: Sequence[System], rng: random.Random) -> Templates:
 class Stream:
     """Appends records to a pcap with a running microsecond clock; tallies frames by kind."""
 
-    def __init__(self, writer: PcapWriter, start_us: int) -> None:
+    def __init__(self, writer: PcapWriter, start_us: int, snap: int | None = None) -> None:
         self.write_raw = writer.write_raw
         self.pack = struct.Struct("<IIII").pack
         self.t = start_us
+        self.snap = snap or 1 << 30
         self.tally: Counter[str] = Counter()
+
+    def record(self, frame: bytes) -> bytes:
+        """A record's header and captured bytes (cut to the snapshot length, as tcpdump -s cuts them)."""
+        sec, usec = divmod(self.t, 1_000_000)
+        return self.pack(sec, usec, min(len(frame), self.snap), len(frame)) + frame[: self.snap]
 
     def emit(self, frame: bytes, gap_us: int, kind: str) -> None:
         self.t += gap_us
-        sec, usec = divmod(self.t, 1_000_000)
-        self.write_raw(self.pack(sec, usec, len(frame), len(frame)) + frame)
+        self.write_raw(self.record(frame))
         self.tally[kind] += 1
 
 
@@ -245,7 +259,7 @@ def normal_traffic(out: Stream, t: Templates, count: int, mean_gap_us: float, rn
         total += w
         cum.append(total)
     indices = range(len(t.units))
-    write_raw, pack = out.write_raw, out.pack
+    write_raw, record = out.write_raw, out.record
     left = count
     g = 0
     data_frames = 0
@@ -255,9 +269,7 @@ def normal_traffic(out: Stream, t: Templates, count: int, mean_gap_us: float, rn
             g += 1
             if len(unit) == 1:  # the common case, inlined
                 out.t += gaps[g & 4095]
-                frame = unit[0]
-                sec, usec = divmod(out.t, 1_000_000)
-                write_raw(pack(sec, usec, len(frame), len(frame)) + frame)
+                write_raw(record(unit[0]))
                 data_frames += 1
                 left -= 1
             else:
@@ -308,8 +320,11 @@ def syn_flood(out: Stream, target: Host, port: int, syns: int, rng: random.Rando
         out.emit(f.tcp(flooder, target, sport, port, RST, seq=seq + 1, window=0, options=b""), 4, "flood")
 
 
-def generate(path: Path, packets: int, systems: Sequence[System], seed: int = 2026) -> dict[str, int]:
-    """Write the capture to ``path`` (via a temporary name, so an interrupted run leaves no half file)."""
+def generate(
+    path: Path, packets: int, systems: Sequence[System], seed: int = 2026, snap: int | None = None
+) -> dict[str, int]:
+    """Write the capture to ``path`` (via a temporary name, so an interrupted run leaves no half file); with
+    ``snap``, every frame is cut to that many bytes (the same traffic, as a capture with that snapshot length)."""
     rng = random.Random(seed)
     templates = make_templates(systems, rng)
     flood_syns = max(600, min(30_000, packets // 150))
@@ -321,8 +336,8 @@ def generate(path: Path, packets: int, systems: Sequence[System], seed: int = 20
     mean_gap = DURATION_S * 1e6 / (normal / frames_per_unit)
     part = path.with_suffix(".part")
     started = time.perf_counter()
-    with PcapWriter(part) as writer:
-        out = Stream(writer, int(START.timestamp()) * 1_000_000)
+    with PcapWriter(part, snaplen=snap or 65535) as writer:
+        out = Stream(writer, int(START.timestamp()) * 1_000_000, snap)
         a, b = int(normal * 0.35), int(normal * 0.70)
         normal_traffic(out, templates, a, mean_gap, rng)
         nmap_scan(out, systems[SCAN_TARGET].servers[0], rng)
@@ -370,19 +385,34 @@ def _cpu(who: int) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _run(timing: Timing, argv: list[str], stdout_path: Path) -> None:
+    """Run ``argv`` once with stdout to a file; add its wall-clock and CPU time to ``timing``."""
+    with stdout_path.open("wb") as out:
+        cpu = _cpu(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        proc = subprocess.run(argv, stdout=out, stderr=subprocess.PIPE, check=False)
+        timing.runs.append(time.perf_counter() - started)
+        timing.cpu.append(_cpu(resource.RUSAGE_CHILDREN) - cpu)  # the command and any process it forked
+    if proc.returncode != 0:
+        raise SystemExit(f"{argv[0]} failed ({proc.returncode}):\n{proc.stderr.decode(errors='replace')}")
+
+
 def best_of(name: str, argv: list[str], stdout_path: Path, repeats: int = REPEATS) -> Timing:
     """Run ``argv`` ``repeats`` times with stdout to a file, timing each run (wall clock and CPU)."""
     timing = Timing(name, [], [])
     for _ in range(repeats):
-        with stdout_path.open("wb") as out:
-            cpu = _cpu(resource.RUSAGE_CHILDREN)
-            started = time.perf_counter()
-            proc = subprocess.run(argv, stdout=out, stderr=subprocess.PIPE, check=False)
-            timing.runs.append(time.perf_counter() - started)
-            timing.cpu.append(_cpu(resource.RUSAGE_CHILDREN) - cpu)  # the command and any process it forked
-        if proc.returncode != 0:
-            raise SystemExit(f"{argv[0]} failed ({proc.returncode}):\n{proc.stderr.decode(errors='replace')}")
+        _run(timing, argv, stdout_path)
     return timing
+
+
+def alternating(commands: list[tuple[str, list[str], Path]], repeats: int = REPEATS) -> list[Timing]:
+    """Run the commands in turn, ``repeats`` rounds: on a machine whose load changes, each command meets the
+    same conditions, where running one's repeats and then the other's would not."""
+    timings = [Timing(name, [], []) for name, _, _ in commands]
+    for _ in range(repeats):
+        for timing, (_name, argv, out) in zip(timings, commands, strict=True):
+            _run(timing, argv, out)
+    return timings
 
 
 def count_lines(path: Path) -> int:
@@ -393,13 +423,143 @@ def count_lines(path: Path) -> int:
     return n
 
 
+@dataclass
+class Measured:
+    """One capture's figures: the timings, the matches each tool counted and what mamori found."""
+
+    label: str
+    pcap: Path
+    size: int
+    tcpdump: Timing
+    cli: Timing
+    stored: Timing
+    inproc: Timing
+    tcpdump_lines: int
+    matched: int
+    decoded: int
+    alerts: list[str]
+
+
+def prepare(
+    args: argparse.Namespace, work: Path, systems: Sequence[System], snap: int | None
+) -> tuple[Path, dict[str, int]]:
+    """The cached capture for this frame size (generated if missing) and its tally."""
+    suffix = f"-s{snap}" if snap else ""
+    pcap = work / f"lan-{args.packets}{suffix}-v{GENERATOR_VERSION}.pcap"
+    tally_file = pcap.with_suffix(".json")
+    if args.regenerate or not pcap.exists() or not tally_file.exists():
+        what = f"frames cut to {snap} bytes" if snap else "whole frames"
+        print(f"generating {pcap} ({args.packets:,} packets, {what}) ...", flush=True)
+        tally = generate(pcap, args.packets, systems, snap=snap)
+        tally_file.write_text(json.dumps(tally, indent=1), encoding="utf-8")
+    return pcap, json.loads(tally_file.read_text(encoding="utf-8"))
+
+
+def describe(pcap: Path, packets: int, tally: dict[str, int]) -> int:
+    """Print what the capture holds; returns how many packets the filter should pass."""
+    size = pcap.stat().st_size
+    print(
+        f"capture: {pcap} ({size / 1e9:.2f} GB, {packets:,} packets, {size / packets:.0f} bytes a record; "
+        f"generated in {tally['seconds_to_write']} s)"
+    )
+    kinds = ("data", "syn", "synack", "arp", "scan", "flood")
+    print(
+        "  frames: {data:,} established data/ACK, {syn:,} SYN, {synack:,} SYN-ACK, {arp:,} ARP, {scan:,} nmap scan, "
+        "{flood:,} SYN flood (with SYN-ACKs and RSTs)".format(**{k: tally.get(k, 0) for k in kinds})
+    )
+    span = tally["last_timestamp"] - int(START.timestamp())
+    print(f"  {tally['templates']} distinct frame templates; timestamps over {span / 60:.0f} minutes from {START}")
+    expected = packets - int(tally["data"])
+    print(f"  frames the filter should pass (everything but established data/ACK): {expected:,}")
+    return expected
+
+
+def measure(label: str, pcap: Path, site: Path, database: Path, tools: tuple[str, str], work: Path) -> Measured:
+    """tcpdump and mamori on one capture, in this run, with the same filter."""
+    tcpdump, mamori = tools
+    settings = load_settings(site)
+    bpf = build_filter()
+    assert bpf == capture_filter(settings), "mamori's filter for these settings is not build_filter()"
+    size = pcap.stat().st_size
+    warm = warm_cache(pcap)
+    print(f"page cache warmed: read {size / 1e9:.2f} GB in {warm:.2f} s ({size / warm / 1e9:.1f} GB/s)", flush=True)
+
+    tcpdump_out = work / "tcpdump-matches.txt"
+    json_out = work / "mamori-alerts.jsonl"
+    analyze = [mamori, "analyze", "--config", str(site)]
+    t_tcpdump, t_mamori = alternating(
+        [
+            ("tcpdump -nn -r (printing matches)", [tcpdump, "-nn", "-r", str(pcap), bpf], tcpdump_out),
+            ("mamori analyze --no-store --json", [*analyze, "--no-store", "--json", str(pcap)], json_out),
+        ]
+    )
+    tcpdump_lines = count_lines(tcpdump_out)
+
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{database}{suffix}").unlink(missing_ok=True)
+    stored_out = work / "mamori-alerts-stored.jsonl"
+    t_store = best_of("mamori analyze --json (storing)", [*analyze, "--json", str(pcap)], stored_out, repeats=1)
+
+    cpu = _cpu(resource.RUSAGE_SELF) + _cpu(resource.RUSAGE_CHILDREN)  # the reader is a forked child
+    started = time.perf_counter()
+    result = analyze_captures(settings, [pcap])
+    wall = time.perf_counter() - started
+    cpu = _cpu(resource.RUSAGE_SELF) + _cpu(resource.RUSAGE_CHILDREN) - cpu
+    stats = result.files[0]
+    if result.warnings or result.failed:
+        print("warnings: " + "; ".join([*result.warnings, *result.failed]))
+    return Measured(
+        label,
+        pcap,
+        size,
+        t_tcpdump,
+        t_mamori,
+        t_store,
+        Timing("mamori in-process analyze_captures", [wall], [cpu]),
+        tcpdump_lines,
+        stats.matched,
+        stats.decoded,
+        [f"{a.rule:22} count {a.count:>7,}  {summary(a, 'en')}" for a in result.alerts],
+    )
+
+
+def report(m: Measured, packets: int, expected: int) -> None:
+    print(f"\n== {m.label}: {m.pcap.name}, {packets:,} packets, {m.size / 1e9:.2f} GB")
+    print(
+        f"{'':36} {'matched':>9} {'best s':>7} {'packets/s':>11} {'speed vs tcpdump':>16} {'CPU s':>6}   "
+        "runs (s); CPU s = user+system of the best run, all processes"
+    )
+    for timing, matched in ((m.tcpdump, m.tcpdump_lines), (m.cli, m.matched), (m.stored, m.matched)):
+        print(
+            f"{timing.name:36} {matched:>9,} {timing.best:>7.2f} {packets / timing.best:>11,.0f} "
+            f"{m.tcpdump.best / timing.best:>15.2f}x {timing.best_cpu:>6.2f}   "
+            + " ".join(f"{r:.2f}" for r in timing.runs)
+        )
+    t = m.inproc
+    print(
+        f"{t.name:36} {m.matched:>9,} {t.best:>7.2f} {packets / t.best:>11,.0f} "
+        f"{m.tcpdump.best / t.best:>15.2f}x {t.best_cpu:>6.2f}   (no start-up; {m.decoded:,} observations)"
+    )
+    agree = "agree" if m.tcpdump_lines == m.matched == expected else "DISAGREE"
+    print(f"matched packets: tcpdump {m.tcpdump_lines:,}, mamori {m.matched:,}, generator {expected:,}: {agree}")
+    print(f"alerts ({len(m.alerts)}):")
+    for line in m.alerts:
+        print(f"  {line}")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--packets", type=int, default=5_000_000, help="packets in the capture (default 5,000,000)")
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help=f"default {DEFAULT_WORKDIR}")
-    parser.add_argument("--regenerate", action="store_true", help="build the capture again even if it is cached")
+    parser.add_argument("--regenerate", action="store_true", help="build the captures again even if cached")
+    parser.add_argument(
+        "--frames",
+        choices=("both", "whole", str(SNAP)),
+        default="both",
+        help=f"which captures: whole frames, frames cut to {SNAP} bytes, or both (default)",
+    )
     args = parser.parse_args(argv)
 
     tcpdump = shutil.which("tcpdump")
@@ -409,94 +569,35 @@ def main(argv: Sequence[str] | None = None) -> None:
     work = args.workdir
     work.mkdir(parents=True, exist_ok=True)
     systems = make_lan()
-    pcap = work / f"lan-{args.packets}-v{GENERATOR_VERSION}.pcap"
-    tally_file = pcap.with_suffix(".json")
     site = work / "bench-analyze.yaml"
     database = work / "bench-analyze.db"
     site.write_text(site_yaml(systems, database), encoding="utf-8")
-
-    if args.regenerate or not pcap.exists() or not tally_file.exists():
-        print(f"generating {pcap} ({args.packets:,} packets) ...", flush=True)
-        tally = generate(pcap, args.packets, systems)
-        tally_file.write_text(json.dumps(tally, indent=1), encoding="utf-8")
-    tally = json.loads(tally_file.read_text(encoding="utf-8"))
-    size = pcap.stat().st_size
-    print(
-        f"capture: {pcap} ({size / 1e9:.2f} GB, {args.packets:,} packets; generated in {tally['seconds_to_write']} s)"
-    )
-    kinds = ("data", "syn", "synack", "arp", "scan", "flood")
-    print(
-        "  frames: {data:,} established data/ACK, {syn:,} SYN, {synack:,} SYN-ACK, {arp:,} ARP, {scan:,} nmap scan, "
-        "{flood:,} SYN flood (with SYN-ACKs and RSTs)".format(**{k: tally.get(k, 0) for k in kinds})
-    )
-    span = tally["last_timestamp"] - int(START.timestamp())
-    print(f"  {tally['templates']} distinct frame templates; timestamps over {span / 60:.0f} minutes from {START}")
-    expected = args.packets - tally["data"]
-    print(f"  frames the filter should pass (everything but established data/ACK): {expected:,}")
     print(f"settings: {site}")
+    variants = [("whole frames", None), (f"{SNAP}-byte frames", SNAP)]
+    if args.frames != "both":
+        variants = [v for v in variants if (v[1] is None) == (args.frames == "whole")]
 
-    settings = load_settings(site)
-    bpf = build_filter()
-    assert bpf == capture_filter(settings), "mamori's filter for these settings is not build_filter()"
-    warm = warm_cache(pcap)
-    print(f"page cache warmed: read {size / 1e9:.2f} GB in {warm:.2f} s ({size / warm / 1e9:.1f} GB/s)\n")
-
-    tcpdump_out = work / "tcpdump-matches.txt"
-    t_tcpdump = best_of("tcpdump -nn -r (printing matches)", [tcpdump, "-nn", "-r", str(pcap), bpf], tcpdump_out)
-    tcpdump_lines = count_lines(tcpdump_out)
-
-    json_out = work / "mamori-alerts.jsonl"
-    analyze = [mamori, "analyze", "--config", str(site)]
-    t_mamori = best_of("mamori analyze --no-store --json", [*analyze, "--no-store", "--json", str(pcap)], json_out)
-    cli_alerts = count_lines(json_out)
-
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{database}{suffix}").unlink(missing_ok=True)
-    stored_out = work / "mamori-alerts-stored.jsonl"
-    t_store = best_of("mamori analyze --json (storing)", [*analyze, "--json", str(pcap)], stored_out, repeats=1)
-
+    results: list[tuple[Measured, int]] = []
+    for label, snap in variants:
+        pcap, tally = prepare(args, work, systems, snap)
+        expected = describe(pcap, args.packets, tally)
+        results.append((measure(label, pcap, site, database, (tcpdump, mamori), work), expected))
     t_check = best_of("mamori check", [mamori, "check", "--config", str(site)], work / "check.txt", repeats=1)
 
-    cpu = _cpu(resource.RUSAGE_SELF) + _cpu(resource.RUSAGE_CHILDREN)  # the reader is a forked child
-    started = time.perf_counter()
-    result = analyze_captures(settings, [pcap])
-    wall = time.perf_counter() - started
-    cpu = _cpu(resource.RUSAGE_SELF) + _cpu(resource.RUSAGE_CHILDREN) - cpu
-    t_inproc = Timing("mamori in-process analyze_captures", [wall], [cpu])
-    stats = result.files[0]
-
-    n = args.packets
-    print(f"packets in file: {n:,}   filter: build_filter() ({len(bpf)} characters)")
-    print(
-        f"{'':36} {'matched':>9} {'best s':>7} {'packets/s':>11} {'time/tcpdump':>12} {'CPU s':>6}   "
-        "runs (s); CPU s = user+system of the best run, all processes"
-    )
-    for timing, matched in (
-        (t_tcpdump, tcpdump_lines),
-        (t_mamori, stats.matched),
-        (t_store, stats.matched),
-        (t_inproc, stats.matched),
-    ):
+    for m, expected in results:
+        report(m, args.packets, expected)
+    print(f"\nsummary (best of {REPEATS}; speed = tcpdump's time / mamori's time, above 1: mamori is faster;")
+    print("CPU = user + system seconds of all the processes of the best run, the same ratio on CPU time):")
+    head = ("bytes/record", "tcpdump s", "mamori s", "speed", "tcpdump CPU", "mamori CPU", "ratio", "in-process s")
+    print(f"{'':16} " + " ".join(f"{h:>{max(len(h), 7)}}" for h in head))
+    for m, _ in results:
         print(
-            f"{timing.name:36} {matched:>9,} {timing.best:>7.2f} {n / timing.best:>11,.0f} "
-            f"{timing.best / t_tcpdump.best:>11.2f}x {timing.best_cpu:>6.2f}   "
-            + " ".join(f"{r:.2f}" for r in timing.runs)
+            f"{m.label:16} {m.size / args.packets:>12.0f} {m.tcpdump.best:>9.2f} {m.cli.best:>8.2f} "
+            f"{m.tcpdump.best / m.cli.best:>6.2f}x {m.tcpdump.best_cpu:>11.2f} {m.cli.best_cpu:>10.2f} "
+            f"{m.tcpdump.best_cpu / m.cli.best_cpu:>6.2f}x {m.inproc.best:>12.2f}"
         )
-    print(
-        f"(start-up alone, `mamori check`: {t_check.best:.2f} s; mamori decoded {stats.decoded:,} observations, "
-        f"{stats.malformed} malformed)"
-    )
-    agree = "agree" if tcpdump_lines == stats.matched == expected else "DISAGREE"
-    print(f"matched packets: tcpdump {tcpdump_lines:,}, mamori {stats.matched:,}, generator {expected:,}: {agree}")
-
-    print(f"\nalerts ({len(result.alerts)}; the CLI printed {cli_alerts} JSON lines):")
-    for alert in result.alerts:
-        print(f"  {alert.rule:22} count {alert.count:>7,}  {summary(alert, 'en')}")
-    by_rule = Counter(a.rule for a in result.alerts)
-    print("  by rule: " + ", ".join(f"{rule} {n}" for rule, n in sorted(by_rule.items())))
-    if result.warnings or result.failed:
-        print("warnings: " + "; ".join([*result.warnings, *result.failed]))
-    print(f"\n(tcpdump's output: {tcpdump_out}; load average {os.getloadavg()[0]:.2f}; {os.cpu_count()} CPUs)")
+    print(f"(start-up alone, `mamori check`: {t_check.best:.2f} s)")
+    print(f"(load average {os.getloadavg()[0]:.2f}; {os.cpu_count()} CPUs)")
 
 
 if __name__ == "__main__":

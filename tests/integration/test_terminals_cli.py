@@ -175,3 +175,30 @@ def test_export_quotes_names_excel_would_run(tmp_path: Path) -> None:
     cells = [cell for line in exported.splitlines() for cell in line.split(",")]
     assert not [c for c in cells if c.startswith(("=", "+", "-", "@"))], exported
     assert "'=cmd|'/c calc'!A1" in exported and "'-1" in exported
+
+
+def test_analyze_without_storing_judges_by_the_ledger_and_leaves_the_database_alone(tmp_path: Path) -> None:
+    """analyze --no-store reads the ledger with a read-only query: its active terminals are not strangers, a
+    retired one is, and the database file is not written (no migration, no alert; SQLite may add its
+    -wal and -shm companions to read it)."""
+    from mamori.model import SYN
+    from mamori.testing.pcapbuilder import PcapWriter, eth, ipv4, tcp
+
+    site = _site(tmp_path, "a")
+    ledger = tmp_path / "台帳.csv"
+    ledger.write_bytes(LEDGER.encode("utf-8-sig"))
+    run_mamori("terminals", "import", "--config", str(site), str(ledger))
+    run_mamori("terminals", "retire", "--config", str(site), "--system", "透析システム", "--mac", "02:70:00:00:02:02")
+    capture = tmp_path / "syns.pcap"
+    server = ("02:70:00:00:00:11", "192.168.70.11")
+    with PcapWriter(capture) as writer:
+        for i, (mac, ip) in enumerate(
+            (("02:70:00:00:02:01", "192.168.70.101"), ("02:70:00:00:02:02", "192.168.70.102"))
+        ):
+            syn = tcp(ip, server[1], 50000 + i, 6000, SYN)
+            writer.write(1_800_000_000.0 + i, eth(server[0], mac, 0x0800, ipv4(ip, server[1], 6, syn)))
+    database = tmp_path / "a.db"
+    before = database.stat().st_mtime_ns, database.read_bytes()
+    alerts = json_lines(run_mamori("analyze", "--config", str(site), "--no-store", "--json", str(capture)).stdout)
+    assert [(a["rule"], a["src_mac"]) for a in alerts] == [("unregistered-terminal", "02:70:00:00:02:02")]
+    assert (database.stat().st_mtime_ns, database.read_bytes()) == before

@@ -18,6 +18,7 @@ __all__ = [
     "ETH",
     "ETHERTYPE",
     "ETH_IPV4_TCP",
+    "ETH_IPV4_TCP_PROBE",
     "ICMP",
     "IPV4",
     "IPV6",
@@ -51,6 +52,14 @@ class Header:
 
     def __add__(self, other: Header) -> Header:
         return Header(f"{self.name}+{other.name}", self.fields + other.fields)
+
+    def keeping(self, *names: str) -> Header:
+        """The same layout with only the named fields read; the others become padding (``unpack_from`` is
+        cheaper by every field it does not have to turn into a Python object)."""
+        fields = tuple(
+            (name, fmt) if name in names else ("", f"{struct.calcsize('!' + fmt)}x") for name, fmt in self.fields
+        )
+        return Header(f"{self.name}[{','.join(names)}]", fields)
 
     def __repr__(self) -> str:
         return f"Header({self.name!r}, size={self.size})"
@@ -126,6 +135,11 @@ ARP: Final = Header(
 
 # The frames most often seen after the filter: one unpack_from reads all three headers (IPv4 without options).
 ETH_IPV4_TCP: Final = ETH + IPV4 + TCP
+# ...and only what classifying a TCP probe needs from them: both MACs at once, ethertype, IPv4 version/length,
+# fragment, protocol, both addresses at once, ports, data offset, flags and window.
+ETH_IPV4_TCP_PROBE: Final = Header(
+    "ethernet+ipv4+tcp probe", (("macs", "12s"), ("type", "H"), *IPV4.fields[:8], ("addrs", "8s"), *TCP.fields)
+).keeping("macs", "type", "ver_ihl", "frag", "proto", "addrs", "sport", "dport", "data_offset", "flags", "window")
 
 
 class ETHERTYPE:

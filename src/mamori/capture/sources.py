@@ -53,21 +53,11 @@ class CaptureStats:
 
 
 def _decode_batch(decoder: Decoder, buf: bytes, meta: bytes, stats: CaptureStats) -> list[Observation]:
-    decode = decoder.decode
-    out: list[Observation] = []
-    append = out.append
-    n = 0
-    ts = 0.0
-    for sec, usec, off, caplen in _META.iter_unpack(meta):
-        n += 1
-        ts = sec + usec * 1e-6
-        obs = decode(buf, off, caplen, ts)
-        if obs is not None:
-            append(obs)
-    if n:
-        stats.matched += n
+    observations, ts = decoder.decode_batch(buf, _META.iter_unpack(meta))
+    if meta:
+        stats.matched += len(meta) // _META.size
         stats.last_packet = ts
-    return out
+    return observations
 
 
 def _sync_decoder_stats(decoder: Decoder, stats: CaptureStats) -> None:
@@ -211,9 +201,26 @@ class FileSource:
         self.size = 0
         self.parallel_min_bytes = parallel_min_bytes
         self._position = 0
+        self._reader: tuple[Any, Connection] | None = None  # a reader process started ahead: (process, pipe)
 
     def position(self) -> int:
         return self._position
+
+    def start(self) -> None:
+        """Start reading now, before :meth:`batches` is asked for: a large file's reader process begins at once, so
+        that libpcap reads while the caller gets ready (the terminal ledger, the detectors). Call :meth:`close`
+        if the batches are then not read. A small file, or one that cannot be read, waits for :meth:`batches`."""
+        if self._reader is None and _can_fork() and _file_size(self.path) >= self.parallel_min_bytes:
+            self._reader = self._spawn()
+
+    def close(self) -> None:
+        """Stop a reader process that :meth:`start` began and :meth:`batches` did not consume."""
+        if self._reader is not None:
+            proc, conn = self._reader
+            self._reader = None
+            conn.close()
+            proc.kill()
+            proc.join(timeout=5)
 
     def batches(self) -> Iterator[list[Observation]]:
         """Yield decoded observations batch by batch. A truncated or damaged file ends with a message in
@@ -221,9 +228,11 @@ class FileSource:
         try:
             self.size = self.path.stat().st_size
         except OSError as exc:
+            self.close()
             raise CaptureError(f"{self.path}: cannot read ({exc.strerror})") from exc
-        if self.size >= self.parallel_min_bytes and _can_fork():
-            raw_batches = self._child_batches()
+        if self._reader is not None or (self.size >= self.parallel_min_bytes and _can_fork()):
+            reader, self._reader = self._reader or self._spawn(), None
+            raw_batches = self._child_batches(*reader)
         else:
             raw_batches = self._local_batches()
         decoder: Decoder | None = None
@@ -252,12 +261,15 @@ class FileSource:
         if raw.error:
             self.stats.errors.append(raw.error)
 
-    def _child_batches(self) -> Iterator[int | tuple[bytes, bytes, int]]:
+    def _spawn(self) -> tuple[Any, Connection]:
         ctx = multiprocessing.get_context("fork")
         parent, child = ctx.Pipe(duplex=False)
         proc = ctx.Process(target=_reader_process, args=(str(self.path), self.bpf, child), daemon=True)
         proc.start()
         child.close()
+        return proc, parent
+
+    def _child_batches(self, proc: Any, parent: Connection) -> Iterator[int | tuple[bytes, bytes, int]]:
         try:
             while True:
                 try:
@@ -283,6 +295,13 @@ class FileSource:
 
 def _can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
+
+
+def _file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 class LiveSource:

@@ -27,7 +27,7 @@ from mamori.cli.web import user, web
 from mamori.cli.zabbix import zabbix_template
 from mamori.config import Settings
 from mamori.errors import MamoriError
-from mamori.model import Alert, Delivery, Severity
+from mamori.model import Alert, Delivery, Severity, Site
 from mamori.rules import render
 
 __all__ = ["main"]
@@ -148,11 +148,14 @@ def analyze(config: Path, captures: tuple[Path, ...], as_json: bool, no_store: b
 
         store = Store(settings.database_path)
         writer = AlertWriter(store, interval=settings.storage.batch_interval, origin="analyze")
-    settings = with_ledger(settings, store)  # the settings file's terminals plus the ledger's
+
+    def site() -> Site:  # the settings file's terminals plus the ledger's, read while the first capture is read
+        return with_ledger(settings, store).site
+
     progress_cb, finish = _progress(captures)
     try:
         result = analyze_captures(
-            settings, list(captures), progress=progress_cb, on_changes=writer.submit if writer else None
+            settings, list(captures), site=site, progress=progress_cb, on_changes=writer.submit if writer else None
         )
     finally:
         finish()

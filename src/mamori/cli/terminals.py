@@ -62,9 +62,15 @@ def existing_store(settings: Settings) -> Store | None:
 def with_ledger(settings: Settings, store: Store | None) -> Settings:
     """``settings`` whose site includes the ledger's active terminals. Without a store, the database is read if
     it exists (``analyze --no-store`` still honours the ledger)."""
-    from mamori.runtime import effective_site
+    from mamori.runtime import effective_site, merge_ledger
+    from mamori.storage import active_terminals_in
 
     if store is None:
+        if not settings.database_path.exists():
+            return settings
+        entries = active_terminals_in(settings.database_path)  # a plain read-only query: Django is not needed
+        if entries is not None:
+            return dataclasses.replace(settings, site=merge_ledger(settings.site, entries, warn=warn))
         store = existing_store(settings)
         if store is None:
             return settings

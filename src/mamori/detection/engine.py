@@ -60,7 +60,12 @@ class Engine:
             if settings.ip_mac_conflict.enabled
             else None
         )
-        self._on_response = [d.on_response for d in (self.scan, self.flood) if d is not None]
+        # Each detector says which answers it reads; the others are not handed to it (most answers are SYN-ACKs).
+        self._on_response: dict[str, list[Callable[[PortResponse], None]]] = {}
+        for detector in (self.scan, self.flood):
+            if detector is not None:
+                for kind in detector.response_kinds:
+                    self._on_response.setdefault(kind, []).append(detector.on_response)
         self._on_arp = [self.arp.on_arp] if self.arp is not None else []
         self._quiet = {
             d.rule: d.quiet_period for d in (self.unregistered, self.scan, self.flood, self.arp) if d is not None
@@ -90,7 +95,7 @@ class Engine:
                 if scan is not None and not (hammered and (obs.dst_ip, obs.dst_port) in hammered):  # type: ignore[union-attr]
                     scan(obs)  # type: ignore[arg-type]
             elif kind is PortResponse:
-                for handler_r in on_response:
+                for handler_r in on_response.get(obs.kind, ()):  # type: ignore[union-attr]
                     handler_r(obs)  # type: ignore[arg-type]
             else:
                 for handler_a in on_arp:

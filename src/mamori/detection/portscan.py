@@ -112,6 +112,7 @@ def _scan_type(kinds: Counter[str]) -> str:
 
 class PortScanDetector:
     rule = RULE
+    response_kinds = frozenset({"unreachable"})  # the answers on_response reads
 
     def __init__(self, index: SiteIndex, settings: PortScanSettings, book: AlertBook) -> None:
         self.index = index
@@ -132,11 +133,25 @@ class PortScanDetector:
         self.index = index
 
     def on_attempt(self, obs: ConnectionAttempt) -> None:
-        src = obs.src_ip
+        src, dst, port = obs.src_ip, obs.dst_ip, obs.dst_port
         if src in self._exempt:
             return
-        self._touch(self._pairs, (src, obs.dst_ip), obs.dst_port, obs, "vertical")
-        self._touch(self._fans, (src, obs.proto, obs.dst_port), obs.dst_ip, obs, "horizontal")
+        # Most attempts are a terminal opening its application again: one port of one server, seen before. That
+        # case is settled here; anything else goes through _touch.
+        key: tuple[object, ...] = (src, dst)
+        spread = self._pairs.get(key)
+        if spread is not None and spread.kinds is None and spread.first_item == port and not spread.alerted:
+            spread.items[port] = obs.ts
+            spread.probes += 1
+        else:
+            self._touch(self._pairs, key, port, obs, "vertical")
+        key = (src, obs.proto, port)
+        spread = self._fans.get(key)
+        if spread is not None and spread.kinds is None and spread.first_item == dst and not spread.alerted:
+            spread.items[dst] = obs.ts
+            spread.probes += 1
+        else:
+            self._touch(self._fans, key, dst, obs, "horizontal")
 
     def on_response(self, obs: PortResponse) -> None:
         """An ICMP port unreachable names a UDP probe that may have carried a payload (and so passed the filter

@@ -30,6 +30,7 @@ __all__ = ["RULE", "SynFloodDetector"]
 RULE = "syn-flood"
 _RATE_SPAN_MASK = 255  # the peak rate is measured over spans of 256 SYNs
 _SOURCE_CAP_FACTOR = 4  # distinct sources remembered per window, relative to min_syns
+_SYN_ACK = SYN | ACK
 
 
 @dataclass(slots=True, eq=False)
@@ -52,6 +53,7 @@ class _Window:
 
 class SynFloodDetector:
     rule = RULE
+    response_kinds = frozenset({"synack", "rst", "rstack"})  # the answers on_response reads
 
     def __init__(self, index: SiteIndex, settings: SynFloodSettings, book: AlertBook) -> None:
         self.index = index
@@ -61,6 +63,7 @@ class SynFloodDetector:
         self.quiet_period = settings.window * 2
         self._servers: OrderedDict[str, _Window] = OrderedDict()
         self._source_cap = settings.min_syns * _SOURCE_CAP_FACTOR
+        self._min_syns = settings.min_syns
         # (server, port) pairs under a flood right now. The engine reads it to spare the scan detector the SYNs of a
         # flood (a spoofed flood would otherwise make scan state for every forged source).
         self.hammered: set[tuple[str, int]] = set()
@@ -112,54 +115,48 @@ class SynFloodDetector:
         self.index = index
 
     def on_attempt(self, obs: ConnectionAttempt) -> None:
-        if obs.proto != "tcp" or obs.flags & (SYN | ACK) != SYN or obs.action is not None:
+        if obs.flags & _SYN_ACK != SYN or obs.proto != "tcp" or obs.action is not None:
             return
+        ts = obs.ts
         win = self._servers.get(obs.dst_ip)
-        if win is None or obs.ts - win.start >= self.window:
-            win = self._window_for(obs.dst_ip, obs.ts)
-        self._tally(win, obs)
-        state = win.state
-        if state is not None:
-            if win.raised:
-                state.add(obs, obs.ts)  # the window that raised the flood: every SYN counts at once
-            else:
-                win.pending += 1  # a later window: counted once it proves to flood too
-                win.pending_last = obs.ts
-                if len(win.pending_samples) >= 5:
-                    win.pending_samples.pop(0)
-                win.pending_samples.append(obs)
-            return
-        if len(win.first_samples) < 5:
-            win.first_samples.append(obs)
-        syns = win.syns
-        if (
-            syns >= self.settings.min_syns
-            and (syns == self.settings.min_syns or syns % 64 == 0)
-            and self._is_flood(win)
-        ):
-            self._raise(obs, win)
-
-    def _tally(self, win: _Window, obs: ConnectionAttempt) -> None:
-        """Count one SYN into its window: total, per-second bucket, sources (capped) and ports (capped)."""
-        win.syns += 1
-        if not win.syns & _RATE_SPAN_MASK:  # every 256th SYN: the pace of the last 256
-            ts = obs.ts
+        if win is None or ts - win.start >= self.window:
+            win = self._window_for(obs.dst_ip, ts)
+        # Count the SYN into its window: total, the peak rate, sources (capped) and ports (capped).
+        syns = win.syns = win.syns + 1
+        if not syns & _RATE_SPAN_MASK:  # every 256th SYN: the pace of the last 256
             if win.rate_mark and ts > win.rate_mark:
-                rate = (_RATE_SPAN_MASK + 1) / (ts - win.rate_mark)
-                win.peak_rate = max(win.peak_rate, rate)
+                win.peak_rate = max(win.peak_rate, (_RATE_SPAN_MASK + 1) / (ts - win.rate_mark))
             win.rate_mark = ts
-        sources = win.sources
-        src = obs.src_ip
+        sources, src = win.sources, obs.src_ip
         if src in sources:
             sources[src] += 1
         elif len(sources) < self._source_cap:
             sources[src] = 1
-        ports = win.ports
-        port = obs.dst_port
+        ports, port = win.ports, obs.dst_port
         if port in ports:
             ports[port] += 1
         elif len(ports) < 64:
             ports[port] = 1
+        state = win.state
+        if state is not None:
+            self._count_flooding(win, state, obs)
+            return
+        if len(win.first_samples) < 5:
+            win.first_samples.append(obs)
+        min_syns = self._min_syns
+        if syns >= min_syns and (syns == min_syns or syns % 64 == 0) and self._is_flood(win):
+            self._raise(obs, win)
+
+    @staticmethod
+    def _count_flooding(win: _Window, state: AlertState, obs: ConnectionAttempt) -> None:
+        if win.raised:
+            state.add(obs, obs.ts)  # the window that raised the flood: every SYN counts at once
+            return
+        win.pending += 1  # a later window: counted once it proves to flood too
+        win.pending_last = obs.ts
+        if len(win.pending_samples) >= 5:
+            win.pending_samples.pop(0)
+        win.pending_samples.append(obs)
 
     def on_response(self, obs: PortResponse) -> None:
         if obs.proto != "tcp":

@@ -21,6 +21,7 @@ __all__ = ["RULE", "UnregisteredTerminalDetector"]
 
 RULE = "unregistered-terminal"
 _LIST_CAP = 64  # source IPs and ports listed in an alert's details
+_SYN_ACK = SYN | ACK
 
 
 class UnregisteredTerminalDetector:
@@ -45,7 +46,7 @@ class UnregisteredTerminalDetector:
 
     def on_attempt(self, obs: ConnectionAttempt) -> None:
         if obs.proto == "tcp":
-            if obs.flags & (SYN | ACK) != SYN and obs.action is None:
+            if obs.flags & _SYN_ACK != SYN and obs.action is None:
                 return  # on the wire only a SYN opens a connection; log lines are attempts whatever their flags
             system = self._services.get((obs.dst_ip, obs.dst_port))
         else:
@@ -98,10 +99,15 @@ class UnregisteredTerminalDetector:
 
     @staticmethod
     def _update(state: AlertState, obs: ConnectionAttempt) -> None:
-        ips = state.details.setdefault("source_ips", [])
+        details = state.details
+        ips = details.get("source_ips")
+        if ips is None:
+            ips = details["source_ips"] = []
         if len(ips) < _LIST_CAP and obs.src_ip not in ips:
             ips.append(obs.src_ip)
-        ports = state.details.setdefault("ports", [])
+        ports = details.get("ports")
+        if ports is None:
+            ports = details["ports"] = []
         if len(ports) < _LIST_CAP and obs.dst_port not in ports:
             ports.append(obs.dst_port)
         state.add(obs, obs.ts)

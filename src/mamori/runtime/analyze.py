@@ -13,7 +13,7 @@ from mamori.capture.sources import CaptureStats, FileSource
 from mamori.config import Settings
 from mamori.detection import Engine
 from mamori.errors import CaptureError
-from mamori.model import Alert
+from mamori.model import Alert, Site
 
 __all__ = ["AnalysisResult", "analyze_captures", "capture_filter"]
 
@@ -60,20 +60,31 @@ def analyze_captures(
     paths: Sequence[Path],
     *,
     engine: Engine | None = None,
+    site: Callable[[], Site] | None = None,
     progress: Progress | None = None,
     on_changes: Callable[[list[Alert]], None] | None = None,
 ) -> AnalysisResult:
     """Analyse ``paths`` one after another with one engine (so an attack spanning files is one alert).
 
     A file that cannot be opened is reported in ``failed`` and the others are still analysed; a truncated or
-    damaged file contributes every packet before the damage and a warning.
+    damaged file contributes every packet before the damage and a warning. ``site`` gives the site model to
+    judge by (default: the settings'); it is asked for once the first file is being read, so that getting it
+    (reading the terminal ledger from the database) overlaps with libpcap reading a large capture.
     """
-    engine = engine or Engine(settings.site, settings.detection)
     bpf = capture_filter(settings)
+    first = open_source(paths[0], settings, bpf) if paths else None
+    if isinstance(first, FileSource):
+        first.start()
+    try:
+        engine = engine or Engine(site() if site is not None else settings.site, settings.detection)
+    except BaseException:
+        if isinstance(first, FileSource):
+            first.close()
+        raise
     result = AnalysisResult()
     latest: dict[str, Alert] = {}
     for index, path in enumerate(paths):
-        source = open_source(path, settings, bpf)
+        source = first if index == 0 and first is not None else open_source(path, settings, bpf)
         try:
             for batch in source.batches():
                 engine.feed(batch)

@@ -1,7 +1,7 @@
 """Storage: a Django app (models, migrations) used through :class:`Store`. Django is imported only when a store
 is opened, never by capture or detection."""
 
-from mamori.storage.ledger import ImportResult, Ledger, LedgerEntry
+from mamori.storage.ledger import ImportResult, Ledger, LedgerEntry, active_terminals_in
 from mamori.storage.setup import check_database_path
 from mamori.storage.store import AlertFilter, AlertWriter, SensorHealth, Store, record_to_alert
 
@@ -13,6 +13,7 @@ __all__ = [
     "LedgerEntry",
     "SensorHealth",
     "Store",
+    "active_terminals_in",
     "check_database_path",
     "record_to_alert",
 ]

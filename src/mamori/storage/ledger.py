@@ -10,9 +10,11 @@ importing it again re-activates it.
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mamori.errors import StorageError
@@ -21,7 +23,7 @@ from mamori.storage.store import Store
 if TYPE_CHECKING:
     from mamori.storage.models import TerminalRecord
 
-__all__ = ["SOURCES", "ImportResult", "Ledger", "LedgerEntry"]
+__all__ = ["SOURCES", "ImportResult", "Ledger", "LedgerEntry", "active_terminals_in"]
 
 SOURCES = ("import", "learn", "web")
 
@@ -53,6 +55,38 @@ class LedgerEntry:
     def key(self) -> tuple[str, str]:
         """What the table's uniqueness is about: (system, MAC), or (system, IP) for a terminal known by IP only."""
         return self.system, f"mac:{self.mac}" if self.mac else f"ip:{self.ip or ''}"
+
+
+_ACTIVE_TERMINALS = (
+    "SELECT system, name, mac, ip, note, source, created_at, updated_at FROM mamori_terminal "
+    "WHERE retired_at IS NULL ORDER BY system, name, mac, id"
+)
+
+
+def _stored_time(text: str) -> float:
+    """A time as Django's SQLite backend stores it (UTC, ``2026-11-23 10:00:00.123456``) -> POSIX seconds."""
+    moment = dt.datetime.fromisoformat(text)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).timestamp()
+
+
+def active_terminals_in(path: Path) -> list[LedgerEntry] | None:
+    """The active terminals of the ledger in the SQLite file ``path``, as :meth:`Ledger.terminals` gives them, read
+    with one read-only query and the standard library: no Django, no migration. Commands that only read the
+    ledger (``analyze --no-store``) start in about a fifth of a second less. None when the file cannot be read
+    that way (not mamori's SQLite, an older layout, locked): open a :class:`Store` then, which says why."""
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+    except (sqlite3.Error, OSError, ValueError):
+        return None
+    try:
+        return [
+            LedgerEntry(system, name, mac or "", ip or None, note, source, _stored_time(made), _stored_time(changed))
+            for system, name, mac, ip, note, source, made, changed in conn.execute(_ACTIVE_TERMINALS)
+        ]
+    except (sqlite3.Error, ValueError, TypeError):
+        return None
+    finally:
+        conn.close()
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from mamori.storage import ImportResult, Ledger, LedgerEntry, Store
+from mamori.storage import ImportResult, Ledger, LedgerEntry, Store, active_terminals_in
 from mamori.testing import FakeClock
 
 DIALYSIS = "透析システム"
@@ -102,3 +104,38 @@ def test_last_duplicate_wins_and_unknown_source_is_refused(ledger: Ledger) -> No
 def test_a_second_store_on_the_same_file_reads_the_ledger(tmp_path: Path) -> None:
     Ledger(Store(tmp_path / "m.db")).upsert(_entries(), "import")
     assert len(Ledger(Store(tmp_path / "m.db")).terminals()) == 3
+
+
+def test_the_read_only_query_gives_what_the_orm_gives(ledger: Ledger, clock: FakeClock, tmp_path: Path) -> None:
+    """``analyze --no-store`` reads the ledger with one sqlite3 query (no Django): the same entries, in the same
+    order, retired ones left out, IP-only terminals with mac ""."""
+    clock.advance(0.123456)  # a fraction of a second, as stored times have
+    ledger.upsert([*_entries(), LedgerEntry(LAB, "via-router", "", "10.20.0.55", "ルータ経由")], "learn")
+    clock.advance(60)
+    ledger.retire(DIALYSIS, "02:10:00:00:02:02")
+    read = active_terminals_in(tmp_path / "m.db")
+    assert read == ledger.terminals()
+    assert read is not None and len(read) == 3 and read[0].created_at == 1_800_000_000.123456
+
+
+def test_the_read_only_query_declines_what_it_cannot_read(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.db"
+    notes.write_text("not a database")
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE mamori_terminal (id integer, system text)")  # another layout
+    assert active_terminals_in(notes) is None
+    assert active_terminals_in(other) is None
+    assert active_terminals_in(tmp_path / "missing.db") is None
+    assert not (tmp_path / "missing.db").exists()  # read-only: nothing created
+
+
+def test_the_read_only_query_does_not_import_django(ledger: Ledger, tmp_path: Path) -> None:
+    ledger.upsert(_entries(), "import")
+    code = (
+        "import sys; from pathlib import Path; from mamori.storage import active_terminals_in; "
+        f"n = len(active_terminals_in(Path({str(tmp_path / 'm.db')!r}))); "
+        "print(n, 'django' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["3", "False"]
