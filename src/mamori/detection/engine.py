@@ -2,39 +2,26 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
-from typing import Protocol
+from typing import Any
 
 from mamori.config import DetectionSettings
-from mamori.detection.arp import IpMacConflictDetector
 from mamori.detection.book import AlertBook
-from mamori.detection.portscan import PortScanDetector
+from mamori.detection.registry import Detector, DetectorContext, EntryPoints, build_detectors
+from mamori.detection.registry import _installed_entry_points as _detector_plugins
 from mamori.detection.site_index import SiteIndex
-from mamori.detection.synflood import SynFloodDetector
-from mamori.detection.unregistered import UnregisteredTerminalDetector
-from mamori.model import Alert, ArpObservation, ConnectionAttempt, PortResponse, Site
+from mamori.model import Alert, ArpObservation, Clock, ConnectionAttempt, PortResponse, Site, SystemClock
+from mamori.rules import Catalogue, catalogue
 
-__all__ = ["RULES", "Clock", "Engine", "SystemClock"]
-
-
-class Clock(Protocol):
-    def now(self) -> float: ...
-
-
-class SystemClock:
-    def now(self) -> float:
-        return time.time()
-
-
-RULES = ("unregistered-terminal", "port-scan", "syn-flood", "ip-mac-conflict")
+__all__ = ["Clock", "Engine", "SystemClock"]
 
 
 class Engine:
     """Feed it observations (in time order, as they come); collect the alerts that changed.
 
-    The clock is only used to expire alerts when no traffic arrives (``tick``); windows are measured on the
-    observations' own timestamps, so a capture file is judged exactly as the live traffic was.
+    The detectors come from the registry (``mamori.detection.registry``: the built-in ones and plugins). The clock
+    is only used to expire alerts when no traffic arrives (``tick``); windows are measured on the observations' own
+    timestamps, so a capture file is judged exactly as the live traffic was.
     """
 
     def __init__(
@@ -44,42 +31,40 @@ class Engine:
         *,
         clock: Clock | None = None,
         new_uid: Callable[[], str] | None = None,
+        rule_catalogue: Catalogue | None = None,
+        detector_plugins: EntryPoints = _detector_plugins,
     ) -> None:
         self.clock: Clock = clock or SystemClock()
         self.index = SiteIndex(site)
-        self.book = AlertBook(settings.max_open_alerts, new_uid=new_uid)
-        self.unregistered = (
-            UnregisteredTerminalDetector(self.index, settings.unregistered_terminal, self.book)
-            if settings.unregistered_terminal.enabled
-            else None
-        )
-        self.scan = PortScanDetector(self.index, settings.port_scan, self.book) if settings.port_scan.enabled else None
-        self.flood = SynFloodDetector(self.index, settings.syn_flood, self.book) if settings.syn_flood.enabled else None
-        self.arp = (
-            IpMacConflictDetector(self.index, settings.ip_mac_conflict, self.book)
-            if settings.ip_mac_conflict.enabled
-            else None
-        )
+        rules = rule_catalogue if rule_catalogue is not None else catalogue()
+        self.book = AlertBook(settings.max_open_alerts, new_uid=new_uid, rule_catalogue=rules)
+        self.detectors: dict[str, Detector] = {
+            d.rule: d
+            for d in build_detectors(DetectorContext(self.index, settings, self.book), rules, detector_plugins)
+        }
+        hooks = self.detectors.values()
+        self._on_attempt: list[Callable[[ConnectionAttempt], None]] = _hooks(hooks, "on_attempt")
         # Each detector says which answers it reads; the others are not handed to it (most answers are SYN-ACKs).
         self._on_response: dict[str, list[Callable[[PortResponse], None]]] = {}
-        for detector in (self.scan, self.flood):
-            if detector is not None:
-                for kind in detector.response_kinds:
-                    self._on_response.setdefault(kind, []).append(detector.on_response)
-        self._on_arp = [self.arp.on_arp] if self.arp is not None else []
-        self._quiet = {
-            d.rule: d.quiet_period for d in (self.unregistered, self.scan, self.flood, self.arp) if d is not None
-        }
+        for detector in hooks:
+            handler = getattr(detector, "on_response", None)
+            if handler is not None:
+                for kind in getattr(detector, "response_kinds", ("synack", "rst", "rstack", "unreachable")):
+                    self._on_response.setdefault(kind, []).append(handler)
+        self._on_arp: list[Callable[[ArpObservation], None]] = _hooks(hooks, "on_arp")
+        self._tick: list[Callable[[float], None]] = _hooks(hooks, "tick")
+        self._refresh: list[Callable[[], None]] = _hooks(hooks, "refresh")
+        self._finish: list[Callable[[], None]] = _hooks(hooks, "finish")
+        self._quiet = {d.rule: d.quiet_period for d in hooks}
         self.observations = 0
         self.last_ts: float | None = None
 
+    def detector(self, rule: str) -> Any:
+        """The running detector of ``rule``, or None (switched off)."""
+        return self.detectors.get(rule)
+
     def feed(self, batch: Iterable[ConnectionAttempt | PortResponse | ArpObservation]) -> None:
-        unregistered = self.unregistered.on_attempt if self.unregistered is not None else None
-        scan = self.scan.on_attempt if self.scan is not None else None
-        flood = self.flood.on_attempt if self.flood is not None else None
-        # SYNs to a port under a flood are the flood's; tracking each forged source as a possible scanner would
-        # cost time and memory exactly when the sensor needs them. Scans of other ports are still seen.
-        hammered = self.flood.hammered if self.flood is not None else set()
+        on_attempt = self._on_attempt
         on_response = self._on_response
         on_arp = self._on_arp
         n = 0
@@ -88,12 +73,8 @@ class Engine:
             n += 1
             kind = type(obs)
             if kind is ConnectionAttempt:
-                if unregistered is not None:
-                    unregistered(obs)  # type: ignore[arg-type]
-                if flood is not None:
-                    flood(obs)  # type: ignore[arg-type]
-                if scan is not None and not (hammered and (obs.dst_ip, obs.dst_port) in hammered):  # type: ignore[union-attr]
-                    scan(obs)  # type: ignore[arg-type]
+                for handler in on_attempt:
+                    handler(obs)  # type: ignore[arg-type]
             elif kind is PortResponse:
                 for handler_r in on_response.get(obs.kind, ()):  # type: ignore[union-attr]
                     handler_r(obs)  # type: ignore[arg-type]
@@ -107,26 +88,25 @@ class Engine:
     def tick(self, now: float | None = None) -> None:
         """Expire quiet episodes; call about once a second in a live sensor."""
         now = self.clock.now() if now is None else now
-        if self.flood is not None:
-            self.flood.tick(now)
+        for tick in self._tick:
+            tick(now)
         self.book.expire(now, self._quiet)
 
     def update_site(self, site: Site) -> None:
         """Use a changed site model from now on (a terminal registered in the dashboard, say), keeping every
         window, binding and open alert."""
         self.index = SiteIndex(site)
-        for detector in (self.unregistered, self.scan, self.flood, self.arp):
-            if detector is not None:
-                detector.use_index(self.index)
+        for detector in self.detectors.values():
+            detector.use_index(self.index)
 
     def finish(self) -> None:
         """The input ended (end of the capture files): settle what was held back for more evidence."""
-        if self.flood is not None:
-            self.flood.finish()
+        for finish in self._finish:
+            finish()
 
     def collect_changes(self) -> list[Alert]:
-        if self.flood is not None:
-            self.flood.refresh()
+        for refresh in self._refresh:
+            refresh()
         return self.book.collect_changes()
 
     def restore(self, alerts: Iterable[Alert]) -> int:
@@ -137,3 +117,8 @@ class Engine:
                 self.book.restore(alert)
                 restored += 1
         return restored
+
+
+def _hooks(detectors: Iterable[Detector], name: str) -> list[Any]:
+    """The detectors' methods of that name, in registry order."""
+    return [hook for d in detectors if (hook := getattr(d, name, None)) is not None]

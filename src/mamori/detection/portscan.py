@@ -114,10 +114,20 @@ class PortScanDetector:
     rule = RULE
     response_kinds = frozenset({"unreachable"})  # the answers on_response reads
 
-    def __init__(self, index: SiteIndex, settings: PortScanSettings, book: AlertBook) -> None:
+    def __init__(
+        self,
+        index: SiteIndex,
+        settings: PortScanSettings,
+        book: AlertBook,
+        hammered: set[tuple[str, int]] | None = None,
+    ) -> None:
         self.index = index
         self.settings = settings
         self.book = book
+        # (server, port) pairs under a SYN flood (the flood detector fills it): their SYNs are the flood's, and
+        # tracking each forged source as a possible scanner would cost time and memory exactly when the sensor needs
+        # them. Scans of other ports are still seen.
+        self._hammered = hammered if hammered is not None else set()
         self.window = settings.window
         self.quiet_period = settings.window
         self._exempt = frozenset(settings.exempt_sources)
@@ -135,6 +145,9 @@ class PortScanDetector:
     def on_attempt(self, obs: ConnectionAttempt) -> None:
         src, dst, port = obs.src_ip, obs.dst_ip, obs.dst_port
         if src in self._exempt:
+            return
+        hammered = self._hammered
+        if hammered and (dst, port) in hammered:
             return
         # Most attempts are a terminal opening its application again: one port of one server, seen before. That
         # case is settled here; anything else goes through _touch.

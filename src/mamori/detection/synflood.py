@@ -55,7 +55,13 @@ class SynFloodDetector:
     rule = RULE
     response_kinds = frozenset({"synack", "rst", "rstack"})  # the answers on_response reads
 
-    def __init__(self, index: SiteIndex, settings: SynFloodSettings, book: AlertBook) -> None:
+    def __init__(
+        self,
+        index: SiteIndex,
+        settings: SynFloodSettings,
+        book: AlertBook,
+        hammered: set[tuple[str, int]] | None = None,
+    ) -> None:
         self.index = index
         self.settings = settings
         self.book = book
@@ -64,9 +70,9 @@ class SynFloodDetector:
         self._servers: OrderedDict[str, _Window] = OrderedDict()
         self._source_cap = settings.min_syns * _SOURCE_CAP_FACTOR
         self._min_syns = settings.min_syns
-        # (server, port) pairs under a flood right now. The engine reads it to spare the scan detector the SYNs of a
-        # flood (a spoofed flood would otherwise make scan state for every forged source).
-        self.hammered: set[tuple[str, int]] = set()
+        # (server, port) pairs under a flood right now, shared with the scan detector (which leaves their SYNs to the
+        # flood: a spoofed flood would otherwise make scan state for every forged source).
+        self.hammered: set[tuple[str, int]] = hammered if hammered is not None else set()
 
     def _window_for(self, server: str, ts: float) -> _Window:
         win = self._servers.get(server)

@@ -74,5 +74,5 @@ def test_learned_bindings_are_bounded(tmp_path: Path) -> None:
     settings = make_settings(SITE + "\ndetection: {ip_mac_conflict: {max_learned: 500}}\n", tmp_path)
     engine = Engine(settings.site, settings.detection)
     engine.feed(arp_claim(1.0, STRANGER[0], f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}") for i in range(20_000))
-    assert engine.arp is not None
-    assert len(engine.arp._learned) <= 500
+    assert engine.detector("ip-mac-conflict") is not None
+    assert len(engine.detector("ip-mac-conflict")._learned) <= 500

@@ -203,9 +203,10 @@ def test_spoofed_sources_cannot_grow_state_without_limit(tmp_path: Path) -> None
         syn(1000.0 + i * 1e-5, ("02:66:00:00:be:ef", f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}"), hlen=24)
         for i in range(200_000)
     )
-    assert engine.scan is not None
-    assert len(engine.scan._pairs) <= 1000
-    assert len(engine.scan._fans) <= 1000
+    scan = engine.detector("port-scan")
+    assert scan is not None
+    assert len(scan._pairs) <= 1000
+    assert len(scan._fans) <= 1000
 
 
 def test_port_ranges() -> None:

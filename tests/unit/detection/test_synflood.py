@@ -109,6 +109,6 @@ def test_state_is_per_server_and_bounded(tmp_path: Path) -> None:
         syn(1000.0 + i * 1e-4, STRANGER, dst=f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}", flags=SYN)
         for i in range(100_000)
     )
-    assert engine.flood is not None
-    assert len(engine.flood._servers) <= 50
+    assert engine.detector("syn-flood") is not None
+    assert len(engine.detector("syn-flood")._servers) <= 50
     assert SERVER  # the protected server is one of many possible targets

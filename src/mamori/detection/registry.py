@@ -1,0 +1,140 @@
+"""The registry of network detectors: rule ids to factories, the built-in ones listed explicitly (docs/design.md
+§8), plugins through the ``mamori.detectors`` entry-point group.
+
+A detector watches observations for one rule of the catalogue (``mamori.rules``). It has ``rule``,
+``quiet_period`` and ``use_index``, and any of these hooks, which the engine finds by name:
+
+- ``on_attempt(ConnectionAttempt)``: SYNs and scan probes, from the wire or from firewall logs;
+- ``on_response(PortResponse)`` with ``response_kinds`` (the answers it reads: ``synack``, ``rst``...);
+- ``on_arp(ArpObservation)``;
+- ``tick(now)``, ``refresh()``, ``finish()``: about once a second, before alerts are collected, at the end of input.
+
+A plugin entry point names a factory ``(DetectorContext) -> detector or None`` (None: switched off)::
+
+    [project.entry-points."mamori.detectors"]
+    my-rule = "my_package.detector:build"
+
+Its rule must be declared in the catalogue too (``mamori.rules`` entry point); an unknown rule id fails with the
+list of known ones.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any, Protocol
+
+from mamori.config import DetectionSettings
+from mamori.detection.arp import IpMacConflictDetector
+from mamori.detection.book import AlertBook
+from mamori.detection.portscan import PortScanDetector
+from mamori.detection.site_index import SiteIndex
+from mamori.detection.synflood import SynFloodDetector
+from mamori.detection.unregistered import UnregisteredTerminalDetector
+from mamori.rules import Catalogue, UnknownRuleError
+
+__all__ = [
+    "BUILTIN",
+    "ENTRY_POINT_GROUP",
+    "Detector",
+    "DetectorContext",
+    "DetectorFactory",
+    "EntryPoints",
+    "available_detectors",
+    "build_detectors",
+]
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "mamori.detectors"
+
+
+class Detector(Protocol):
+    rule: str
+    quiet_period: float
+
+    def use_index(self, index: SiteIndex) -> None: ...
+
+
+@dataclass
+class DetectorContext:
+    """What a detector is built with: the site index, the detection settings, the alert book, and the state the
+    built-in detectors share (the ports under a SYN flood, which the scan detector leaves to the flood)."""
+
+    index: SiteIndex
+    settings: DetectionSettings
+    book: AlertBook
+    hammered: set[tuple[str, int]] = field(default_factory=set)
+    options: Mapping[str, Any] = field(default_factory=dict)  # a plugin's own settings, if it has any
+
+
+DetectorFactory = Callable[[DetectorContext], Detector | None]
+
+
+def _unregistered(ctx: DetectorContext) -> Detector | None:
+    s = ctx.settings.unregistered_terminal
+    return UnregisteredTerminalDetector(ctx.index, s, ctx.book) if s.enabled else None
+
+
+def _flood(ctx: DetectorContext) -> Detector | None:
+    s = ctx.settings.syn_flood
+    return SynFloodDetector(ctx.index, s, ctx.book, ctx.hammered) if s.enabled else None
+
+
+def _scan(ctx: DetectorContext) -> Detector | None:
+    s = ctx.settings.port_scan
+    return PortScanDetector(ctx.index, s, ctx.book, ctx.hammered) if s.enabled else None
+
+
+def _arp(ctx: DetectorContext) -> Detector | None:
+    s = ctx.settings.ip_mac_conflict
+    return IpMacConflictDetector(ctx.index, s, ctx.book) if s.enabled else None
+
+
+# In the order they see each attempt: the flood before the scan, so that a flooded port is known before its SYN
+# reaches the scan detector.
+BUILTIN: dict[str, DetectorFactory] = {
+    "unregistered-terminal": _unregistered,
+    "syn-flood": _flood,
+    "port-scan": _scan,
+    "ip-mac-conflict": _arp,
+}
+
+EntryPoints = Callable[[], Iterable[metadata.EntryPoint]]
+
+
+def _installed_entry_points() -> Iterable[metadata.EntryPoint]:
+    return metadata.entry_points(group=ENTRY_POINT_GROUP)
+
+
+def available_detectors(entry_points: EntryPoints = _installed_entry_points) -> dict[str, DetectorFactory]:
+    """Built-in detectors, then plugins (a plugin never replaces a built-in of the same rule)."""
+    found: dict[str, DetectorFactory] = dict(BUILTIN)
+    for ep in entry_points():
+        if ep.name in found:
+            log.warning("detector plugin %s (%s) ignored: the rule has a detector", ep.name, ep.value)
+            continue
+        try:
+            found[ep.name] = ep.load()
+        except Exception as exc:  # a broken plugin names itself and does not take the sensor down
+            log.error("detector plugin %s (%s) could not be loaded: %s", ep.name, ep.value, exc)
+    return found
+
+
+def build_detectors(
+    ctx: DetectorContext,
+    catalogue: Catalogue,
+    entry_points: EntryPoints = _installed_entry_points,
+) -> list[Detector]:
+    """Every available detector that its settings leave switched on, in registry order. A detector whose rule the
+    catalogue does not declare is refused (its alerts could not be stored or shown)."""
+    detectors: list[Detector] = []
+    for name, factory in available_detectors(entry_points).items():
+        if name not in catalogue:
+            raise UnknownRuleError(name, catalogue, "rule of a detector")
+        detector = factory(ctx)
+        if detector is not None:
+            detectors.append(detector)
+    return detectors
