@@ -25,10 +25,12 @@ from typing import Any
 import pytest
 
 from mamori.alerting import Notification, build_action
-from mamori.config import EmailAction, SyslogAction, WebhookAction
+from mamori.alerting.zabbix import zabbix_value
+from mamori.config import EmailAction, ScriptAction, SyslogAction, WebhookAction
 from mamori.config.windows import WindowsSettings
 from mamori.detection.windows.engine import WindowsEngine
 from mamori.model import Alert, Delivery, WindowsEvent
+from mamori.reports.alert_format import alert_line
 from mamori.rules.render import alert_to_dict, summary
 from mamori.testing.winevents import ecs_line, event
 from tests.integration.conftest import run_mamori
@@ -59,7 +61,21 @@ HOSTILE: dict[str, str] = {
     "chat": "<!channel> *bold* _it_ ~s~ `code` <https://evil.example|click> [here](https://evil.example) <at>all</at>",
     "sd": 'x"] [evil@1 a="b"] \\ ]',
 }
-OUTPUTS = ("pdf", "csv", "xlsx", "html", "email", "syslog", "webhook-json", "slack", "teams", "evtx-timeline")
+OUTPUTS = (
+    "pdf",
+    "csv",
+    "xlsx",
+    "html",
+    "email",
+    "syslog",
+    "webhook-json",
+    "slack",
+    "teams",
+    "evtx-timeline",
+    "zabbix",
+    "cli-text",
+    "script",
+)
 ADMIN = ("kanri", "Kanri-pass-2026!")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NOISE = re.compile(r"[\s\x00-\x1f\x7f-\x9f\ufffd\u2028\u2029…]")
@@ -425,6 +441,50 @@ def _evtx_timeline(request: pytest.FixtureRequest) -> dict[str, str]:
     return seen
 
 
+def _zabbix(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The trapper value: one line, the fixed fields first, and no value can add a field or a line."""
+    seen: dict[str, str] = {}
+    for alert in _alerts():
+        value = zabbix_value(alert, "new")
+        assert "\n" not in value and "\r" not in value and "\x00" not in value
+        fields = value.split("|")
+        assert fields[:4] == [alert.severity.label, "new", alert.rule, alert.uid], fields[:4]
+        assert sum(1 for f in fields if f.startswith("system=")) == 1
+        seen[alert.uid] = value.replace("¦", "|")  # the separator inside a value is shown as ¦, by design
+    return seen
+
+
+def _cli_text(request: pytest.FixtureRequest) -> dict[str, str]:
+    """`mamori alerts` on a terminal: one line per alert, no escape sequence or line break from the names."""
+    seen: dict[str, str] = {}
+    for alert in _alerts():
+        for lang in ("ja", "en"):
+            line = alert_line(alert, lang)
+            assert not re.search(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]", line), repr(line[:120])
+        seen[alert.uid] = alert_line(alert, "ja")
+    return seen
+
+
+def _script(request: pytest.FixtureRequest) -> dict[str, str]:
+    """A response script gets the alert as data (environment and JSON on stdin), never as a command line."""
+    folder: Path = request.getfixturevalue("tmp_path")
+    canary = folder / "pwned"
+    script = folder / "record.sh"
+    script.write_text(
+        '#!/bin/sh\ncat > "$1/$MAMORI_UID.json"\nprintf "%s" "$MAMORI_SYSTEM" > "$1/$MAMORI_UID.system"\n'
+    )
+    script.chmod(0o755)
+    action = build_action(ScriptAction(type="script", name="rec", command=[str(script), str(folder)], timeout=10))
+    seen: dict[str, str] = {}
+    for alert in _alerts():
+        assert action.deliver(Notification(alert, "new")).ok
+        doc = json.loads((folder / f"{alert.uid}.json").read_text(encoding="utf-8"))
+        assert doc["system"] == alert.system and doc["summary_ja"] == summary(alert, "ja")  # verbatim, as data
+        seen[alert.uid] = doc["summary_en"] + "\n" + doc["system"]
+    assert not canary.exists()
+    return seen
+
+
 def _alerts() -> list[Alert]:
     return [a for group in hostile_alerts(time.time() - 120).values() for a in group]
 
@@ -440,6 +500,9 @@ READERS: dict[str, Callable[[pytest.FixtureRequest], dict[str, str]]] = {
     "slack": _slack,
     "teams": _teams,
     "evtx-timeline": _evtx_timeline,
+    "zabbix": _zabbix,
+    "cli-text": _cli_text,
+    "script": _script,
 }
 # Where the handling comment and the far end's answer are shown (the chat and mail outputs carry the alert only).
 WITH_COMMENTS = {"pdf", "csv", "xlsx", "html"}
