@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from mamori import escape
 from mamori.alerting.base import DeliveryError, Notification, Outcome, register
 from mamori.config import SyslogAction as SyslogSettings
-from mamori.model import Alert, Severity, iso_time
+from mamori.model import Alert, Severity
 from mamori.rules import render
 
 __all__ = ["SD_ID", "SyslogAction", "format_message"]
@@ -64,20 +64,7 @@ def format_message(note: Notification, *, facility: int, app_name: str, hostname
     """The RFC 5424 message for ``note`` (without transport framing), UTF-8 encoded."""
     alert: Alert = note.alert
     pri = facility * 8 + _SEVERITY_CODE[alert.severity]
-    params = {
-        "uid": alert.uid,
-        "rule": alert.rule,
-        "severity": alert.severity.label,
-        "event": note.event,
-        "count": alert.count,
-        "src_mac": alert.src_mac,
-        "src_ip": alert.src_ip,
-        "dst_ip": alert.dst_ip,
-        "dst_port": alert.dst_port,
-        "system": alert.system,
-        "first_seen": iso_time(alert.first_seen),
-        "last_seen": iso_time(alert.last_seen),
-    }
+    params = {"event": note.event, **render.plain_fields(alert)}
     sd = " ".join(f'{name}="{escape.sd_param(value)}"' for name, value in params.items() if value is not None)
     header = " ".join(
         (

@@ -12,11 +12,11 @@ import string
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mamori.model import Alert, iso_time
+from mamori.model import ALERT_FIELDS, Alert, iso_time
 from mamori.rules.catalogue import Catalogue, Rule
 from mamori.rules.details import Details, RawDetails
 
-__all__ = ["LANGS", "alert_to_dict", "describe_sample", "rule_of", "summary", "title", "typed_details"]
+__all__ = ["LANGS", "alert_to_dict", "describe_sample", "plain_fields", "rule_of", "summary", "title", "typed_details"]
 
 LANGS = ("ja", "en")
 _MISSING = {"ja": "（不明）", "en": "(unknown)"}
@@ -241,23 +241,32 @@ _BASE = frozenset(
 )
 
 
+_NOT_PLAIN = frozenset({"key", "details", "samples"})
+
+
+def plain_fields(alert: Alert) -> dict[str, Any]:
+    """The alert's own fields (``model.ALERT_FIELDS``) as JSON-ready values: times in ISO 8601, the severity's name;
+    not its grouping key, details or samples."""
+    out: dict[str, Any] = {}
+    for name in ALERT_FIELDS:
+        if name in _NOT_PLAIN:
+            continue
+        value = getattr(alert, name)
+        if name in ("first_seen", "last_seen"):
+            value = iso_time(value)
+        elif name == "severity":
+            value = value.label
+        out[name] = value
+    return out
+
+
 def alert_to_dict(alert: Alert, *, samples: bool = True, catalogue: Catalogue | None = None) -> dict[str, Any]:
     """The alert's fields, its summaries rendered now in both languages, its rule details at the top level (e.g.
     ``scan_type``, ``ports``) and under ``details``, and its samples. Existing consumers rely on this shape."""
     details = typed_details(alert, catalogue)
     facts = dict(details.items())
     out: dict[str, Any] = {
-        "uid": alert.uid,
-        "rule": alert.rule,
-        "severity": alert.severity.label,
-        "first_seen": iso_time(alert.first_seen),
-        "last_seen": iso_time(alert.last_seen),
-        "count": alert.count,
-        "src_mac": alert.src_mac,
-        "src_ip": alert.src_ip,
-        "dst_ip": alert.dst_ip,
-        "dst_port": alert.dst_port,
-        "system": alert.system,
+        **plain_fields(alert),
         "summary_ja": summary(alert, "ja", catalogue),
         "summary_en": summary(alert, "en", catalogue),
     }
