@@ -156,7 +156,10 @@ def test_alert_list_shows_the_demo_alerts_and_filters(new_page: Any) -> None:
     assert alert_rows(page).count() == 7
     assert page.get_by_text("アラート 7 件").count() == 1
     rules = alert_rows(page).locator("td:nth-child(3)").all_inner_texts()
-    assert sorted(rules) == sorted(["ARP 詐称・IP-MAC 不一致", "SYN フラッド", "ポートスキャン"] + ["未登録端末"] * 4)
+    # the rule catalogue's titles (mamori.rules)
+    assert sorted(rules) == sorted(
+        ["ARP 詐称・IP-MAC の不一致", "SYN フラッド", "ポートスキャン"] + ["未登録端末の接続"] * 4
+    )
     shot(page, "alerts")
 
     filter_by(page, "rule", "port-scan")
@@ -222,7 +225,7 @@ def test_register_the_vendor_laptop_from_its_alert(new_page: Any) -> None:
     # The laptop also scanned the lab server, flooded the dialysis server and claimed the router's IP: said
     # before anyone clicks.
     warning = page.locator("[data-test=register-warning]").inner_text()
-    assert "注意: この送信元は ポートスキャン、SYN フラッド、ARP 詐称・IP-MAC 不一致 も検知されています。" in warning
+    assert "注意: この送信元は ポートスキャン、SYN フラッド、ARP 詐称・IP-MAC の不一致 も検知されています。" in warning
     shot(page, "register-warning")
     page.click("[data-test=register]")
     page.wait_for_url(f"**/alerts/{uid}/register/")
@@ -235,7 +238,7 @@ def test_register_the_vendor_laptop_from_its_alert(new_page: Any) -> None:
         assert words in others.inner_text(), words
     box = page.locator("[data-test=confirm-others]")
     label = page.locator("label.confirm").inner_text()
-    assert "ポートスキャン、SYN フラッド、ARP 詐称・IP-MAC 不一致 のアラートを確認し" in label
+    assert "ポートスキャン、SYN フラッド、ARP 詐称・IP-MAC の不一致 のアラートを確認し" in label
     page.fill("[data-test=terminal-name]", "保守業者ノートPC")
     shot(page, "register-confirm")
 
