@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import gc
 import json
 import logging
@@ -21,6 +20,7 @@ from mamori.cli.common import CONFIG_OPTION, EXIT_PROBLEM, LANG_OPTION, fail, lo
 from mamori.cli.evtx import evtx
 from mamori.cli.learn import learn
 from mamori.cli.logs import archive, collect, logs, start_collector_process, verify
+from mamori.cli.output import AlertPrinter, parse_time, print_alerts, progress
 from mamori.cli.rules import rules
 from mamori.cli.terminals import terminals, with_ledger
 from mamori.cli.web import user, web
@@ -28,7 +28,6 @@ from mamori.cli.zabbix import zabbix_template
 from mamori.config import Settings
 from mamori.errors import MamoriError
 from mamori.model import Alert, Delivery, Severity
-from mamori.rules import render
 
 __all__ = ["main"]
 
@@ -59,71 +58,6 @@ def cli(verbose: bool) -> None:
     gc.set_threshold(50_000, 20, 20)
 
 
-# -- output helpers -----------------------------------------------------------------------------------------------
-
-
-def _print_alerts(alerts: Sequence[Alert], *, as_json: bool, lang: str) -> None:
-    from mamori.reports import alert_to_json
-
-    if as_json:
-        for alert in alerts:
-            click.echo(alert_to_json(alert))
-        return
-    if not alerts:
-        click.echo("アラートはありません / no alerts")
-        return
-    if sys.stdout.isatty():
-        _alert_table(alerts, lang)
-    else:
-        from mamori.reports import alert_line
-
-        for alert in alerts:
-            click.echo(alert_line(alert, lang))
-
-
-_SEVERITY_STYLE = {
-    Severity.CRITICAL: "bold white on red",
-    Severity.HIGH: "bold red",
-    Severity.MEDIUM: "yellow",
-    Severity.LOW: "cyan",
-    Severity.INFO: "dim",
-}
-
-
-def _alert_table(alerts: Sequence[Alert], lang: str) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    from mamori.reports import local_time
-
-    ja = lang == "ja"
-    table = Table(show_lines=False, header_style="bold")
-    for title in (
-        ("重大度", "Severity"),
-        ("ルール", "Rule"),
-        ("最初", "First"),
-        ("最後", "Last"),
-        ("件数", "Count"),
-        ("送信元", "Source"),
-        ("システム", "System"),
-        ("概要", "Summary"),
-    ):
-        table.add_column(title[0] if ja else title[1], overflow="fold")
-    for a in alerts:
-        source = " ".join(x for x in (a.src_ip, f"({a.src_mac})" if a.src_mac else None) if x)
-        table.add_row(
-            f"[{_SEVERITY_STYLE[a.severity]}]{a.severity.label}[/]",
-            a.rule,
-            local_time(a.first_seen),
-            local_time(a.last_seen),
-            f"{a.count:,}",
-            source,
-            a.system or "-",
-            render.summary(a, "ja" if ja else "en"),
-        )
-    Console().print(table)
-
-
 # -- analyze ------------------------------------------------------------------------------------------------------
 
 
@@ -149,7 +83,7 @@ def analyze(config: Path, captures: tuple[Path, ...], as_json: bool, no_store: b
         store = Store(settings.database_path)
         writer = AlertWriter(store, interval=settings.storage.batch_interval, origin="analyze")
     settings = with_ledger(settings, store)  # the settings file's terminals plus the ledger's
-    progress_cb, finish = _progress(captures)
+    progress_cb, finish = progress(captures)
     try:
         result = analyze_captures(
             settings, list(captures), progress=progress_cb, on_changes=writer.submit if writer else None
@@ -165,7 +99,7 @@ def analyze(config: Path, captures: tuple[Path, ...], as_json: bool, no_store: b
         click.echo(click.style("error: ", fg="red") + failure, err=True)
     if writer is not None and writer.last_error:
         click.echo(click.style("error: ", fg="red") + writer.last_error, err=True)
-    _print_alerts(result.alerts, as_json=as_json, lang=lang)
+    print_alerts(result.alerts, as_json=as_json, lang=lang)
     failed_actions = _act_on(settings, result.alerts) if act else 0
     if result.failed or (writer is not None and writer.last_error) or failed_actions:
         sys.exit(EXIT_PROBLEM)
@@ -202,39 +136,6 @@ def _act_on(settings: Settings, alerts: Sequence[Alert]) -> int:
     return failed
 
 
-def _progress(captures: Sequence[Path]) -> tuple[Any, Any]:
-    """A progress bar on a terminal for long files; nothing otherwise."""
-    sizes = []
-    for path in captures:
-        try:
-            sizes.append(path.stat().st_size)
-        except OSError:
-            sizes.append(0)
-    total = sum(sizes)
-    if not sys.stderr.isatty() or total < 32 * 1024 * 1024:
-        return None, lambda: None
-    from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
-
-    bar = Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
-    task = bar.add_task("解析中 / analysing", total=total)
-    bar.start()
-    offsets = [sum(sizes[:i]) for i in range(len(sizes))]
-
-    def update(index: int, path: Path, done: int, size: int) -> None:
-        bar.update(task, completed=offsets[index] + min(done, size), description=path.name)
-
-    return update, bar.stop
-
-
 # -- watch --------------------------------------------------------------------------------------------------------
 
 
@@ -258,19 +159,7 @@ def watch(config: Path, interfaces: tuple[str, ...], as_json: bool, lang: str) -
     from mamori.storage import Store
 
     store = Store(settings.database_path)  # the sensor adds the ledger's terminals, and follows its changes
-    printed: set[str] = set()
-
-    def on_alerts(alerts: list[Alert]) -> None:
-        from mamori.reports import alert_line, alert_to_json
-
-        for alert in alerts:
-            if as_json:
-                click.echo(alert_to_json(alert, samples=False))
-            elif alert.uid not in printed:
-                printed.add(alert.uid)
-                click.echo(alert_line(alert, lang))
-        sys.stdout.flush()
-
+    on_alerts = AlertPrinter(as_json, lang)
     capturing = bool(interfaces or settings.capture.interfaces)
     start_collector_process(settings, capturing=capturing, as_json=as_json, lang=lang)  # syslog: in its own process
     try:
@@ -309,20 +198,6 @@ def watch(config: Path, interfaces: tuple[str, ...], as_json: bool, lang: str) -
 # -- alerts -------------------------------------------------------------------------------------------------------
 
 
-def _parse_time(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(
-            f"{value!r} is not an ISO 8601 date or time (e.g. 2026-11-23 or 2026-11-23T09:00)"
-        ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.astimezone()
-    return parsed.timestamp()
-
-
 @cli.command()
 @CONFIG_OPTION
 @click.option("--json", "as_json", is_flag=True, help="1 行 1 アラートの JSON / one JSON object per alert per line.")
@@ -357,17 +232,17 @@ def alerts(  # one parameter per command-line option
     store = Store(settings.database_path) if settings.database_path.exists() else None
     _known_system(settings, system, store)
     if store is None:
-        _print_alerts([], as_json=as_json, lang=lang)
+        print_alerts([], as_json=as_json, lang=lang)
         return
     flt = AlertFilter(
         rule=rule,
         system=system,
         min_severity=Severity.parse(min_severity) if min_severity else None,
-        since=_parse_time(since),
-        until=_parse_time(until),
+        since=parse_time(since),
+        until=parse_time(until),
         limit=limit,
     )
-    _print_alerts(store.alerts(flt), as_json=as_json, lang=lang)
+    print_alerts(store.alerts(flt), as_json=as_json, lang=lang)
 
 
 def _known_rule(rule: str | None) -> None:
@@ -491,7 +366,7 @@ def demo(folder: Path, no_web: bool, listen: str, lang: str) -> None:
     click.echo(f"デモサイト / demo site: {site_file}")
     click.echo(f"キャプチャ / capture:   {', '.join(str(c) for c in captures)}")
     click.echo(f"データベース / database: {db}\n")
-    _print_alerts(result.alerts, as_json=False, lang=lang)
+    print_alerts(result.alerts, as_json=False, lang=lang)
     if no_web:
         click.echo(
             f"\n次に / next:\n  mamori alerts --config {site_file}\n  mamori web --config {site_file}\n"
