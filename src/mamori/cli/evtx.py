@@ -112,9 +112,12 @@ def analyze(
     windows, rules = _sigma(settings, sigma_paths)
     writer = None
     if settings is not None and not no_store:
-        from mamori.storage import AlertWriter, Store
+        from mamori.cli.compose import open_store
+        from mamori.storage import AlertWriter
 
-        writer = AlertWriter(Store(settings.database_path), interval=settings.storage.batch_interval, origin="evtx")
+        writer = AlertWriter(
+            open_store(settings.database_path), interval=settings.storage.batch_interval, origin="evtx"
+        )
     sink = TimelineSink(timeline) if timeline is not None else None
     files, missing = expand_paths(list(paths))  # the progress bar counts the files inside folders too
     for problem in missing:

@@ -61,11 +61,10 @@ def collect(ctx: click.Context, config: Path, as_json: bool, lang: str) -> None:
     the detectors on the permit/deny lines of routers and firewalls.
     """
     settings = _settings(config)
-    from mamori.cli.terminals import with_ledger
+    from mamori.cli.compose import open_store, with_ledger
     from mamori.runtime.collector import Collector
-    from mamori.storage import Store
 
-    settings = with_ledger(settings, Store(settings.database_path))
+    settings = with_ledger(settings, open_store(settings.database_path))
     verbose = bool(ctx.find_root().params.get("verbose"))
     stop = threading.Event()
     _stop_on_signals(stop)

@@ -11,23 +11,28 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from mamori.cli.check import check
 from mamori.cli.common import CONFIG_OPTION, EXIT_PROBLEM, LANG_OPTION, fail, load_or_exit
+from mamori.cli.compose import existing_store, open_store, with_ledger
+from mamori.cli.demo import demo
 from mamori.cli.evtx import evtx
 from mamori.cli.learn import learn
 from mamori.cli.logs import archive, collect, logs, start_collector_process, verify
 from mamori.cli.output import AlertPrinter, parse_time, print_alerts, progress
 from mamori.cli.rules import rules
-from mamori.cli.terminals import terminals, with_ledger
+from mamori.cli.terminals import terminals
 from mamori.cli.web import user, web
 from mamori.cli.zabbix import zabbix_template
 from mamori.config import Settings
 from mamori.errors import MamoriError
 from mamori.model import Alert, Delivery, Severity
+
+if TYPE_CHECKING:
+    from mamori.storage import Store
 
 __all__ = ["main"]
 
@@ -78,9 +83,9 @@ def analyze(config: Path, captures: tuple[Path, ...], as_json: bool, no_store: b
     store = None
     writer = None
     if not no_store:
-        from mamori.storage import AlertWriter, Store
+        from mamori.storage import AlertWriter
 
-        store = Store(settings.database_path)
+        store = open_store(settings.database_path)
         writer = AlertWriter(store, interval=settings.storage.batch_interval, origin="analyze")
     settings = with_ledger(settings, store)  # the settings file's terminals plus the ledger's
     progress_cb, finish = progress(captures)
@@ -100,20 +105,21 @@ def analyze(config: Path, captures: tuple[Path, ...], as_json: bool, no_store: b
     if writer is not None and writer.last_error:
         click.echo(click.style("error: ", fg="red") + writer.last_error, err=True)
     print_alerts(result.alerts, as_json=as_json, lang=lang)
-    failed_actions = _act_on(settings, result.alerts) if act else 0
+    failed_actions = _act_on(settings, result.alerts, store) if act else 0
     if result.failed or (writer is not None and writer.last_error) or failed_actions:
         sys.exit(EXIT_PROBLEM)
 
 
-def _act_on(settings: Settings, alerts: Sequence[Alert]) -> int:
-    """Run the configured actions on alerts found in old captures (only with --act). Returns failed deliveries."""
+def _act_on(settings: Settings, alerts: Sequence[Alert], store: Store | None) -> int:
+    """Run the configured actions on alerts found in old captures (only with --act); the deliveries are recorded
+    in the store (opened for them with --no-store). Returns failed deliveries."""
     from mamori.runtime.responses import build_dispatcher
-    from mamori.storage import Store
 
     if not settings.actions:
         click.echo("warning: --act: no actions in the settings file / 設定にアクションがありません", err=True)
         return 0
-    store = Store(settings.database_path)
+    if store is None:
+        store = open_store(settings.database_path)
     records: list[Delivery] = []
 
     def record(deliveries: list[Delivery]) -> None:
@@ -156,9 +162,8 @@ def watch(config: Path, interfaces: tuple[str, ...], as_json: bool, lang: str) -
     """ライブで監視する / Run the live sensor in the foreground until SIGINT/SIGTERM."""
     settings = load_or_exit(config)
     from mamori.runtime import Sensor
-    from mamori.storage import Store
 
-    store = Store(settings.database_path)  # the sensor adds the ledger's terminals, and follows its changes
+    store = open_store(settings.database_path)  # the sensor adds the ledger's terminals, and follows its changes
     on_alerts = AlertPrinter(as_json, lang)
     capturing = bool(interfaces or settings.capture.interfaces)
     start_collector_process(settings, capturing=capturing, as_json=as_json, lang=lang)  # syslog: in its own process
@@ -225,11 +230,10 @@ def alerts(  # one parameter per command-line option
 ) -> None:
     """保存されたアラートを表示する / List stored alerts."""
     settings = load_or_exit(config)
-    from mamori.storage import AlertFilter, Store, check_database_path
+    from mamori.storage import AlertFilter
 
     _known_rule(rule)
-    check_database_path(settings.database_path)  # "no alerts" only from a database that could hold some
-    store = Store(settings.database_path) if settings.database_path.exists() else None
+    store = existing_store(settings.database_path)  # "no alerts" only from a database that could hold some
     _known_system(settings, system, store)
     if store is None:
         print_alerts([], as_json=as_json, lang=lang)
@@ -284,17 +288,15 @@ def _known_system(settings: Settings, system: str | None, store: Any) -> None:
 def deliveries(config: Path, alert_uid: str | None, limit: int, as_json: bool) -> None:
     """通知・対応アクションの実行記録 / The record of every delivery attempt of the actions."""
     settings = load_or_exit(config)
-    from mamori.storage import Store, check_database_path
-
-    check_database_path(settings.database_path)
-    if not settings.database_path.exists():
+    store = existing_store(settings.database_path)
+    if store is None:
         click.echo("記録はありません / no deliveries")
         return
     from mamori.config import redact_secrets
 
     rows = [
         dataclasses.replace(d, detail=redact_secrets(d.detail, settings.actions))  # older records may quote a URL
-        for d in Store(settings.database_path).deliveries(alert_uid, limit=limit)
+        for d in store.deliveries(alert_uid, limit=limit)
     ]
     if as_json:
         from mamori.model import iso_time
@@ -315,121 +317,8 @@ def deliveries(config: Path, alert_uid: str | None, limit: int, as_json: bool) -
         )
 
 
-# -- demo ---------------------------------------------------------------------------------------------------------
-
-
-@cli.command()
-@click.option(
-    "--dir",
-    "folder",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=Path("mamori-demo"),
-    show_default=True,
-    help="デモの保存先 / where to write the demo site, captures and database.",
-)
-@click.option("--no-web", is_flag=True, help="ダッシュボードを起動しない / only analyse; do not start the dashboard.")
-@click.option(
-    "--listen", default="127.0.0.1:8080", show_default=True, help="ダッシュボードの待ち受け / dashboard address"
-)
-@LANG_OPTION
-def demo(folder: Path, no_web: bool, listen: str, lang: str) -> None:
-    """デモ病院で試す / Make a demo site and capture, analyse them into SQLite, and open the dashboard on them."""
-    from mamori.demo import write_demo
-    from mamori.runtime import analyze_captures
-    from mamori.storage import AlertWriter, SensorHealth, Store
-
-    if not no_web:
-        _check_listen(listen)  # before anything is written or printed: a busy port fails now, with the fix
-    site_file, captures = write_demo(folder)
-    settings = load_or_exit(site_file)
-    db = settings.database_path
-    if db.exists():
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(db) + suffix).unlink(missing_ok=True)
-    if not no_web:
-        from mamori.web.setup import setup_django
-
-        setup_django(settings)  # the dashboard's Django first: the store then shares its database connection
-    store = Store(db)
-    writer = AlertWriter(store, origin="analyze")
-    result = analyze_captures(settings, captures, on_changes=writer.submit)
-    writer.submit_health(
-        [
-            SensorHealth(
-                f.name, "file", f.last_packet or 0.0, f.last_packet, f.matched, f.decoded, f.malformed, 0, 0, 0
-            )
-            for f in result.files
-        ]
-    )
-    writer.flush()
-    writer.close()
-    click.echo(f"デモサイト / demo site: {site_file}")
-    click.echo(f"キャプチャ / capture:   {', '.join(str(c) for c in captures)}")
-    click.echo(f"データベース / database: {db}\n")
-    print_alerts(result.alerts, as_json=False, lang=lang)
-    if no_web:
-        click.echo(
-            f"\n次に / next:\n  mamori alerts --config {site_file}\n  mamori web --config {site_file}\n"
-            f"  sudo mamori watch --config {site_file} --interface <IF>"
-        )
-        return
-    _demo_dashboard(settings, listen)
-
-
-def _check_listen(listen: str) -> None:
-    """The demo's address must be free: say so, and suggest a --listen that is."""
-    from mamori.config.web import parse_listen
-    from mamori.web.server import free_port_near, listen_problem
-
-    try:
-        host, port = parse_listen(listen)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--listen") from None
-    problem = listen_problem(host, port)
-    if problem is None:
-        return
-    free = free_port_near(host, port)
-    shown = f"[{host}]" if ":" in host else host
-    example = f"{shown}:{free}" if free is not None else f"{shown}:PORT"
-    fail(
-        f"{problem}\n  別のアドレスを --listen で指定してください / choose another address with --listen:\n"
-        f"  mamori demo --listen {example}"
-    )
-
-
-def _demo_dashboard(settings: Settings, listen: str) -> None:
-    """Start the dashboard on the demo data with a demo administrator whose password is made now, at random."""
-    import secrets
-
-    from mamori.config.web import parse_listen
-    from mamori.web.server import serve
-    from mamori.web.setup import setup_django, wsgi_application
-
-    try:
-        host, port = parse_listen(listen)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--listen") from None
-    setup_django(settings)
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Group
-
-    password = secrets.token_urlsafe(12)
-    account = get_user_model().objects.create_user(username="demo", password=password)
-    account.groups.add(Group.objects.get_or_create(name="admin")[0])
-    shown = f"[{host}]" if ":" in host else host
-    click.echo(
-        f"\nダッシュボード / dashboard: http://{shown}:{port}/\n"
-        f"  ユーザー名 / user: demo\n"
-        f"  パスワード / password: {password}   (このデモのために生成 / made for this demo)\n"
-        "  終了するには Ctrl-C / Ctrl-C to stop"
-    )
-    try:
-        serve(settings, wsgi_application(), listen=listen)
-    except MamoriError as exc:
-        fail(str(exc))
-
-
 cli.add_command(check)
+cli.add_command(demo)
 cli.add_command(rules)
 cli.add_command(terminals)
 cli.add_command(web)
