@@ -1,5 +1,5 @@
 """The composition root's parts: Django configured once per run, the store, the ledger-aware site, and the
-dashboard with everything its views need (docs/design.md §4).
+dashboard with everything its views need (docs/design.md §11).
 
 A command builds its parts here from its own sections of the settings and passes them down. ``watch``,
 ``analyze`` and the other storage commands configure Django for the store alone (the dashboard's apps are never

@@ -141,7 +141,7 @@ def configure_django(database: Path, extra: Mapping[str, Any] | None = None) -> 
         if settings.configured:
             raise RuntimeError(
                 "Django is already configured in this process: configure_django is called once, by the "
-                "composition root (docs/design.md §4)"
+                "composition root (docs/design.md §11)"
             )
         settings.configure(**values)
         django.setup()
@@ -154,7 +154,7 @@ def ensure_database(path: Path, *, migrate: bool = True) -> str:
     if not django_configured():
         raise RuntimeError(
             "Django is not configured: the composition root calls mamori.storage.setup.configure_django before "
-            "it opens a store (docs/design.md §4)"
+            "it opens a store (docs/design.md §11)"
         )
     path = path.resolve()
     alias = database_alias(path)

@@ -1,4 +1,4 @@
-"""The dashboard's Django app, and what its views need (docs/design.md §4).
+"""The dashboard's Django app, and what its views need (docs/design.md §11).
 
 The composition root (``mamori.cli``) configures Django once for the run, opens the store, and hands the app
 exactly what the views use: the site model (filters, registration), the ``web:`` section, the actions (to redact
