@@ -1,4 +1,6 @@
-"""The ``mamori`` command. The only place that reads argv and the environment and assembles the parts."""
+"""The ``mamori`` command: the group, the commands that find and list alerts (``analyze``, ``watch``, ``alerts``,
+``deliveries``), and every other command from its own module. With the command modules, the only place that reads
+argv and the environment; the parts are built in ``compose.py`` (docs/design.md §11). Nothing imports this module."""
 
 from __future__ import annotations
 
