@@ -121,11 +121,10 @@ def _pick(rng: random.Random, weighted: Sequence[tuple[str, float]]) -> str:
 
 def load(settings_path: Path, count: int, now: dt.datetime) -> dict[str, Any]:
     """Fill the database through Django's ORM; returns facts the requests use (a busy MAC, the systems)."""
+    from mamori.cli.compose import compose_dashboard
     from mamori.config import load_settings
-    from mamori.web.setup import setup_django
 
-    settings = load_settings(settings_path)
-    setup_django(settings)
+    compose_dashboard(load_settings(settings_path))  # Django once, as `mamori web` configures it
     from django.db import connection, transaction
 
     from mamori.storage.models import AlertHourly, AlertRecord, SensorHour, SensorStatus
@@ -310,10 +309,10 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 def explain(settings_path: Path, pages: dict[str, str]) -> None:
     """Time each query the overview and the list run, in this process, and print its plan."""
+    from mamori.cli.compose import compose_dashboard
     from mamori.config import load_settings
-    from mamori.web.setup import setup_django
 
-    setup_django(load_settings(settings_path), migrate=False)
+    compose_dashboard(load_settings(settings_path))
     from django.db import connection, reset_queries
     from django.http import QueryDict
     from django.test.utils import CaptureQueriesContext

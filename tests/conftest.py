@@ -1,4 +1,4 @@
-"""Shared fixtures: where the real captures are, a settings builder, and a test site."""
+"""Shared fixtures: Django configured for stores, where the real captures are, a settings builder, a test site."""
 
 from __future__ import annotations
 
@@ -11,6 +11,15 @@ import pytest
 from mamori.config import Settings, settings_from_text
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def django_for_stores(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests open stores in this process as a command does once it is composed: Django configured once, for the
+    store alone (mamori.storage.setup.configure_django; each store still gets its own database)."""
+    from mamori.storage.setup import configure_django
+
+    configure_django(tmp_path_factory.mktemp("django") / "default.db")
 
 
 def shared_data_dir() -> Path:

@@ -198,7 +198,7 @@ def test_analyze_stores_and_alerts_lists(lab_pcaps: Path, site_file, tmp_path: P
     only_scans = json_lines(run_mamori("alerts", "--config", str(site), "--json", "--rule", "port-scan").stdout)
     assert [a["rule"] for a in only_scans] == ["port-scan"]
     text = run_mamori("alerts", "--config", str(site), "--lang", "en").stdout
-    assert "Port scan (SYN scan)" in text
+    assert "Port scan (SYN scan): 10.231.0.1 probed 1001 ports on 10.231.0.2" in text
 
 
 def test_demo_makes_real_alerts(tmp_path: Path) -> None:

@@ -156,6 +156,7 @@ def test_alert_list_shows_the_demo_alerts_and_filters(new_page: Any) -> None:
     assert alert_rows(page).count() == 7
     assert page.get_by_text("アラート 7 件").count() == 1
     rules = alert_rows(page).locator("td:nth-child(3)").all_inner_texts()
+    # the rule catalogue's titles (mamori.rules)
     assert sorted(rules) == sorted(
         ["ARP 詐称・IP-MAC の不一致", "SYN フラッド", "ポートスキャン"] + ["未登録端末の接続"] * 4
     )

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,27 +13,15 @@ import click
 
 if TYPE_CHECKING:
     from mamori.ingest import ReadStats
-    from mamori.model import Alert
     from mamori.runtime.windows_logs import WindowsAnalysis
     from mamori.storage import SensorHealth
 
 __all__ = ["evtx"]
 
 from mamori.cli.common import EXIT_PROBLEM
+from mamori.cli.output import print_alerts, progress, stream_alerts
 
 _TABLE_MAX = 2000  # more alerts than this are printed as lines, not as a table
-
-
-def _stream_alerts(alerts: Iterator[Alert], *, as_json: bool, lang: str) -> None:
-    """One line per alert as it is read back: memory stays flat however many there are."""
-    from mamori.reports import alert_line, alert_to_json
-
-    empty = True
-    for alert in alerts:
-        empty = False
-        click.echo(alert_to_json(alert) if as_json else alert_line(alert, lang))
-    if empty and not as_json:
-        click.echo("アラートはありません / no alerts")
 
 
 @click.group()
@@ -118,7 +105,6 @@ def analyze(
     または wevtutil の XML です。 / PATH: .evtx files, folders holding them, JSON lines from Winlogbeat, Elastic
     Agent or NXLog (optionally gzip-compressed), or XML exported with wevtutil.
     """
-    from mamori.cli.main import _progress
     from mamori.ingest import expand_paths
     from mamori.runtime.windows_logs import TimelineSink, analyze_windows_logs
 
@@ -126,14 +112,17 @@ def analyze(
     windows, rules = _sigma(settings, sigma_paths)
     writer = None
     if settings is not None and not no_store:
-        from mamori.storage import AlertWriter, Store
+        from mamori.cli.compose import open_store
+        from mamori.storage import AlertWriter
 
-        writer = AlertWriter(Store(settings.database_path), interval=settings.storage.batch_interval, origin="evtx")
+        writer = AlertWriter(
+            open_store(settings.database_path), interval=settings.storage.batch_interval, origin="evtx"
+        )
     sink = TimelineSink(timeline) if timeline is not None else None
     files, missing = expand_paths(list(paths))  # the progress bar counts the files inside folders too
     for problem in missing:
         click.echo(click.style("error: ", fg="red") + problem, err=True)
-    progress_cb, finish = _progress(files)
+    progress_cb, finish = progress(files)
     started = time.time()
     try:
         result = analyze_windows_logs(
@@ -195,7 +184,6 @@ def _report(  # one keyword per output of the command
     lang: str,
 ) -> None:
     """Problems and counts on stderr; the logon summary file; the alerts on stdout."""
-    from mamori.cli.main import _print_alerts
     from mamori.runtime.windows_logs import LOGON_COLUMNS, RowWriter
 
     for warning in result.warnings:
@@ -218,9 +206,9 @@ def _report(  # one keyword per output of the command
         err=True,
     )
     if as_json or not sys.stdout.isatty() or count > _TABLE_MAX:
-        _stream_alerts(result.iter_alerts(), as_json=as_json, lang=lang)
+        stream_alerts(result.iter_alerts(), as_json=as_json, lang=lang)
     else:
-        _print_alerts(result.alerts, as_json=False, lang=lang)
+        print_alerts(result.alerts, as_json=False, lang=lang)
     result.close()
 
 

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from mamori.cli.common import EXIT_PROBLEM
-from mamori.cli.terminals import CONFIG_OPTION, ENCODING_CHOICES, fail, load_or_exit, warn, with_ledger
+from mamori.cli.common import CONFIG_OPTION, EXIT_PROBLEM, fail, load_or_exit, warn
+from mamori.cli.compose import with_ledger
+from mamori.cli.terminals import ENCODING_CHOICES
 from mamori.config import Settings, parse_duration
 from mamori.errors import MamoriError
 

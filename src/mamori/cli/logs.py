@@ -4,7 +4,6 @@ collector that ``watch`` starts beside the packet sensor when the settings have 
 from __future__ import annotations
 
 import atexit
-import datetime as dt
 import json
 import logging
 import multiprocessing
@@ -18,9 +17,9 @@ from typing import Any
 import click
 
 from mamori.cli.common import CONFIG_OPTION, EXIT_PROBLEM, default_data_dir
+from mamori.cli.output import AlertPrinter, parse_time
 from mamori.config import Settings
 from mamori.errors import ConfigError, MamoriError
-from mamori.model import Alert
 
 __all__ = ["archive", "collect", "logs", "start_collector_process", "verify"]
 
@@ -45,16 +44,6 @@ def _settings(config: Path, *, need_syslog: bool = True) -> Settings:
     return settings
 
 
-def _time(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not an ISO 8601 date or time (e.g. 2026-11-23T09:00)") from None
-    return (parsed if parsed.tzinfo else parsed.astimezone()).timestamp()
-
-
 # -- collect ------------------------------------------------------------------------------------------------------
 
 
@@ -72,11 +61,10 @@ def collect(ctx: click.Context, config: Path, as_json: bool, lang: str) -> None:
     the detectors on the permit/deny lines of routers and firewalls.
     """
     settings = _settings(config)
-    from mamori.cli.terminals import with_ledger
+    from mamori.cli.compose import open_store, with_ledger
     from mamori.runtime.collector import Collector
-    from mamori.storage import Store
 
-    settings = with_ledger(settings, Store(settings.database_path))
+    settings = with_ledger(settings, open_store(settings.database_path))
     verbose = bool(ctx.find_root().params.get("verbose"))
     stop = threading.Event()
     _stop_on_signals(stop)
@@ -96,26 +84,6 @@ def collect(ctx: click.Context, config: Path, as_json: bool, lang: str) -> None:
         report.kernel_drops,
         report.truncated,
     )
-
-
-class AlertPrinter:
-    """Prints alert changes as ``watch`` does; picklable, since it runs in the detection process."""
-
-    def __init__(self, as_json: bool, lang: str) -> None:
-        self.as_json = as_json
-        self.lang = lang
-        self.printed: set[str] = set()
-
-    def __call__(self, alerts: list[Alert]) -> None:
-        from mamori.reports import alert_line, alert_to_json
-
-        for alert in alerts:
-            if self.as_json:
-                click.echo(alert_to_json(alert, samples=False))
-            elif alert.uid not in self.printed:
-                self.printed.add(alert.uid)
-                click.echo(alert_line(alert, self.lang))
-        sys.stdout.flush()
 
 
 def _stop_on_signals(stop: threading.Event) -> None:
@@ -283,7 +251,7 @@ def _filters(func: Any) -> Any:
 def _query(since: str | None, until: str | None, host: str | None, text: str | None, limit: int | None) -> Any:
     from mamori.runtime.log_search import LogQuery
 
-    return LogQuery(since=_time(since), until=_time(until), host=host, text=text, limit=limit)
+    return LogQuery(since=parse_time(since), until=parse_time(until), host=host, text=text, limit=limit)
 
 
 @click.group()

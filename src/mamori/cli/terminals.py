@@ -1,8 +1,4 @@
-"""``mamori terminals``: the terminal ledger (台帳) in the database — CSV export and import for Excel, list, retire.
-
-Also the helpers other commands share to use the ledger: the effective site (settings file + ledger) that
-``analyze``, ``watch`` and ``learn`` check against.
-"""
+"""``mamori terminals``: the terminal ledger (台帳) in the database — CSV export and import for Excel, list, retire."""
 
 from __future__ import annotations
 
@@ -17,64 +13,16 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mamori.cli.common import CONFIG_OPTION, EXIT_PROBLEM, fail, load_or_exit, warn
+from mamori.cli.compose import existing_store, open_store
 from mamori.config import Settings, normalize_ip, normalize_mac
 from mamori.errors import MamoriError
 
 if TYPE_CHECKING:
-    from mamori.storage import LedgerEntry, Store
+    from mamori.storage import LedgerEntry
 
-__all__ = [
-    "CONFIG_OPTION",
-    "ENCODING_CHOICES",
-    "existing_store",
-    "fail",
-    "load_or_exit",
-    "open_store",
-    "terminals",
-    "warn",
-    "with_ledger",
-]
+__all__ = ["ENCODING_CHOICES", "terminals"]
 
 ENCODING_CHOICES = ("utf-8-sig", "shift_jis")  # mamori.reports.ENCODINGS, without importing reports for --help
-
-
-def open_store(settings: Settings) -> Store:
-    """The settings' database, created if missing; exits on a storage error."""
-    from mamori.storage import Store
-
-    try:
-        return Store(settings.database_path)
-    except MamoriError as exc:
-        fail(str(exc))
-
-
-def existing_store(settings: Settings) -> Store | None:
-    """The settings' database if it exists (reading commands do not create one); exits if it cannot be used."""
-    from mamori.storage import check_database_path
-
-    try:
-        check_database_path(settings.database_path)
-    except MamoriError as exc:
-        fail(str(exc))
-    return open_store(settings) if settings.database_path.exists() else None
-
-
-def with_ledger(settings: Settings, store: Store | None) -> Settings:
-    """``settings`` whose site includes the ledger's active terminals. Without a store, the database is read if
-    it exists (``analyze --no-store`` still honours the ledger)."""
-    from mamori.runtime import effective_site, merge_ledger
-    from mamori.storage import active_terminals_in
-
-    if store is None:
-        if not settings.database_path.exists():
-            return settings
-        entries = active_terminals_in(settings.database_path)  # a plain read-only query: Django is not needed
-        if entries is not None:
-            return dataclasses.replace(settings, site=merge_ledger(settings.site, entries, warn=warn))
-        store = existing_store(settings)
-        if store is None:
-            return settings
-    return dataclasses.replace(settings, site=effective_site(settings, store, warn=warn))
 
 
 # -- the group ------------------------------------------------------------------------------------------------------
@@ -107,7 +55,7 @@ def export_(config: Path, output: Path | None, encoding: str) -> None:
     from mamori.storage import Ledger
 
     settings = load_or_exit(config)
-    store = existing_store(settings)
+    store = existing_store(settings.database_path)
     entries = Ledger(store).terminals() if store is not None else []
     try:
         data = write_terminals(entries, encoding=encoding)
@@ -164,7 +112,7 @@ def import_(config: Path, csv_file: Path, encoding: str, dry_run: bool) -> None:
         n = len(parsed.problems)
         click.echo(f"問題 {n} 件：何も変更していません / {n} problem(s): nothing was changed", err=True)
         sys.exit(EXIT_PROBLEM)
-    store = open_store(settings)
+    store = open_store(settings.database_path)
     try:
         result = Ledger(store).upsert(parsed.entries, "learn" if parsed.proposal else "import", dry_run=dry_run)
     except MamoriError as exc:
@@ -216,7 +164,7 @@ def list_(config: Path, as_json: bool, retired: bool) -> None:
     from mamori.storage import Ledger
 
     settings = load_or_exit(config)
-    store = existing_store(settings)
+    store = existing_store(settings.database_path)
     ledger = Ledger(store).terminals(include_retired=retired) if store is not None else []
     entries = _file_entries(settings) + ledger
     if as_json:
@@ -278,7 +226,7 @@ def retire(config: Path, system: str, mac: str | None, ip: str | None) -> None:
     in_file = any(
         s.name == system and (t.mac == mac if mac else t.ip == ip) for s in settings.site.systems for t in s.terminals
     )
-    store = existing_store(settings)
+    store = existing_store(settings.database_path)
     if store is None or not Ledger(store).retire(system, mac, ip=ip):
         hint = (
             " 設定ファイルに登録されています。設定ファイルから削除してください / it is registered in the settings "

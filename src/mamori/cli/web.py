@@ -3,15 +3,14 @@ the first administrator is created with ``mamori user add --config FILE NAME --r
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from pathlib import Path
 from typing import NoReturn
 
 import click
 
-from mamori.cli.common import CONFIG_OPTION, load_or_exit
-from mamori.config import Settings
+from mamori.cli.common import CONFIG_OPTION, fail, load_or_exit
+from mamori.cli.compose import compose_dashboard, warn_if_exposed
 from mamori.errors import MamoriError
 
 __all__ = ["user", "web"]
@@ -19,18 +18,13 @@ __all__ = ["user", "web"]
 _CONFIG = CONFIG_OPTION
 
 
-def _settings(config: Path) -> Settings:
-    return load_or_exit(config)
-
-
-def _django(settings: Settings) -> None:
-    from mamori.web.setup import setup_django
-
+def _dashboard(config: Path) -> None:
+    """For the account commands: Django configured as the dashboard's (its apps, password rules), the database
+    brought up to date."""
     try:
-        setup_django(settings)
+        compose_dashboard(load_or_exit(config))
     except MamoriError as exc:
-        click.echo(click.style("error: ", fg="red") + str(exc), err=True)
-        sys.exit(2)
+        fail(str(exc))
 
 
 @click.command()
@@ -38,18 +32,20 @@ def _django(settings: Settings) -> None:
 @click.option("--listen", help="待ち受けアドレス / address:port to listen on (default: web.listen, 127.0.0.1:8080)")
 def web(config: Path, listen: str | None) -> None:
     """ダッシュボードを起動する / Serve the web dashboard until SIGINT/SIGTERM."""
-    settings = _settings(config)
-    if listen is not None:
-        from mamori.config.web import parse_listen
+    from mamori.config.web import parse_listen
 
+    settings = load_or_exit(config)
+    if listen is not None:
         try:
             parse_listen(listen)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--listen") from None
+    try:
         # The address served is the one the host names are allowed for (ALLOWED_HOSTS), not the file's.
-        settings = dataclasses.replace(settings, web=settings.web.model_copy(update={"listen": listen}))
-    _warn_if_exposed(settings)
-    _django(settings)
+        parts = compose_dashboard(settings, listen)
+    except MamoriError as exc:
+        fail(str(exc))
+    warn_if_exposed(settings.web, parts.listen)
     from django.contrib.auth import get_user_model
 
     if not get_user_model().objects.filter(is_active=True).exists():
@@ -62,28 +58,9 @@ def web(config: Path, listen: str | None) -> None:
     from mamori.web.setup import wsgi_application
 
     try:
-        serve(settings, wsgi_application())
+        serve(settings.web, wsgi_application(), listen=parts.listen)
     except MamoriError as exc:
-        click.echo(click.style("error: ", fg="red") + str(exc), err=True)
-        sys.exit(2)
-
-
-def _warn_if_exposed(settings: Settings) -> None:
-    """Beyond this machine without HTTPS, passwords and session cookies cross the network in clear: say so."""
-    import ipaddress
-
-    from mamori.config.web import parse_listen
-
-    host, port = parse_listen(settings.web.listen)
-    if settings.web.tls is None and not ipaddress.ip_address(host).is_loopback:
-        shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        click.echo(
-            click.style("warning: ", fg="yellow")
-            + f"the dashboard listens on {shown} without TLS: passwords and session cookies cross the network "
-            "in clear; set web.tls (cert, key) / 警告: TLS なしでこの機械の外に公開しています。パスワードと"
-            "セッションが平文で流れます。web.tls（cert、key）を設定してください",
-            err=True,
-        )
+        fail(str(exc))
 
 
 @click.group()
@@ -148,8 +125,7 @@ def _no_user(name: str) -> NoReturn:
 )
 def user_add(config: Path, name: str, role: str) -> None:
     """利用者を作成する / Create an account (password from a prompt, or from stdin when not a terminal)."""
-    settings = _settings(config)
-    _django(settings)
+    _dashboard(config)
     from django.contrib.auth import get_user_model
     from django.db import transaction
 
@@ -174,7 +150,7 @@ def user_add(config: Path, name: str, role: str) -> None:
 @click.argument("name")
 def user_passwd(config: Path, name: str) -> None:
     """パスワードを変更する / Set a new password."""
-    _django(_settings(config))
+    _dashboard(config)
     from django.contrib.auth import get_user_model
 
     from mamori.web.models import AuditEntry
@@ -194,7 +170,7 @@ def user_passwd(config: Path, name: str) -> None:
 @click.argument("role", type=click.Choice(["admin", "viewer"]))
 def user_role(config: Path, name: str, role: str) -> None:
     """役割を変更する / Change an account's role."""
-    _django(_settings(config))
+    _dashboard(config)
     from django.contrib.auth import get_user_model
 
     from mamori.web.models import AuditEntry
@@ -212,7 +188,7 @@ def user_role(config: Path, name: str, role: str) -> None:
 @click.argument("name")
 def user_remove(config: Path, name: str) -> None:
     """利用者を削除する / Remove an account."""
-    _django(_settings(config))
+    _dashboard(config)
     from django.contrib.auth import get_user_model
 
     from mamori.web.models import AuditEntry
@@ -232,7 +208,7 @@ def user_unlock(config: Path, name: str | None, address: str | None) -> None:
     """ロックを解除する / Unlock a user name (from every address) or an address (for every user name)."""
     if name is None and address is None:
         raise click.UsageError("give a user name and/or --address ADDRESS / ユーザー名か --address を指定してください")
-    _django(_settings(config))
+    _dashboard(config)
     from axes.utils import reset
     from django.contrib.auth import get_user_model
 
@@ -250,7 +226,7 @@ def user_unlock(config: Path, name: str | None, address: str | None) -> None:
 @_CONFIG
 def user_list(config: Path) -> None:
     """利用者の一覧 / List the accounts."""
-    _django(_settings(config))
+    _dashboard(config)
     from django.contrib.auth import get_user_model
 
     from mamori.web.roles import role_of

@@ -402,4 +402,7 @@ def detector_main(
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     with contextlib.suppress(OSError):
         os.nice(10)  # evidence first: under load the receiving process gets the CPU, detection catches up later
+    from mamori.storage.setup import configure_django
+
+    configure_django(settings.database_path)  # a spawned process: this entry is its composition root
     run_detector(settings, start, control, on_alerts=on_alerts)

@@ -1,6 +1,8 @@
-"""Configure Django's database layer from mamori's settings, lazily (DESIGN.md §5).
+"""Django for the store: the one place mamori configures Django, and opening a database (DESIGN.md §5).
 
-The capture and detection path never imports Django; the first store opened in a process configures it. Each
+The capture and detection path never imports Django. A process configures Django once, before it opens a store, in
+its composition root (``mamori.cli``, or the entry of a process the runtime spawns) with :func:`configure_django`:
+the run's database, and the dashboard's settings when the web is served. A store assumes it is configured. Each
 database file gets its own connection alias, so one process (a test, a report job) may open several stores.
 """
 
@@ -11,12 +13,20 @@ import os
 import sqlite3
 import tempfile
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from mamori.errors import StorageError
 
-__all__ = ["check_database_path", "database_alias", "ensure_database", "sqlite_settings"]
+__all__ = [
+    "check_database_path",
+    "configure_django",
+    "database_alias",
+    "django_configured",
+    "ensure_database",
+    "storage_settings",
+]
 
 _lock = threading.Lock()
 _migrated: set[str] = set()
@@ -72,11 +82,6 @@ def check_database_path(path: Path) -> None:
     _check_folder_takes_files(path)
 
 
-def sqlite_settings(path: Path) -> dict[str, Any]:
-    """Django's DATABASES entry for mamori's SQLite file (the web project uses it as its default)."""
-    return _sqlite(path)
-
-
 def _sqlite(path: Path) -> dict[str, Any]:
     return {
         "ENGINE": "django.db.backends.sqlite3",
@@ -104,24 +109,53 @@ def database_alias(path: Path) -> str:
     return "db_" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
 
 
-def _configure_django(default: dict[str, Any]) -> None:
+def storage_settings(path: Path) -> dict[str, Any]:
+    """Django's settings for the store alone (``watch``, ``analyze``...: the dashboard's apps are not loaded)."""
+    return {
+        "DATABASES": {"default": _sqlite(Path(path).resolve())},
+        "INSTALLED_APPS": ["mamori.storage"],
+        "USE_TZ": True,
+        "TIME_ZONE": "UTC",
+        "DEFAULT_AUTO_FIELD": "django.db.models.BigAutoField",
+        "LOGGING_CONFIG": None,
+    }
+
+
+def django_configured() -> bool:
+    from django.conf import settings
+
+    return bool(settings.configured)
+
+
+def configure_django(database: Path, extra: Mapping[str, Any] | None = None) -> None:
+    """Configure Django for this process: ``database`` is its default database, ``extra`` adds to or replaces the
+    store's settings (the dashboard's apps, middleware and host names when the web is served).
+
+    Called once per process, by its composition root, before any store is opened. A second call raises: Django
+    keeps its first configuration, so a later one would be ignored without a word."""
     import django
     from django.conf import settings
 
-    if not settings.configured:
-        settings.configure(
-            DATABASES={"default": default},
-            INSTALLED_APPS=["mamori.storage"],
-            USE_TZ=True,
-            TIME_ZONE="UTC",
-            DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
-            LOGGING_CONFIG=None,
-        )
-    django.setup()
+    values = {**storage_settings(database), **(extra or {})}
+    with _lock:
+        if settings.configured:
+            raise RuntimeError(
+                "Django is already configured in this process: configure_django is called once, by the "
+                "composition root (docs/design.md §11)"
+            )
+        settings.configure(**values)
+        django.setup()
 
 
 def ensure_database(path: Path, *, migrate: bool = True) -> str:
-    """Make ``path`` usable through Django's ORM: configure, connect, migrate. Returns the connection alias."""
+    """Make ``path`` usable through Django's ORM (configured already): connect, migrate. Returns the connection
+    alias: ``default`` for the run's own database, whose migrations then include every installed app's (the
+    dashboard's tables too when the web is served)."""
+    if not django_configured():
+        raise RuntimeError(
+            "Django is not configured: the composition root calls mamori.storage.setup.configure_django before "
+            "it opens a store (docs/design.md §11)"
+        )
     path = path.resolve()
     alias = database_alias(path)
     if alias not in _migrated:
@@ -133,11 +167,10 @@ def ensure_database(path: Path, *, migrate: bool = True) -> str:
             path, f"フォルダを作れません（{exc.strerror}）", f"cannot create its folder ({exc.strerror})"
         ) from exc
     with _lock:
-        _configure_django(_sqlite(path))
         from django.db import connections
 
         if str(connections.databases["default"].get("NAME")) == str(path):
-            alias = "default"  # the web project configured Django on this very database: share its connection
+            alias = "default"  # the run's database: share Django's own connection
         elif alias not in connections.databases:
             connections.databases[alias] = _sqlite(path)
         if migrate and alias not in _migrated:

@@ -1,7 +1,8 @@
 """Django settings for the type checker only (django-stubs' mypy plugin needs a settings module to import).
 
-At run time Django is configured by :mod:`mamori.storage.setup` (storage alone) or :mod:`mamori.web.setup` (the
-dashboard) from the mamori settings file. No SECRET_KEY here: a key written in a module ships in the wheel, known
+At run time Django is configured once per process by :func:`mamori.storage.setup.configure_django`, called by the
+composition root (``mamori.cli``) with the store's settings and, when the web is served, the dashboard's
+(:mod:`mamori.web.setup`). No SECRET_KEY here: a key written in a module ships in the wheel, known
 to everyone; the dashboard's key is generated on first use and kept in a file only its owner can read.
 """
 

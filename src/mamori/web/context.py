@@ -7,17 +7,17 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 
+from mamori.web.apps import dashboard
 from mamori.web.roles import ADMIN, role_of
-from mamori.web.setup import mamori_settings
 
 
 def mamori(request: HttpRequest) -> dict[str, Any]:
     role = role_of(request.user)
-    site = mamori_settings().site
+    parts = dashboard()
     return {
         "role": role,
         "is_admin": role == ADMIN,
-        "site_name": site.name or "mamori",
+        "site_name": parts.site.name or "mamori",
         "language": getattr(request, "LANGUAGE_CODE", settings.LANGUAGE_CODE),
-        "https": mamori_settings().web.tls is not None,
+        "https": parts.web.tls is not None,
     }

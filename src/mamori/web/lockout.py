@@ -16,9 +16,9 @@ from django.db.models import Count, Max, Sum
 from django.http import HttpRequest
 from django.utils import timezone
 
+from mamori.web.apps import dashboard
 from mamori.web.audit import client_ip
 from mamori.web.models import AuditEntry
-from mamori.web.setup import mamori_settings
 
 __all__ = ["AddressState", "LockedPair", "address_failures", "locked_pairs", "note_throttle", "throttled_addresses"]
 
@@ -42,7 +42,7 @@ class AddressState:
 
 
 def _since() -> dt.datetime:
-    return timezone.now() - dt.timedelta(seconds=mamori_settings().web.lockout.cooloff)
+    return timezone.now() - dt.timedelta(seconds=dashboard().web.lockout.cooloff)
 
 
 def address_failures(ip: str) -> int:
@@ -55,7 +55,7 @@ def address_failures(ip: str) -> int:
 
 
 def is_throttled(request: HttpRequest) -> bool:
-    return address_failures(client_ip(request)) >= mamori_settings().web.lockout.address_failures
+    return address_failures(client_ip(request)) >= dashboard().web.lockout.address_failures
 
 
 def note_throttle(request: HttpRequest) -> None:
@@ -70,7 +70,7 @@ def locked_pairs(limit: int = 100) -> list[LockedPair]:
     """The user names locked, each with the address it is locked from."""
     from axes.models import AccessAttempt
 
-    failures = mamori_settings().web.lockout.failures
+    failures = dashboard().web.lockout.failures
     rows = (
         AccessAttempt.objects.filter(attempt_time__gte=_since())
         .values("username", "ip_address")
@@ -85,7 +85,7 @@ def throttled_addresses(limit: int = 100) -> list[AddressState]:
     """The addresses whose failures over all accounts reached the address limit."""
     from axes.models import AccessAttempt
 
-    threshold = mamori_settings().web.lockout.address_failures
+    threshold = dashboard().web.lockout.address_failures
     rows = (
         AccessAttempt.objects.filter(attempt_time__gte=_since())
         .values("ip_address")

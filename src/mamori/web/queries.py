@@ -18,7 +18,7 @@ from mamori.config import normalize_mac, redact_secrets
 from mamori.model import Severity
 from mamori.rules import catalogue
 from mamori.storage.models import AlertHandling, AlertHourly, AlertRecord, DeliveryRecord, SensorStatus
-from mamori.web.setup import mamori_settings
+from mamori.web.apps import dashboard
 
 __all__ = ["STATUSES", "AlertQuery", "alert_detail", "overview"]
 
@@ -142,7 +142,7 @@ def alert_detail(uid: str) -> dict[str, Any] | None:
     if record is None:
         return None
     deliveries = list(DeliveryRecord.objects.filter(alert_uid=uid).order_by("ts", "id")[:200])
-    actions = mamori_settings().actions
+    actions = dashboard().actions
     for d in deliveries:  # records written before webhook URLs were kept out of them: shown redacted too
         d.detail = redact_secrets(d.detail, actions)
     return {
@@ -159,7 +159,7 @@ _RELATED_SHOWN = 20
 def related_alerts(record: AlertRecord) -> list[AlertRecord]:
     """Other alerts of the same source (its MAC, unless it is a router's, or its IP), newest first: the steps of one
     attack (a scan, then an unregistered connection, then a flood) read together."""
-    gateways = {g.mac for g in mamori_settings().site.gateways}
+    gateways = {g.mac for g in dashboard().site.gateways}
     match = Q()
     if record.src_mac and record.src_mac not in gateways:
         match |= Q(src_mac=record.src_mac)

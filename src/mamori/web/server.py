@@ -9,8 +9,7 @@ import socket
 import threading
 from typing import Any
 
-from mamori.config import Settings
-from mamori.config.web import parse_listen
+from mamori.config.web import WebSettings, parse_listen
 from mamori.errors import MamoriError
 
 __all__ = ["free_port_near", "listen_problem", "serve"]
@@ -48,16 +47,17 @@ def free_port_near(host: str, port: int, tries: int = 20) -> int | None:
     return None
 
 
-def serve(settings: Settings, app: Any, *, listen: str | None = None, stop: threading.Event | None = None) -> None:
-    """Serve ``app`` until SIGINT/SIGTERM (or ``stop`` is set)."""
+def serve(web: WebSettings, app: Any, *, listen: str, stop: threading.Event | None = None) -> None:
+    """Serve ``app`` on ``listen`` (the address Django's host names were derived from), with HTTPS when ``web``
+    has a certificate, until SIGINT/SIGTERM (or ``stop`` is set)."""
     from cheroot import wsgi
 
-    host, port = parse_listen(listen or settings.web.listen)
+    host, port = parse_listen(listen)
     problem = listen_problem(host, port)
     if problem is not None:
         raise MamoriError(problem)
     server = wsgi.Server((host, port), app, numthreads=8, server_name="mamori")
-    tls = settings.web.tls
+    tls = web.tls
     if tls is not None:
         from cheroot.ssl.builtin import BuiltinSSLAdapter
 

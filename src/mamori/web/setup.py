@@ -1,7 +1,9 @@
-"""Django settings built from mamori's settings file, and the WSGI application (DESIGN.md §5).
+"""The dashboard's Django settings, derived from the ``web:`` section and the address served, and its WSGI
+application (DESIGN.md §5).
 
-Called once per process by the CLI before anything else touches Django. The secret key is generated on first use
-and kept in a file only its owner can read; there is no default secret and no default password anywhere.
+The composition root (``mamori.cli``) passes these settings to :func:`mamori.storage.setup.configure_django`, the
+one place Django is configured, once per run. The secret key is generated on first use and kept in a file only its
+owner can read; there is no default secret and no default password anywhere.
 """
 
 from __future__ import annotations
@@ -10,21 +12,20 @@ import contextlib
 import os
 import secrets
 import socket
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from mamori.config import Settings
-from mamori.config.web import parse_listen
+from mamori.config.web import WebSettings, parse_listen
 from mamori.errors import MamoriError
 
-__all__ = ["django_settings", "mamori_settings", "secret_key", "setup_django", "wsgi_application"]
+__all__ = ["allowed_hosts", "django_settings", "secret_key", "wsgi_application"]
 
 PACKAGE = Path(__file__).resolve().parent
 
 
-def secret_key(settings: Settings) -> str:
-    """The key that signs sessions and CSRF tokens: read from its file, created (mode 0600) on first use."""
-    path = settings.web.secret_key_file or settings.data_dir / "web-secret.key"
+def secret_key(path: Path) -> str:
+    """The key that signs sessions and CSRF tokens: read from ``path``, created (mode 0600) on first use."""
     try:
         text = path.read_text(encoding="ascii").strip()
         if len(text) >= 50:
@@ -32,7 +33,10 @@ def secret_key(settings: Settings) -> str:
     except FileNotFoundError:
         pass
     except OSError as exc:
-        raise MamoriError(f"cannot read the web secret key {path}: {exc.strerror}") from exc
+        raise MamoriError(
+            f"ダッシュボードの秘密鍵 {path} を読めません（{exc.strerror}） / "
+            f"cannot read the web secret key {path}: {exc.strerror}"
+        ) from exc
     key = secrets.token_urlsafe(64)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -40,31 +44,37 @@ def secret_key(settings: Settings) -> str:
         with os.fdopen(fd, "w", encoding="ascii") as f:
             f.write(key + "\n")
     except OSError as exc:
-        raise MamoriError(f"cannot create the web secret key {path}: {exc.strerror}") from exc
+        raise MamoriError(
+            f"ダッシュボードの秘密鍵 {path} を作れません（{exc.strerror}） / "
+            f"cannot create the web secret key {path}: {exc.strerror}"
+        ) from exc
     return key
 
 
-def _allowed_hosts(settings: Settings) -> list[str]:
-    host, _port = parse_listen(settings.web.listen)
-    names = {"localhost", "127.0.0.1", "[::1]", host if ":" not in host else f"[{host}]"}
-    if host in ("0.0.0.0", "::"):  # noqa: S104 - a listen address from the settings, compared, not bound here
-        names.update({socket.gethostname(), socket.getfqdn()})
+def allowed_hosts(listen: str, names: Iterable[str] = ()) -> list[str]:
+    """The host names a request may give (Django's ALLOWED_HOSTS) for a dashboard served on ``listen``: the
+    loopback names, the address itself, this machine's names and addresses when it listens on every address, and
+    ``names`` (``web.allowed_hosts``)."""
+    host, _port = parse_listen(listen)
+    found = {"localhost", "127.0.0.1", "[::1]", host if ":" not in host else f"[{host}]"}
+    if host in ("0.0.0.0", "::"):  # noqa: S104 - a listen address compared, not bound here
+        found.update({socket.gethostname(), socket.getfqdn()})
         with contextlib.suppress(OSError):
-            names.update(str(info[4][0]) for info in socket.getaddrinfo(socket.gethostname(), None))
-    names.update(settings.web.allowed_hosts)
-    return sorted(n for n in names if n)
+            found.update(str(info[4][0]) for info in socket.getaddrinfo(socket.gethostname(), None))
+    found.update(names)
+    return sorted(n for n in found if n)
 
 
-def django_settings(settings: Settings, *, debug: bool = False) -> dict[str, Any]:
-    from mamori.storage.setup import sqlite_settings
-
-    web = settings.web
+def django_settings(
+    web: WebSettings, *, listen: str, secret_key: str, time_zone: str, debug: bool = False
+) -> dict[str, Any]:
+    """Django's settings for the dashboard served on ``listen`` (the database is the store's: added by
+    :func:`mamori.storage.setup.configure_django`)."""
     https = web.tls is not None
     return {
         "DEBUG": debug,
-        "SECRET_KEY": secret_key(settings),
-        "ALLOWED_HOSTS": _allowed_hosts(settings),
-        "DATABASES": {"default": sqlite_settings(settings.database_path.resolve())},
+        "SECRET_KEY": secret_key,
+        "ALLOWED_HOSTS": allowed_hosts(listen, web.allowed_hosts),
         "INSTALLED_APPS": [
             "django.contrib.contenttypes",
             "django.contrib.auth",
@@ -123,7 +133,7 @@ def django_settings(settings: Settings, *, debug: bool = False) -> dict[str, Any
         "WHITENOISE_USE_FINDERS": True,
         "WHITENOISE_AUTOREFRESH": False,
         "USE_TZ": True,
-        "TIME_ZONE": _local_zone(),
+        "TIME_ZONE": time_zone,
         "USE_I18N": True,
         "LANGUAGE_CODE": web.language,
         "LANGUAGES": [("ja", "日本語"), ("en", "English")],
@@ -161,54 +171,7 @@ def django_settings(settings: Settings, *, debug: bool = False) -> dict[str, Any
         "DEFAULT_AUTO_FIELD": "django.db.models.BigAutoField",
         "MESSAGE_STORAGE": "django.contrib.messages.storage.session.SessionStorage",
         "LOGGING_CONFIG": None,
-        "MAMORI": settings,
     }
-
-
-def _local_zone() -> str:
-    """The machine's zone name for display (Asia/Tokyo at a Japanese hospital); UTC if it cannot be told."""
-    try:
-        link = os.readlink("/etc/localtime")
-        if "zoneinfo/" in link:
-            return link.split("zoneinfo/", 1)[1]
-    except OSError:
-        pass
-    return os.environ.get("TZ") or "UTC"
-
-
-def setup_django(settings: Settings, *, debug: bool = False, migrate: bool = True) -> None:
-    """Configure Django for the dashboard (once per process) and bring the database up to date."""
-    import django
-    from django.conf import settings as django_conf
-
-    from mamori.storage import check_database_path
-
-    check_database_path(settings.database_path)  # one line naming the file and the reason, not a traceback
-    if not django_conf.configured:
-        django_conf.configure(**django_settings(settings, debug=debug))
-        django.setup()
-    if migrate:
-        from django.core.management import call_command
-        from django.db import DatabaseError
-
-        try:
-            call_command("migrate", verbosity=0, interactive=False)
-        except DatabaseError as exc:
-            path = settings.database_path
-            raise MamoriError(
-                f"データベース {path} を使えません: 開けないか更新できません（{exc}） / "
-                f"cannot use the database {path}: cannot open or upgrade it ({exc})"
-            ) from exc
-
-
-def mamori_settings() -> Settings:
-    """The mamori settings the dashboard was started with (kept in Django's settings as ``MAMORI``)."""
-    from django.conf import settings as django_conf
-
-    value = getattr(django_conf, "MAMORI", None)
-    if not isinstance(value, Settings):
-        raise RuntimeError("the dashboard was not set up with mamori.web.setup.setup_django")
-    return value
 
 
 def wsgi_application() -> Any:

@@ -80,13 +80,13 @@ def locked_out(
     """django-axes calls this when an account is locked after repeated failures."""
     username = str((credentials or {}).get("username") or request.POST.get("username") or "")[:150]
     # One entry per lockout (a user name from an address), not one per attempt made while it lasts.
-    from django.conf import settings
     from django.utils import timezone
 
+    from mamori.web.apps import dashboard
     from mamori.web.audit import client_ip
     from mamori.web.models import AuditEntry
 
-    recent = timezone.now() - dt.timedelta(hours=float(getattr(settings, "AXES_COOLOFF_TIME", 0.5)))
+    recent = timezone.now() - dt.timedelta(seconds=dashboard().web.lockout.cooloff)
     ip = client_ip(request)
     if not AuditEntry.objects.filter(action="lockout", target=username, ip=ip, ts__gte=recent).exists():
         AuditEntry.objects.create(user=username, action="lockout", target=username, detail="", ip=ip)

@@ -10,9 +10,9 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 
 from mamori.web import lockout
+from mamori.web.apps import dashboard
 from mamori.web.models import AuditEntry
 from mamori.web.roles import is_admin
-from mamori.web.setup import mamori_settings
 
 __all__ = ["audit_view", "security_view"]
 
@@ -29,7 +29,7 @@ def security_view(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied(_("Administrators only."))
     from axes.models import AccessAttempt, AccessFailureLog
 
-    limits = mamori_settings().web.lockout
+    limits = dashboard().web.lockout
     events = AuditEntry.objects.filter(action__in=("lockout", lockout.THROTTLE_ACTION)).order_by("-ts")[:100]
     return render(
         request,

@@ -16,10 +16,10 @@ from django.views.decorators.http import require_POST
 from mamori.model import Severity
 from mamori.rules import catalogue
 from mamori.storage.models import AlertHandling, AlertRecord
+from mamori.web.apps import dashboard
 from mamori.web.audit import audit
 from mamori.web.queries import STATUSES, AlertQuery, alert_detail
 from mamori.web.roles import is_admin
-from mamori.web.setup import mamori_settings
 
 __all__ = ["alert_action", "alert_detail_view", "alert_list", "register_terminal"]
 
@@ -36,7 +36,7 @@ _ACTIONS = {
 
 def alert_list(request: HttpRequest) -> HttpResponse:
     query = AlertQuery.from_params(request.GET)
-    paginator = Paginator(query.queryset(), mamori_settings().web.page_size)
+    paginator = Paginator(query.queryset(), dashboard().web.page_size)
     page = paginator.get_page(request.GET.get("page"))
     context: dict[str, Any] = {
         "nav": "alerts",
@@ -46,7 +46,7 @@ def alert_list(request: HttpRequest) -> HttpResponse:
         "rules": catalogue().ids(),
         "severities": [s.label for s in sorted(Severity, reverse=True)],
         "statuses": STATUSES,
-        "systems": [s.name for s in mamori_settings().site.systems],
+        "systems": [s.name for s in dashboard().site.systems],
     }
     template = "mamori/alerts_table.html" if request.headers.get("HX-Request") else "mamori/alerts.html"
     return render(request, template, context)
@@ -140,9 +140,8 @@ def register_terminal(request: HttpRequest, uid: str) -> HttpResponse:
     if others and request.POST.get("confirm_others") != "1":
         context["confirm_error"] = _("Tick the box to confirm you checked the other alerts of this source.")
         return render(request, "mamori/register_confirm.html", context, status=400)
-    from mamori.storage import Ledger, LedgerEntry, Store
+    from mamori.storage import LedgerEntry
 
-    store = Store(mamori_settings().database_path)
     entry = LedgerEntry(
         system=proposal["system"],
         name=proposal["name"],
@@ -150,7 +149,7 @@ def register_terminal(request: HttpRequest, uid: str) -> HttpResponse:
         ip=proposal["ip"] or None,
         note=proposal["note"] or _("registered from alert %(uid)s") % {"uid": uid},
     )
-    result = Ledger(store).upsert([entry], "web")
+    result = dashboard().ledger.upsert([entry], "web")
     comment = _("Registered as terminal %(name)s of %(system)s.") % proposal
     with transaction.atomic():
         _set_status(uid, "resolved", request.user.get_username(), comment, "register_terminal")
@@ -169,7 +168,7 @@ def _other_alerts(alert: AlertRecord) -> list[AlertRecord]:
     (an ARP alert's IP is the victim's, a spoofed flood's is random)."""
     from django.db.models import Q
 
-    gateways = {g.mac for g in mamori_settings().site.gateways}
+    gateways = {g.mac for g in dashboard().site.gateways}
     by_ip = alert.details.get("reason") == "unregistered-ip"
     mac = alert.src_mac if alert.src_mac and not by_ip and alert.src_mac not in gateways else None
     ip = alert.src_ip

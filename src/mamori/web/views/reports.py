@@ -13,8 +13,8 @@ from django.utils.translation import gettext as _
 from mamori.reports.tables import to_csv, to_xlsx
 from mamori.rules.render import summary as alert_summary
 from mamori.storage import record_to_alert
+from mamori.web.apps import dashboard
 from mamori.web.queries import AlertQuery
-from mamori.web.setup import mamori_settings
 from mamori.web.templatetags.mamori_tags import rule_name, severity_label, status_name
 from mamori.web.views.terminals import _download
 
@@ -90,7 +90,6 @@ def alerts_export(request: HttpRequest) -> HttpResponse:
 
 def monthly_pdf(request: HttpRequest) -> HttpResponse:
     from mamori.reports.monthly import FontMissing, collect_month, render_pdf
-    from mamori.storage import Store
 
     text = request.GET.get("month") or timezone.localdate().strftime("%Y-%m")
     try:
@@ -98,12 +97,12 @@ def monthly_pdf(request: HttpRequest) -> HttpResponse:
         dt.date(year, month, 1)
     except ValueError:
         return HttpResponse(_("Give the month as YYYY-MM."), status=400)
-    mamori = mamori_settings()
+    parts = dashboard()
     data = collect_month(
-        Store(mamori.database_path),
+        parts.store,
         year,
         month,
-        site=mamori.site.name or "mamori",
+        site=parts.site.name or "mamori",
         zone=timezone.get_current_timezone(),
         now=timezone.now(),
     )

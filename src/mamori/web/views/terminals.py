@@ -17,11 +17,11 @@ from django.views.decorators.http import require_POST
 from mamori.config import normalize_ip, normalize_mac
 from mamori.reports.tables import read_xlsx_rows, to_xlsx
 from mamori.reports.terminals_csv import ParsedTerminals, parse_terminals, write_terminals
-from mamori.storage import Ledger, LedgerEntry, Store
+from mamori.storage import Ledger, LedgerEntry
 from mamori.storage.models import AlertRecord
+from mamori.web.apps import dashboard
 from mamori.web.audit import audit
 from mamori.web.roles import is_admin
-from mamori.web.setup import mamori_settings
 
 __all__ = ["terminal_edit", "terminal_export", "terminal_import", "terminal_list", "terminal_retire"]
 
@@ -29,7 +29,7 @@ _MAX_UPLOAD = 5 * 1024 * 1024
 
 
 def _ledger() -> Ledger:
-    return Ledger(Store(mamori_settings().database_path))
+    return dashboard().ledger
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class Row:
 def _rows(include_retired: bool) -> list[Row]:
     rows = [
         Row(s.name, t.name, t.mac, t.ip or "", t.note, "file", False)
-        for s in mamori_settings().site.systems
+        for s in dashboard().site.systems
         for t in s.terminals
     ]
     for e in _ledger().terminals(include_retired=include_retired):
@@ -73,7 +73,7 @@ def _last_seen(rows: list[Row]) -> dict[str, Any]:
 def terminal_list(request: HttpRequest) -> HttpResponse:
     include_retired = request.GET.get("retired") == "1"
     rows = _rows(include_retired)
-    systems = mamori_settings().site.systems
+    systems = dashboard().site.systems
     return render(
         request,
         "mamori/terminals.html",
@@ -90,7 +90,7 @@ def terminal_list(request: HttpRequest) -> HttpResponse:
 def _entry_from_form(request: HttpRequest) -> tuple[LedgerEntry | None, dict[str, str]]:
     errors: dict[str, str] = {}
     system = (request.POST.get("system") or "").strip()
-    if system not in {s.name for s in mamori_settings().site.systems}:
+    if system not in {s.name for s in dashboard().site.systems}:
         errors["system"] = _("Choose a department system.")
     name = (request.POST.get("name") or "").strip()[:200]
     if not name:
@@ -103,7 +103,7 @@ def _entry_from_form(request: HttpRequest) -> tuple[LedgerEntry | None, dict[str
             mac = normalize_mac(raw_mac)
         except ValueError as exc:
             errors["mac"] = str(exc)
-        if mac and mac in {g.mac for g in mamori_settings().site.gateways}:
+        if mac and mac in {g.mac for g in dashboard().site.gateways}:
             errors["mac"] = _("This is a router's MAC address, not a terminal's.")
     if raw_ip:
         try:
@@ -142,7 +142,7 @@ def terminal_edit(request: HttpRequest) -> HttpResponse:
             "nav": "terminals",
             "values": values,
             "errors": errors,
-            "systems": mamori_settings().site.systems,
+            "systems": dashboard().site.systems,
         },
         status=400 if errors else 200,
     )
@@ -196,7 +196,7 @@ def _parse_upload(request: HttpRequest) -> ParsedTerminals | str:
         out = io.StringIO()
         csv.writer(out).writerows(rows)
         data = out.getvalue().encode("utf-8")
-    site = mamori_settings().site
+    site = dashboard().site
     return parse_terminals(
         data, source=name, systems=[s.name for s in site.systems], gateways={g.mac: g.name for g in site.gateways}
     )
