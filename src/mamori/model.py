@@ -3,7 +3,7 @@
 This module imports nothing from mamori. Observations made once per packet (``ConnectionAttempt``,
 ``PortResponse``, ``ArpObservation``) are ``typing.NamedTuple`` rather than frozen dataclasses: they are just
 as immutable and typed, and are built about four times faster, which matters on the capture path
-(DESIGN.md §2). They are read by field name only, never by position.
+(docs/design.md §2). They are read by field name only, never by position.
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ class WindowsEvent(NamedTuple):
     event data by name (``EventData``'s named ``Data`` items, or the children of ``UserData``), every value as text;
     unnamed ``Data`` items are joined under ``Data``. The rendered message is never kept: detection keys on these
     fields, which read the same on a Japanese and an English Windows. ``source`` names the file it came from.
-    A ``NamedTuple`` like the other per-record observations (DESIGN.md §7): one is built per relevant record.
+    A ``NamedTuple`` like the other per-record observations (docs/design.md §2): one is built per relevant record.
     """
 
     ts: float

@@ -53,7 +53,7 @@ def analyze(site: Path, *captures: Path) -> list[dict]:
 @pytest.mark.parametrize(
     ("capture", "scan_type", "unregistered"),
     [
-        ("nmap_sS_1-1000.pcap", "syn", True),  # SYN "stealth" scan, as in the Toyama experiment (seed 000)
+        ("nmap_sS_1-1000.pcap", "syn", True),  # SYN "stealth" scan, as in the Toyama experiment (JAMI 2017)
         ("scan_nmap_sT_1-1000.pcap", "connect", True),
         ("scan_nmap_sF_1-1000.pcap", "fin", False),
         ("scan_nmap_sN_1-1000.pcap", "null", False),

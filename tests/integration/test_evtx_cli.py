@@ -1,5 +1,5 @@
 """``mamori evtx analyze`` on the real sample logs (../shared/data/evtx, see the SOURCE.md files) and on the attack
-chain of seed 003 as forwarded JSON, through the installed command."""
+chain of the Ministry's 2023 training on the Osaka incident as forwarded JSON, through the installed command."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from mamori.testing.winevents import (
     ecs_line,
     evtx_json_line,
     nxlog_line,
-    seed003_chain,
+    osaka_chain,
 )
 from tests.integration.conftest import json_lines, run_mamori
 
@@ -112,8 +112,9 @@ def test_corrupt_file_is_reported_and_the_rest_is_analysed(evtx_dir: Path, tmp_p
 
 
 def write_chain(folder: Path) -> Path:
-    """The seed-003 chain as log shippers would deliver it: Security through Winlogbeat (ECS), Application through
-    NXLog (local times in JST), the RDP and Sysmon logs as evtx_dump JSON lines."""
+    """The Osaka chain (the Ministry's 2023 training) as log shippers would deliver it: Security through
+    Winlogbeat (ECS), Application through NXLog (local times in JST), the RDP and Sysmon logs as evtx_dump JSON
+    lines."""
     folder.mkdir()
     writers: dict[str, Callable] = {"Security": ecs_line, "Application": nxlog_line}
     with (
@@ -121,7 +122,7 @@ def write_chain(folder: Path) -> Path:
         (folder / "nxlog.json").open("w", encoding="utf-8") as nx,
         (folder / "other.jsonl").open("w", encoding="utf-8") as other,
     ):
-        for event in seed003_chain():
+        for event in osaka_chain():
             line = writers.get(event.channel, evtx_json_line)(event)
             {"Security": ecs, "Application": nx}.get(event.channel, other).write(line + "\n")
     return folder

@@ -392,7 +392,7 @@ def test_an_interface_that_disappears_never_stops_the_sensor(lan: Lan, tmp_path:
 def test_the_sensor_runs_a_blocking_script_once_per_alert_and_not_again_after_a_restart(
     lan: Lan, tmp_path: Path
 ) -> None:
-    """Seed 000's response: a script on the server, meant to shut the switch port of the stranger's MAC."""
+    """The Toyama design's response: a script on the server, meant to shut the switch port of the stranger's MAC."""
     log = tmp_path / "block.log"
     script = tmp_path / "block-port.sh"
     script.write_text(

@@ -1,4 +1,4 @@
-"""A Packet Police log gives the same alerts as the pcap of the same packets (seed 000's history, re-analysed)."""
+"""A Packet Police log gives the same alerts as the pcap of the same packets (the Toyama design's logs, re-analysed)."""
 
 from __future__ import annotations
 

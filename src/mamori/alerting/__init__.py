@@ -1,5 +1,5 @@
 """Response actions: routing, dedup, throttling, retries, and the built-in actions (script, Zabbix, syslog,
-e-mail, webhook). Imports only model and config (DESIGN.md §3)."""
+e-mail, webhook). Imports only model and config (docs/design.md §3)."""
 
 from mamori.alerting.base import ACTION_TYPES, Action, Notification, Outcome, build_action
 from mamori.alerting.dispatcher import Dispatcher

@@ -88,7 +88,7 @@ ACTION_TYPES: dict[str, ActionFactory] = {}
 
 
 def register(type_name: str) -> Callable[[ActionFactory], ActionFactory]:
-    """Register a built-in action type (explicitly, by the module that defines it; DESIGN.md §4.4)."""
+    """Register a built-in action type (explicitly, by the module that defines it; docs/design.md §4.4)."""
 
     def add(factory: ActionFactory) -> ActionFactory:
         ACTION_TYPES[type_name] = factory

@@ -1,4 +1,4 @@
-"""The kernel filter: only the packets a detector needs reach Python (DESIGN.md §2).
+"""The kernel filter: only the packets a detector needs reach Python (docs/design.md §2).
 
 Let through:
 - TCP with SYN or RST set (connection attempts, SYN-ACK answers, resets and closed-port answers);

@@ -1,4 +1,4 @@
-"""Turn raw frames into observations by slicing fixed offsets (DESIGN.md §2, §4.7).
+"""Turn raw frames into observations by slicing fixed offsets (docs/design.md §2, §4.7).
 
 The kernel (or libpcap, for files) has already filtered the stream down to what the detectors need, see
 :mod:`mamori.capture.bpf`; this decoder applies the same classification again so that it is correct on any input.

@@ -1,4 +1,4 @@
-"""Header layouts as declared tables (DESIGN.md §4.7), in the manner of dpkt's ``__hdr__``.
+"""Header layouts as declared tables (docs/design.md §4.7), in the manner of dpkt's ``__hdr__``.
 
 Each header is a sequence of ``(field, struct format)`` in network byte order; :class:`Header` derives the field
 offsets, the size and a compiled :class:`struct.Struct` from it, and headers can be concatenated into one layout

@@ -1,7 +1,7 @@
 """Packet Police (SoftEther's パケット警察 for Windows) CSV logs as a packet source.
 
-Hospitals that followed seed 000 logged every packet of the department server with Packet Police; reading those
-logs runs the same detectors over their history. One line is one packet:
+Hospitals that followed the Toyama design (JAMI 2017) logged every packet of the department server with
+Packet Police; reading those logs runs the same detectors over their history. One line is one packet:
 
     date, time.ms, session, session, src MAC, dst MAC, ethertype, size, type, flags, src IP, src port,
     dst IP, dst port, seq, ack, details...

@@ -305,7 +305,7 @@ def _file_size(path: Path) -> int:
 
 
 class LiveSource:
-    """A live interface. Non-blocking with ``select()`` on libpcap's selectable descriptor (DESIGN.md §5)."""
+    """A live interface. Non-blocking with ``select()`` on libpcap's selectable descriptor (docs/design.md §5)."""
 
     def __init__(
         self,

@@ -1,5 +1,5 @@
-"""``ip-mac-conflict``: ARP that binds a registered IP to another MAC (ARP spoofing, seed 001 threat T12), and
-IP-MAC bindings that flip back and forth.
+"""``ip-mac-conflict``: ARP that binds a registered IP to another MAC (ARP spoofing, threat T12 of the
+HEASNET report, 2007), and IP-MAC bindings that flip back and forth.
 
 arpwatch trusts the first binding it sees; mamori trusts the registered one: the site model's terminals (with an
 IP), servers (with a MAC) and gateways. Any ARP request, reply or gratuitous announcement whose sender claims a

@@ -1,5 +1,5 @@
 """``unregistered-terminal``: a connection attempt to a department server's service port from a terminal that is not
-registered for that system (seed 000; checklist item 2-⑬ 接続元制限).
+registered for that system (the Toyama design, JAMI 2017; checklist item 2-⑬ 接続元制限).
 
 - On the segment, the source MAC decides: an unknown MAC is a stranger; a registered MAC with an IP other than its
   registered one is a mismatch (a moved, cloned or impersonating terminal).

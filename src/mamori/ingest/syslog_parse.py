@@ -1,6 +1,6 @@
 """Syslog lines -> :class:`~mamori.model.LogRecord`: RFC 5424, RFC 3164 (BSD) and bare lines, UTF-8 or Shift_JIS.
 
-Written by hand for speed (DESIGN.md §5): one pass over the text with ``str`` methods, no regular expression on
+Written by hand for speed (docs/design.md §5): one pass over the text with ``str`` methods, no regular expression on
 the common path, and a small cache for timestamps (lines arriving in the same second share one). Nothing here
 raises on a malformed line: whatever cannot be read as a header stays in ``message``, and ``format`` says what
 was recognised. RFC 3164 timestamps carry neither a year nor a zone: the year is the one that puts the time

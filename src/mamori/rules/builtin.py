@@ -1,4 +1,4 @@
-"""The built-in rules, listed explicitly (DESIGN.md §4.4): network, Windows event logs, mamori itself."""
+"""The built-in rules, listed explicitly (docs/design.md §4.4): network, Windows event logs, mamori itself."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Django for the store: the one place mamori configures Django, and opening a database (DESIGN.md §5).
+"""Django for the store: the one place mamori configures Django, and opening a database (docs/design.md §5).
 
 The capture and detection path never imports Django. A process configures Django once, before it opens a store, in
 its composition root (``mamori.cli``, or the entry of a process the runtime spawns) with :func:`configure_django`:

@@ -1,9 +1,10 @@
 """Windows events for tests and benchmarks: builders for the events the rules read, the forms log shippers write
-them in (Winlogbeat/ECS, NXLog, evtx_dump), and the Osaka General Medical Center attack chain of seed 003.
+them in (Winlogbeat/ECS, NXLog, evtx_dump), and the Osaka General Medical Center attack chain shown in the
+Ministry's 2023 training.
 
-Seed 003 (the MHLW 2023 training) shows the catering server's logs of 2022-10-31 (JST): 27 failed logons
-(4625: Administrator, no domain, NTLM, status 0xC000006D, sub-status 0xC000006A, no source address) between
-4:07:12 and 4:07:22 and 1,989 up to 9:31:20; a 4624 of logon type 10 at 4:07:14 from the catering vendor's
+The Ministry's 2023 training (MHLW, on the Osaka incident) shows the catering server's logs of 2022-10-31 (JST):
+27 failed logons (4625: Administrator, no domain, NTLM, status 0xC000006D, sub-status 0xC000006A, no source
+address) between 4:07:12 and 4:07:22 and 1,989 up to 9:31:20; a 4624 of logon type 10 at 4:07:14 from the catering vendor's
 server; Advanced IP Scanner 2.5.1 installed at 4:18:05; Mimikatz in a folder made at 4:16; a list of servers
 written at 4:49 before the attackers moved on over RDP. Addresses and names here are made up.
 """
@@ -31,7 +32,7 @@ __all__ = [
     "failed_logon",
     "logon",
     "nxlog_line",
-    "seed003_chain",
+    "osaka_chain",
 ]
 
 SECURITY_PROVIDER = "Microsoft-Windows-Security-Auditing"
@@ -68,7 +69,7 @@ def failed_logon(
     workstation: str = "-",
     sub_status: str = "0xc000006a",
 ) -> WindowsEvent:
-    """4625 as in seed 003: NTLM through NtLmSsp, no domain, bad password."""
+    """4625 as in the Ministry's 2023 training on the Osaka incident: NTLM through NtLmSsp, no domain, bad password."""
     return event(
         ts,
         4625,
@@ -102,7 +103,7 @@ def logon(
     package: str = "Negotiate",
     sid: str = "S-1-5-21-1004336348-1177238915-682003330-500",
 ) -> WindowsEvent:
-    """4624 (type 10: RDP) as in seed 003."""
+    """4624 (type 10: RDP) as in the Ministry's 2023 training on the Osaka incident."""
     return event(
         ts,
         4624,
@@ -249,7 +250,7 @@ def _jst(hour: int, minute: int, second: float) -> float:
     return dt.datetime(2022, 10, 31, hour, minute, 0, tzinfo=JST).timestamp() + second
 
 
-def seed003_chain() -> Iterator[WindowsEvent]:
+def osaka_chain() -> Iterator[WindowsEvent]:
     """The catering server's chain, in time order: 1,989 failures (27 in the first 10 s), the RDP logon that
     worked, Mimikatz, Advanced IP Scanner, and the RDP session to the next server."""
     start = _jst(4, 7, 12)

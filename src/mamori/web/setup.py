@@ -1,5 +1,5 @@
 """The dashboard's Django settings, derived from the ``web:`` section and the address served, and its WSGI
-application (DESIGN.md §5).
+application (docs/design.md §5).
 
 The composition root (``mamori.cli``) passes these settings to :func:`mamori.storage.setup.configure_django`, the
 one place Django is configured, once per run. The secret key is generated on first use and kept in a file only its

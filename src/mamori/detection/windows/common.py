@@ -44,7 +44,7 @@ V = TypeVar("V")
 
 
 class Bounded(Generic[K, V]):
-    """A dict of at most ``cap`` keys; the least recently touched key is evicted first (O(1), DESIGN.md §7)."""
+    """A dict of at most ``cap`` keys; the least recently touched key is evicted first (O(1), docs/design.md §2)."""
 
     __slots__ = ("cap", "data", "evicted")
 

@@ -1,11 +1,12 @@
 """RDP rules: ``rdp-logon`` (someone logged on over RDP from a host that is not one of the site's admin hosts) and
 ``rdp-outbound`` (a machine opened an RDP session to another one: the attacker moving on).
 
-The training (seed 003) lists the events to review: TerminalServices-LocalSessionManager/Operational 21 (session
-logon), 22 (shell start), 25 (reconnection) together with Security 4624 of logon type 10, and
-TerminalServices-RDPClient/Operational 1024 / 1102 for the addresses a machine connected to. An ``Address`` of
-``LOCAL`` (``ローカル``) is a console logon, not RDP. RemoteConnectionManager 1149 (network authentication
-succeeded) comes before the logon and names the client's address too.
+The training (the Ministry's 2023 training on the Osaka incident) lists the events to review:
+TerminalServices-LocalSessionManager/Operational 21 (session logon), 22 (shell start), 25 (reconnection)
+together with Security 4624 of logon type 10, and TerminalServices-RDPClient/Operational 1024 / 1102 for the
+addresses a machine connected to. An ``Address`` of ``LOCAL`` (``ローカル``) is a console logon, not RDP.
+RemoteConnectionManager 1149 (network authentication succeeded) comes before the logon and names the client's
+address too.
 """
 
 from __future__ import annotations

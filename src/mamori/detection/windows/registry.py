@@ -1,4 +1,4 @@
-"""The registry of built-in Windows rules: names to rule classes, listed explicitly (DESIGN.md §4)."""
+"""The registry of built-in Windows rules: names to rule classes, listed explicitly (docs/design.md §4)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Vendor log parsers: firewall and router permit/deny lines -> :class:`~mamori.model.ConnectionAttempt`.
 
 The built-in parsers are registered explicitly in ``BUILTIN``; more come from installed packages through the
-``mamori.log_parsers`` entry-point group (DESIGN.md §4.8), each entry point naming a class or factory that
+``mamori.log_parsers`` entry-point group (docs/design.md §4.8), each entry point naming a class or factory that
 returns a :class:`LogParser`::
 
     [project.entry-points."mamori.log_parsers"]
