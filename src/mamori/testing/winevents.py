@@ -5,8 +5,8 @@ Ministry's 2023 training.
 The Ministry's 2023 training (MHLW, on the Osaka incident) shows the catering server's logs of 2022-10-31 (JST):
 27 failed logons (4625: Administrator, no domain, NTLM, status 0xC000006D, sub-status 0xC000006A, no source
 address) between 4:07:12 and 4:07:22 and 1,989 up to 9:31:20; a 4624 of logon type 10 at 4:07:14 from the
-catering vendor's server; Advanced IP Scanner 2.5.1 installed at 4:18:05; Mimikatz in a folder made at 4:16; a list of servers
-written at 4:49 before the attackers moved on over RDP. Addresses and names here are made up.
+catering vendor's server; Advanced IP Scanner 2.5.1 installed at 4:18:05; Mimikatz in a folder made at 4:16; a
+list of servers written at 4:49 before the attackers moved on over RDP. Addresses and names here are made up.
 """
 
 from __future__ import annotations
