@@ -116,7 +116,7 @@ def test_psk_with_python_313_or_sslpsk3(tmp_path: Path) -> None:
 
 def test_psk_without_support_says_what_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     if hasattr(ssl.SSLContext, "set_psk_client_callback"):
-        pytest.skip("Python 3.13 or later: the ssl module does TLS-PSK itself")
+        pytest.skip("n/a: Python 3.13 or later: the ssl module does TLS-PSK itself")
     monkeypatch.setitem(sys.modules, "sslpsk3", None)  # as if it were not installed
     with pytest.raises(ValueError, match=r"action 'zbx': TLS-PSK needs Python 3\.13 or later, or the sslpsk3"):
         build_action(_psk_settings(tmp_path))
