@@ -180,6 +180,8 @@ Network = Annotated[str, BeforeValidator(_network)]
 
 def _port_range(value: Any) -> tuple[int, int]:
     """``3389`` or ``"137-139"`` -> (first, last)."""
+    if isinstance(value, tuple):
+        return value  # parsed already (a bare item of dangerous_ports)
     if isinstance(value, int) and not isinstance(value, bool):
         first = last = value
     elif isinstance(value, str) and value.strip().replace("-", "", 1).isdigit():

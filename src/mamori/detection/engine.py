@@ -9,10 +9,12 @@ from typing import Protocol
 from mamori.config import DetectionSettings
 from mamori.detection.arp import IpMacConflictDetector
 from mamori.detection.book import AlertBook
+from mamori.detection.paths import PathMemory
 from mamori.detection.portscan import PortScanDetector
 from mamori.detection.site_index import SiteIndex
 from mamori.detection.synflood import SynFloodDetector
 from mamori.detection.unregistered import UnregisteredTerminalDetector
+from mamori.detection.zones import ZoneDetector
 from mamori.model import Alert, ArpObservation, ConnectionAttempt, PortResponse, Site
 
 __all__ = ["RULES", "Clock", "Engine", "SystemClock"]
@@ -27,7 +29,7 @@ class SystemClock:
         return time.time()
 
 
-RULES = ("unregistered-terminal", "port-scan", "syn-flood", "ip-mac-conflict")
+RULES = ("unregistered-terminal", "port-scan", "syn-flood", "ip-mac-conflict", "zone-policy", "new-path")
 
 
 class Engine:
@@ -44,6 +46,7 @@ class Engine:
         *,
         clock: Clock | None = None,
         new_uid: Callable[[], str] | None = None,
+        known_paths: PathMemory | None = None,
     ) -> None:
         self.clock: Clock = clock or SystemClock()
         self.index = SiteIndex(site)
@@ -60,11 +63,19 @@ class Engine:
             if settings.ip_mac_conflict.enabled
             else None
         )
-        self._on_response = [d.on_response for d in (self.scan, self.flood) if d is not None]
+        zones_on = bool(site.segments) and (settings.zone_policy.enabled or settings.new_path.enabled)
+        self.zones = (
+            ZoneDetector(self.index, settings.zone_policy, settings.new_path, self.book, known_paths)
+            if zones_on
+            else None
+        )
+        self._on_response = [d.on_response for d in (self.scan, self.flood, self.zones) if d is not None]
         self._on_arp = [self.arp.on_arp] if self.arp is not None else []
         self._quiet = {
             d.rule: d.quiet_period for d in (self.unregistered, self.scan, self.flood, self.arp) if d is not None
         }
+        if self.zones is not None:
+            self._quiet.update(self.zones.quiet_periods())
         self.observations = 0
         self.last_ts: float | None = None
 
@@ -72,6 +83,7 @@ class Engine:
         unregistered = self.unregistered.on_attempt if self.unregistered is not None else None
         scan = self.scan.on_attempt if self.scan is not None else None
         flood = self.flood.on_attempt if self.flood is not None else None
+        zones = self.zones.on_attempt if self.zones is not None else None
         # SYNs to a port under a flood are the flood's; tracking each forged source as a possible scanner would
         # cost time and memory exactly when the sensor needs them. Scans of other ports are still seen.
         hammered = self.flood.hammered if self.flood is not None else set()
@@ -89,6 +101,8 @@ class Engine:
                     flood(obs)  # type: ignore[arg-type]
                 if scan is not None and not (hammered and (obs.dst_ip, obs.dst_port) in hammered):  # type: ignore[union-attr]
                     scan(obs)  # type: ignore[arg-type]
+                if zones is not None and not (hammered and (obs.dst_ip, obs.dst_port) in hammered):  # type: ignore[union-attr]
+                    zones(obs)  # type: ignore[arg-type]
             elif kind is PortResponse:
                 for handler_r in on_response:
                     handler_r(obs)  # type: ignore[arg-type]
@@ -104,13 +118,15 @@ class Engine:
         now = self.clock.now() if now is None else now
         if self.flood is not None:
             self.flood.tick(now)
+        if self.zones is not None:
+            self.zones.tick()
         self.book.expire(now, self._quiet)
 
     def update_site(self, site: Site) -> None:
         """Use a changed site model from now on (a terminal registered in the dashboard, say), keeping every
         window, binding and open alert."""
         self.index = SiteIndex(site)
-        for detector in (self.unregistered, self.scan, self.flood, self.arp):
+        for detector in (self.unregistered, self.scan, self.flood, self.arp, self.zones):
             if detector is not None:
                 detector.use_index(self.index)
 
@@ -118,6 +134,8 @@ class Engine:
         """The input ended (end of the capture files): settle what was held back for more evidence."""
         if self.flood is not None:
             self.flood.finish()
+        if self.zones is not None:
+            self.zones.finish()
 
     def collect_changes(self) -> list[Alert]:
         if self.flood is not None:

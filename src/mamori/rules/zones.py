@@ -21,6 +21,8 @@ from mamori.rules.network import port_ranges
 
 __all__ = ["CHECKSHEETS", "CHECKSHEET_ITEMS", "NEW_PATH", "RULES", "ZONE_NAMES", "ZONE_POLICY", "checksheet_item"]
 
+_LISTED = 64  # addresses a detector lists in an alert's details; a full list means "this many or more"
+
 ZONE_NAMES: dict[str, tuple[str, str]] = {
     "hsz": ("高セキュアゾーン", "High Secure Zone"),
     "sz": ("セキュアゾーン", "Secure Zone"),
@@ -193,7 +195,7 @@ class ZonePolicyDetails(Details):
             "item": checksheet_item(self.policy, self.ref, lang),
             "from_where": _where(self.src_zone, self.src_segment, lang),
             "to_where": _where(self.dst_zone, self.dst_segment, lang),
-            "n_sources": len(self.src_ips),
+            "n_sources": f"{len(self.src_ips)}+" if len(self.src_ips) >= _LISTED else len(self.src_ips),
             "port_list": ports,
             "proto_name": self.proto.upper(),
             "n_targets": len(self.dst_ips),
@@ -352,7 +354,7 @@ NEW_PATH = Rule(
     details=NewPathDetails,
     summaries=(
         Summary(
-            ja="初めての経路: {from_place} から {to_place} へ {proto_name} {port_text}（最初は {src_ip} → {dst_ip}）。"
+            ja="初めての経路: {from_place}から {to_place}へ {proto_name} {port_text}（最初は {src_ip} → {dst_ip}）。"
             "{count:,} 回",
             en="New path: from {from_place} to {to_place} on {proto_name} {port_text} (first {src_ip} → {dst_ip}); "
             "{count:,} connections",
