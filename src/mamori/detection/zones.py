@@ -47,6 +47,7 @@ IGNORED = -2  # not a host's address: multicast, broadcast, loopback, link-local
 _CACHE_MAX = 65536
 _LIST_CAP = 64
 _RECENT_CAP = 4096  # forbidden connections waiting for their SYN-ACK
+_ANSWER_WAIT = 30.0  # seconds a SYN-ACK may take (SYN retransmissions included)
 _DEFAULT_DENY = FlowRule(src="any", dst="any", action="deny", ref="default", origin="custom")
 
 
@@ -64,15 +65,15 @@ class SegmentMap:
                 table.setdefault(net.prefixlen, {}).setdefault(int(net.network_address), index)
         self._v4 = [(_mask(plen, 32), nets) for plen, nets in sorted(v4.items(), reverse=True)]
         self._v6 = [(_mask(plen, 128), nets) for plen, nets in sorted(v6.items(), reverse=True)]
-        self._cache: dict[str, int] = {}
+        self.cache: dict[str, int] = {}  # address text -> segment index (or EXTERNAL, IGNORED)
 
     def lookup(self, ip: str) -> int:
-        found = self._cache.get(ip)
+        found = self.cache.get(ip)
         if found is None:
             found = self._find(ip)
-            if len(self._cache) >= _CACHE_MAX:
-                self._cache.clear()  # a spoofed storm of sources: start again rather than grow
-            self._cache[ip] = found
+            if len(self.cache) >= _CACHE_MAX:
+                self.cache.clear()  # a spoofed storm of sources: start again rather than grow
+            self.cache[ip] = found
         return found
 
     def _find(self, ip: str) -> int:
@@ -197,7 +198,8 @@ class ZoneDetector:
         self.policy_enabled = settings.enabled
         self.quiet_period = settings.quiet_period
         self.paths = NewPathDetector(path_settings, book, index, memory) if path_settings.enabled else None
-        self._recent: OrderedDict[tuple[str, str, int], AlertState] = OrderedDict()
+        # forbidden connections seen on the wire, waiting for their SYN-ACK: (client, server, port) -> (alert, time)
+        self._recent: OrderedDict[tuple[str, str, int], tuple[AlertState, float]] = OrderedDict()
         self._sources: dict[tuple[str, str, str], tuple[float, set[str]]] = {}
         self.use_index(index)
 
@@ -213,6 +215,7 @@ class ZoneDetector:
         self.segments = site.segments
         self.map = SegmentMap(site.segments)
         self.lookup = self.map.lookup
+        self._places = self.map.cache
         self.table = PolicyTable(site.zone_policy or ZonePolicy("custom", ()), site.segments)
         self._proxies = frozenset(p for s in site.segments for p in s.proxies)
         self._dangerous = {p.port: p.name for p in site.dangerous_ports}
@@ -225,10 +228,14 @@ class ZoneDetector:
     def on_attempt(self, obs: ConnectionAttempt) -> None:
         if obs.action is None and obs.proto == "tcp" and obs.flags & (SYN | ACK) != SYN:
             return  # on the wire only a SYN starts a connection; log lines are connections whatever their flags
-        lookup = self.lookup
-        src = lookup(obs.src_ip)
-        dst = lookup(obs.dst_ip)
-        if src == dst or IGNORED in (src, dst):
+        places = self._places  # the segment map's cache, read inline: this runs for every SYN
+        src = places.get(obs.src_ip)
+        if src is None:
+            src = self.lookup(obs.src_ip)
+        dst = places.get(obs.dst_ip)
+        if dst is None:
+            dst = self.lookup(obs.dst_ip)
+        if src == dst or src == IGNORED or dst == IGNORED:  # noqa: PLR1714,SIM109 - int compares beat a tuple
             return
         proxies = self._proxies
         via_proxy = bool(proxies) and (obs.src_ip in proxies or obs.dst_ip in proxies)
@@ -245,10 +252,16 @@ class ZoneDetector:
 
     def on_response(self, obs: PortResponse) -> None:
         """A SYN-ACK answering a forbidden connection: it was made, not only tried."""
-        if obs.kind != "synack" or not self._recent:
+        recent = self._recent
+        if not recent or obs.kind != "synack":
+            return  # nearly always: no forbidden connection is waiting for an answer
+        found = recent.pop((obs.dst_ip, obs.src_ip, obs.src_port), None)
+        if found is None:
+            while recent and obs.ts - next(iter(recent.values()))[1] > _ANSWER_WAIT:
+                recent.popitem(last=False)  # never answered (dropped, filtered): stop waiting
             return
-        state = self._recent.pop((obs.dst_ip, obs.src_ip, obs.src_port), None)
-        if state is None or self.book.get(RULE, state.key) is not state:
+        state = found[0]
+        if self.book.get(RULE, state.key) is not state:
             return
         if not state.details.get("answered"):
             state.details["answered"] = True
@@ -297,7 +310,7 @@ class ZoneDetector:
         if obs.action is None and obs.proto == "tcp":
             if len(self._recent) >= _RECENT_CAP:
                 self._recent.popitem(last=False)
-            self._recent[(obs.src_ip, obs.dst_ip, obs.dst_port)] = state
+            self._recent[(obs.src_ip, obs.dst_ip, obs.dst_port)] = (state, obs.ts)
         self._rate(state)
 
     def _count(self, state: AlertState, obs: ConnectionAttempt, gathered: bool) -> None:
