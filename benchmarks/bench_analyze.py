@@ -18,10 +18,16 @@ What it measures
     file this large mamori reads and filters with libpcap in a forked child while the parent decodes and
     detects, so it can use two cores where tcpdump uses one.
 
+    With ``--zones`` the site also has segments (each department system's /24 a segment: 電子カルテ and PACS in the
+    High Secure Zone, the others and the office network of the scanner and the flooder in the Secure Zone) and the
+    HEASNET large-institution policy, so that every SYN is also placed in its segments and judged (zone-policy,
+    new-path): the scan and the flood cross from the Secure Zone into the High Secure Zone.
+
 How to run
     . .venv/bin/activate
     python benchmarks/bench_analyze.py                      # 5 million packets in /tmp/mamori-bench
     python benchmarks/bench_analyze.py --packets 500000 --workdir /tmp/b
+    python benchmarks/bench_analyze.py --packets 2000000 --zones
 
 The capture is generated once (about 2.7 GB for 5 million packets) and reused by later runs with the same
 ``--packets``; delete it, or pass ``--regenerate``, to build it again. The settings file is written every run.
@@ -109,7 +115,7 @@ def make_lan() -> list[System]:
     return systems
 
 
-def site_yaml(systems: Sequence[System], database: Path) -> str:
+def site_yaml(systems: Sequence[System], database: Path, *, zones: bool = False) -> str:
     lines = [
         "# Written by benchmarks/bench_analyze.py: the site of the generated capture.",
         "site: {name: ベンチマーク病院}",
@@ -123,6 +129,12 @@ def site_yaml(systems: Sequence[System], database: Path) -> str:
         lines.append(f"    ports: [{', '.join(str(p) for p in system.ports)}]")
         lines.append("    terminals:")
         lines += [f'      - {{name: {t.name}, mac: "{t.mac}", ip: {t.ip}}}' for t in system.terminals]
+    if zones:
+        lines += ["segments:", "  - {name: 事務系, cidrs: [10.10.99.0/24], zone: sz}"]
+        for s, system in enumerate(systems, start=1):
+            zone = "hsz" if s <= 2 else "sz"
+            lines.append(f"  - {{name: {system.name}, cidrs: [10.10.{s}.0/24], zone: {zone}}}")
+        lines.append("zone_policy: heasnet-large")
     return "\n".join(lines) + "\n"
 
 
@@ -400,6 +412,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--packets", type=int, default=5_000_000, help="packets in the capture (default 5,000,000)")
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help=f"default {DEFAULT_WORKDIR}")
     parser.add_argument("--regenerate", action="store_true", help="build the capture again even if it is cached")
+    parser.add_argument("--zones", action="store_true", help="segments and the zone policy in the site (see above)")
     args = parser.parse_args(argv)
 
     tcpdump = shutil.which("tcpdump")
@@ -413,7 +426,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     tally_file = pcap.with_suffix(".json")
     site = work / "bench-analyze.yaml"
     database = work / "bench-analyze.db"
-    site.write_text(site_yaml(systems, database), encoding="utf-8")
+    site.write_text(site_yaml(systems, database, zones=args.zones), encoding="utf-8")
 
     if args.regenerate or not pcap.exists() or not tally_file.exists():
         print(f"generating {pcap} ({args.packets:,} packets) ...", flush=True)
