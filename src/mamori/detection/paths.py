@@ -3,14 +3,14 @@
 Like Zeek's known-services, the paths seen are remembered (``KnownPaths``), in the database through a small
 :class:`PathMemory` that ``runtime`` wires to the store (detection never imports storage), so that they survive a
 restart: a path known before the restart stays known. During the learning period (``detection.new_path.
-learning_period``, 14 days by default, counted from the first connection between segments the sensor ever saw)
-paths are only learned; after it, a path not seen before is an alert. A connection the zone policy forbids is a
-``zone-policy`` alert at once, learning or not, which says it was a new path (``new_path: true``); it is not
+learning_period``, 14 days by default, counted from the first connection on a dangerous port between segments ever
+seen) paths are only learned; after it, a path not seen before is an alert. A connection the zone policy forbids is
+a ``zone-policy`` alert at once, learning or not, which says it was a new path (``new_path: true``); it is not
 reported a second time here (docs/design.md §10). Connections a firewall denied do not make a path.
 
 A path is (source segment, destination segment, protocol, destination port); addresses in no segment are the
 segment ``""`` (outside). The table packs each path into one int key and its first and last seen seconds into one
-int value: a million paths take about 120 MB (benchmarks/bench_known_paths.py). It is bounded
+int value: a million paths take about 110 MB (benchmarks/bench_known_paths.py). It is bounded
 (``max_paths``): when full, the 1 % of paths unseen for longest are forgotten (a forgotten path would be new again).
 """
 
