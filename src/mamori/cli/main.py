@@ -22,6 +22,7 @@ from mamori.cli.evtx import evtx
 from mamori.cli.learn import learn
 from mamori.cli.logs import archive, collect, logs, start_collector_process, verify
 from mamori.cli.rules import rules
+from mamori.cli.segments import segments
 from mamori.cli.terminals import terminals, with_ledger
 from mamori.cli.web import user, web
 from mamori.cli.zabbix import zabbix_template
@@ -557,6 +558,7 @@ def _demo_dashboard(settings: Settings, listen: str) -> None:
 cli.add_command(check)
 cli.add_command(rules)
 cli.add_command(terminals)
+cli.add_command(segments)
 cli.add_command(web)
 cli.add_command(user)
 cli.add_command(learn)
