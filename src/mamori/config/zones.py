@@ -30,6 +30,7 @@ choice made here says so:
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
@@ -141,12 +142,22 @@ def heasnet_rules(name: str) -> tuple[FlowRule, ...]:
 # -- the schema ---------------------------------------------------------------------------------------------------
 
 
+def _shown(value: Any) -> str:
+    """A value as the file would write it (text quoted; nothing, true, lists as YAML/JSON), never Python's repr."""
+    if isinstance(value, str):
+        return repr(value)
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return type(value).__name__
+
+
 def _network(value: Any) -> str:
     if not isinstance(value, str | int) or isinstance(value, bool):
         raise ValueError(
             bilingual(
-                f'ネットワークは "10.1.0.0/24" のように書いてください（{value!r} ではなく）',
-                f'write a network such as "10.1.0.0/24", not {value!r}',
+                f'ネットワークは "10.1.0.0/24" のように書いてください（{_shown(value)} ではなく）',
+                f'write a network such as "10.1.0.0/24", not {_shown(value)}',
             )
         )
     text = str(value).strip()
@@ -190,15 +201,15 @@ def _port_range(value: Any) -> tuple[int, int]:
     else:
         raise ValueError(
             bilingual(
-                f'ポートは 3389 か "137-139" のように書いてください（{value!r} ではなく）',
-                f'write a port as 3389 or a range as "137-139", not {value!r}',
+                f'ポートは 3389 か "137-139" のように書いてください（{_shown(value)} ではなく）',
+                f'write a port as 3389 or a range as "137-139", not {_shown(value)}',
             )
         )
     if not 1 <= first <= last <= 65535:
         raise ValueError(
             bilingual(
-                f"ポート {value!r} は 1-65535 の範囲で、小さい方から書いてください",
-                f"port {value!r} must be within 1-65535, the lower first",
+                f"ポート {_shown(value)} は 1-65535 の範囲で、小さい方から書いてください",
+                f"port {_shown(value)} must be within 1-65535, the lower first",
             )
         )
     return first, last
