@@ -238,19 +238,22 @@ ZONE_POLICY = Rule(
         "logons). If the firewall allowed it, fix the firewall too.",
     ),
     notes=Text(
-        "1 つのアラートは（送信元、宛先セグメントの組、破られた行）ごとです。`reason`: `forbidden`（禁止）または "
+        "1 つのアラートは（送信元、セグメントの組、破られた行）ごとです（同じ行を破る送信元が多いときは、"
+        "送信元なしの 1 件にまとめ、`src_ips` に並べます）。`reason`: `forbidden`（禁止）または "
         "`no-proxy`（プロキシ経由なら許される接続を直接行った）。`policy`・`ref` は破られた行（HEASNET の"
         "チェックシート項目か院内の参照）、`proxy_ref` は経由すべき道を定める項目。`actions` は見えた接続の数"
         "（`wire`: パケット、`allow`・`deny`: ファイアウォールのログ）、`answered` は SYN-ACK が返った（接続が成立"
         "した）こと、`new_path` はこのセグメント間・危険ポートで初めての接続だったこと。ファイアウォールが拒否した"
-        "ものだけなら medium、危険ポートで高セキュアゾーンへの接続が成立したら critical です。",
-        "One alert per (source, pair of destination segments, rule broken). `reason`: `forbidden`, or `no-proxy` "
+        "ものだけなら medium、危険ポートで高セキュアゾーンへの接続が成立した（またはファイアウォールが許可した）ら "
+        "critical です。",
+        "One alert per (source, pair of segments, rule broken); when many sources break one rule they are gathered "
+        "in one alert without a source, listed in `src_ips`. `reason`: `forbidden`, or `no-proxy` "
         "(a connection allowed only through a proxy, made directly). `policy` and `ref` name the row broken (a "
         "HEASNET checksheet item or the site's own reference); `proxy_ref` the item that gives the way through a "
         "proxy. `actions` counts what was seen (`wire`: packets; `allow`, `deny`: firewall logs); `answered`: a "
         "SYN-ACK came back (the connection was made); `new_path`: it was the first connection between these "
         "segments on a dangerous port. Medium when the firewall blocked every attempt; critical when a connection "
-        "on a dangerous port into the High Secure Zone was answered.",
+        "on a dangerous port into the High Secure Zone was answered (or allowed by the firewall).",
     ),
     details=ZonePolicyDetails,
     summaries=(
