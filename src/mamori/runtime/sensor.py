@@ -55,14 +55,14 @@ class Sensor:
         self.clock = clock or SystemClock()
         self.store = store
         self._ledger_version: tuple[int, float] | None = None
-        self.writer = AlertWriter(store, interval=settings.storage.batch_interval) if store is not None else None
-        paths = stored_paths(settings, store, self.writer)
-        self.engine = Engine(self._site(), settings.detection, clock=self.clock, known_paths=paths)
         names = interfaces or list(settings.capture.interfaces)
         if not names:
             raise CaptureError(
                 f"{settings.source}: no interface to capture on; set capture.interfaces or pass --interface"
             )
+        self.writer = AlertWriter(store, interval=settings.storage.batch_interval) if store is not None else None
+        paths = stored_paths(settings, store, self.writer)  # the new-path rule's memory, saved by the writer
+        self.engine = Engine(self._site(), settings.detection, clock=self.clock, known_paths=paths)
         bpf = capture_filter(settings)
         c = settings.capture
         self.sources = [
