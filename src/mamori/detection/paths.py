@@ -126,8 +126,11 @@ class NewPathDetector:
             self._load(memory)
 
     def _load(self, memory: PathMemory) -> None:
-        started, paths = memory.load()
+        started, loaded = memory.load()
         self.learning_started = started
+        paths = list(loaded)
+        if len(paths) > self.paths.max_paths:  # the bound was lowered: keep the paths seen most recently
+            paths = heapq.nlargest(self.paths.max_paths, paths, key=lambda p: p.last_seen)
         for path in paths:
             key = KnownPaths.key(
                 self.paths.segment_id(path.src_segment), self.paths.segment_id(path.dst_segment), path.proto, path.port

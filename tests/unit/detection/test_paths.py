@@ -9,7 +9,7 @@ import pytest
 
 from mamori.detection import Engine
 from mamori.detection.paths import KnownPaths
-from mamori.model import SYN, ConnectionAttempt, Severity
+from mamori.model import SYN, ConnectionAttempt, KnownPath, Severity
 from mamori.rules.render import summary
 from mamori.testing import MemoryPaths
 from tests.conftest import make_settings
@@ -143,3 +143,13 @@ def test_the_table_is_bounded_and_forgets_the_paths_unseen_for_longest() -> None
     assert len(forgotten) == 10 and len(paths) == 991
     assert [paths.describe(k) for k in forgotten[:2]] == [("s0", "s0", "tcp", 445), ("s1", "s0", "tcp", 445)]
     assert paths.record(KnownPaths.key(ids[0], ids[0], "udp", 161)).port == 161
+
+
+def test_a_lowered_bound_keeps_the_paths_seen_most_recently(tmp_path: Path, memory: MemoryPaths) -> None:
+    memory.save(T0, [KnownPath("電子カルテ", "", "tcp", port, T0, T0 + port) for port in range(1, 501)])
+    settings = make_settings(SITE.replace("learning_period: 1d", "learning_period: 1d, max_paths: 100"), tmp_path)
+    e = Engine(settings.site, settings.detection, known_paths=memory)
+    assert e.zones is not None and e.zones.paths is not None
+    table = e.zones.paths.paths
+    assert len(table) == 100
+    assert sorted(table.describe(k)[3] for k in table.table) == list(range(401, 501))
