@@ -22,10 +22,16 @@ What it measures
     file this large mamori reads and filters with libpcap in a forked child while the parent decodes and
     detects, so it can use two cores where tcpdump uses one.
 
+    With ``--zones`` the site also has segments (each department system's /24 a segment: 電子カルテ and PACS in the
+    High Secure Zone, the others and the office network of the scanner and the flooder in the Secure Zone) and the
+    HEASNET large-institution policy, so that every SYN is also placed in its segments and judged (zone-policy,
+    new-path): the scan and the flood cross from the Secure Zone into the High Secure Zone.
+
 How to run
     . .venv/bin/activate
     python benchmarks/bench_analyze.py                      # 5 million packets in /tmp/mamori-bench
     python benchmarks/bench_analyze.py --packets 500000 --workdir /tmp/b
+    python benchmarks/bench_analyze.py --packets 2000000 --zones
 
     python benchmarks/bench_analyze.py --frames 74         # only the 74-byte capture
 
@@ -118,7 +124,7 @@ def make_lan() -> list[System]:
     return systems
 
 
-def site_yaml(systems: Sequence[System], database: Path) -> str:
+def site_yaml(systems: Sequence[System], database: Path, *, zones: bool = False) -> str:
     lines = [
         "# Written by benchmarks/bench_analyze.py: the site of the generated capture.",
         "site: {name: ベンチマーク病院}",
@@ -132,6 +138,12 @@ def site_yaml(systems: Sequence[System], database: Path) -> str:
         lines.append(f"    ports: [{', '.join(str(p) for p in system.ports)}]")
         lines.append("    terminals:")
         lines += [f'      - {{name: {t.name}, mac: "{t.mac}", ip: {t.ip}}}' for t in system.terminals]
+    if zones:
+        lines += ["segments:", "  - {name: 事務系, cidrs: [10.10.99.0/24], zone: sz}"]
+        for s, system in enumerate(systems, start=1):
+            zone = "hsz" if s <= 2 else "sz"
+            lines.append(f"  - {{name: {system.name}, cidrs: [10.10.{s}.0/24], zone: {zone}}}")
+        lines.append("zone_policy: heasnet-large")
     return "\n".join(lines) + "\n"
 
 
@@ -554,6 +566,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--packets", type=int, default=5_000_000, help="packets in the capture (default 5,000,000)")
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help=f"default {DEFAULT_WORKDIR}")
     parser.add_argument("--regenerate", action="store_true", help="build the captures again even if cached")
+    parser.add_argument("--zones", action="store_true", help="segments and the zone policy in the site (see above)")
     parser.add_argument(
         "--frames",
         choices=("both", "whole", str(SNAP)),
@@ -571,7 +584,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     systems = make_lan()
     site = work / "bench-analyze.yaml"
     database = work / "bench-analyze.db"
-    site.write_text(site_yaml(systems, database), encoding="utf-8")
+    site.write_text(site_yaml(systems, database, zones=args.zones), encoding="utf-8")
     print(f"settings: {site}")
     variants = [("whole frames", None), (f"{SNAP}-byte frames", SNAP)]
     if args.frames != "both":

@@ -26,6 +26,7 @@ files[/usr/lib/*/rsyslog/omrelp.so]=rsyslog-relp  # rsyslog forwarding over RELP
 # screenshots (the monthly PDF uses the font shipped in mamori), pdftotext to read the PDF back, msgfmt to compile the
 # Japanese catalogue
 # (openssl, above, makes the HTTPS test's certificate)
+packages[nft]=nftables  # the zones test's router logs and rejects with nftables (tc, for its mirror port, is iproute2)
 packages[chromium]=chromium
 packages[pdftotext]=poppler-utils
 packages[msgfmt]=gettext

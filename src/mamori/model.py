@@ -24,23 +24,30 @@ __all__ = [
     "FIN",
     "PSH",
     "RST",
+    "SEGMENT_ROLES",
     "SYN",
     "URG",
+    "ZONES",
     "Alert",
     "ArpObservation",
     "Clock",
     "ConnectionAttempt",
+    "DangerousPort",
     "Delivery",
     "DepartmentSystem",
+    "FlowRule",
     "Gateway",
+    "KnownPath",
     "LogRecord",
     "PortResponse",
+    "Segment",
     "Server",
     "Severity",
     "Site",
     "SystemClock",
     "Terminal",
     "WindowsEvent",
+    "ZonePolicy",
     "flags_text",
     "iso_time",
 ]
@@ -309,6 +316,82 @@ class DepartmentSystem:
     severity: Severity = Severity.HIGH
 
 
+# The zones of the HEASNET report (2007, §5.3.1): High Secure Zone, Secure Zone, DMZ; mamori adds medical devices
+# (the report puts them in the Secure Zone) and "external": any address in no segment, or a named outside network.
+ZONES: tuple[str, ...] = ("hsz", "sz", "dmz", "medical", "external")
+# What a segment is for, where a rule or an exemption needs to know (remote maintenance may reach medical devices).
+SEGMENT_ROLES: tuple[str, ...] = ("backup", "maintenance", "admin", "antivirus", "update", "asset-management")
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A network segment (セグメント): its address ranges, its zone, the proxies in it and its role.
+
+    ``cidrs`` are networks in their normal text form (``10.1.0.0/24``); an address in several is in the most specific
+    one. ``proxies`` are addresses of proxy servers: a connection from or to one of them goes "through a proxy".
+    """
+
+    name: str
+    cidrs: tuple[str, ...]
+    zone: str
+    proxies: tuple[str, ...] = ()
+    role: str | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class FlowRule:
+    """One row of a zone policy: connections started from ``src`` to ``dst``. The first row that matches decides.
+
+    ``src`` and ``dst`` name a zone (``hsz``...), a segment, ``role:<role>`` or ``any``. ``ports`` empty means every
+    port; ``proto`` None both TCP and UDP; ``via_proxy`` None either way, True only connections through a proxy,
+    False only direct ones. ``action`` is ``allow`` or ``deny``. ``origin`` is where the row comes from
+    (``heasnet-large``, ``heasnet-small`` or ``custom``) and ``ref`` what it cites: the checksheet item of a
+    HEASNET row ("3-5-1"), the operator's own reference for a custom one.
+    """
+
+    src: str
+    dst: str
+    action: str
+    ports: tuple[int, ...] = ()
+    proto: str | None = None
+    via_proxy: bool | None = None
+    ref: str = ""
+    origin: str = "custom"
+
+
+@dataclass(frozen=True)
+class ZonePolicy:
+    """Which connections between segments and zones are allowed: ``rules`` in order, then ``default``."""
+
+    name: str  # heasnet-large | heasnet-small | custom
+    rules: tuple[FlowRule, ...]
+    default: str = "allow"
+
+
+@dataclass(frozen=True)
+class DangerousPort:
+    """A port to watch between segments (RDP, SMB...): new paths on these are reported."""
+
+    port: int
+    name: str = ""
+
+
+class KnownPath(NamedTuple):
+    """A path seen between two segments on a dangerous port. ``src_segment``/``dst_segment`` are segment names,
+    ``""`` for addresses in no segment. ``src_ip``/``dst_ip`` are the first connection seen on it (``""`` when a
+    record only moves ``last_seen``). Times are POSIX seconds."""
+
+    src_segment: str
+    dst_segment: str
+    proto: str
+    port: int
+    first_seen: float
+    last_seen: float
+    src_ip: str = ""
+    dst_ip: str = ""
+
+
 @dataclass(frozen=True)
 class Site:
     """The hospital's site model as far as the sensor needs it."""
@@ -316,6 +399,9 @@ class Site:
     systems: tuple[DepartmentSystem, ...] = ()
     gateways: tuple[Gateway, ...] = ()
     name: str = ""
+    segments: tuple[Segment, ...] = ()
+    zone_policy: ZonePolicy | None = None
+    dangerous_ports: tuple[DangerousPort, ...] = ()
 
 
 def iso_time(ts: float) -> str:

@@ -46,6 +46,17 @@ def check(config: Path) -> None:
         servers = ", ".join(s.ip for s in system.servers)
         ports = ", ".join(str(p) for p in system.ports)
         click.echo(f"  - {system.name}: {servers} ports {ports}, {len(system.terminals)} terminals")
+    if site.segments and site.zone_policy is not None:
+        policy = site.zone_policy
+        click.echo(
+            f"  セグメント / segments: {len(site.segments)}, ゾーンポリシー / zone policy: {policy.name} "
+            f"({len(policy.rules)} 行 / rows, 既定 / default {policy.default}), "
+            f"危険ポート / dangerous ports: {len(site.dangerous_ports)}"
+        )
+        for segment in site.segments:
+            extra = f", proxies {', '.join(segment.proxies)}" if segment.proxies else ""
+            extra += f", role {segment.role}" if segment.role else ""
+            click.echo(f"  - {segment.name}: {segment.zone} {', '.join(segment.cidrs)}{extra}")
     click.echo(f"  interfaces: {', '.join(settings.capture.interfaces) or '(none)'}")
     click.echo(f"  database: {settings.database_path}")
     _warn_missing_interfaces(settings.capture.interfaces)

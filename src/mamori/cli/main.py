@@ -26,6 +26,7 @@ from mamori.cli.learn import learn
 from mamori.cli.logs import archive, collect, logs, start_collector_process, verify
 from mamori.cli.output import AlertPrinter, parse_time, print_alerts, progress
 from mamori.cli.rules import rules
+from mamori.cli.segments import segments
 from mamori.cli.terminals import terminals
 from mamori.cli.web import user, web
 from mamori.cli.zabbix import zabbix_template
@@ -326,6 +327,7 @@ cli.add_command(check)
 cli.add_command(demo)
 cli.add_command(rules)
 cli.add_command(terminals)
+cli.add_command(segments)
 cli.add_command(web)
 cli.add_command(user)
 cli.add_command(learn)

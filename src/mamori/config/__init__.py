@@ -15,10 +15,12 @@ from mamori.config.sections import (
     CaptureSettings,
     DetectionSettings,
     IpMacConflictSettings,
+    NewPathSettings,
     PortScanSettings,
     StorageSettings,
     SynFloodSettings,
     UnregisteredTerminalSettings,
+    ZonePolicySettings,
 )
 from mamori.config.values import normalize_ip, normalize_mac, parse_duration
 
@@ -28,6 +30,7 @@ __all__ = [
     "DetectionSettings",
     "EmailAction",
     "IpMacConflictSettings",
+    "NewPathSettings",
     "PortScanSettings",
     "ScriptAction",
     "Settings",
@@ -37,6 +40,7 @@ __all__ = [
     "UnregisteredTerminalSettings",
     "WebhookAction",
     "ZabbixAction",
+    "ZonePolicySettings",
     "load_settings",
     "normalize_ip",
     "normalize_mac",

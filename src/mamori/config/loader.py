@@ -22,6 +22,16 @@ from mamori.config.syslog import SyslogSettings, resolve_paths
 from mamori.config.values import Ip, Mac, Port, Strict, normalize_ip, normalize_mac
 from mamori.config.web import WebSettings
 from mamori.config.windows import WindowsSettings
+from mamori.config.zones import (
+    DangerousPortItem,
+    SegmentIn,
+    ZonePolicyIn,
+    dangerous_ports,
+    policy_of,
+    segments_of,
+    zone_checks,
+    zone_warning,
+)
 from mamori.errors import ConfigError, ConfigProblem
 from mamori.model import DepartmentSystem, Gateway, Server, Severity, Site, Terminal
 from mamori.rules import catalogue
@@ -74,6 +84,9 @@ class _SettingsIn(Strict):
     detection: DetectionSettings = DetectionSettings()
     gateways: tuple[_GatewayIn, ...] = ()
     systems: tuple[_SystemIn, ...] = ()
+    segments: tuple[SegmentIn, ...] = ()
+    zone_policy: ZonePolicyIn | None = None
+    dangerous_ports: tuple[DangerousPortItem, ...] | None = None
     actions: tuple[ActionSettings, ...] = ()
     windows: WindowsSettings = WindowsSettings()
     syslog: SyslogSettings | None = None
@@ -312,7 +325,14 @@ def _to_site(data: _SettingsIn) -> Site:
         for s in data.systems
     )
     gateways = tuple(Gateway(name=g.name or g.mac, mac=g.mac, ip=g.ip) for g in data.gateways)
-    return Site(systems=systems, gateways=gateways, name=data.site.name)
+    return Site(
+        systems=systems,
+        gateways=gateways,
+        name=data.site.name,
+        segments=segments_of(data.segments),
+        zone_policy=policy_of(data.zone_policy, bool(data.segments)),
+        dangerous_ports=dangerous_ports(data.dangerous_ports),
+    )
 
 
 def _yaml_problems(text: str, source: str, exc: yaml.YAMLError) -> list[ConfigProblem]:
@@ -344,14 +364,17 @@ def _sorted(problems: list[ConfigProblem]) -> list[ConfigProblem]:
     return sorted(problems, key=lambda p: (p.line or 0, p.column or 0))
 
 
-def _warnings(node: yaml.Node | None, raw: dict[str, Any], source: str) -> tuple[ConfigProblem, ...]:
+def _warnings(node: yaml.Node | None, raw: dict[str, Any], source: str, located: _Located) -> tuple[ConfigProblem, ...]:
     if node is None:
         message = bilingual(
             "ファイルが空です: 何も監視されません（README の設定例から始めてください）",
             "the file is empty: nothing would be monitored (start from the README's example)",
         )
         return (ConfigProblem(source, None, None, "", message),)
-    if not raw.get("systems"):
+    zones = zone_warning(raw)
+    if zones is not None:
+        return (located.problem(source, ("zone_policy",), zones),)
+    if not raw.get("systems") and not raw.get("segments"):
         message = bilingual(
             "部門システム（systems）がありません: 守るサーバも正規端末もないので、何も監視されません"
             "（ポートスキャン等の検知だけになります）",
@@ -389,6 +412,7 @@ def settings_from_text(text: str, *, source: str = "<settings>", data_dir: Path 
         problems.extend(p for p in _pydantic_problems(exc, raw, located, source) if p.field not in unreadable)
     problems.extend(_cross_checks(raw, located, source))
     problems.extend(_action_checks(raw, located, source))
+    zone_checks(raw, lambda path, message: problems.append(located.problem(source, path, message)))
     if problems or parsed is None:
         raise ConfigError(_sorted(problems))
     return Settings(
@@ -402,7 +426,7 @@ def settings_from_text(text: str, *, source: str = "<settings>", data_dir: Path 
         windows=parsed.windows,
         syslog=parsed.syslog,
         web=parsed.web,
-        warnings=_warnings(node, raw, source),
+        warnings=_warnings(node, raw, source, located),
     )
 
 

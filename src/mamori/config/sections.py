@@ -13,10 +13,12 @@ __all__ = [
     "CaptureSettings",
     "DetectionSettings",
     "IpMacConflictSettings",
+    "NewPathSettings",
     "PortScanSettings",
     "StorageSettings",
     "SynFloodSettings",
     "UnregisteredTerminalSettings",
+    "ZonePolicySettings",
 ]
 
 
@@ -78,9 +80,28 @@ class IpMacConflictSettings(Strict):
     quiet_period: Duration = 3600.0
 
 
+class ZonePolicySettings(Strict):
+    enabled: bool = True
+    quiet_period: Duration = Field(3600.0, description="after this much silence the same forbidden flow is a new alert")
+    max_sources: int = Field(
+        32, ge=1, description="sources with their own alert per pair of segments and rule; more are gathered in one"
+    )
+
+
+class NewPathSettings(Strict):
+    enabled: bool = True
+    learning_period: Duration = Field(
+        14 * 86400.0, description="paths seen in this time from the first one are learned, not reported"
+    )
+    quiet_period: Duration = 3600.0
+    max_paths: int = Field(1_000_000, ge=100, description="known paths remembered; the longest unseen go first")
+
+
 class DetectionSettings(Strict):
     unregistered_terminal: UnregisteredTerminalSettings = UnregisteredTerminalSettings()
     port_scan: PortScanSettings = PortScanSettings()
     syn_flood: SynFloodSettings = SynFloodSettings()
     ip_mac_conflict: IpMacConflictSettings = IpMacConflictSettings()
+    zone_policy: ZonePolicySettings = ZonePolicySettings()
+    new_path: NewPathSettings = NewPathSettings()
     max_open_alerts: int = Field(20_000, ge=100, description="alerts kept in memory at once")

@@ -7,6 +7,7 @@ from typing import Any
 
 from mamori.config import DetectionSettings
 from mamori.detection.book import AlertBook
+from mamori.detection.paths import PathMemory
 from mamori.detection.registry import Detector, DetectorContext, EntryPoints, build_detectors
 from mamori.detection.registry import _installed_entry_points as _detector_plugins
 from mamori.detection.site_index import SiteIndex
@@ -33,6 +34,7 @@ class Engine:
         new_uid: Callable[[], str] | None = None,
         rule_catalogue: Catalogue | None = None,
         detector_plugins: EntryPoints = _detector_plugins,
+        known_paths: PathMemory | None = None,
     ) -> None:
         self.clock: Clock = clock or SystemClock()
         self.index = SiteIndex(site)
@@ -40,7 +42,9 @@ class Engine:
         self.book = AlertBook(settings.max_open_alerts, new_uid=new_uid, rule_catalogue=rules)
         self.detectors: dict[str, Detector] = {
             d.rule: d
-            for d in build_detectors(DetectorContext(self.index, settings, self.book), rules, detector_plugins)
+            for d in build_detectors(
+                DetectorContext(self.index, settings, self.book, known_paths=known_paths), rules, detector_plugins
+            )
         }
         hooks = self.detectors.values()
         self._on_attempt: list[Callable[[ConnectionAttempt], None]] = _hooks(hooks, "on_attempt")
@@ -56,6 +60,8 @@ class Engine:
         self._refresh: list[Callable[[], None]] = _hooks(hooks, "refresh")
         self._finish: list[Callable[[], None]] = _hooks(hooks, "finish")
         self._quiet = {d.rule: d.quiet_period for d in hooks}
+        for periods in _hooks(hooks, "quiet_periods"):  # a detector that raises more than one rule's alerts
+            self._quiet.update(periods())
         self.observations = 0
         self.last_ts: float | None = None
 

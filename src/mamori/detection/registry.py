@@ -7,7 +7,8 @@ A detector watches observations for one rule of the catalogue (``mamori.rules``)
 - ``on_attempt(ConnectionAttempt)``: SYNs and scan probes, from the wire or from firewall logs;
 - ``on_response(PortResponse)`` with ``response_kinds`` (the answers it reads: ``synack``, ``rst``...);
 - ``on_arp(ArpObservation)``;
-- ``tick(now)``, ``refresh()``, ``finish()``: about once a second, before alerts are collected, at the end of input.
+- ``tick(now)``, ``refresh()``, ``finish()``: about once a second, before alerts are collected, at the end of input;
+- ``quiet_periods()``: the quiet period of each rule, for a detector that raises more than one rule's alerts.
 
 A plugin entry point names a factory ``(DetectorContext) -> detector or None`` (None: switched off)::
 
@@ -29,10 +30,12 @@ from typing import Any, Protocol
 from mamori.config import DetectionSettings
 from mamori.detection.arp import IpMacConflictDetector
 from mamori.detection.book import AlertBook
+from mamori.detection.paths import PathMemory
 from mamori.detection.portscan import PortScanDetector
 from mamori.detection.site_index import SiteIndex
 from mamori.detection.synflood import SynFloodDetector
 from mamori.detection.unregistered import UnregisteredTerminalDetector
+from mamori.detection.zones import ZoneDetector
 from mamori.rules import Catalogue, UnknownRuleError
 
 __all__ = [
@@ -67,6 +70,7 @@ class DetectorContext:
     settings: DetectionSettings
     book: AlertBook
     hammered: set[tuple[str, int]] = field(default_factory=set)
+    known_paths: PathMemory | None = None  # the paths seen before, kept by the runtime (new-path)
     options: Mapping[str, Any] = field(default_factory=dict)  # a plugin's own settings, if it has any
 
 
@@ -88,6 +92,15 @@ def _scan(ctx: DetectorContext) -> Detector | None:
     return PortScanDetector(ctx.index, s, ctx.book, ctx.hammered) if s.enabled else None
 
 
+def _zones(ctx: DetectorContext) -> Detector | None:
+    """zone-policy and new-path: one detector places each connection in its segments for both (built only when
+    the site has segments)."""
+    s = ctx.settings
+    if not ctx.index.site.segments or not (s.zone_policy.enabled or s.new_path.enabled):
+        return None
+    return ZoneDetector(ctx.index, s.zone_policy, s.new_path, ctx.book, ctx.known_paths, ctx.hammered)
+
+
 def _arp(ctx: DetectorContext) -> Detector | None:
     s = ctx.settings.ip_mac_conflict
     return IpMacConflictDetector(ctx.index, s, ctx.book) if s.enabled else None
@@ -99,6 +112,7 @@ BUILTIN: dict[str, DetectorFactory] = {
     "unregistered-terminal": _unregistered,
     "syn-flood": _flood,
     "port-scan": _scan,
+    "zone-policy": _zones,  # raises new-path alerts too
     "ip-mac-conflict": _arp,
 }
 

@@ -34,6 +34,7 @@ __all__ = [
     "ParsedTerminals",
     "ProposalRow",
     "decode_csv",
+    "encode_rows",
     "parse_terminals",
     "write_proposal",
     "write_terminals",
@@ -324,7 +325,8 @@ def _local(ts: float | None) -> str:
     return dt.datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M:%S") if ts is not None else ""
 
 
-def _encode(rows: Iterable[Sequence[object]], encoding: str) -> bytes:
+def encode_rows(rows: Iterable[Sequence[object]], encoding: str) -> bytes:
+    """Rows as CSV bytes for Excel (CRLF, formula-safe cells) in ``encoding`` (utf-8-sig or shift_jis)."""
     codec = _CODECS.get(encoding)
     if codec is None or encoding == "cp932":
         raise ValueError(f"unknown encoding {encoding!r}; known: {', '.join(ENCODINGS)}")
@@ -357,7 +359,7 @@ def write_terminals(entries: Iterable[LedgerEntry], *, encoding: str = "utf-8-si
     rows: list[Sequence[object]] = [[_COLUMNS[key][0] for key in _EXPORT]]
     for e in entries:
         rows.append([e.system, e.name, e.mac, e.ip or "", e.note, e.source, _local(e.updated_at)])
-    return _encode(rows, encoding)
+    return encode_rows(rows, encoding)
 
 
 @dataclass(frozen=True)
@@ -399,4 +401,4 @@ def write_proposal(rows: Iterable[ProposalRow], *, encoding: str = "utf-8-sig", 
                 r.decision,
             ]
         )
-    return _encode(out, encoding)
+    return encode_rows(out, encoding)

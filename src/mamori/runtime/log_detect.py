@@ -30,6 +30,7 @@ from mamori.errors import MamoriError, StorageError
 from mamori.ingest.syslog_parse import SyslogParser
 from mamori.ingest.vendors import ParserSet, load_parsers
 from mamori.model import Alert, ConnectionAttempt
+from mamori.runtime.known_paths import stored_paths
 from mamori.runtime.responses import build_dispatcher, log_deliveries
 from mamori.runtime.site import effective_site
 from mamori.storage import AlertWriter, SensorHealth, Store
@@ -241,8 +242,12 @@ class LogDetector:
         self.parser = SyslogParser(timezone=syslog.timezone, fallback=syslog.charset_fallback)
         self.parsers = parsers or load_parsers(syslog.parsers)
         # The settings file's terminals plus the ledger's (log lines without MACs are judged by registered IPs).
-        self.engine = Engine(effective_site(settings, store) if store else settings.site, settings.detection)
         self.writer = AlertWriter(store, interval=settings.storage.batch_interval, origin="syslog") if store else None
+        self.engine = Engine(
+            effective_site(settings, store) if store else settings.site,
+            settings.detection,
+            known_paths=stored_paths(settings, store, self.writer),
+        )
         self.dispatcher = build_dispatcher(settings, self.writer.submit_deliveries if self.writer else log_deliveries)
         if store is not None:
             self._restore(store)

@@ -18,6 +18,7 @@ from mamori.detection import Clock, Engine, SystemClock
 from mamori.errors import CaptureError, StorageError
 from mamori.model import Alert, Site
 from mamori.runtime.analyze import capture_filter
+from mamori.runtime.known_paths import stored_paths
 from mamori.runtime.responses import build_dispatcher, log_deliveries
 from mamori.runtime.site import effective_site
 from mamori.storage import AlertWriter, Ledger, SensorHealth, Store
@@ -54,12 +55,14 @@ class Sensor:
         self.clock = clock or SystemClock()
         self.store = store
         self._ledger_version: tuple[int, float] | None = None
-        self.engine = Engine(self._site(), settings.detection, clock=self.clock)
         names = interfaces or list(settings.capture.interfaces)
         if not names:
             raise CaptureError(
                 f"{settings.source}: no interface to capture on; set capture.interfaces or pass --interface"
             )
+        self.writer = AlertWriter(store, interval=settings.storage.batch_interval) if store is not None else None
+        paths = stored_paths(settings, store, self.writer)  # the new-path rule's memory, saved by the writer
+        self.engine = Engine(self._site(), settings.detection, clock=self.clock, known_paths=paths)
         bpf = capture_filter(settings)
         c = settings.capture
         self.sources = [
@@ -67,7 +70,6 @@ class Sensor:
             for n in names
         ]
         self.on_alerts = on_alerts
-        self.writer = AlertWriter(store, interval=settings.storage.batch_interval) if store is not None else None
         # With a syslog collector running beside it, the collector's detector sends the heartbeat (once per box).
         self.dispatcher = build_dispatcher(
             settings,

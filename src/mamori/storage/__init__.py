@@ -2,6 +2,7 @@
 is opened, never by capture or detection."""
 
 from mamori.storage.ledger import ImportResult, Ledger, LedgerEntry, active_terminals_in
+from mamori.storage.paths import KnownPathTable
 from mamori.storage.setup import check_database_path
 from mamori.storage.store import AlertFilter, AlertWriter, SensorHealth, Store, record_to_alert
 
@@ -9,6 +10,7 @@ __all__ = [
     "AlertFilter",
     "AlertWriter",
     "ImportResult",
+    "KnownPathTable",
     "Ledger",
     "LedgerEntry",
     "SensorHealth",

@@ -161,3 +161,37 @@ class SensorHour(models.Model):
     class Meta:
         db_table = "mamori_sensor_hour"
         constraints = [models.UniqueConstraint(fields=["name", "hour"], name="mamori_sensor_hour_key")]
+
+
+class KnownPathRecord(models.Model):
+    """A path seen between two segments on a dangerous port (the new-path rule's memory, like Zeek's known
+    services): segment names ("" for addresses in no segment), protocol and port, when first and last seen (last seen
+    to the hour), and the first connection seen on it."""
+
+    src_segment = models.CharField(max_length=200)
+    dst_segment = models.CharField(max_length=200)
+    proto = models.CharField(max_length=8)
+    port = models.PositiveIntegerField()
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    src_ip = models.CharField(max_length=45, blank=True, default="")
+    dst_ip = models.CharField(max_length=45, blank=True, default="")
+
+    class Meta:
+        db_table = "mamori_known_path"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["src_segment", "dst_segment", "proto", "port"], name="mamori_known_path_key"
+            )
+        ]
+        indexes = [models.Index(fields=["last_seen"], name="mamori_known_path_seen")]
+
+
+class LearningStart(models.Model):
+    """When a learning rule began to learn (new-path: the first connection between segments ever seen)."""
+
+    rule = models.CharField(max_length=64, unique=True)
+    started_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "mamori_learning_start"

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mamori.errors import StorageError
-from mamori.model import ALERT_FIELDS, Alert, Delivery, Severity
+from mamori.model import ALERT_FIELDS, Alert, Delivery, KnownPath, Severity
 from mamori.rules import SCHEMA_KEY, Details, RawDetails, catalogue, render
 from mamori.storage.setup import ensure_database
 
@@ -325,6 +325,13 @@ class _Deliveries:
     records: list[Delivery]
 
 
+@dataclass(frozen=True)
+class _Paths:
+    learning_started: float | None
+    paths: Sequence[KnownPath]
+    max_paths: int | None
+
+
 class AlertWriter:
     """Writes alert snapshots in batches on its own thread, so storing never slows capture down.
 
@@ -338,9 +345,10 @@ class AlertWriter:
         self.interval = interval
         self.origin = origin
         self._queue: queue.SimpleQueue[
-            list[Alert] | tuple[SensorHealth, ...] | _Deliveries | threading.Event | None
+            list[Alert] | tuple[SensorHealth, ...] | _Deliveries | _Paths | threading.Event | None
         ] = queue.SimpleQueue()
         self._deliveries: list[Delivery] = []
+        self._paths: list[_Paths] = []
         self._pending: dict[str, Alert] = {}
         self._health: tuple[SensorHealth, ...] = ()
         self.last_error: str | None = None
@@ -356,6 +364,12 @@ class AlertWriter:
         """Record delivery attempts with the next batch. Thread-safe: actions call it from their own threads."""
         if deliveries:
             self._queue.put(_Deliveries(deliveries))
+
+    def submit_paths(
+        self, learning_started: float | None, paths: Sequence[KnownPath], *, max_paths: int | None = None
+    ) -> None:
+        """Merge known paths (the new-path rule's memory) into the store with the next batch."""
+        self._queue.put(_Paths(learning_started, list(paths), max_paths))
 
     def submit_health(self, health: list[SensorHealth]) -> None:
         """Record sensor health with the next batch (the newest figures replace older ones)."""
@@ -385,6 +399,8 @@ class AlertWriter:
             except StorageError as exc:
                 log.error("%s (will retry)", exc)
                 del self._deliveries[:-10_000]  # bounded: keep the newest records while the store is away
+        if self._paths:
+            self._write_paths()
         if not self._pending:
             return
         batch = list(self._pending.values())
@@ -397,6 +413,20 @@ class AlertWriter:
         self.written += len(batch)
         self._pending.clear()
         self.last_error = None
+
+    def _write_paths(self) -> None:
+        from mamori.storage.paths import KnownPathTable
+
+        table = KnownPathTable(self.store)
+        while self._paths:
+            job = self._paths[0]
+            try:
+                table.save(job.learning_started, job.paths, max_paths=job.max_paths)
+            except StorageError as exc:
+                log.error("%s (will retry)", exc)
+                del self._paths[:-100]  # bounded while the store is away: the newest saves are kept
+                return
+            self._paths.pop(0)
 
     def _run(self) -> None:
         next_write = time.monotonic() + self.interval
@@ -415,6 +445,8 @@ class AlertWriter:
                     continue
                 if isinstance(item, _Deliveries):
                     self._deliveries.extend(item.records)
+                elif isinstance(item, _Paths):
+                    self._paths.append(item)
                 elif isinstance(item, tuple):
                     self._health = item
                 else:

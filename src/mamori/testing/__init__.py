@@ -1,5 +1,6 @@
-"""Fakes and builders for tests, benchmarks and the demo (a pcap builder, a fake clock)."""
+"""Fakes and builders for tests, benchmarks and the demo (a pcap builder, a fake clock, a known-paths memory)."""
 
 from mamori.testing.clock import FakeClock
+from mamori.testing.paths import MemoryPaths
 
-__all__ = ["FakeClock"]
+__all__ = ["FakeClock", "MemoryPaths"]

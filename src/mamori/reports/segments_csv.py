@@ -1,0 +1,197 @@
+"""Segments as CSV for Excel: the settings file's segments written out, and a CSV read back into the YAML to paste.
+
+The settings file stays the one place where segments live (they change with the network, rarely, and the zone
+policy names them); the CSV is for the network table an office keeps in Excel. Reading checks every row as the
+settings file would (zones, networks, proxies inside their segment, names used twice, a network in two segments),
+each problem placed by row and column, and gives the ``segments:`` block in YAML. The header row is Japanese
+(セグメント, ゾーン, ネットワーク, プロキシ, 役割, 備考) or English (name, zone, cidrs, proxies, role, note);
+zones and roles may be written in Japanese (高セキュアゾーン, バックアップ...). Networks and proxies are separated by
+spaces, commas or line breaks within their cell. Encodings as for the terminal ledger (UTF-8 with BOM, UTF-8,
+Shift_JIS).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from mamori.config.messages import pydantic_message
+from mamori.config.zones import SegmentIn, segments_of, zone_checks
+from mamori.model import Segment
+from mamori.reports.terminals_csv import CsvProblem, decode_csv, encode_rows
+
+__all__ = ["ParsedSegments", "parse_segments", "segments_yaml", "write_segments"]
+
+# key -> (Japanese header, English header, further accepted spellings)
+_COLUMNS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "name": ("セグメント", "name", ("セグメント名", "segment")),
+    "zone": ("ゾーン", "zone", ()),
+    "cidrs": ("ネットワーク", "cidrs", ("networks", "network", "アドレス範囲")),
+    "proxies": ("プロキシ", "proxies", ("proxy",)),
+    "role": ("役割", "role", ()),
+    "note": ("備考", "note", ("メモ", "notes")),
+}
+_ORDER = ("name", "zone", "cidrs", "proxies", "role", "note")
+_ZONES = {
+    "高セキュアゾーン": "hsz",
+    "highsecurezone": "hsz",
+    "セキュアゾーン": "sz",
+    "securezone": "sz",
+    "医療機器": "medical",
+    "医療機器ゾーン": "medical",
+    "外部": "external",
+}
+_ROLES = {
+    "バックアップ": "backup",
+    "リモート保守": "maintenance",
+    "保守": "maintenance",
+    "管理": "admin",
+    "ウイルス対策": "antivirus",
+    "更新": "update",
+    "資産管理": "asset-management",
+}
+_SPLIT = re.compile(r"[\s,、]+")
+
+
+def _fold(text: str) -> str:
+    return "".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+_HEADER_KEYS = {_fold(spelling): key for key, (ja, en, more) in _COLUMNS.items() for spelling in (ja, en, *more)}
+
+
+@dataclass
+class ParsedSegments:
+    """The segments a CSV gives, or the problems that prevent it (then ``segments`` must not be used)."""
+
+    segments: list[Segment] = field(default_factory=list)
+    problems: list[CsvProblem] = field(default_factory=list)
+    encoding: str = ""
+
+
+def write_segments(segments: Iterable[Segment], *, encoding: str = "utf-8-sig") -> bytes:
+    """The segments as CSV with the Japanese header, in ``encoding`` (utf-8-sig or shift_jis)."""
+    rows: list[Sequence[object]] = [[_COLUMNS[key][0] for key in _ORDER]]
+    for s in segments:
+        rows.append([s.name, s.zone, " ".join(s.cidrs), " ".join(s.proxies), s.role or "", s.note])
+    return encode_rows(rows, encoding)
+
+
+def parse_segments(data: bytes, *, source: str, encoding: str = "auto") -> ParsedSegments:
+    """Read and check every row of a segments CSV."""
+    result = ParsedSegments()
+    try:
+        text, result.encoding = decode_csv(data, encoding)
+    except ValueError as exc:
+        result.problems.append(CsvProblem(source, 1, "", str(exc)))
+        return result
+    rows = list(enumerate(csv.reader(io.StringIO(text, newline="")), start=1))
+    body = [(n, row) for n, row in rows if any(cell.strip() for cell in row) and not row[0].lstrip().startswith("#")]
+    if not body:
+        result.problems.append(CsvProblem(source, 1, "", "no header row and no segments: the file is empty"))
+        return result
+    (header_row, header), *records = body
+    columns = _header(header, source, header_row, result.problems)
+    if result.problems:
+        return result
+    raw: list[dict[str, Any]] = []
+    numbers: list[int] = []
+    valid: list[SegmentIn] = []
+    for number, row in records:
+        item = _item(row, columns)
+        raw.append(item)
+        numbers.append(number)
+        try:
+            valid.append(SegmentIn.model_validate(item))
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False)
+            for error in errors:
+                key = str(error["loc"][0]) if error["loc"] else ""
+                if error["type"] == "too_short" and any(len(e["loc"]) > 1 and e["loc"][0] == key for e in errors):
+                    continue  # a list emptied by its own invalid items: the items' errors say it better
+                label = columns[key][1] if key in columns else _COLUMNS.get(key, (key, "", ()))[0]
+                result.problems.append(CsvProblem(source, number, label, pydantic_message(error, key)))
+
+    def problem(path: tuple[str | int, ...], message: str) -> None:
+        index = path[1] if len(path) > 1 and isinstance(path[1], int) else 0
+        key = str(path[2]) if len(path) > 2 else ""
+        label = columns[key][1] if key in columns else ""
+        result.problems.append(CsvProblem(source, numbers[index] if numbers else header_row, label, message))
+
+    zone_checks({"segments": raw}, problem)
+    if not result.problems:
+        result.segments = list(segments_of(tuple(valid)))
+    result.problems.sort(key=lambda p: p.row)
+    return result
+
+
+def _header(cells: Sequence[str], source: str, row: int, problems: list[CsvProblem]) -> dict[str, tuple[int, str]]:
+    columns: dict[str, tuple[int, str]] = {}
+    for index, cell in enumerate(cells):
+        key = _HEADER_KEYS.get(_fold(cell))
+        if key is None:
+            continue
+        if key in columns:
+            problems.append(CsvProblem(source, row, cell.strip(), "the column is given twice / 列が 2 つあります"))
+            continue
+        columns[key] = (index, cell.strip())
+    for key in ("name", "zone", "cidrs"):
+        if key not in columns:
+            ja, en, _ = _COLUMNS[key]
+            problems.append(
+                CsvProblem(
+                    source,
+                    row,
+                    "",
+                    f"no {ja} / {en} column in the header row (expected: "
+                    f"{', '.join(_COLUMNS[k][0] for k in _ORDER)}) / ヘッダー行に {ja} 列がありません",
+                )
+            )
+    return columns
+
+
+def _item(row: Sequence[str], columns: dict[str, tuple[int, str]]) -> dict[str, Any]:
+    """One row as the settings file's form of a segment (what is empty is left out)."""
+
+    def cell(key: str) -> str:
+        index = columns.get(key, (-1, ""))[0]
+        value = row[index].strip() if 0 <= index < len(row) else ""
+        return value[1:] if value.startswith("'") and value[1:2] in ("=", "+", "-", "@") else value
+
+    item: dict[str, Any] = {"name": cell("name")}
+    zone = cell("zone")
+    item["zone"] = _ZONES.get(_fold(zone), unicodedata.normalize("NFKC", zone).lower())
+    item["cidrs"] = [c for c in _SPLIT.split(unicodedata.normalize("NFKC", cell("cidrs"))) if c]
+    proxies = [p for p in _SPLIT.split(unicodedata.normalize("NFKC", cell("proxies"))) if p]
+    if proxies:
+        item["proxies"] = proxies
+    role = cell("role")
+    if role:
+        item["role"] = _ROLES.get(_fold(role), unicodedata.normalize("NFKC", role).lower())
+    if cell("note"):
+        item["note"] = cell("note")
+    return item
+
+
+def segments_yaml(segments: Iterable[Segment]) -> str:
+    """The ``segments:`` block of the settings file, one flow mapping per segment."""
+    lines = ["segments:"]
+    for s in segments:
+        item: dict[str, Any] = {"name": s.name, "cidrs": list(s.cidrs), "zone": s.zone}
+        if s.proxies:
+            item["proxies"] = list(s.proxies)
+        if s.role:
+            item["role"] = s.role
+        if s.note:
+            item["note"] = s.note
+        text = yaml.safe_dump(item, allow_unicode=True, default_flow_style=True, sort_keys=False, width=1 << 20)
+        lines.append(f"  - {text.strip()}")
+    return "\n".join(lines) + "\n"
