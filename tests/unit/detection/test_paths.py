@@ -149,7 +149,8 @@ def test_a_lowered_bound_keeps_the_paths_seen_most_recently(tmp_path: Path, memo
     memory.save(T0, [KnownPath("電子カルテ", "", "tcp", port, T0, T0 + port) for port in range(1, 501)])
     settings = make_settings(SITE.replace("learning_period: 1d", "learning_period: 1d, max_paths: 100"), tmp_path)
     e = Engine(settings.site, settings.detection, known_paths=memory)
-    assert e.zones is not None and e.zones.paths is not None
-    table = e.zones.paths.paths
+    zones = e.detector("zone-policy")
+    assert zones is not None and zones.paths is not None
+    table = zones.paths.paths
     assert len(table) == 100
     assert sorted(table.describe(k)[3] for k in table.table) == list(range(401, 501))

@@ -255,7 +255,7 @@ def test_many_sources_breaking_one_rule_are_gathered_so_a_spoofed_storm_stays_sm
         "Forbidden connection between zones (HEASNET large institution 3-2-1: outside → High Secure Zone): "
         "64+ sources outside to 10.1.0.10 in High Secure Zone segment 電子カルテ, TCP 445 (SMB); 4,996 times"
     )
-    assert len(engine.zones.map.cache) <= 65536  # type: ignore[union-attr]
+    assert len(engine.detector("zone-policy").map.cache) <= 65536
 
 
 def test_an_episode_continues_after_a_restart(tmp_path: Path) -> None:
@@ -272,6 +272,6 @@ def test_an_episode_continues_after_a_restart(tmp_path: Path) -> None:
 
 def test_without_segments_there_is_no_zone_detector(tmp_path: Path) -> None:
     settings = make_settings("systems: []\n", tmp_path)
-    assert Engine(settings.site, settings.detection).zones is None
+    assert Engine(settings.site, settings.detection).detector("zone-policy") is None
     off = make_settings(SEGMENTS + "detection: {zone_policy: {enabled: false}, new_path: {enabled: false}}\n", tmp_path)
-    assert Engine(off.site, off.detection).zones is None
+    assert Engine(off.site, off.detection).detector("zone-policy") is None
