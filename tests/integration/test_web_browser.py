@@ -528,6 +528,9 @@ def test_the_alert_page_says_what_it_means_and_what_to_do_in_both_languages(new_
     assert "直ちに隔離します" in guidance.locator("[data-test=response]").inner_text()
     evidence = page.locator("[data-test=evidence]").inner_text()
     assert "ARP" in evidence and "にあると主張" in evidence
+    details = page.locator("[data-test=details]").inner_text()
+    assert "名乗った MAC" in details and "登録済みの IP を別の MAC が名乗った" in details, details
+    assert "claimed_mac" not in details and "registered-binding" not in details, details
     shown = page.locator("main").inner_text()
     for repr_mark in ("True", "False", "None", "{'", "\\\\"):  # no Python repr reaches the reader
         assert repr_mark not in shown, repr_mark
@@ -546,6 +549,8 @@ def test_the_alert_page_says_what_it_means_and_what_to_do_in_both_languages(new_
         assert "claimed the IP of a registered server" in page.locator("[data-test=meaning]").inner_text()
         assert "isolate the device" in page.locator("[data-test=response]").inner_text()
         assert "claims" in page.locator("[data-test=evidence]").inner_text()
+        details = page.locator("[data-test=details]").inner_text()
+        assert "Claiming MAC" in details and "a registered IP claimed by another MAC" in details, details
         assert "Possible ARP spoofing" in page.locator("[data-test=summary]").inner_text()
         shot(page, "alert-guidance-en")
         related.first.click()

@@ -14,7 +14,6 @@ refused, if any.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import smtplib
 import socket
 import ssl
@@ -76,8 +75,12 @@ def _facts(alert: Alert, tz: dt.tzinfo | None) -> list[tuple[str, str, str]]:
         ("システム", "System", alert.system or "-"),
         ("アラート ID", "Alert ID", alert.uid),
     ]
-    rows += [(name, name, json.dumps(value, ensure_ascii=False, default=str)) for name, value in alert.details.items()]
     return [(ja, en, escape.one_line(value, 1000)) for ja, en, value in rows]
+
+
+def _details(alert: Alert, lang: str) -> list[str]:
+    """The rule's details, a line each, in words."""
+    return [f"{label}: {escape.one_line(value, 1000)}" for label, value in render.detail_rows(alert, lang)]
 
 
 def _samples(alert: Alert, lang: str, tz: dt.tzinfo | None) -> list[str]:
@@ -112,6 +115,7 @@ def body_text(note: Notification, tz: dt.tzinfo | None = None) -> str:
         "",
         *_guidance(alert, "ja"),
         *(f"{label}: {value}" for label, _, value in facts),
+        *_details(alert, "ja"),
     ]
     if alert.samples:
         ja += ["", f"観測の見本（最初の {shown} 件）:", *_samples(alert, "ja", tz)]
@@ -122,6 +126,7 @@ def body_text(note: Notification, tz: dt.tzinfo | None = None) -> str:
         "",
         *_guidance(alert, "en"),
         *(f"{label}: {value}" for _, label, value in facts),
+        *_details(alert, "en"),
     ]
     if alert.samples:
         en += ["", f"Sample observations (first {shown}):", *_samples(alert, "en", tz)]

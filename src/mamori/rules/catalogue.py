@@ -93,6 +93,7 @@ class Rule:
     details: type[Details]
     summaries: tuple[Summary, ...]
     notes: Text | None = None
+    labels: Mapping[str, Text] | None = None  # words for fields the shared vocabulary (rules/labels.py) lacks
 
     def __post_init__(self) -> None:
         if not self.id or self.id != self.id.strip().lower() or " " in self.id:

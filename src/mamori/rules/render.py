@@ -15,8 +15,13 @@ from typing import Any
 from mamori.model import ALERT_FIELDS, Alert, iso_time
 from mamori.rules.catalogue import Catalogue, Rule
 from mamori.rules.details import Details, RawDetails
+from mamori.rules.labels import field_label, value_label
 
-__all__ = ["LANGS", "alert_to_dict", "describe_sample", "plain_fields", "rule_of", "summary", "title", "typed_details"]
+__all__ = [
+    "LANGS",
+    "alert_to_dict",
+    "describe_sample",
+    "detail_rows", "plain_fields", "rule_of", "summary", "title", "typed_details"]
 
 LANGS = ("ja", "en")
 _MISSING = {"ja": "（不明）", "en": "(unknown)"}
@@ -152,6 +157,34 @@ def title(rule_id: str, lang: str, catalogue: Catalogue | None = None) -> str:
 
 def rule_of(alert: Alert, catalogue: Catalogue | None = None) -> Rule | None:
     return _catalogue(catalogue).get(alert.rule)
+
+
+_YES_NO = {"ja": ("はい", "いいえ"), "en": ("yes", "no")}
+
+
+def detail_rows(alert: Alert, lang: str, catalogue: Catalogue | None = None) -> list[tuple[str, str]]:
+    """The alert's details as (field in words, value in words) in ``lang``: codes named, lists joined, yes/no,
+    nothing as a dash; never a Python repr. Each output escapes the text for its own format."""
+    rule = rule_of(alert, catalogue)
+    own = rule.labels if rule is not None else None
+    return [
+        (field_label(name, lang, own), _value_words(name, value, lang))
+        for name, value in typed_details(alert, catalogue).items()
+    ]
+
+
+def _value_words(name: str, value: Any, lang: str) -> str:
+    if value is None or value in ("", [], {}):
+        return "–"
+    if isinstance(value, bool):
+        return _YES_NO["ja" if lang == "ja" else "en"][0 if value else 1]
+    if isinstance(value, list | tuple):
+        return ", ".join(_value_words(name, v, lang) for v in value)
+    if isinstance(value, Mapping):
+        return ", ".join(f"{value_label(name, str(k), lang)}: {_value_words(name, v, lang)}" for k, v in value.items())
+    if isinstance(value, float):
+        return f"{value:,.3g}" if abs(value) < 1 else f"{value:,.1f}".removesuffix(".0")
+    return str(value_label(name, value, lang))
 
 
 # -- evidence in words ---------------------------------------------------------------------------------------------

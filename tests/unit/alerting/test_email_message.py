@@ -85,7 +85,9 @@ def test_subject_headers_and_body() -> None:
     assert "最初: 2026-11-23 11:15:00 JST (2026-11-23T02:15:00+00:00)" in body
     assert "Last seen: 2026-11-23 11:16:02 JST (2026-11-23T02:16:02.500000+00:00)" in body
     assert "送信元: 02:00:00:00:0e:01 / 192.168.10.11\n" in body and "Target: 192.168.10.11\n" in body
-    assert 'claimed_mac: "02:00:00:00:0e:01"' in body
+    # the details in words, in each language, never a field name or a JSON value
+    assert "名乗った MAC: 02:00:00:00:0e:01\n" in body and "Claiming MAC: 02:00:00:00:0e:01\n" in body
+    assert "claimed_mac" not in body and '"02:00:00:00:0e:01"' not in body
     # what the alert means and what to do, from the rule catalogue, in each language
     assert "【ARP 詐称・IP-MAC の不一致】" in body and "対応: 名乗った側の MAC の機器を特定して" in body
     assert "[ARP spoofing / IP-MAC conflict]" in body and "What to do: Find and isolate the device" in body

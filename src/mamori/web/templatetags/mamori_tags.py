@@ -123,23 +123,8 @@ def sample_words(sample: Any) -> str:
 
 @register.filter
 def detail_rows(alert: Any) -> list[tuple[str, str]]:
-    """The alert's details as (field, value in words): lists joined, yes/no, nothing as a dash; no Python repr."""
-    rows = []
-    for name, value in _alert(alert).details.items():
-        rows.append((name, _words(value)))
-    return rows
-
-
-def _words(value: Any) -> str:
-    if value is None or value in ("", [], {}):
-        return "–"
-    if isinstance(value, bool):
-        return _("yes") if value else _("no")
-    if isinstance(value, list | tuple):
-        return ", ".join(_words(v) for v in value)
-    if isinstance(value, dict):
-        return ", ".join(f"{k}: {_words(v)}" for k, v in value.items())
-    return str(value)
+    """The alert's details as (field in words, value in words), in the reader's language; Django escapes both."""
+    return render.detail_rows(_alert(alert), _lang())
 
 
 @register.filter
