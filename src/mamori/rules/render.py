@@ -21,7 +21,13 @@ __all__ = [
     "LANGS",
     "alert_to_dict",
     "describe_sample",
-    "detail_rows", "plain_fields", "rule_of", "summary", "title", "typed_details"]
+    "detail_rows",
+    "plain_fields",
+    "rule_of",
+    "summary",
+    "title",
+    "typed_details",
+]
 
 LANGS = ("ja", "en")
 _MISSING = {"ja": "（不明）", "en": "(unknown)"}
