@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -14,13 +15,21 @@ from mamori.errors import ConfigError
 
 __all__ = [
     "CONFIG_OPTION",
+    "CSV_ENCODINGS",
+    "CSV_IMPORT_ENCODING",
     "EXIT_PROBLEM",
     "LANG_OPTION",
+    "csv_export_options",
     "default_data_dir",
     "fail",
     "load_or_exit",
+    "read_input",
+    "report_problems",
     "warn",
+    "write_output",
 ]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_PROBLEM = 2  # a settings file with problems, an unreadable input, no interface
 
@@ -68,4 +77,69 @@ def load_or_exit(config: Path) -> Settings:
     except ConfigError as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
+        sys.exit(EXIT_PROBLEM)
+
+
+# -- CSV for Excel: the options and the reading and writing every CSV command shares ------------------------------
+
+CSV_ENCODINGS = ("utf-8-sig", "shift_jis")  # mamori.reports.ENCODINGS, without importing reports for --help
+
+
+def csv_export_options(what: str) -> Callable[[F], F]:
+    """``--output`` and ``--encoding`` of a command that writes ``what`` as CSV."""
+
+    def wrap(command: F) -> F:
+        command = click.option(
+            "--encoding",
+            type=click.Choice(CSV_ENCODINGS),
+            default="utf-8-sig",
+            show_default=True,
+            help="utf-8-sig: Excel 2016 以降 / newer Excel; shift_jis: 従来の Excel / older Excel on Japanese Windows.",
+        )(command)
+        return click.option(
+            "--output",
+            "-o",
+            type=click.Path(path_type=Path, dir_okay=False),
+            help=f"書き出し先（省略時は標準出力） / {what} file to write (default: standard output).",
+        )(command)
+
+    return wrap
+
+
+CSV_IMPORT_ENCODING = click.option(
+    "--encoding",
+    type=click.Choice(["auto", *CSV_ENCODINGS]),
+    default="auto",
+    show_default=True,
+    help="文字コード（auto: BOM 付き UTF-8・UTF-8・Shift_JIS を判別） / text encoding (auto detects).",
+)
+
+
+def write_output(data: bytes, output: Path | None) -> bool:
+    """``data`` to ``output``, or to standard output when None; True when a file was written."""
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return False
+    try:
+        output.write_bytes(data)
+    except OSError as exc:
+        fail(f"{output}: cannot write ({exc.strerror})")
+    return True
+
+
+def read_input(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        fail(f"{path}: cannot read ({exc.strerror})")
+
+
+def report_problems(problems: Sequence[object], not_done_ja: str, not_done_en: str) -> None:
+    """Print every problem of a checked CSV and what was therefore not done, then exit with EXIT_PROBLEM."""
+    if problems:
+        for problem in problems:
+            click.echo(str(problem), err=True)
+        n = len(problems)
+        click.echo(f"問題 {n} 件：{not_done_ja} / {n} problem(s): {not_done_en}", err=True)
         sys.exit(EXIT_PROBLEM)

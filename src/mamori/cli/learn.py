@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from mamori.cli.common import CONFIG_OPTION, EXIT_PROBLEM, fail, load_or_exit, warn
+from mamori.cli.common import CONFIG_OPTION, CSV_ENCODINGS, EXIT_PROBLEM, fail, load_or_exit, warn
 from mamori.cli.compose import with_ledger
-from mamori.cli.terminals import ENCODING_CHOICES
 from mamori.config import Settings, parse_duration
 from mamori.errors import MamoriError
 
@@ -57,7 +56,7 @@ KNOWN = "登録済み"
 )
 @click.option(
     "--encoding",
-    type=click.Choice(ENCODING_CHOICES),
+    type=click.Choice(CSV_ENCODINGS),
     default="utf-8-sig",
     show_default=True,
     help="CSV の文字コード / CSV encoding (shift_jis for older Excel).",

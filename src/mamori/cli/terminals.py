@@ -12,7 +12,17 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from mamori.cli.common import CONFIG_OPTION, EXIT_PROBLEM, fail, load_or_exit, warn
+from mamori.cli.common import (
+    CONFIG_OPTION,
+    CSV_IMPORT_ENCODING,
+    csv_export_options,
+    fail,
+    load_or_exit,
+    read_input,
+    report_problems,
+    warn,
+    write_output,
+)
 from mamori.cli.compose import existing_store, open_store
 from mamori.config import Settings, normalize_ip, normalize_mac
 from mamori.errors import MamoriError
@@ -20,9 +30,7 @@ from mamori.errors import MamoriError
 if TYPE_CHECKING:
     from mamori.storage import LedgerEntry
 
-__all__ = ["ENCODING_CHOICES", "terminals"]
-
-ENCODING_CHOICES = ("utf-8-sig", "shift_jis")  # mamori.reports.ENCODINGS, without importing reports for --help
+__all__ = ["terminals"]
 
 
 # -- the group ------------------------------------------------------------------------------------------------------
@@ -36,19 +44,7 @@ def terminals() -> None:
 
 @terminals.command("export")
 @CONFIG_OPTION
-@click.option(
-    "--output",
-    "-o",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="書き出し先（省略時は標準出力） / CSV file to write (default: standard output).",
-)
-@click.option(
-    "--encoding",
-    type=click.Choice(ENCODING_CHOICES),
-    default="utf-8-sig",
-    show_default=True,
-    help="utf-8-sig: Excel 2016 以降 / newer Excel; shift_jis: 従来の Excel / older Excel on Japanese Windows.",
-)
+@csv_export_options("CSV")
 def export_(config: Path, output: Path | None, encoding: str) -> None:
     """台帳を CSV に書き出す / Write the ledger's active terminals as CSV for Excel."""
     from mamori.reports import write_terminals
@@ -61,27 +57,14 @@ def export_(config: Path, output: Path | None, encoding: str) -> None:
         data = write_terminals(entries, encoding=encoding)
     except ValueError as exc:
         fail(str(exc))
-    if output is None:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
-        return
-    try:
-        output.write_bytes(data)
-    except OSError as exc:
-        fail(f"{output}: cannot write ({exc.strerror})")
-    click.echo(f"{len(entries)} 台を書き出しました / wrote {len(entries)} terminal(s) to {output} ({encoding})")
+    if write_output(data, output):
+        click.echo(f"{len(entries)} 台を書き出しました / wrote {len(entries)} terminal(s) to {output} ({encoding})")
 
 
 @terminals.command("import")
 @CONFIG_OPTION
 @click.argument("csv_file", metavar="CSV", type=click.Path(path_type=Path, dir_okay=False))
-@click.option(
-    "--encoding",
-    type=click.Choice(["auto", *ENCODING_CHOICES]),
-    default="auto",
-    show_default=True,
-    help="文字コード（auto: BOM 付き UTF-8・UTF-8・Shift_JIS を判別） / text encoding (auto detects).",
-)
+@CSV_IMPORT_ENCODING
 @click.option("--dry-run", is_flag=True, help="検査と件数の表示だけ / validate and count, change nothing.")
 def import_(config: Path, csv_file: Path, encoding: str, dry_run: bool) -> None:
     """CSV（台帳・learn の提案）を取り込む / Import a ledger CSV or a `mamori learn` proposal into the ledger.
@@ -94,24 +77,15 @@ def import_(config: Path, csv_file: Path, encoding: str, dry_run: bool) -> None:
     from mamori.storage import Ledger
 
     settings = load_or_exit(config)
-    try:
-        data = csv_file.read_bytes()
-    except OSError as exc:
-        fail(f"{csv_file}: cannot read ({exc.strerror})")
     site = settings.site
     parsed = parse_terminals(
-        data,
+        read_input(csv_file),
         source=str(csv_file),
         systems=[s.name for s in site.systems],
         gateways={g.mac: g.name for g in site.gateways},
         encoding=encoding,
     )
-    if parsed.problems:
-        for problem in parsed.problems:
-            click.echo(str(problem), err=True)
-        n = len(parsed.problems)
-        click.echo(f"問題 {n} 件：何も変更していません / {n} problem(s): nothing was changed", err=True)
-        sys.exit(EXIT_PROBLEM)
+    report_problems(parsed.problems, "何も変更していません", "nothing was changed")
     store = open_store(settings.database_path)
     try:
         result = Ledger(store).upsert(parsed.entries, "learn" if parsed.proposal else "import", dry_run=dry_run)

@@ -12,8 +12,6 @@ Shift_JIS).
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -26,7 +24,7 @@ from pydantic import ValidationError
 from mamori.config.messages import pydantic_message
 from mamori.config.zones import SegmentIn, segments_of, zone_checks
 from mamori.model import Segment
-from mamori.reports.terminals_csv import CsvProblem, decode_csv, encode_rows
+from mamori.reports.terminals_csv import CsvLayout, CsvProblem, encode_rows, fold
 
 __all__ = ["ParsedSegments", "parse_segments", "segments_yaml", "write_segments"]
 
@@ -61,11 +59,7 @@ _ROLES = {
 _SPLIT = re.compile(r"[\s,、]+")
 
 
-def _fold(text: str) -> str:
-    return "".join(unicodedata.normalize("NFKC", text).casefold().split())
-
-
-_HEADER_KEYS = {_fold(spelling): key for key, (ja, en, more) in _COLUMNS.items() for spelling in (ja, en, *more)}
+_LAYOUT = CsvLayout(_COLUMNS, ("name", "zone", "cidrs"), _ORDER, "segments")
 
 
 @dataclass
@@ -88,18 +82,7 @@ def write_segments(segments: Iterable[Segment], *, encoding: str = "utf-8-sig") 
 def parse_segments(data: bytes, *, source: str, encoding: str = "auto") -> ParsedSegments:
     """Read and check every row of a segments CSV."""
     result = ParsedSegments()
-    try:
-        text, result.encoding = decode_csv(data, encoding)
-    except ValueError as exc:
-        result.problems.append(CsvProblem(source, 1, "", str(exc)))
-        return result
-    rows = list(enumerate(csv.reader(io.StringIO(text, newline="")), start=1))
-    body = [(n, row) for n, row in rows if any(cell.strip() for cell in row) and not row[0].lstrip().startswith("#")]
-    if not body:
-        result.problems.append(CsvProblem(source, 1, "", "no header row and no segments: the file is empty"))
-        return result
-    (header_row, header), *records = body
-    columns = _header(header, source, header_row, result.problems)
+    result.encoding, columns, header_row, records = _LAYOUT.read(data, source, encoding, result.problems)
     if result.problems:
         return result
     raw: list[dict[str, Any]] = []
@@ -133,31 +116,6 @@ def parse_segments(data: bytes, *, source: str, encoding: str = "auto") -> Parse
     return result
 
 
-def _header(cells: Sequence[str], source: str, row: int, problems: list[CsvProblem]) -> dict[str, tuple[int, str]]:
-    columns: dict[str, tuple[int, str]] = {}
-    for index, cell in enumerate(cells):
-        key = _HEADER_KEYS.get(_fold(cell))
-        if key is None:
-            continue
-        if key in columns:
-            problems.append(CsvProblem(source, row, cell.strip(), "the column is given twice / 列が 2 つあります"))
-            continue
-        columns[key] = (index, cell.strip())
-    for key in ("name", "zone", "cidrs"):
-        if key not in columns:
-            ja, en, _ = _COLUMNS[key]
-            problems.append(
-                CsvProblem(
-                    source,
-                    row,
-                    "",
-                    f"no {ja} / {en} column in the header row (expected: "
-                    f"{', '.join(_COLUMNS[k][0] for k in _ORDER)}) / ヘッダー行に {ja} 列がありません",
-                )
-            )
-    return columns
-
-
 def _item(row: Sequence[str], columns: dict[str, tuple[int, str]]) -> dict[str, Any]:
     """One row as the settings file's form of a segment (what is empty is left out)."""
 
@@ -168,14 +126,14 @@ def _item(row: Sequence[str], columns: dict[str, tuple[int, str]]) -> dict[str, 
 
     item: dict[str, Any] = {"name": cell("name")}
     zone = cell("zone")
-    item["zone"] = _ZONES.get(_fold(zone), unicodedata.normalize("NFKC", zone).lower())
+    item["zone"] = _ZONES.get(fold(zone), unicodedata.normalize("NFKC", zone).lower())
     item["cidrs"] = [c for c in _SPLIT.split(unicodedata.normalize("NFKC", cell("cidrs"))) if c]
     proxies = [p for p in _SPLIT.split(unicodedata.normalize("NFKC", cell("proxies"))) if p]
     if proxies:
         item["proxies"] = proxies
     role = cell("role")
     if role:
-        item["role"] = _ROLES.get(_fold(role), unicodedata.normalize("NFKC", role).lower())
+        item["role"] = _ROLES.get(fold(role), unicodedata.normalize("NFKC", role).lower())
     if cell("note"):
         item["note"] = cell("note")
     return item

@@ -30,11 +30,13 @@ __all__ = [
     "DECISION_KNOWN",
     "DECISION_REJECT",
     "ENCODINGS",
+    "CsvLayout",
     "CsvProblem",
     "ParsedTerminals",
     "ProposalRow",
     "decode_csv",
     "encode_rows",
+    "fold",
     "parse_terminals",
     "write_proposal",
     "write_terminals",
@@ -71,16 +73,15 @@ DECISION_KNOWN = ("登録済み", "登録済", "known")
 _DECISION_ACCEPT = ("", "はい", "yes", "y", "ok", "accept", "○", "〇", "◯", "登録")
 
 
-def _fold(text: str) -> str:
+def fold(text: str) -> str:
     """Header and decision spellings compared without case, width or spaces: "ＭＡＣアドレス" == "mac アドレス"."""
     return "".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
-_HEADER_KEYS = {_fold(spelling): key for key, (ja, en, more) in _COLUMNS.items() for spelling in (ja, en, *more)}
 _DECISIONS = {
-    **{_fold(v): "accept" for v in _DECISION_ACCEPT},
-    **{_fold(v): "reject" for v in DECISION_REJECT},
-    **{_fold(v): "known" for v in DECISION_KNOWN},
+    **{fold(v): "accept" for v in _DECISION_ACCEPT},
+    **{fold(v): "reject" for v in DECISION_REJECT},
+    **{fold(v): "known" for v in DECISION_KNOWN},
 }
 
 
@@ -150,18 +151,7 @@ def parse_terminals(
     and ``gateways`` (router MAC -> name: a router's MAC is never a terminal's). When ``problems`` is not empty
     the caller must register nothing."""
     result = ParsedTerminals()
-    try:
-        text, result.encoding = decode_csv(data, encoding)
-    except ValueError as exc:
-        result.problems.append(CsvProblem(source, 1, "", str(exc)))
-        return result
-    rows = list(enumerate(csv.reader(io.StringIO(text, newline="")), start=1))
-    body = [(n, row) for n, row in rows if any(cell.strip() for cell in row) and not row[0].lstrip().startswith("#")]
-    if not body:
-        result.problems.append(CsvProblem(source, 1, "", "no header row and no terminals: the file is empty"))
-        return result
-    (header_row, header), *records = body
-    columns = _header(header, source, header_row, result.problems)
+    result.encoding, columns, _, records = _LAYOUT.read(data, source, encoding, result.problems)
     if result.problems:
         return result
     result.proposal = "decision" in columns
@@ -189,37 +179,76 @@ def parse_terminals(
     return result
 
 
-def _header(cells: Sequence[str], source: str, row: int, problems: list[CsvProblem]) -> dict[str, tuple[int, str]]:
-    """Column key -> (index, header as written). Unknown columns (the operator's own) are ignored."""
-    columns: dict[str, tuple[int, str]] = {}
-    for index, cell in enumerate(cells):
-        key = _HEADER_KEYS.get(_fold(cell))
-        if key is None:
-            continue
-        if key in columns:
-            problems.append(
-                CsvProblem(
-                    source,
-                    row,
-                    cell.strip(),
-                    f"the column is given twice (also column {columns[key][0] + 1}) / 列が 2 つあります",
+@dataclass(frozen=True)
+class CsvLayout:
+    """The columns of one kind of CSV: key -> (Japanese header, English header, other spellings), the keys a file
+    must have, and the order the header is written in (named in the message for a missing column)."""
+
+    columns: Mapping[str, tuple[str, str, tuple[str, ...]]]
+    required: tuple[str, ...]
+    order: tuple[str, ...]
+    what: str  # "terminals", "segments": for "no header row and no ..."
+
+    def keys(self) -> dict[str, str]:
+        return {fold(spelling): key for key, (ja, en, more) in self.columns.items() for spelling in (ja, en, *more)}
+
+    def read(
+        self, data: bytes, source: str, encoding: str, problems: list[CsvProblem]
+    ) -> tuple[str, dict[str, tuple[int, str]], int, list[tuple[int, list[str]]]]:
+        """(encoding used, column key -> (index, header as written), the header's row number, the numbered rows after
+        the header). Blank
+        and ``#`` comment rows are passed over; every problem of the file or its header goes to ``problems``."""
+        try:
+            text, used = decode_csv(data, encoding)
+        except ValueError as exc:
+            problems.append(CsvProblem(source, 1, "", str(exc)))
+            return "", {}, 1, []
+        rows = list(enumerate(csv.reader(io.StringIO(text, newline="")), start=1))
+        body = [(n, r) for n, r in rows if any(cell.strip() for cell in r) and not r[0].lstrip().startswith("#")]
+        if not body:
+            problems.append(CsvProblem(source, 1, "", f"no header row and no {self.what}: the file is empty"))
+            return used, {}, 1, []
+        (header_row, header), *records = body
+        columns = self._header(header, source, header_row, problems)
+        return used, columns, header_row, records
+
+    def _header(
+        self, cells: Sequence[str], source: str, row: int, problems: list[CsvProblem]
+    ) -> dict[str, tuple[int, str]]:
+        """Column key -> (index, header as written). Unknown columns (the operator's own) are ignored."""
+        keys = self.keys()
+        columns: dict[str, tuple[int, str]] = {}
+        for index, cell in enumerate(cells):
+            key = keys.get(fold(cell))
+            if key is None:
+                continue
+            if key in columns:
+                problems.append(
+                    CsvProblem(
+                        source,
+                        row,
+                        cell.strip(),
+                        f"the column is given twice (also column {columns[key][0] + 1}) / 列が 2 つあります",
+                    )
                 )
-            )
-            continue
-        columns[key] = (index, cell.strip())
-    for key in ("system", "mac"):
-        if key not in columns:
-            ja, en, _ = _COLUMNS[key]
-            problems.append(
-                CsvProblem(
-                    source,
-                    row,
-                    "",
-                    f"no {ja} / {en} column in the header row (expected: "
-                    f"{', '.join(_COLUMNS[k][0] for k in _LEDGER)}) / ヘッダー行に {ja} 列がありません",
+                continue
+            columns[key] = (index, cell.strip())
+        for key in self.required:
+            if key not in columns:
+                ja, en, _ = self.columns[key]
+                problems.append(
+                    CsvProblem(
+                        source,
+                        row,
+                        "",
+                        f"no {ja} / {en} column in the header row (expected: "
+                        f"{', '.join(self.columns[k][0] for k in self.order)}) / ヘッダー行に {ja} 列がありません",
+                    )
                 )
-            )
-    return columns
+        return columns
+
+
+_LAYOUT = CsvLayout(_COLUMNS, ("system", "mac"), _LEDGER, "terminals")
 
 
 def _label(columns: dict[str, tuple[int, str]], key: str) -> str:
@@ -246,7 +275,7 @@ def _row(
     def problem(key: str, message: str) -> None:
         result.problems.append(CsvProblem(source, number, _label(columns, key), message))
 
-    decision = _DECISIONS.get(_fold(cell("decision")))
+    decision = _DECISIONS.get(fold(cell("decision")))
     if decision is None:
         problem(
             "decision",
