@@ -60,8 +60,8 @@ class LateralMovementDetector:
         self._max_sources = settings.max_sources
         self.ports = frozenset(settings.ports)
         self._hammered = hammered if hammered is not None else set()
-        # (source, evidence) -> host -> last time reached, oldest first
-        self._sources: OrderedDict[tuple[str, str], OrderedDict[str, float]] = OrderedDict()
+        # (source, evidence) -> host -> (last time reached, port), oldest first
+        self._sources: OrderedDict[tuple[str, str], OrderedDict[str, tuple[float, int]]] = OrderedDict()
         self._open: dict[tuple[str, str], _Episode] = {}
         self.evicted = 0
         self.exempted = 0
@@ -89,7 +89,7 @@ class LateralMovementDetector:
             self.exempted += 1
             return
         key = (src, "packets" if obs.action is None else "firewall")
-        targets = self._reach(key, dst, ts)
+        targets = self._reach(key, dst, ts, obs.dst_port)
         episode = self._open.get(key)
         if episode is not None and self.book.get(RULE, episode.state.key) is not episode.state:
             del self._open[key]  # expired or evicted from the book: a new episode
@@ -102,7 +102,7 @@ class LateralMovementDetector:
             self._count(episode, obs, 1)
         self._rate(episode.state, len(targets))
 
-    def _reach(self, key: tuple[str, str], dst: str, ts: float) -> OrderedDict[str, float]:
+    def _reach(self, key: tuple[str, str], dst: str, ts: float, port: int) -> OrderedDict[str, tuple[float, int]]:
         """Note that the source reached ``dst``; the hosts it reached within the window, oldest first."""
         sources = self._sources
         targets = sources.get(key)
@@ -116,16 +116,18 @@ class LateralMovementDetector:
         if dst in targets:
             targets.move_to_end(dst)
         else:
-            while targets and ts - next(iter(targets.values())) > self.window:
+            while targets and ts - next(iter(targets.values()))[0] > self.window:
                 targets.popitem(last=False)
             if len(targets) >= _TARGETS_CAP:
                 targets.popitem(last=False)
-        targets[dst] = ts
+        targets[dst] = (ts, port)
         return targets
 
     # -- alerts -----------------------------------------------------------------------------------------------
 
-    def _start(self, key: tuple[str, str], obs: ConnectionAttempt, targets: OrderedDict[str, float]) -> _Episode:
+    def _start(
+        self, key: tuple[str, str], obs: ConnectionAttempt, targets: OrderedDict[str, tuple[float, int]]
+    ) -> _Episode:
         state, _ = self.book.open(
             RULE,
             f"{key[0]}|{key[1]}",
@@ -140,9 +142,10 @@ class LateralMovementDetector:
         state.details.setdefault("evidence", key[1])
         state.details.setdefault("window", self.window)
         episode = self._open[key] = _Episode(state)
-        for host in list(targets)[:-1]:  # the hosts reached before, within the window
+        for host, (_, port) in list(targets.items())[:-1]:  # the hosts reached before, within the window
             self._note_target(episode, host)
-        state.first_seen = min(state.first_seen, next(iter(targets.values())))
+            self._note_port(state, port)
+        state.first_seen = min(state.first_seen, next(iter(targets.values()))[0])
         self._count(episode, obs, len(targets))
         return episode
 
@@ -164,12 +167,7 @@ class LateralMovementDetector:
         state = episode.state
         d = state.details
         self._note_target(episode, obs.dst_ip)
-        ports = d.get("port_names")
-        if not isinstance(ports, dict):
-            ports = d["port_names"] = dict(ports or {})
-        port = str(obs.dst_port)
-        if port not in ports and len(ports) < _LISTED:
-            ports[port] = self._names.get(obs.dst_port, "")
+        self._note_port(state, obs.dst_port)
         actions = d.get("actions")
         if not isinstance(actions, dict):
             actions = d["actions"] = dict(actions or {})
@@ -179,6 +177,14 @@ class LateralMovementDetector:
             d["device"] = obs.device
         state.dst_ip, state.dst_port = obs.dst_ip, obs.dst_port  # the latest target
         state.add(obs, obs.ts, n)
+
+    def _note_port(self, state: AlertState, port: int) -> None:
+        ports = state.details.get("port_names")
+        if not isinstance(ports, dict):
+            ports = state.details["port_names"] = dict(ports or {})
+        text = str(port)
+        if text not in ports and len(ports) < _LISTED:
+            ports[text] = self._names.get(port, "")
 
     def _rate(self, state: AlertState, in_window: int) -> None:
         d = state.details

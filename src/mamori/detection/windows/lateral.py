@@ -61,7 +61,7 @@ class _Move(NamedTuple):
 class _Spread:
     """Computers reached within the window (oldest first) and, for an account, the sources it came from."""
 
-    targets: OrderedDict[str, float] = field(default_factory=OrderedDict)
+    targets: OrderedDict[str, tuple[float, str]] = field(default_factory=OrderedDict)  # computer -> (time, method)
     sources: dict[str, float] = field(default_factory=dict)
 
 
@@ -71,6 +71,7 @@ class _Share(NamedTuple):
     account: str
     share: str
     event: WindowsEvent
+    counted: bool  # the access went into an alert already (the source's fan-out)
 
 
 def _is_loopback(ip: str) -> bool:
@@ -208,47 +209,47 @@ class LateralMovementWindowsRule(RuleBase):
         move = self._move(event)
         if move is None or self._exempt(move):
             return False
-        hit = False
+        hit = self._spread(event, move)
         if move.method == "admin-share":
-            share = _Share(event.ts, move.source, move.account, (event.fields.get("ShareName") or "").strip(), event)
+            name = (event.fields.get("ShareName") or "").strip()
+            share = _Share(event.ts, move.source, move.account, name, event, hit)
             self._shares.put(event.computer.lower(), share)
-            hit = self._waiting_services(event.computer.lower(), share)
-        return self._spread(event, move) or hit
+            hit = self._waiting_services(event.computer.lower(), share, counted=hit) or hit
+        return hit
 
-    def _within(self, spread: _Spread, target: str, ts: float) -> int:
+    def _within(self, spread: _Spread, target: str, ts: float, method: str) -> int:
         targets = spread.targets
         if target in targets:
             targets.move_to_end(target)
         else:
-            while targets and ts - next(iter(targets.values())) > self.window:
+            while targets and ts - next(iter(targets.values()))[0] > self.window:
                 targets.popitem(last=False)
             if len(targets) >= 4096:
                 targets.popitem(last=False)
-        targets[target] = ts
+        targets[target] = (ts, method)
         return len(targets)
 
     def _spread(self, event: WindowsEvent, move: _Move) -> bool:
         ts = event.ts
         book = self.ctx.book
         by_source = self._by_source.setdefault(move.source, _Spread)
-        n = self._within(by_source, move.target, ts)
+        n = self._within(by_source, move.target, ts, move.method)
         local = self._local_admin.setdefault(move.source, _Spread) if move.local_admin else None
-        local_n = self._within(local, move.target, ts) if local is not None else 0
+        local_n = self._within(local, move.target, ts, move.method) if local is not None else 0
         account_key = move.account.lower()
         by_account = self._by_account.setdefault(account_key, _Spread)
-        account_n = self._within(by_account, move.target, ts)
+        account_n = self._within(by_account, move.target, ts, move.method)
         by_account.sources[move.source] = ts
         key = f"source|{move.source}"
         state = self._ongoing(book.get(self.rule, key), ts)
         if state is None and local is not None and local_n >= self._local_n:
             state = self._open(key, event, move, "local-admin", Severity.HIGH, local_n)
+            self._earlier(state, local, move.target)
             for target in local.targets:
-                self._target(state, target)
                 self._note(state, "local_admin_ntlm", target)
         elif state is None and n >= self._medium:
             state = self._open(key, event, move, "fan-out", Severity.MEDIUM, n)
-            for target in by_source.targets:
-                self._target(state, target)
+            self._earlier(state, by_source, move.target)
         if state is None:
             account = f"account|{account_key}"
             state = self._ongoing(book.get(self.rule, account), ts)
@@ -262,11 +263,20 @@ class LateralMovementWindowsRule(RuleBase):
                 state.src_ip = None
                 for source in recent[:_LISTED]:
                     self._note(state, "sources", source)
-                for target in by_account.targets:
-                    self._target(state, target)
+                self._earlier(state, by_account, move.target)
             n = max(n, account_n)
         self._add(state, event, move, n, local_n)
         return True
+
+    def _earlier(self, state: AlertState, spread: _Spread, current: str) -> None:
+        """Into a new alert: the computers reached before this event within the window, and how."""
+        methods = state.details.get("methods")
+        if not isinstance(methods, dict):
+            methods = state.details["methods"] = dict(methods or {})
+        for target, (_, method) in spread.targets.items():
+            if target != current:
+                self._target(state, target)
+                methods[method] = methods.get(method, 0) + 1
 
     def _ongoing(self, state: AlertState | None, ts: float) -> AlertState | None:
         if state is None:
@@ -335,30 +345,33 @@ class LateralMovementWindowsRule(RuleBase):
         computer = event.computer.lower()
         share = self._shares.get(computer)
         if share is not None and -_CLOCK_SLACK <= event.ts - share.ts <= self._service_window:
-            self._remote_service(share, event)
+            self._remote_service(share, event, share.counted)
+            self._shares.put(computer, share._replace(counted=True))
             return True
         waiting = self._services.setdefault(computer, list)
         waiting.append(event)
         del waiting[:-8]  # the last few: a share read later pairs with one of them
         return False
 
-    def _waiting_services(self, computer: str, share: _Share) -> bool:
+    def _waiting_services(self, computer: str, share: _Share, counted: bool) -> bool:
         waiting = self._services.get(computer)
         if not waiting:
             return False
         paired = [e for e in waiting if -_CLOCK_SLACK <= e.ts - share.ts <= self._service_window]
         for service in paired:
             waiting.remove(service)
-            self._remote_service(share, service)
+            self._remote_service(share, service, counted)
         return bool(paired)
 
-    def _remote_service(self, share: _Share, service: WindowsEvent) -> None:
+    def _remote_service(self, share: _Share, service: WindowsEvent, counted: bool) -> None:
+        """Pair a share access with the service it led to (``counted``: the share access is in the alert already)."""
         ev = share.event
         move = _Move(share.source, share.account, short_name(ev.computer), "admin-share", False)
         key = f"source|{share.source}"
         state = self._ongoing(self.ctx.book.get(self.rule, key), service.ts)
         if state is None:
             state = self._open(key, service, move, "remote-service", Severity.HIGH, 1)
+        if not counted:
             state.add(ev, ev.ts)  # the share access that led to it
         state.severity = max(state.severity, Severity.HIGH)
         f = service.fields
