@@ -60,8 +60,8 @@ class LateralMovementDetector:
         self._max_sources = settings.max_sources
         self.ports = frozenset(settings.ports)
         self._hammered = hammered if hammered is not None else set()
-        # (source, evidence) -> host -> (last time reached, port), oldest first
-        self._sources: OrderedDict[tuple[str, str], OrderedDict[str, tuple[float, int]]] = OrderedDict()
+        # (source, evidence) -> host -> (last time reached, port, attempts), oldest first
+        self._sources: OrderedDict[tuple[str, str], OrderedDict[str, tuple[float, int, int]]] = OrderedDict()
         self._open: dict[tuple[str, str], _Episode] = {}
         self.evicted = 0
         self.exempted = 0
@@ -102,7 +102,7 @@ class LateralMovementDetector:
             self._count(episode, obs, 1)
         self._rate(episode.state, len(targets))
 
-    def _reach(self, key: tuple[str, str], dst: str, ts: float, port: int) -> OrderedDict[str, tuple[float, int]]:
+    def _reach(self, key: tuple[str, str], dst: str, ts: float, port: int) -> OrderedDict[str, tuple[float, int, int]]:
         """Note that the source reached ``dst``; the hosts it reached within the window, oldest first."""
         sources = self._sources
         targets = sources.get(key)
@@ -113,20 +113,23 @@ class LateralMovementDetector:
             targets = sources[key] = OrderedDict()
         else:
             sources.move_to_end(key)
-        if dst in targets:
+        known = targets.get(dst)
+        if known is not None:
             targets.move_to_end(dst)
+            targets[dst] = (ts, port, known[2] + 1)
+            return targets
         else:
             while targets and ts - next(iter(targets.values()))[0] > self.window:
                 targets.popitem(last=False)
             if len(targets) >= _TARGETS_CAP:
                 targets.popitem(last=False)
-        targets[dst] = (ts, port)
+        targets[dst] = (ts, port, 1)
         return targets
 
     # -- alerts -----------------------------------------------------------------------------------------------
 
     def _start(
-        self, key: tuple[str, str], obs: ConnectionAttempt, targets: OrderedDict[str, tuple[float, int]]
+        self, key: tuple[str, str], obs: ConnectionAttempt, targets: OrderedDict[str, tuple[float, int, int]]
     ) -> _Episode:
         state, _ = self.book.open(
             RULE,
@@ -142,11 +145,13 @@ class LateralMovementDetector:
         state.details.setdefault("evidence", key[1])
         state.details.setdefault("window", self.window)
         episode = self._open[key] = _Episode(state)
-        for host, (_, port) in list(targets.items())[:-1]:  # the hosts reached before, within the window
+        attempts = 0
+        for host, (_, port, hits) in targets.items():  # the hosts reached within the window, this one last
             self._note_target(episode, host)
             self._note_port(state, port)
+            attempts += hits
         state.first_seen = min(state.first_seen, next(iter(targets.values()))[0])
-        self._count(episode, obs, len(targets))
+        self._count(episode, obs, attempts)
         return episode
 
     def _note_target(self, episode: _Episode, host: str) -> None:
