@@ -100,3 +100,13 @@ def test_a_logon_chain_over_twelve_servers_is_one_alert_and_the_admin_host_none(
     assert alerts[0]["methods"] == {"network-logon": 6, "rdp": 6}
     without = [a for a in analyze(path) if a["rule"] == RULE]  # no settings: the admin host is not known
     assert sorted(a["src_ip"] for a in without) == [admin, attacker]
+
+
+def test_over_every_sample_log_the_rule_raises_only_the_remote_service_incident(shared_data: Path) -> None:
+    alerts = [a for a in analyze(shared_data / "evtx") if a["rule"] == RULE]
+    assert [(a["src_ip"], a["reason"], a["targets"]) for a in alerts] == [
+        ("10.0.2.17", "remote-service", ["WIN-77LTAPHIQ1R"])
+    ]
+    # the same attacker's scheduled-task work on that server (ADMIN$, IPC$\atsvc) the same night joins the incident
+    files = {s["source"] for s in alerts[0]["samples"]}
+    assert {"LM_Remote_Service01_5145_svcctl.evtx", "LM_Remote_Service02_7045.evtx"} <= files
