@@ -21,6 +21,7 @@ __all__ = [
     "ALERT_FIELDS",
     "CWR",
     "ECE",
+    "EXEMPT_ROLES",
     "FIN",
     "PSH",
     "RST",
@@ -35,6 +36,7 @@ __all__ = [
     "DangerousPort",
     "Delivery",
     "DepartmentSystem",
+    "ExemptHost",
     "FlowRule",
     "Gateway",
     "KnownPath",
@@ -369,6 +371,24 @@ class ZonePolicy:
     default: str = "allow"
 
 
+# The roles whose work is to reach many computers: their hosts are left out of lateral-movement (docs/design.md §10).
+EXEMPT_ROLES: tuple[str, ...] = ("admin", "antivirus", "update", "backup", "asset-management")
+
+
+@dataclass(frozen=True)
+class ExemptHost:
+    """A host registered as reaching many computers by its work (administrators' terminals, antivirus, update,
+    backup and asset-management servers): ``lateral-movement`` leaves it alone. ``networks`` are addresses and
+    networks in their normal text form (``10.2.0.10/32``); ``computers`` Windows computer names (short, upper-case);
+    ``accounts`` the service accounts its tools log on with (lower-case, without the domain)."""
+
+    role: str
+    name: str = ""
+    networks: tuple[str, ...] = ()
+    computers: tuple[str, ...] = ()
+    accounts: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class DangerousPort:
     """A port to watch between segments (RDP, SMB...): new paths on these are reported."""
@@ -402,6 +422,7 @@ class Site:
     segments: tuple[Segment, ...] = ()
     zone_policy: ZonePolicy | None = None
     dangerous_ports: tuple[DangerousPort, ...] = ()
+    exempt_hosts: tuple[ExemptHost, ...] = ()
 
 
 def iso_time(ts: float) -> str:

@@ -133,6 +133,7 @@ def analyze(
             logons=logons is not None,
             progress=progress_cb,
             on_changes=writer.submit if writer else None,
+            exempt_hosts=settings.site.exempt_hosts if settings is not None else (),
         )
         if writer is not None:
             writer.submit_health(_sources(result.files, started))

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BeforeValidator, Field, ValidationError
 
 from mamori.config.actions import ActionSettings
+from mamori.config.lateral import ExemptHostIn, exempt_hosts_of
 from mamori.config.messages import bilingual, pydantic_message
 from mamori.config.sections import CaptureSettings, DetectionSettings, StorageSettings
 from mamori.config.syslog import SyslogSettings, resolve_paths
@@ -87,6 +88,7 @@ class _SettingsIn(Strict):
     segments: tuple[SegmentIn, ...] = ()
     zone_policy: ZonePolicyIn | None = None
     dangerous_ports: tuple[DangerousPortItem, ...] | None = None
+    exempt_hosts: tuple[ExemptHostIn, ...] = ()
     actions: tuple[ActionSettings, ...] = ()
     windows: WindowsSettings = WindowsSettings()
     syslog: SyslogSettings | None = None
@@ -325,13 +327,15 @@ def _to_site(data: _SettingsIn) -> Site:
         for s in data.systems
     )
     gateways = tuple(Gateway(name=g.name or g.mac, mac=g.mac, ip=g.ip) for g in data.gateways)
+    segments = segments_of(data.segments)
     return Site(
         systems=systems,
         gateways=gateways,
         name=data.site.name,
-        segments=segments_of(data.segments),
+        segments=segments,
         zone_policy=policy_of(data.zone_policy, bool(data.segments)),
         dangerous_ports=dangerous_ports(data.dangerous_ports),
+        exempt_hosts=exempt_hosts_of(data.exempt_hosts, segments),
     )
 
 

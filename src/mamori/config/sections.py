@@ -7,12 +7,14 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
+from mamori.config.lateral import LateralMovementSettings
 from mamori.config.values import Duration, Ip, Strict, Zone
 
 __all__ = [
     "CaptureSettings",
     "DetectionSettings",
     "IpMacConflictSettings",
+    "LateralMovementSettings",
     "NewPathSettings",
     "PortScanSettings",
     "StorageSettings",
@@ -104,4 +106,5 @@ class DetectionSettings(Strict):
     ip_mac_conflict: IpMacConflictSettings = IpMacConflictSettings()
     zone_policy: ZonePolicySettings = ZonePolicySettings()
     new_path: NewPathSettings = NewPathSettings()
+    lateral_movement: LateralMovementSettings = LateralMovementSettings()
     max_open_alerts: int = Field(20_000, ge=100, description="alerts kept in memory at once")

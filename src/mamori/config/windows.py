@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, field_validator
 
+from mamori.config.lateral import LateralMovementWindowsSettings
 from mamori.config.values import Duration, Strict, Zone
 from mamori.rules import catalogue
 
@@ -84,6 +85,7 @@ class WindowsSettings(Strict):
     brute_force: BruteForceSettings = BruteForceSettings()
     password_spray: PasswordSpraySettings = PasswordSpraySettings()
     logon_after_failures: LogonAfterFailuresSettings = LogonAfterFailuresSettings()
+    lateral_movement: LateralMovementWindowsSettings = LateralMovementWindowsSettings()
     quiet_period: Duration = Field(3600.0, gt=0, description="the other rules: silence that ends an alert")
     max_tracked: int = Field(20_000, ge=100, description="sources and accounts tracked per rule; oldest evicted")
     max_open_alerts: int = Field(

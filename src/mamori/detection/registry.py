@@ -30,6 +30,7 @@ from typing import Any, Protocol
 from mamori.config import DetectionSettings
 from mamori.detection.arp import IpMacConflictDetector
 from mamori.detection.book import AlertBook
+from mamori.detection.lateral import LateralMovementDetector
 from mamori.detection.paths import PathMemory
 from mamori.detection.portscan import PortScanDetector
 from mamori.detection.site_index import SiteIndex
@@ -101,6 +102,11 @@ def _zones(ctx: DetectorContext) -> Detector | None:
     return ZoneDetector(ctx.index, s.zone_policy, s.new_path, ctx.book, ctx.known_paths, ctx.hammered)
 
 
+def _lateral(ctx: DetectorContext) -> Detector | None:
+    s = ctx.settings.lateral_movement
+    return LateralMovementDetector(ctx.index, s, ctx.book, ctx.hammered) if s.enabled else None
+
+
 def _arp(ctx: DetectorContext) -> Detector | None:
     s = ctx.settings.ip_mac_conflict
     return IpMacConflictDetector(ctx.index, s, ctx.book) if s.enabled else None
@@ -113,6 +119,7 @@ BUILTIN: dict[str, DetectorFactory] = {
     "syn-flood": _flood,
     "port-scan": _scan,
     "zone-policy": _zones,  # raises new-path alerts too
+    "lateral-movement": _lateral,
     "ip-mac-conflict": _arp,
 }
 

@@ -21,6 +21,7 @@ from typing import IO, Any
 
 from mamori import escape
 from mamori.config.windows import WindowsSettings
+from mamori.detection.exempt import Exemptions
 from mamori.detection.windows import LogonSummary, SigmaRuleSet, WindowsEngine, load_sigma, timeline_row
 from mamori.ingest import (
     EvtxFile,
@@ -31,7 +32,7 @@ from mamori.ingest import (
     open_log,
     read_evtx_files,
 )
-from mamori.model import Alert, WindowsEvent
+from mamori.model import Alert, ExemptHost, WindowsEvent
 
 __all__ = [
     "LOGON_COLUMNS",
@@ -249,16 +250,20 @@ def analyze_windows_logs(
     progress: Progress | None = None,
     on_changes: Callable[[list[Alert]], None] | None = None,
     parallel_min_bytes: int = 4 * 1024 * 1024,
+    exempt_hosts: tuple[ExemptHost, ...] = (),
 ) -> WindowsAnalysis:
     """Analyse every file (folders are searched) with one engine, so an attack spread over files is one alert.
 
     A file that cannot be read is reported and the others are still analysed; a damaged chunk or line is
     reported and skipped, and the rest of its file is read. .evtx files adding up to ``parallel_min_bytes`` are
     parsed by worker processes (see :func:`mamori.ingest.read_evtx_files`), started before the files are opened
-    when the input is that large, so that they get going meanwhile.
+    when the input is that large, so that they get going meanwhile. ``exempt_hosts`` (the site's) are left out of
+    lateral movement.
     """
     summary = LogonSummary() if logons else None
-    engine = engine or WindowsEngine(settings, sigma=sigma, timeline=timeline is not None, logons=summary)
+    engine = engine or WindowsEngine(
+        settings, sigma=sigma, timeline=timeline is not None, logons=summary, exempt=Exemptions(exempt_hosts)
+    )
     tz = zoneinfo.ZoneInfo(settings.log_timezone) if settings.log_timezone else None
     wanted, handover = engine.wanted_event_ids(), engine.handover_filter()
     files, missing = expand_paths(paths)

@@ -43,6 +43,8 @@ READ_BY_SOMETHING = sorted(
     | {
         ("security", 4673),
         ("security", 4688),
+        ("security", 5140),
+        ("security", 5145),
         ("application", 1040),
         ("application", 11728),
         ("microsoft-windows-sysmon/operational", 1),
@@ -174,6 +176,16 @@ def every_rule() -> list[WindowsEvent]:
         event(T0 + 49, 4732, {"MemberSid": "S-1-5-21-1-2-3-1010", "TargetSid": "S-1-5-32-544", "TargetUserName": "x"}),
         event(T0 + 50, 1102, {"SubjectUserName": "bob", "SubjectDomainName": "HOSP"}, provider=eventlog),
         event(T0 + 51, 104, {"SubjectUserName": "bob", "Channel": "System"}, channel="System", provider=eventlog),
+        event(  # lateral-movement-windows: the service control manager's pipe, then the 7045 below
+            T0 + 51.5,
+            5145,
+            {
+                "SubjectUserName": "bob",
+                "IpAddress": "198.51.100.9",
+                "ShareName": "\\\\*\\IPC$",
+                "RelativeTargetName": "svcctl",
+            },
+        ),
         event(T0 + 52, 7045, {"ServiceName": "x", "ImagePath": "cmd.exe /c x"}, channel="System", provider=scm),
         event(T0 + 53, 4697, {"ServiceName": "y", "ServiceFileName": "C:\\y.exe", "SubjectUserName": "bob"}),
         event(T0 + 54, 1, {"Image": "C:\\T\\mimikatz.exe", "ProcessId": "4242"}, channel=SYSMON),  # attack-tool

@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from mamori.config.windows import WindowsSettings
 from mamori.detection.book import AlertBook
+from mamori.detection.exempt import Exemptions
 from mamori.model import WindowsEvent
 
 __all__ = [
@@ -71,6 +72,16 @@ class Bounded(Generic[K, V]):
             data.move_to_end(key)
         return value
 
+    def put(self, key: K, value: V) -> None:
+        """Set ``key`` (the most recently touched), evicting the least recently touched key when full."""
+        data = self.data
+        if key in data:
+            data.move_to_end(key)
+        elif len(data) >= self.cap:
+            data.popitem(last=False)
+            self.evicted += 1
+        data[key] = value
+
     def pop(self, key: K) -> None:
         self.data.pop(key, None)
 
@@ -87,6 +98,8 @@ class RuleContext:
     # Computers that took an RDP logon from a host outside the allowed admin hosts (computer -> time): an outgoing
     # RDP session from one of them is the attacker moving on (the Osaka incident's path).
     rdp_suspects: Bounded[str, float] = field(default_factory=lambda: Bounded(10_000))
+    # The hosts registered as reaching many computers by their work (lateral-movement-windows leaves them alone).
+    exempt: Exemptions = field(default_factory=Exemptions)
 
 
 @dataclass

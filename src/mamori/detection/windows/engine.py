@@ -10,6 +10,7 @@ from typing import Protocol
 
 from mamori.config.windows import WindowsSettings, windows_rule_ids
 from mamori.detection.book import AlertBook
+from mamori.detection.exempt import Exemptions
 from mamori.detection.windows.common import RuleContext, WindowsRule
 from mamori.detection.windows.registry import build_rules
 from mamori.detection.windows.sigma_rules import SigmaBase, SigmaCorrelation, SigmaRuleSet
@@ -48,11 +49,12 @@ class WindowsEngine:
         new_uid: Callable[[], str] | None = None,
         timeline: bool = False,
         logons: LogonSummary | None = None,
+        exempt: Exemptions | None = None,
     ) -> None:
         self.settings = settings
         self.clock: Clock = clock or _SystemClock()
         self.book = AlertBook(settings.max_open_alerts, new_uid=new_uid)
-        self.context = RuleContext(settings, self.book)
+        self.context = RuleContext(settings, self.book, exempt=exempt if exempt is not None else Exemptions())
         names = (
             list(rules) if rules is not None else [r for r in windows_rule_ids() if r not in settings.disabled_rules]
         )

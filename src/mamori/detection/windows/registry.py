@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from mamori.detection.windows.changes import AccountChangeRule, LogClearedRule, ServiceInstalledRule
 from mamori.detection.windows.common import RuleContext, WindowsRule
+from mamori.detection.windows.lateral import LateralMovementWindowsRule
 from mamori.detection.windows.logon import (
     AccountLockoutRule,
     AdminNtlmLogonRule,
@@ -33,6 +34,7 @@ REGISTRY: dict[str, type[WindowsRule]] = {
         LogClearedRule,
         ServiceInstalledRule,
         AttackToolRule,
+        LateralMovementWindowsRule,
     )
 }
 
