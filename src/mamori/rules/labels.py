@@ -117,6 +117,15 @@ FIELD_WORDS: Mapping[str, tuple[str, str]] = {
     "via": ("経路", "Via"),
     "via_gateway": ("ゲートウェイ経由", "Through the gateway"),
     "workstation": ("ワークステーション名", "Workstation"),
+    "window": ("数えた時間幅（秒）", "Counting window (seconds)"),
+    "peak_hosts": ("一つの時間幅で到達したホストの最大数", "Most hosts reached within one window"),
+    "targets": ("到達した相手", "Hosts reached"),
+    "targets_count": ("到達した相手の数", "Number of hosts reached"),
+    "by": ("まとめた単位", "Grouped by"),
+    "sources": ("送信元", "Sources"),
+    "methods": ("手段と回数", "Methods and counts"),
+    "local_admin_ntlm": ("NTLM でログオンされたローカル Administrator", "Local Administrator logged on with NTLM"),
+    "remote_services": ("管理共有の後に作られたサービス", "Services created after admin-share access"),
 }
 
 # (field, code) -> (Japanese, English): codes a detector writes that a person should read as words
@@ -139,6 +148,20 @@ VALUE_WORDS: Mapping[tuple[str, str], tuple[str, str]] = {
     ("detection", "slow"): ("長時間にわたる少しずつの試行", "slow and spread out"),
     ("via", "explicit-credentials"): ("明示的な資格情報（4648）", "explicit credentials (4648)"),
     ("via", "failures"): ("失敗の記録", "the failures"),
+    ("evidence", "packets"): ("パケット（ミラーポート）", "packets (mirror port)"),
+    ("evidence", "firewall"): ("ルータ・ファイアウォールのログ", "router / firewall log"),
+    ("reason", "fan-out"): ("多くのコンピュータへのログオン", "logons to many computers"),
+    ("reason", "remote-service"): (
+        "管理共有の後に新しいサービス（PsExec 型）",
+        "admin share, then a new service (PsExec-style)",
+    ),
+    ("reason", "local-admin"): ("ローカル Administrator の NTLM ログオン", "NTLM logons of a local Administrator"),
+    ("by", "source"): ("送信元", "source"),
+    ("by", "account"): ("アカウント", "account"),
+    ("methods", "rdp"): ("RDP", "RDP"),
+    ("methods", "network-logon"): ("ネットワークログオン", "network logon"),
+    ("methods", "explicit-credentials"): ("明示的な資格情報", "explicit credentials"),
+    ("methods", "admin-share"): ("管理共有", "admin share"),
 }
 for _code, _ja, _en in (
     ("syn", "SYN スキャン", "SYN scan"),
