@@ -30,6 +30,7 @@ from typing import Any, Protocol
 from mamori.config import DetectionSettings
 from mamori.detection.arp import IpMacConflictDetector
 from mamori.detection.book import AlertBook
+from mamori.detection.exposure import ExposureDetector, ServiceMemory
 from mamori.detection.paths import PathMemory
 from mamori.detection.portscan import PortScanDetector
 from mamori.detection.site_index import SiteIndex
@@ -71,6 +72,7 @@ class DetectorContext:
     book: AlertBook
     hammered: set[tuple[str, int]] = field(default_factory=set)
     known_paths: PathMemory | None = None  # the paths seen before, kept by the runtime (new-path)
+    known_services: ServiceMemory | None = None  # the services seen answering, kept by the runtime (exposure)
     options: Mapping[str, Any] = field(default_factory=dict)  # a plugin's own settings, if it has any
 
 
@@ -101,6 +103,11 @@ def _zones(ctx: DetectorContext) -> Detector | None:
     return ZoneDetector(ctx.index, s.zone_policy, s.new_path, ctx.book, ctx.known_paths, ctx.hammered)
 
 
+def _exposure(ctx: DetectorContext) -> Detector | None:
+    s = ctx.settings.exposure
+    return ExposureDetector(ctx.index, s, ctx.book, ctx.known_services) if s.enabled and s.passive else None
+
+
 def _arp(ctx: DetectorContext) -> Detector | None:
     s = ctx.settings.ip_mac_conflict
     return IpMacConflictDetector(ctx.index, s, ctx.book) if s.enabled else None
@@ -114,6 +121,7 @@ BUILTIN: dict[str, DetectorFactory] = {
     "port-scan": _scan,
     "zone-policy": _zones,  # raises new-path alerts too
     "ip-mac-conflict": _arp,
+    "exposure": _exposure,  # services seen answering (SYN-ACKs)
 }
 
 EntryPoints = Callable[[], Iterable[metadata.EntryPoint]]
