@@ -122,7 +122,7 @@ def source_address(targets: Sequence[str]) -> str | None:
     for text in targets:
         net = ipaddress.ip_network(text, strict=False)
         family = socket.AF_INET6 if net.version == 6 else socket.AF_INET
-        probe = net.network_address if net.num_addresses == 1 else next(net.hosts(), net.network_address)
+        probe = net.network_address if net.num_addresses == 1 else net.network_address + 1
         try:
             with socket.socket(family, socket.SOCK_DGRAM) as sock:
                 sock.connect((str(probe), 9))
