@@ -40,7 +40,10 @@ PORT_NAMES: dict[int, str] = {
 REASONS: dict[str, tuple[str, str]] = {
     "new": ("前回のスキャンになかった新しいポート", "new since the previous scan"),
     "unneeded": ("役割に不要なサービス（危険ポート）", "a service the host's role does not need (dangerous port)"),
-    "database": ("別のセグメントから届くデータベースのポート", "a database port reachable from another segment"),
+    "database": (
+        "使う端末以外（別のセグメント）から届くデータベースのポート",
+        "a database port reachable beyond the terminals that use it (another segment)",
+    ),
     "not-approved": ("承認された状態にないポート", "not in the approved baseline"),
 }
 
