@@ -48,10 +48,14 @@ def _xml(product: str = "Samba smbd", *, close: bool = True) -> str:
 <host><status state="up" reason="arp-response"/><address addr="10.1.0.20" addrtype="ipv4"/>
 <address addr="02:00:00:00:00:20" addrtype="mac"/><hostnames><hostname name="kensa-sv" type="PTR"/></hostnames>
 <ports>
-<port protocol="tcp" portid="445"><state state="open" reason="syn-ack"/><service name="microsoft-ds" product="{product}" method="probed"/></port>
-<port protocol="tcp" portid="1433"><state state="open" reason="syn-ack"/><service name="ms-sql-s" method="table"/></port>
-<port protocol="tcp" portid="8443"><state state="open" reason="syn-ack"/><service name="https-alt" method="table"/></port>
-<port protocol="tcp" portid="3389"><state state="closed" reason="reset"/><service name="ms-wbt-server" method="table"/></port>
+<port protocol="tcp" portid="445"><state state="open" reason="syn-ack"/>
+<service name="microsoft-ds" product="{product}" method="probed"/></port>
+<port protocol="tcp" portid="1433"><state state="open" reason="syn-ack"/>
+<service name="ms-sql-s" method="table"/></port>
+<port protocol="tcp" portid="8443"><state state="open" reason="syn-ack"/>
+<service name="https-alt" method="table"/></port>
+<port protocol="tcp" portid="3389"><state state="closed" reason="reset"/>
+<service name="ms-wbt-server" method="table"/></port>
 </ports></host>
 <host><status state="down" reason="no-response"/><address addr="10.1.0.21" addrtype="ipv4"/></host>
 """
@@ -191,11 +195,11 @@ def test_store_judge_and_export_hostile_nmap_text(tmp_path: Path) -> None:
     data = list(export_rows(rows, "en", lambda ts: "t"))
     # CSV: the product is text, never a formula
     out = to_csv(exposure_header("en"), data).decode("utf-8-sig")
-    cells = [r for r in csv.reader(io.StringIO(out)) if r and r[2] == "445 (SMB)"][0]
+    cells = next(r for r in csv.reader(io.StringIO(out)) if r and r[2] == "445 (SMB)")
     assert cells[5] == "'" + HOSTILE_PRODUCT
     # XLSX: the same
     sheet = read_xlsx_rows(to_xlsx(exposure_header("en"), data))
-    assert [r for r in sheet if r[2] == "445 (SMB)"][0][5] == "'" + HOSTILE_PRODUCT
+    assert next(r for r in sheet if r[2] == "445 (SMB)")[5] == "'" + HOSTILE_PRODUCT
     # Approving the host accepts its ports: no finding left, the checklist item is met.
     assert table.approve(["10.1.0.20"], user="kanri", now=report.started + 60) == 1
     assert site_rows(table, site)[0].findings == ()
