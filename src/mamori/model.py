@@ -40,8 +40,13 @@ __all__ = [
     "FlowRule",
     "Gateway",
     "KnownPath",
+    "KnownService",
     "LogRecord",
     "PortResponse",
+    "ScanHost",
+    "ScanPort",
+    "ScanReport",
+    "ScanScope",
     "Segment",
     "Server",
     "Severity",
@@ -412,6 +417,71 @@ class KnownPath(NamedTuple):
     dst_ip: str = ""
 
 
+class KnownService(NamedTuple):
+    """A service seen answering on the wire (a SYN-ACK from ``host``'s ``port``), like Zeek's known-services:
+    ``first_seen``/``last_seen`` in POSIX seconds; ``client`` is the first address it was seen answering."""
+
+    host: str
+    proto: str
+    port: int
+    first_seen: float
+    last_seen: float
+    client: str = ""
+
+
+@dataclass(frozen=True)
+class ScanScope:
+    """What ``mamori scan`` may scan: ``targets`` (networks and addresses in normal text form), never ``exclude``
+    (which already holds the medical-device segments not named in ``targets``), at most ``rate`` packets a
+    second, on ``ports`` (TCP)."""
+
+    targets: tuple[str, ...]
+    exclude: tuple[str, ...] = ()
+    rate: int = 100
+    ports: tuple[int, ...] = ()
+    version_detection: bool = True
+    timeout: float = 3600.0
+    medical_excluded: tuple[str, ...] = ()  # the medical segments' networks added to ``exclude``
+
+
+class ScanPort(NamedTuple):
+    """One port of a host in an nmap run: ``state`` as nmap says it (open, closed, filtered, open|filtered...);
+    ``service``/``product``/``version`` are nmap's words, from the host, hence hostile text."""
+
+    proto: str
+    port: int
+    state: str
+    service: str = ""
+    product: str = ""
+    version: str = ""
+
+
+@dataclass(frozen=True)
+class ScanHost:
+    address: str
+    status: str  # up, down
+    hostname: str = ""
+    mac: str = ""
+    ports: tuple[ScanPort, ...] = ()
+
+    def open_ports(self) -> tuple[ScanPort, ...]:
+        return tuple(p for p in self.ports if p.state == "open")
+
+
+@dataclass(frozen=True)
+class ScanReport:
+    """One nmap run as read from its XML: when it ran, how, and the hosts it found up (with their ports)."""
+
+    started: float
+    finished: float | None
+    args: str
+    version: str
+    hosts: tuple[ScanHost, ...]
+    hosts_up: int = 0
+    hosts_down: int = 0
+    complete: bool = True  # nmap wrote its closing element (a run cut short is stored, and says so)
+
+
 @dataclass(frozen=True)
 class Site:
     """The hospital's site model as far as the sensor needs it."""
@@ -423,6 +493,7 @@ class Site:
     zone_policy: ZonePolicy | None = None
     dangerous_ports: tuple[DangerousPort, ...] = ()
     exempt_hosts: tuple[ExemptHost, ...] = ()
+    scan: ScanScope | None = None
 
 
 def iso_time(ts: float) -> str:

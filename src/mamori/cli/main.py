@@ -26,6 +26,7 @@ from mamori.cli.learn import learn
 from mamori.cli.logs import archive, collect, logs, start_collector_process, verify
 from mamori.cli.output import AlertPrinter, parse_time, print_alerts, progress
 from mamori.cli.rules import rules
+from mamori.cli.scan import scan
 from mamori.cli.segments import segments
 from mamori.cli.terminals import terminals
 from mamori.cli.web import user, web
@@ -96,8 +97,15 @@ def analyze(config: Path, captures: tuple[Path, ...], as_json: bool, no_store: b
 
     progress_cb, finish = progress(captures)
     try:
+        from mamori.runtime.exposure import stored_services
+
         result = analyze_captures(
-            settings, list(captures), site=site, progress=progress_cb, on_changes=writer.submit if writer else None
+            settings,
+            list(captures),
+            site=site,
+            progress=progress_cb,
+            on_changes=writer.submit if writer else None,
+            known_services=stored_services(settings, store, writer),
         )
     finally:
         finish()
@@ -328,6 +336,7 @@ cli.add_command(demo)
 cli.add_command(rules)
 cli.add_command(terminals)
 cli.add_command(segments)
+cli.add_command(scan)
 cli.add_command(web)
 cli.add_command(user)
 cli.add_command(learn)

@@ -14,6 +14,7 @@ from mamori.config.loader import Settings, load_settings, settings_from_text
 from mamori.config.sections import (
     CaptureSettings,
     DetectionSettings,
+    ExposureSettings,
     IpMacConflictSettings,
     LateralMovementSettings,
     NewPathSettings,
@@ -30,6 +31,7 @@ __all__ = [
     "CaptureSettings",
     "DetectionSettings",
     "EmailAction",
+    "ExposureSettings",
     "IpMacConflictSettings",
     "LateralMovementSettings",
     "NewPathSettings",

@@ -18,6 +18,7 @@ from pydantic import BeforeValidator, Field, ValidationError
 from mamori.config.actions import ActionSettings
 from mamori.config.lateral import ExemptHostIn, exempt_hosts_of
 from mamori.config.messages import bilingual, pydantic_message
+from mamori.config.scan import ScanIn, scan_checks, scan_of
 from mamori.config.sections import CaptureSettings, DetectionSettings, StorageSettings
 from mamori.config.syslog import SyslogSettings, resolve_paths
 from mamori.config.values import Ip, Mac, Port, Strict, normalize_ip, normalize_mac
@@ -89,6 +90,7 @@ class _SettingsIn(Strict):
     zone_policy: ZonePolicyIn | None = None
     dangerous_ports: tuple[DangerousPortItem, ...] | None = None
     exempt_hosts: tuple[ExemptHostIn, ...] = ()
+    scan: ScanIn | None = None
     actions: tuple[ActionSettings, ...] = ()
     windows: WindowsSettings = WindowsSettings()
     syslog: SyslogSettings | None = None
@@ -328,14 +330,16 @@ def _to_site(data: _SettingsIn) -> Site:
     )
     gateways = tuple(Gateway(name=g.name or g.mac, mac=g.mac, ip=g.ip) for g in data.gateways)
     segments = segments_of(data.segments)
+    dangerous = dangerous_ports(data.dangerous_ports)
     return Site(
         systems=systems,
         gateways=gateways,
         name=data.site.name,
         segments=segments,
         zone_policy=policy_of(data.zone_policy, bool(data.segments)),
-        dangerous_ports=dangerous_ports(data.dangerous_ports),
+        dangerous_ports=dangerous,
         exempt_hosts=exempt_hosts_of(data.exempt_hosts, segments),
+        scan=scan_of(data.scan, segments, systems, dangerous),
     )
 
 
@@ -417,6 +421,7 @@ def settings_from_text(text: str, *, source: str = "<settings>", data_dir: Path 
     problems.extend(_cross_checks(raw, located, source))
     problems.extend(_action_checks(raw, located, source))
     zone_checks(raw, lambda path, message: problems.append(located.problem(source, path, message)))
+    scan_checks(raw, lambda path, message: problems.append(located.problem(source, path, message)))
     if problems or parsed is None:
         raise ConfigError(_sorted(problems))
     return Settings(

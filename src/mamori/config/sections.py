@@ -13,6 +13,7 @@ from mamori.config.values import Duration, Ip, Strict, Zone
 __all__ = [
     "CaptureSettings",
     "DetectionSettings",
+    "ExposureSettings",
     "IpMacConflictSettings",
     "LateralMovementSettings",
     "NewPathSettings",
@@ -99,6 +100,17 @@ class NewPathSettings(Strict):
     max_paths: int = Field(1_000_000, ge=100, description="known paths remembered; the longest unseen go first")
 
 
+class ExposureSettings(Strict):
+    enabled: bool = True
+    passive: bool = Field(True, description="record services seen answering (SYN-ACK) and judge them")
+    quiet_period: Duration = Field(
+        3600.0, description="passive: after this much silence a host's next finding is a new alert"
+    )
+    max_services: int = Field(
+        100_000, ge=100, description="services seen answering remembered; the longest unseen go first"
+    )
+
+
 class DetectionSettings(Strict):
     unregistered_terminal: UnregisteredTerminalSettings = UnregisteredTerminalSettings()
     port_scan: PortScanSettings = PortScanSettings()
@@ -107,4 +119,5 @@ class DetectionSettings(Strict):
     zone_policy: ZonePolicySettings = ZonePolicySettings()
     new_path: NewPathSettings = NewPathSettings()
     lateral_movement: LateralMovementSettings = LateralMovementSettings()
+    exposure: ExposureSettings = ExposureSettings()
     max_open_alerts: int = Field(20_000, ge=100, description="alerts kept in memory at once")

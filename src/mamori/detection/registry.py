@@ -30,6 +30,7 @@ from typing import Any, Protocol
 from mamori.config import DetectionSettings
 from mamori.detection.arp import IpMacConflictDetector
 from mamori.detection.book import AlertBook
+from mamori.detection.exposure import ExposureDetector, ServiceMemory
 from mamori.detection.lateral import LateralMovementDetector
 from mamori.detection.paths import PathMemory
 from mamori.detection.portscan import PortScanDetector
@@ -72,6 +73,7 @@ class DetectorContext:
     book: AlertBook
     hammered: set[tuple[str, int]] = field(default_factory=set)
     known_paths: PathMemory | None = None  # the paths seen before, kept by the runtime (new-path)
+    known_services: ServiceMemory | None = None  # the services seen answering, kept by the runtime (exposure)
     options: Mapping[str, Any] = field(default_factory=dict)  # a plugin's own settings, if it has any
 
 
@@ -107,6 +109,11 @@ def _lateral(ctx: DetectorContext) -> Detector | None:
     return LateralMovementDetector(ctx.index, s, ctx.book, ctx.hammered) if s.enabled else None
 
 
+def _exposure(ctx: DetectorContext) -> Detector | None:
+    s = ctx.settings.exposure
+    return ExposureDetector(ctx.index, s, ctx.book, ctx.known_services) if s.enabled and s.passive else None
+
+
 def _arp(ctx: DetectorContext) -> Detector | None:
     s = ctx.settings.ip_mac_conflict
     return IpMacConflictDetector(ctx.index, s, ctx.book) if s.enabled else None
@@ -121,6 +128,7 @@ BUILTIN: dict[str, DetectorFactory] = {
     "zone-policy": _zones,  # raises new-path alerts too
     "lateral-movement": _lateral,
     "ip-mac-conflict": _arp,
+    "exposure": _exposure,  # services seen answering (SYN-ACKs)
 }
 
 EntryPoints = Callable[[], Iterable[metadata.EntryPoint]]

@@ -3,9 +3,16 @@ mamori itself."""
 
 from __future__ import annotations
 
-from mamori.rules import lateral, network, system, windows, zones
+from mamori.rules import exposure, lateral, network, system, windows, zones
 from mamori.rules.catalogue import Rule
 
 __all__ = ["BUILTIN_RULES"]
 
-BUILTIN_RULES: tuple[Rule, ...] = (*network.RULES, *windows.RULES, *zones.RULES, *lateral.RULES, *system.RULES)
+BUILTIN_RULES: tuple[Rule, ...] = (
+    *network.RULES,
+    *windows.RULES,
+    *zones.RULES,
+    *lateral.RULES,
+    *exposure.RULES,
+    *system.RULES,
+)

@@ -18,6 +18,7 @@ from mamori.detection import Clock, Engine, SystemClock
 from mamori.errors import CaptureError, StorageError
 from mamori.model import Alert, Site
 from mamori.runtime.analyze import capture_filter
+from mamori.runtime.exposure import stored_services
 from mamori.runtime.known_paths import stored_paths
 from mamori.runtime.responses import build_dispatcher, log_deliveries
 from mamori.runtime.site import effective_site
@@ -62,7 +63,10 @@ class Sensor:
             )
         self.writer = AlertWriter(store, interval=settings.storage.batch_interval) if store is not None else None
         paths = stored_paths(settings, store, self.writer)  # the new-path rule's memory, saved by the writer
-        self.engine = Engine(self._site(), settings.detection, clock=self.clock, known_paths=paths)
+        services = stored_services(settings, store, self.writer)  # the exposure rule's services seen answering
+        self.engine = Engine(
+            self._site(), settings.detection, clock=self.clock, known_paths=paths, known_services=services
+        )
         bpf = capture_filter(settings)
         c = settings.capture
         self.sources = [

@@ -195,3 +195,82 @@ class LearningStart(models.Model):
 
     class Meta:
         db_table = "mamori_learning_start"
+
+
+class ScanRun(models.Model):
+    """One run of ``mamori scan``: the scope it was given, how nmap was called, and how it ended."""
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=16)  # ok | failed
+    error = models.TextField(blank=True, default="")
+    scope = models.JSONField(default=dict)  # targets, exclude, rate, ports, medical_excluded
+    argv = models.JSONField(default=list)
+    nmap_version = models.CharField(max_length=64, blank=True, default="")
+    observer = models.CharField(max_length=45, blank=True, default="")  # the scanning machine's source address
+    seconds = models.FloatField(default=0.0)
+    hosts_up = models.PositiveIntegerField(default=0)
+    hosts_down = models.PositiveIntegerField(default=0)
+    alerts = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        db_table = "mamori_scan_run"
+        indexes = [models.Index(fields=["started_at"], name="mamori_scan_run_started")]
+
+
+class ScanHostRecord(models.Model):
+    """A host that was up in a scan run."""
+
+    run = models.ForeignKey(ScanRun, on_delete=models.CASCADE, related_name="hosts")
+    address = models.CharField(max_length=45)
+    hostname = models.CharField(max_length=255, blank=True, default="")
+    mac = models.CharField(max_length=17, blank=True, default="")
+
+    class Meta:
+        db_table = "mamori_scan_host"
+        indexes = [models.Index(fields=["address", "run"], name="mamori_scan_host_addr")]
+
+
+class ScanPortRecord(models.Model):
+    """A port of a host in a scan run, as nmap saw it, with the judgement made then (``reasons``: new, unneeded,
+    database, approved, comma-separated; the checklist report reads them)."""
+
+    host = models.ForeignKey(ScanHostRecord, on_delete=models.CASCADE, related_name="ports")
+    proto = models.CharField(max_length=8)
+    port = models.PositiveIntegerField()
+    state = models.CharField(max_length=32)
+    service = models.CharField(max_length=255, blank=True, default="")
+    product = models.CharField(max_length=255, blank=True, default="")
+    version = models.CharField(max_length=255, blank=True, default="")
+    reasons = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        db_table = "mamori_scan_port"
+
+
+class KnownServiceRecord(models.Model):
+    """A service seen answering on the wire (SYN-ACK), like Zeek's known-services: last seen to the hour."""
+
+    host = models.CharField(max_length=45)
+    proto = models.CharField(max_length=8)
+    port = models.PositiveIntegerField()
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    client = models.CharField(max_length=45, blank=True, default="")  # the first address it was seen answering
+
+    class Meta:
+        db_table = "mamori_known_service"
+        constraints = [models.UniqueConstraint(fields=["host", "proto", "port"], name="mamori_known_service_key")]
+        indexes = [models.Index(fields=["last_seen"], name="mamori_known_service_seen")]
+
+
+class ExposureApproval(models.Model):
+    """A host's approved state: the open ports an administrator accepted (``ports``: "tcp/445"...)."""
+
+    host = models.CharField(max_length=45, unique=True)
+    ports = models.JSONField(default=list)
+    approved_by = models.CharField(max_length=150)
+    approved_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "mamori_exposure_approval"

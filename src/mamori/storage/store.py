@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mamori.errors import StorageError
-from mamori.model import ALERT_FIELDS, Alert, Delivery, KnownPath, Severity
+from mamori.model import ALERT_FIELDS, Alert, Delivery, KnownPath, KnownService, Severity
 from mamori.rules import SCHEMA_KEY, Details, RawDetails, catalogue, render
 from mamori.storage.setup import ensure_database
 
@@ -332,6 +332,12 @@ class _Paths:
     max_paths: int | None
 
 
+@dataclass(frozen=True)
+class _Services:
+    services: Sequence[KnownService]
+    max_services: int | None
+
+
 class AlertWriter:
     """Writes alert snapshots in batches on its own thread, so storing never slows capture down.
 
@@ -345,10 +351,11 @@ class AlertWriter:
         self.interval = interval
         self.origin = origin
         self._queue: queue.SimpleQueue[
-            list[Alert] | tuple[SensorHealth, ...] | _Deliveries | _Paths | threading.Event | None
+            list[Alert] | tuple[SensorHealth, ...] | _Deliveries | _Paths | _Services | threading.Event | None
         ] = queue.SimpleQueue()
         self._deliveries: list[Delivery] = []
         self._paths: list[_Paths] = []
+        self._services: list[_Services] = []
         self._pending: dict[str, Alert] = {}
         self._health: tuple[SensorHealth, ...] = ()
         self.last_error: str | None = None
@@ -370,6 +377,10 @@ class AlertWriter:
     ) -> None:
         """Merge known paths (the new-path rule's memory) into the store with the next batch."""
         self._queue.put(_Paths(learning_started, list(paths), max_paths))
+
+    def submit_services(self, services: Sequence[KnownService], *, max_services: int | None = None) -> None:
+        """Merge services seen answering (the exposure rule's memory) into the store with the next batch."""
+        self._queue.put(_Services(list(services), max_services))
 
     def submit_health(self, health: list[SensorHealth]) -> None:
         """Record sensor health with the next batch (the newest figures replace older ones)."""
@@ -401,6 +412,8 @@ class AlertWriter:
                 del self._deliveries[:-10_000]  # bounded: keep the newest records while the store is away
         if self._paths:
             self._write_paths()
+        if self._services:
+            self._write_services()
         if not self._pending:
             return
         batch = list(self._pending.values())
@@ -428,6 +441,20 @@ class AlertWriter:
                 return
             self._paths.pop(0)
 
+    def _write_services(self) -> None:
+        from mamori.storage.exposure import ExposureTable
+
+        table = ExposureTable(self.store)
+        while self._services:
+            job = self._services[0]
+            try:
+                table.save_services(job.services, max_services=job.max_services)
+            except StorageError as exc:
+                log.error("%s (will retry)", exc)
+                del self._services[:-100]  # bounded while the store is away: the newest saves are kept
+                return
+            self._services.pop(0)
+
     def _run(self) -> None:
         next_write = time.monotonic() + self.interval
         try:
@@ -447,6 +474,8 @@ class AlertWriter:
                     self._deliveries.extend(item.records)
                 elif isinstance(item, _Paths):
                     self._paths.append(item)
+                elif isinstance(item, _Services):
+                    self._services.append(item)
                 elif isinstance(item, tuple):
                     self._health = item
                 else:

@@ -4,7 +4,7 @@ from django.templatetags.static import static
 from django.urls import path
 from django.views.generic import RedirectView
 
-from mamori.web.views import account, admin, alerts, overview, reports, terminals
+from mamori.web.views import account, admin, alerts, exposure, overview, reports, terminals
 
 urlpatterns = [
     path("", overview.overview_view, name="overview"),
@@ -21,6 +21,10 @@ urlpatterns = [
     path("terminals/retire/", terminals.terminal_retire, name="terminal_retire"),
     path("terminals/import/", terminals.terminal_import, name="terminal_import"),
     path("terminals/export/", terminals.terminal_export, name="terminal_export"),
+    path("exposure/", exposure.exposure_view, name="exposure"),
+    path("exposure/approve/", exposure.exposure_approve, name="exposure_approve"),
+    path("exposure/export/", exposure.exposure_export, name="exposure_export"),
+    path("exposure/host/<str:host>/", exposure.exposure_host, name="exposure_host"),
     path("reports/", reports.reports_view, name="reports"),
     path("reports/monthly.pdf", reports.monthly_pdf, name="monthly_pdf"),
     path("admin/audit/", admin.audit_view, name="audit"),

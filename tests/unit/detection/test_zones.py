@@ -234,7 +234,8 @@ def test_an_answered_connection_on_a_dangerous_port_into_the_high_secure_zone_is
     (alert,) = engine.collect_changes()
     assert alert.severity is Severity.HIGH and not alert.details.answered
     engine.feed([PortResponse(1000.001, "synack", "tcp", None, HSZ, 445, SZ, 50123)])
-    (answered,) = engine.collect_changes()
+    # (the answer is also a service seen answering: SMB on a host that does not list it is an exposure alert)
+    (answered,) = [a for a in engine.collect_changes() if a.rule == "zone-policy"]
     assert answered.uid == alert.uid and answered.details.answered and answered.severity is Severity.CRITICAL
     assert "the connection was answered" in summary(answered, "en")
     engine.feed([PortResponse(1000.002, "synack", "tcp", None, HSZ, 445, SZ, 50123)])  # a retransmission
