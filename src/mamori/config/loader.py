@@ -19,8 +19,9 @@ from mamori.config.actions import ActionSettings
 from mamori.config.messages import bilingual, pydantic_message
 from mamori.config.sections import CaptureSettings, DetectionSettings, StorageSettings
 from mamori.config.syslog import SyslogSettings, resolve_paths
-from mamori.config.values import Ip, Mac, Port, Strict, normalize_ip, normalize_mac
+from mamori.config.values import Ip, Mac, Port, Strict, Zone, normalize_ip, normalize_mac
 from mamori.config.web import WebSettings
+from mamori.config.vendors import VendorIn, vendor_checks, vendors_of
 from mamori.config.windows import WindowsSettings
 from mamori.config.zones import (
     DangerousPortItem,
@@ -75,6 +76,7 @@ class _GatewayIn(Strict):
 
 class _SiteIn(Strict):
     name: str = ""
+    time_zone: Zone = Field("Asia/Tokyo", description="the site's wall clock: work plans' times are read in it")
 
 
 class _SettingsIn(Strict):
@@ -87,6 +89,7 @@ class _SettingsIn(Strict):
     segments: tuple[SegmentIn, ...] = ()
     zone_policy: ZonePolicyIn | None = None
     dangerous_ports: tuple[DangerousPortItem, ...] | None = None
+    vendors: tuple[VendorIn, ...] = ()
     actions: tuple[ActionSettings, ...] = ()
     windows: WindowsSettings = WindowsSettings()
     syslog: SyslogSettings | None = None
@@ -332,6 +335,8 @@ def _to_site(data: _SettingsIn) -> Site:
         segments=segments_of(data.segments),
         zone_policy=policy_of(data.zone_policy, bool(data.segments)),
         dangerous_ports=dangerous_ports(data.dangerous_ports),
+        vendors=vendors_of(data.vendors, data.site.time_zone),
+        time_zone=data.site.time_zone,
     )
 
 
@@ -374,7 +379,7 @@ def _warnings(node: yaml.Node | None, raw: dict[str, Any], source: str, located:
     zones = zone_warning(raw)
     if zones is not None:
         return (located.problem(source, ("zone_policy",), zones),)
-    if not raw.get("systems") and not raw.get("segments"):
+    if not raw.get("systems") and not raw.get("segments") and not raw.get("vendors"):
         message = bilingual(
             "部門システム（systems）がありません: 守るサーバも正規端末もないので、何も監視されません"
             "（ポートスキャン等の検知だけになります）",
@@ -413,6 +418,7 @@ def settings_from_text(text: str, *, source: str = "<settings>", data_dir: Path 
     problems.extend(_cross_checks(raw, located, source))
     problems.extend(_action_checks(raw, located, source))
     zone_checks(raw, lambda path, message: problems.append(located.problem(source, path, message)))
+    vendor_checks(raw, lambda path, message: problems.append(located.problem(source, path, message)))
     if problems or parsed is None:
         raise ConfigError(_sorted(problems))
     return Settings(

@@ -15,6 +15,7 @@ __all__ = [
     "IpMacConflictSettings",
     "NewPathSettings",
     "PortScanSettings",
+    "RemoteMaintenanceSettings",
     "StorageSettings",
     "SynFloodSettings",
     "UnregisteredTerminalSettings",
@@ -97,6 +98,14 @@ class NewPathSettings(Strict):
     max_paths: int = Field(1_000_000, ge=100, description="known paths remembered; the longest unseen go first")
 
 
+class RemoteMaintenanceSettings(Strict):
+    enabled: bool = True
+    idle: Duration = Field(
+        1800.0, gt=0, description="a vendor's connections this long apart are two sessions (and two alerts)"
+    )
+    max_sessions: int = Field(4096, ge=16, description="sessions followed at once; the longest idle is let go")
+
+
 class DetectionSettings(Strict):
     unregistered_terminal: UnregisteredTerminalSettings = UnregisteredTerminalSettings()
     port_scan: PortScanSettings = PortScanSettings()
@@ -104,4 +113,5 @@ class DetectionSettings(Strict):
     ip_mac_conflict: IpMacConflictSettings = IpMacConflictSettings()
     zone_policy: ZonePolicySettings = ZonePolicySettings()
     new_path: NewPathSettings = NewPathSettings()
+    remote_maintenance: RemoteMaintenanceSettings = RemoteMaintenanceSettings()
     max_open_alerts: int = Field(20_000, ge=100, description="alerts kept in memory at once")

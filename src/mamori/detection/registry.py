@@ -7,6 +7,7 @@ A detector watches observations for one rule of the catalogue (``mamori.rules``)
 - ``on_attempt(ConnectionAttempt)``: SYNs and scan probes, from the wire or from firewall logs;
 - ``on_response(PortResponse)`` with ``response_kinds`` (the answers it reads: ``synack``, ``rst``...);
 - ``on_arp(ArpObservation)``;
+- ``on_vpn(VpnEvent)``: VPN logins, logouts and tunnels from the VPN gateways' logs;
 - ``tick(now)``, ``refresh()``, ``finish()``: about once a second, before alerts are collected, at the end of input;
 - ``quiet_periods()``: the quiet period of each rule, for a detector that raises more than one rule's alerts.
 
@@ -30,6 +31,7 @@ from typing import Any, Protocol
 from mamori.config import DetectionSettings
 from mamori.detection.arp import IpMacConflictDetector
 from mamori.detection.book import AlertBook
+from mamori.detection.maintenance import RemoteMaintenanceDetector, SessionSink
 from mamori.detection.paths import PathMemory
 from mamori.detection.portscan import PortScanDetector
 from mamori.detection.site_index import SiteIndex
@@ -71,6 +73,7 @@ class DetectorContext:
     book: AlertBook
     hammered: set[tuple[str, int]] = field(default_factory=set)
     known_paths: PathMemory | None = None  # the paths seen before, kept by the runtime (new-path)
+    sessions: SessionSink | None = None  # where remote-maintenance sessions are recorded (the runtime's store)
     options: Mapping[str, Any] = field(default_factory=dict)  # a plugin's own settings, if it has any
 
 
@@ -106,6 +109,14 @@ def _arp(ctx: DetectorContext) -> Detector | None:
     return IpMacConflictDetector(ctx.index, s, ctx.book) if s.enabled else None
 
 
+def _maintenance(ctx: DetectorContext) -> Detector | None:
+    """remote-maintenance: built only when the site names vendors."""
+    s = ctx.settings.remote_maintenance
+    if not ctx.index.site.vendors or not s.enabled:
+        return None
+    return RemoteMaintenanceDetector(ctx.index, s, ctx.book, ctx.sessions)
+
+
 # In the order they see each attempt: the flood before the scan, so that a flooded port is known before its SYN
 # reaches the scan detector.
 BUILTIN: dict[str, DetectorFactory] = {
@@ -114,6 +125,7 @@ BUILTIN: dict[str, DetectorFactory] = {
     "port-scan": _scan,
     "zone-policy": _zones,  # raises new-path alerts too
     "ip-mac-conflict": _arp,
+    "remote-maintenance": _maintenance,
 }
 
 EntryPoints = Callable[[], Iterable[metadata.EntryPoint]]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from mamori.rules import network, system, windows, zones
+from mamori.rules import maintenance, network, system, windows, zones
 from mamori.rules.catalogue import Rule
 
 __all__ = ["BUILTIN_RULES"]
 
-BUILTIN_RULES: tuple[Rule, ...] = (*network.RULES, *windows.RULES, *zones.RULES, *system.RULES)
+BUILTIN_RULES: tuple[Rule, ...] = (*network.RULES, *windows.RULES, *zones.RULES, *maintenance.RULES, *system.RULES)

@@ -165,6 +165,15 @@ _KINDS = {
     "arp-reply": ("ARP 応答", "ARP reply"),
     "arp-request": ("ARP 要求", "ARP request"),
     "windows-event": ("Windows イベント", "Windows event"),
+    "vpn": ("VPN", "VPN"),
+}
+_VPN_EVENTS = {
+    "login": ("ログイン", "login"),
+    "logout": ("ログアウト", "logout"),
+    "address": ("アドレス割り当て", "address assigned"),
+    "tunnel-up": ("トンネル接続", "tunnel up"),
+    "tunnel-down": ("トンネル切断", "tunnel down"),
+    "peer": ("接続開始", "peer negotiating"),
 }
 _FLAG_WORDS = {
     "S": ("SYN", "SYN"),
@@ -212,6 +221,20 @@ def describe_sample(sample: Mapping[str, Any], lang: str) -> str:
             else f"event {sample.get('event_id')} ({sample.get('channel')}, {sample.get('computer')})"
         )
         return f"{head}: {shown}" if shown else head
+    if kind == "vpn":
+        event = str(sample.get("event") or "")
+        said = _VPN_EVENTS.get(event, (event, event))[0 if ja else 1]
+        parts = [f"{name} {said}（{sample.get('protocol')}）" if ja else f"{name} {said} ({sample.get('protocol')})"]
+        for key, ja_word, en_word in (
+            ("user", "ユーザ", "user"),
+            ("remote_ip", "接続元", "from"),
+            ("assigned_ip", "割り当て", "assigned"),
+            ("tunnel", "トンネル", "tunnel"),
+            ("device", "装置", "device"),
+        ):
+            if sample.get(key):
+                parts.append(f"{ja_word if ja else en_word} {sample.get(key)}")
+        return ("、" if ja else ", ").join(parts)
     src = _endpoint(sample.get("src_ip"), sample.get("src_port"), sample.get("src_mac"))
     dst = _endpoint(sample.get("dst_ip"), sample.get("dst_port"))
     proto = str(sample.get("proto") or "").upper()
