@@ -20,8 +20,8 @@ from mamori.config.messages import bilingual, pydantic_message
 from mamori.config.sections import CaptureSettings, DetectionSettings, StorageSettings
 from mamori.config.syslog import SyslogSettings, resolve_paths
 from mamori.config.values import Ip, Mac, Port, Strict, Zone, normalize_ip, normalize_mac
-from mamori.config.web import WebSettings
 from mamori.config.vendors import VendorIn, vendor_checks, vendors_of
+from mamori.config.web import WebSettings
 from mamori.config.windows import WindowsSettings
 from mamori.config.zones import (
     DangerousPortItem,

@@ -212,8 +212,7 @@ class MaintenanceTracker:
         alias = self._aliases.get(client)
         key = alias if alias is not None else (vendor.name if vendor else "", client)
         session = self._session(key, vendor, client, ts)
-        if ts > session.end:
-            session.end = ts
+        session.end = max(session.end, ts)
         session.start = min(session.start, ts)
         session.connections += 1
         _note(session.via, via)

@@ -223,8 +223,8 @@ def describe_sample(sample: Mapping[str, Any], lang: str) -> str:
         return f"{head}: {shown}" if shown else head
     if kind == "vpn":
         event = str(sample.get("event") or "")
-        said = _VPN_EVENTS.get(event, (event, event))[0 if ja else 1]
-        parts = [f"{name} {said}（{sample.get('protocol')}）" if ja else f"{name} {said} ({sample.get('protocol')})"]
+        what = _VPN_EVENTS.get(event, (event, event))[0 if ja else 1]
+        parts = [f"{name} {what}（{sample.get('protocol')}）" if ja else f"{name} {what} ({sample.get('protocol')})"]
         for key, ja_word, en_word in (
             ("user", "ユーザ", "user"),
             ("remote_ip", "接続元", "from"),
