@@ -6,16 +6,20 @@ windows; the settings file's plans stay in the file and are never copied here.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from mamori.errors import StorageError
-from mamori.model import MaintenanceSession, WorkPlan
+from mamori.model import MaintenanceSession, Site, WorkPlan
 from mamori.storage.store import Store
 
-__all__ = ["SessionTable", "StoredPlan", "WorkPlanTable"]
+__all__ = ["SessionTable", "StoredPlan", "WorkPlanTable", "merge_plans", "site_with_plans"]
+
+log = logging.getLogger(__name__)
 
 
 def _utc(ts: float) -> dt.datetime:
@@ -193,3 +197,38 @@ class WorkPlanTable:
             created_at=r.created_at.timestamp(),
             cancelled=r.cancelled,
         )
+
+
+def merge_plans(site: Site, plans: Iterable[StoredPlan]) -> Site:
+    """``site`` with the dashboard's (not cancelled) plans added to their vendors; a plan for a vendor the
+    settings file does not name is left out with a warning."""
+    by_vendor: dict[str, list[StoredPlan]] = {}
+    for stored in plans:
+        if not stored.cancelled:
+            by_vendor.setdefault(stored.vendor, []).append(stored)
+    known = {v.name for v in site.vendors}
+    for name in sorted(set(by_vendor) - known):
+        log.warning(
+            "ダッシュボードの作業計画の業者 %r は設定ファイルにないため使いません / the dashboard's work plan for "
+            "vendor %r is not used: the settings file does not name it",
+            name,
+            name,
+        )
+    if not by_vendor.keys() & known:
+        return site
+    vendors = tuple(
+        dataclasses.replace(v, work_plans=v.work_plans + tuple(p.plan for p in by_vendor.get(v.name, ())))
+        for v in site.vendors
+    )
+    return dataclasses.replace(site, vendors=vendors)
+
+
+def site_with_plans(site: Site, store: Store | None) -> Site:
+    """``site`` with the work plans entered on the dashboard (the settings file's site when they cannot be read)."""
+    if store is None or not site.vendors:
+        return site
+    try:
+        return merge_plans(site, WorkPlanTable(store).all())
+    except StorageError as exc:
+        log.error("cannot read the dashboard's work plans (using the settings file's): %s", exc)
+        return site

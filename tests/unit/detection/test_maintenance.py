@@ -167,7 +167,9 @@ def test_a_vpn_tied_to_no_vendor_with_no_plan_open(rig) -> None:
 
 def _logon(ts: float, account: str, ip: str, kind: int = 10) -> WindowsEvent:
     fields = {"TargetUserName": account, "TargetDomainName": "HOSPITAL", "IpAddress": ip, "LogonType": str(kind)}
-    return WindowsEvent(ts, "DIA-SRV01.hospital.local", "Security", "Microsoft-Windows-Security-Auditing", 4624, 1, fields)
+    return WindowsEvent(
+        ts, "DIA-SRV01.hospital.local", "Security", "Microsoft-Windows-Security-Auditing", 4624, 1, fields
+    )
 
 
 def test_windows_logons_from_vendor_addresses_and_accounts() -> None:
