@@ -302,8 +302,10 @@ class MaintenanceTracker:
             if key is not None and event.assigned_ip:
                 self._aliases[event.assigned_ip] = key
                 session = self._sessions.get(key)
-                if session is not None and not _is_ip(session.source):
+                if session is not None:  # the connections inside the VPN come from this address
                     session.source = event.assigned_ip
+                    if session.alert is not None:
+                        session.alert.details["source"] = event.assigned_ip
                     self._dirty[session.uid] = session
             return
         remote = event.remote_ip

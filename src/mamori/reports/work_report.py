@@ -97,7 +97,7 @@ def plan_text(plan: WorkPlan | None, zone: str, lang: str) -> str:
     """When the plan allows work, in words."""
     ja = lang == "ja"
     if plan is None:
-        return "作業計画なし" if ja else "no work plan"
+        return "どの作業計画にも入らないセッション" if ja else "sessions no work plan covers"
     if plan.start is not None and plan.end is not None:
         same_day = local_time(plan.start, zone, "%Y%m%d") == local_time(plan.end, zone, "%Y%m%d")
         return (
