@@ -26,7 +26,7 @@ import pytest
 
 from mamori.testing.evtx_writer import write_evtx
 from mamori.testing.winevents import logon
-from tests.integration.conftest import MAMORI, run_mamori
+from tests.integration.conftest import run_mamori
 from tests.integration.dashboard import add_user, start_dashboard
 from tests.integration.test_syslog import Collect, free_port, wait_for
 
