@@ -28,6 +28,7 @@ __all__ = [
     "SEGMENT_ROLES",
     "SYN",
     "URG",
+    "WEEKDAYS",
     "ZONES",
     "Alert",
     "ArpObservation",
@@ -42,6 +43,7 @@ __all__ = [
     "KnownPath",
     "KnownService",
     "LogRecord",
+    "MaintenanceSession",
     "PortResponse",
     "ScanHost",
     "ScanPort",
@@ -53,7 +55,10 @@ __all__ = [
     "Site",
     "SystemClock",
     "Terminal",
+    "Vendor",
+    "VpnEvent",
     "WindowsEvent",
+    "WorkPlan",
     "ZonePolicy",
     "flags_text",
     "iso_time",
@@ -184,6 +189,29 @@ class LogRecord(NamedTuple):
     procid: str | None = None
     msgid: str | None = None
     structured_data: Mapping[str, Mapping[str, str]] | None = None
+
+
+class VpnEvent(NamedTuple):
+    """A VPN gateway reported a remote-access session or a tunnel (Yamaha RTX, FortiGate, Cisco ASA).
+
+    ``kind`` is ``login`` (a user's session started), ``address`` (the address the session was given inside the
+    network), ``logout`` (the session ended), ``tunnel-up`` / ``tunnel-down`` (a tunnel without a user: a
+    site-to-site IPsec tunnel) or ``peer`` (a peer started to negotiate: IKE, L2TP; what follows names the user).
+    ``remote_ip`` is the peer's own (public) address, ``assigned_ip`` the address inside the VPN, ``tunnel`` the
+    gateway's name for the session or tunnel (``PP[ANONYMOUS01]``, ``TUNNEL[1]``, a tunnel id), ``protocol``
+    ``l2tp``, ``ipsec``, ``ssl`` or ``anyconnect``. Fields a line does not carry are None. ``ts`` is when mamori
+    received the line (device clocks drift).
+    """
+
+    ts: float
+    kind: str
+    device: str
+    protocol: str
+    user: str | None = None
+    remote_ip: str | None = None
+    assigned_ip: str | None = None
+    tunnel: str | None = None
+    group: str | None = None
 
 
 class Severity(enum.IntEnum):
@@ -482,6 +510,82 @@ class ScanReport:
     complete: bool = True  # nmap wrote its closing element (a run cut short is stored, and says so)
 
 
+WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class WorkPlan:
+    """A work plan (作業計画) of a remote-maintenance vendor: when it may connect, to what, on which ports.
+
+    A one-off window has ``start`` and ``end`` (POSIX seconds). A recurring one has ``every`` (``day``, ``week``
+    or ``month``), ``time`` (``HH:MM`` in the site's time zone), ``duration`` (seconds) and, for ``week``, the
+    ``weekday`` (0 = Monday) or, for ``month``, the ``day`` of the month (a month without that day has no window).
+    ``targets`` are addresses, networks or computer names; empty means the vendor's ``devices``. ``ports`` empty
+    means any port. ``accounts`` empty means the vendor's accounts. ``ident`` is stable and unique in the site
+    (``file:<vendor>:<n>`` for the settings file, ``db:<id>`` for one entered on the dashboard).
+    """
+
+    ident: str
+    start: float | None = None
+    end: float | None = None
+    every: str | None = None
+    time: str = "00:00"
+    duration: float = 0.0
+    day: int | None = None
+    weekday: int | None = None
+    targets: tuple[str, ...] = ()
+    ports: tuple[int, ...] = ()
+    accounts: tuple[str, ...] = ()
+    ticket: str = ""
+    note: str = ""
+    origin: str = "file"  # file | dashboard
+
+
+@dataclass(frozen=True)
+class Vendor:
+    """A remote-maintenance vendor (保守業者): where it comes from, the accounts it uses, what it maintains.
+
+    ``sources`` are networks (``10.9.0.0/24``; a single address is a /32): the VPN pool, the bastion, the
+    vendor's own addresses. ``accounts`` are the Windows / VPN user names it uses (compared without case).
+    ``devices`` are what it maintains (addresses, networks or computer names; checklist 2-②).
+    """
+
+    name: str
+    sources: tuple[str, ...] = ()
+    accounts: tuple[str, ...] = ()
+    devices: tuple[str, ...] = ()
+    work_plans: tuple[WorkPlan, ...] = ()
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class MaintenanceSession:
+    """One remote-maintenance session: a vendor's connections from one place, grouped until they stop.
+
+    ``vendor`` is ``""`` when a VPN session could not be tied to a vendor. ``plan`` is the ``ident`` of the work
+    plan it was judged against (``""``: none). ``differences`` are what did not match the plan (``no-plan``,
+    ``outside-window``, ``target``, ``port``, ``account``, ``unknown-vpn``); empty: within the plan. ``via`` names
+    the evidence (``wire``, ``firewall``, ``vpn``, ``windows``). ``ended`` is False while it goes on.
+    """
+
+    uid: str
+    vendor: str
+    source: str
+    start: float
+    end: float
+    accounts: tuple[str, ...] = ()
+    targets: tuple[str, ...] = ()
+    ports: tuple[int, ...] = ()
+    via: tuple[str, ...] = ()
+    plan: str = ""
+    ticket: str = ""
+    differences: tuple[str, ...] = ()
+    off_plan: tuple[str, ...] = ()  # the targets, ports and accounts the plan does not list, as "target:10.1.0.9"
+    connections: int = 0
+    alert_uid: str = ""
+    ended: bool = False
+
+
 @dataclass(frozen=True)
 class Site:
     """The hospital's site model as far as the sensor needs it."""
@@ -494,6 +598,8 @@ class Site:
     dangerous_ports: tuple[DangerousPort, ...] = ()
     exempt_hosts: tuple[ExemptHost, ...] = ()
     scan: ScanScope | None = None
+    vendors: tuple[Vendor, ...] = ()
+    time_zone: str = "Asia/Tokyo"  # where work plans' times are read (the site's wall clock)
 
 
 def iso_time(ts: float) -> str:

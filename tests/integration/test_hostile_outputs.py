@@ -75,6 +75,10 @@ OUTPUTS = (
     "zabbix",
     "cli-text",
     "script",
+    "work-report-html",
+    "work-report-pdf",
+    "remote-access-csv",
+    "remote-access-xlsx",
 )
 ADMIN = ("kanri", "Kanri-pass-2026!")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -184,6 +188,29 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     )
     terminals = [LedgerEntry(t, t, f"02:00:00:00:99:{i:02x}", None, note=t) for i, t in enumerate(HOSTILE.values())]
     Ledger(store).upsert(terminals, "web")
+    from mamori.model import MaintenanceSession
+    from mamori.storage import SessionTable
+
+    # A remote-maintenance session per alert: the vendor, its account and target named by the hostile text.
+    SessionTable(store).save(
+        [
+            MaintenanceSession(
+                uid=f"s-{a.uid}",
+                vendor=HOSTILE[case_of(a.uid)],
+                source="10.9.0.21",
+                start=ts + i,
+                end=ts + i + 60,
+                accounts=(HOSTILE[case_of(a.uid)],),
+                targets=(HOSTILE[case_of(a.uid)][:255],),
+                ports=(3389,),
+                via=("vpn",),
+                differences=("no-plan",),
+                alert_uid=a.uid,
+                ended=True,
+            )
+            for i, a in enumerate(every)
+        ]
+    )
     store.close()
     add_user(config, *ADMIN[:1], "admin", ADMIN[1])
     dashboard = start_dashboard(config)
@@ -485,6 +512,67 @@ def _script(request: pytest.FixtureRequest) -> dict[str, str]:
     return seen
 
 
+def _work_report_html(request: pytest.FixtureRequest) -> dict[str, str]:
+    from tests.integration.test_web_browser import CHROMIUM, CHROMIUM_ARGS
+
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's chromium is not installed")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    w: World = request.getfixturevalue("world")
+    injected = "document.querySelectorAll('main img, main admin, main script, main a[href^=\"https://evil\"]').length"
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(base_url=w.dashboard.base, locale="ja-JP").new_page()
+            dialogs: list[str] = []
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            page.goto("/login/")
+            page.fill("input[name=username]", ADMIN[0])
+            page.fill("input[name=password]", ADMIN[1])
+            page.click("form[action='/login/'] button[type=submit]")
+            page.wait_for_url(f"{w.dashboard.base}/")
+            page.goto(f"/maintenance/?month={w.month}")
+            assert page.evaluate(injected) == 0
+            assert page.evaluate("window.__pwned") is None and dialogs == []
+            text = page.evaluate("document.body.innerText")
+        finally:
+            browser.close()
+    return {a.uid: text for a in w.all_alerts()}
+
+
+def _work_report_pdf(request: pytest.FixtureRequest) -> dict[str, str]:
+    if shutil.which("pdftotext") is None:
+        pytest.fail("pdftotext (poppler-utils) is not installed")
+    w: World = request.getfixturevalue("world")
+    status, headers, body = w.admin.get(f"/maintenance/report.pdf?month={w.month}")
+    assert status == 200, body[:500]
+    assert headers["Content-Type"] == "application/pdf" and body.startswith(b"%PDF-")
+    text = subprocess.run(["pdftotext", "-", "-"], input=body, capture_output=True, check=True).stdout.decode()
+    assert "作業報告の確認" in text
+    return {a.uid: text for a in w.all_alerts()}
+
+
+def _access_rows(request: pytest.FixtureRequest, fmt: str) -> dict[str, str]:
+    w: World = request.getfixturevalue("world")
+    status, _headers, body = w.admin.get(f"/maintenance/access/?month={w.month}&format={fmt}")
+    assert status == 200, body[:500]
+    if fmt == "csv":
+        rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"), newline="")))
+    else:
+        from openpyxl import load_workbook
+
+        sheet = load_workbook(io.BytesIO(body)).worksheets[0]
+        cells = [list(row) for row in sheet.iter_rows()]
+        assert all(c.data_type in ("s", "n") for row in cells for c in row if c.value is not None)  # never "f"
+        rows = [["" if c.value is None else str(c.value) for c in row] for row in cells]
+    header, *data = rows
+    for row in data:
+        for cell in row:
+            assert not cell.startswith(FORMULA_START), (fmt, cell[:80])
+    by_vendor = {dict(zip(header, row, strict=True))["業者"]: "\n".join(row) for row in data}
+    return {a.uid: by_vendor[_as_cell(HOSTILE[case_of(a.uid)], fmt)] for a in w.all_alerts()}
+
+
 def _alerts() -> list[Alert]:
     return [a for group in hostile_alerts(time.time() - 120).values() for a in group]
 
@@ -503,6 +591,10 @@ READERS: dict[str, Callable[[pytest.FixtureRequest], dict[str, str]]] = {
     "zabbix": _zabbix,
     "cli-text": _cli_text,
     "script": _script,
+    "work-report-html": _work_report_html,
+    "work-report-pdf": _work_report_pdf,
+    "remote-access-csv": lambda request: _access_rows(request, "csv"),
+    "remote-access-xlsx": lambda request: _access_rows(request, "xlsx"),
 }
 # Where the handling comment and the far end's answer are shown (the chat and mail outputs carry the alert only).
 WITH_COMMENTS = {"pdf", "csv", "xlsx", "html"}

@@ -111,13 +111,17 @@ def analyze(
     settings = _settings(config)
     windows, rules = _sigma(settings, sigma_paths)
     writer = None
+    site = settings.site if settings is not None else None
+    sessions = None
     if settings is not None and not no_store:
         from mamori.cli.compose import open_store
+        from mamori.runtime.maintenance import StoredSessions, site_with_plans
         from mamori.storage import AlertWriter
 
-        writer = AlertWriter(
-            open_store(settings.database_path), interval=settings.storage.batch_interval, origin="evtx"
-        )
+        store = open_store(settings.database_path)
+        writer = AlertWriter(store, interval=settings.storage.batch_interval, origin="evtx")
+        site = site_with_plans(settings.site, store)  # the dashboard's work plans too
+        sessions = StoredSessions(store, writer, origin="evtx")
     sink = TimelineSink(timeline) if timeline is not None else None
     files, missing = expand_paths(list(paths))  # the progress bar counts the files inside folders too
     for problem in missing:
@@ -134,6 +138,9 @@ def analyze(
             progress=progress_cb,
             on_changes=writer.submit if writer else None,
             exempt_hosts=settings.site.exempt_hosts if settings is not None else (),
+            site=site,
+            maintenance=settings.detection.remote_maintenance if settings is not None else None,
+            sessions=sessions,
         )
         if writer is not None:
             writer.submit_health(_sources(result.files, started))

@@ -21,7 +21,8 @@ from mamori.config.messages import bilingual, pydantic_message
 from mamori.config.scan import ScanIn, scan_checks, scan_of
 from mamori.config.sections import CaptureSettings, DetectionSettings, StorageSettings
 from mamori.config.syslog import SyslogSettings, resolve_paths
-from mamori.config.values import Ip, Mac, Port, Strict, normalize_ip, normalize_mac
+from mamori.config.values import Ip, Mac, Port, Strict, Zone, normalize_ip, normalize_mac
+from mamori.config.vendors import VendorIn, vendor_checks, vendors_of
 from mamori.config.web import WebSettings
 from mamori.config.windows import WindowsSettings
 from mamori.config.zones import (
@@ -77,6 +78,7 @@ class _GatewayIn(Strict):
 
 class _SiteIn(Strict):
     name: str = ""
+    time_zone: Zone = Field("Asia/Tokyo", description="the site's wall clock: work plans' times are read in it")
 
 
 class _SettingsIn(Strict):
@@ -91,6 +93,7 @@ class _SettingsIn(Strict):
     dangerous_ports: tuple[DangerousPortItem, ...] | None = None
     exempt_hosts: tuple[ExemptHostIn, ...] = ()
     scan: ScanIn | None = None
+    vendors: tuple[VendorIn, ...] = ()
     actions: tuple[ActionSettings, ...] = ()
     windows: WindowsSettings = WindowsSettings()
     syslog: SyslogSettings | None = None
@@ -340,6 +343,8 @@ def _to_site(data: _SettingsIn) -> Site:
         dangerous_ports=dangerous,
         exempt_hosts=exempt_hosts_of(data.exempt_hosts, segments),
         scan=scan_of(data.scan, segments, systems, dangerous),
+        vendors=vendors_of(data.vendors, data.site.time_zone),
+        time_zone=data.site.time_zone,
     )
 
 
@@ -382,7 +387,7 @@ def _warnings(node: yaml.Node | None, raw: dict[str, Any], source: str, located:
     zones = zone_warning(raw)
     if zones is not None:
         return (located.problem(source, ("zone_policy",), zones),)
-    if not raw.get("systems") and not raw.get("segments"):
+    if not raw.get("systems") and not raw.get("segments") and not raw.get("vendors"):
         message = bilingual(
             "部門システム（systems）がありません: 守るサーバも正規端末もないので、何も監視されません"
             "（ポートスキャン等の検知だけになります）",
@@ -422,6 +427,7 @@ def settings_from_text(text: str, *, source: str = "<settings>", data_dir: Path 
     problems.extend(_action_checks(raw, located, source))
     zone_checks(raw, lambda path, message: problems.append(located.problem(source, path, message)))
     scan_checks(raw, lambda path, message: problems.append(located.problem(source, path, message)))
+    vendor_checks(raw, lambda path, message: problems.append(located.problem(source, path, message)))
     if problems or parsed is None:
         raise ConfigError(_sorted(problems))
     return Settings(

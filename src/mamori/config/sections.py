@@ -18,6 +18,7 @@ __all__ = [
     "LateralMovementSettings",
     "NewPathSettings",
     "PortScanSettings",
+    "RemoteMaintenanceSettings",
     "StorageSettings",
     "SynFloodSettings",
     "UnregisteredTerminalSettings",
@@ -111,6 +112,14 @@ class ExposureSettings(Strict):
     )
 
 
+class RemoteMaintenanceSettings(Strict):
+    enabled: bool = True
+    idle: Duration = Field(
+        1800.0, gt=0, description="a vendor's connections this long apart are two sessions (and two alerts)"
+    )
+    max_sessions: int = Field(4096, ge=16, description="sessions followed at once; the longest idle is let go")
+
+
 class DetectionSettings(Strict):
     unregistered_terminal: UnregisteredTerminalSettings = UnregisteredTerminalSettings()
     port_scan: PortScanSettings = PortScanSettings()
@@ -120,4 +129,5 @@ class DetectionSettings(Strict):
     new_path: NewPathSettings = NewPathSettings()
     lateral_movement: LateralMovementSettings = LateralMovementSettings()
     exposure: ExposureSettings = ExposureSettings()
+    remote_maintenance: RemoteMaintenanceSettings = RemoteMaintenanceSettings()
     max_open_alerts: int = Field(20_000, ge=100, description="alerts kept in memory at once")

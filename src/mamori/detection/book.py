@@ -21,6 +21,7 @@ from mamori.model import (
     ConnectionAttempt,
     PortResponse,
     Severity,
+    VpnEvent,
     WindowsEvent,
     flags_text,
 )
@@ -94,6 +95,18 @@ def sample_of(obs: Any) -> dict[str, Any]:
                 name: value if len(value) <= _SAMPLE_VALUE else value[:_SAMPLE_VALUE] + "…"
                 for name, value in list(obs.fields.items())[:_SAMPLE_FIELDS]
             },
+        }
+    if isinstance(obs, VpnEvent):
+        return {
+            "ts": obs.ts,
+            "kind": "vpn",
+            "event": obs.kind,
+            "device": obs.device,
+            "protocol": obs.protocol,
+            "user": obs.user,
+            "remote_ip": obs.remote_ip,
+            "assigned_ip": obs.assigned_ip,
+            "tunnel": obs.tunnel,
         }
     return {"value": repr(obs)}
 

@@ -8,11 +8,12 @@ from typing import Any
 from mamori.config import DetectionSettings
 from mamori.detection.book import AlertBook
 from mamori.detection.exposure import ServiceMemory
+from mamori.detection.maintenance import SessionSink
 from mamori.detection.paths import PathMemory
 from mamori.detection.registry import Detector, DetectorContext, EntryPoints, build_detectors
 from mamori.detection.registry import _installed_entry_points as _detector_plugins
 from mamori.detection.site_index import SiteIndex
-from mamori.model import Alert, ArpObservation, Clock, ConnectionAttempt, PortResponse, Site, SystemClock
+from mamori.model import Alert, ArpObservation, Clock, ConnectionAttempt, PortResponse, Site, SystemClock, VpnEvent
 from mamori.rules import Catalogue, catalogue
 
 __all__ = ["Clock", "Engine", "SystemClock"]
@@ -37,6 +38,7 @@ class Engine:
         detector_plugins: EntryPoints = _detector_plugins,
         known_paths: PathMemory | None = None,
         known_services: ServiceMemory | None = None,
+        sessions: SessionSink | None = None,
     ) -> None:
         self.clock: Clock = clock or SystemClock()
         self.index = SiteIndex(site)
@@ -46,7 +48,12 @@ class Engine:
             d.rule: d
             for d in build_detectors(
                 DetectorContext(
-                    self.index, settings, self.book, known_paths=known_paths, known_services=known_services
+                    self.index,
+                    settings,
+                    self.book,
+                    known_paths=known_paths,
+                    known_services=known_services,
+                    sessions=sessions,
                 ),
                 rules,
                 detector_plugins,
@@ -62,6 +69,7 @@ class Engine:
                 for kind in getattr(detector, "response_kinds", ("synack", "rst", "rstack", "unreachable")):
                     self._on_response.setdefault(kind, []).append(handler)
         self._on_arp: list[Callable[[ArpObservation], None]] = _hooks(hooks, "on_arp")
+        self._on_vpn: list[Callable[[VpnEvent], None]] = _hooks(hooks, "on_vpn")
         self._tick: list[Callable[[float], None]] = _hooks(hooks, "tick")
         self._refresh: list[Callable[[], None]] = _hooks(hooks, "refresh")
         self._finish: list[Callable[[], None]] = _hooks(hooks, "finish")
@@ -75,7 +83,7 @@ class Engine:
         """The running detector of ``rule``, or None (switched off)."""
         return self.detectors.get(rule)
 
-    def feed(self, batch: Iterable[ConnectionAttempt | PortResponse | ArpObservation]) -> None:
+    def feed(self, batch: Iterable[ConnectionAttempt | PortResponse | ArpObservation | VpnEvent]) -> None:
         on_attempt = self._on_attempt
         on_response = self._on_response
         on_arp = self._on_arp
@@ -90,9 +98,12 @@ class Engine:
             elif kind is PortResponse:
                 for handler_r in on_response.get(obs.kind, ()):  # type: ignore[union-attr]
                     handler_r(obs)  # type: ignore[arg-type]
-            else:
+            elif kind is ArpObservation:
                 for handler_a in on_arp:
                     handler_a(obs)  # type: ignore[arg-type]
+            else:
+                for handler_v in self._on_vpn:
+                    handler_v(obs)  # type: ignore[arg-type]
         if obs is not None:
             self.observations += n
             self.last_ts = obs.ts

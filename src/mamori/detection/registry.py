@@ -7,6 +7,7 @@ A detector watches observations for one rule of the catalogue (``mamori.rules``)
 - ``on_attempt(ConnectionAttempt)``: SYNs and scan probes, from the wire or from firewall logs;
 - ``on_response(PortResponse)`` with ``response_kinds`` (the answers it reads: ``synack``, ``rst``...);
 - ``on_arp(ArpObservation)``;
+- ``on_vpn(VpnEvent)``: VPN logins, logouts and tunnels from the VPN gateways' logs;
 - ``tick(now)``, ``refresh()``, ``finish()``: about once a second, before alerts are collected, at the end of input;
 - ``quiet_periods()``: the quiet period of each rule, for a detector that raises more than one rule's alerts.
 
@@ -32,6 +33,7 @@ from mamori.detection.arp import IpMacConflictDetector
 from mamori.detection.book import AlertBook
 from mamori.detection.exposure import ExposureDetector, ServiceMemory
 from mamori.detection.lateral import LateralMovementDetector
+from mamori.detection.maintenance import RemoteMaintenanceDetector, SessionSink
 from mamori.detection.paths import PathMemory
 from mamori.detection.portscan import PortScanDetector
 from mamori.detection.site_index import SiteIndex
@@ -74,6 +76,7 @@ class DetectorContext:
     hammered: set[tuple[str, int]] = field(default_factory=set)
     known_paths: PathMemory | None = None  # the paths seen before, kept by the runtime (new-path)
     known_services: ServiceMemory | None = None  # the services seen answering, kept by the runtime (exposure)
+    sessions: SessionSink | None = None  # where remote-maintenance sessions are recorded (the runtime's store)
     options: Mapping[str, Any] = field(default_factory=dict)  # a plugin's own settings, if it has any
 
 
@@ -119,6 +122,14 @@ def _arp(ctx: DetectorContext) -> Detector | None:
     return IpMacConflictDetector(ctx.index, s, ctx.book) if s.enabled else None
 
 
+def _maintenance(ctx: DetectorContext) -> Detector | None:
+    """remote-maintenance: built only when the site names vendors."""
+    s = ctx.settings.remote_maintenance
+    if not ctx.index.site.vendors or not s.enabled:
+        return None
+    return RemoteMaintenanceDetector(ctx.index, s, ctx.book, ctx.sessions)
+
+
 # In the order they see each attempt: the flood before the scan, so that a flooded port is known before its SYN
 # reaches the scan detector.
 BUILTIN: dict[str, DetectorFactory] = {
@@ -129,6 +140,7 @@ BUILTIN: dict[str, DetectorFactory] = {
     "lateral-movement": _lateral,
     "ip-mac-conflict": _arp,
     "exposure": _exposure,  # services seen answering (SYN-ACKs)
+    "remote-maintenance": _maintenance,
 }
 
 EntryPoints = Callable[[], Iterable[metadata.EntryPoint]]

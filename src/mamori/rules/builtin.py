@@ -3,7 +3,7 @@ mamori itself."""
 
 from __future__ import annotations
 
-from mamori.rules import exposure, lateral, network, system, windows, zones
+from mamori.rules import exposure, lateral, maintenance, network, system, windows, zones
 from mamori.rules.catalogue import Rule
 
 __all__ = ["BUILTIN_RULES"]
@@ -14,5 +14,6 @@ BUILTIN_RULES: tuple[Rule, ...] = (
     *zones.RULES,
     *lateral.RULES,
     *exposure.RULES,
+    *maintenance.RULES,
     *system.RULES,
 )

@@ -94,6 +94,7 @@ class Rule:
     summaries: tuple[Summary, ...]
     notes: Text | None = None
     labels: Mapping[str, Text] | None = None  # words for fields the shared vocabulary (rules/labels.py) lacks
+    values: Mapping[tuple[str, str], Text] | None = None  # words for codes its details hold: (field, code) -> Text
 
     def __post_init__(self) -> None:
         if not self.id or self.id != self.id.strip().lower() or " " in self.id:

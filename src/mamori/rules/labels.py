@@ -123,6 +123,13 @@ FIELD_WORDS: Mapping[str, tuple[str, str]] = {
     "targets_count": ("到達した相手の数", "Number of hosts reached"),
     "by": ("まとめた単位", "Grouped by"),
     "host": ("ホスト", "Host"),
+    "session": ("セッション番号", "Session number"),
+    "vendor": ("保守業者", "Vendor"),
+    "remote_ip": ("VPN 接続元の外部アドレス", "VPN peer's own address"),
+    "differences": ("作業計画との違い", "Differences from the work plan"),
+    "off_plan": ("計画にない対象・ポート・アカウント", "Targets, ports, accounts not in the plan"),
+    "plan": ("作業計画", "Work plan"),
+    "ticket": ("作業計画の番号", "Work plan reference"),
     "scan_id": ("スキャンの実行番号", "Scan run number"),
     "segment": ("セグメント", "Segment"),
     "observer": ("観測した位置（スキャン元・最初の接続元）", "Seen from (scanner or first client)"),
@@ -202,9 +209,12 @@ def field_label(name: str, lang: str, own: Mapping[str, Any] | None = None) -> s
     return words[0] if lang == "ja" else words[1]
 
 
-def value_label(name: str, value: Any, lang: str) -> Any:
-    """A code the field ``name`` holds, in words; anything else unchanged."""
+def value_label(name: str, value: Any, lang: str, own: Mapping[tuple[str, str], Any] | None = None) -> Any:
+    """A code the field ``name`` holds, in words (the rule's own words, ``own``, first); anything else unchanged."""
     if isinstance(value, str):
+        if own and (name, value) in own:
+            text = own[name, value]
+            return str(text.ja if lang == "ja" else text.en)
         words = VALUE_WORDS.get((name, value))
         if words is not None:
             return words[0] if lang == "ja" else words[1]

@@ -173,24 +173,27 @@ def detail_rows(alert: Alert, lang: str, catalogue: Catalogue | None = None) -> 
     nothing as a dash; never a Python repr. Each output escapes the text for its own format."""
     rule = rule_of(alert, catalogue)
     own = rule.labels if rule is not None else None
+    codes = rule.values if rule is not None else None
     return [
-        (field_label(name, lang, own), _value_words(name, value, lang))
+        (field_label(name, lang, own), _value_words(name, value, lang, codes))
         for name, value in typed_details(alert, catalogue).items()
     ]
 
 
-def _value_words(name: str, value: Any, lang: str) -> str:
+def _value_words(name: str, value: Any, lang: str, codes: Mapping[tuple[str, str], Any] | None) -> str:
     if value is None or value in ("", [], {}):
         return "–"
     if isinstance(value, bool):
         return _YES_NO["ja" if lang == "ja" else "en"][0 if value else 1]
     if isinstance(value, list | tuple):
-        return ", ".join(_value_words(name, v, lang) for v in value)
+        return ", ".join(_value_words(name, v, lang, codes) for v in value)
     if isinstance(value, Mapping):
-        return ", ".join(f"{value_label(name, str(k), lang)}: {_value_words(name, v, lang)}" for k, v in value.items())
+        return ", ".join(
+            f"{value_label(name, str(k), lang, codes)}: {_value_words(name, v, lang, codes)}" for k, v in value.items()
+        )
     if isinstance(value, float):
         return f"{value:,.3g}" if abs(value) < 1 else f"{value:,.1f}".removesuffix(".0")
-    return str(value_label(name, value, lang))
+    return str(value_label(name, value, lang, codes))
 
 
 # -- evidence in words ---------------------------------------------------------------------------------------------
@@ -204,6 +207,15 @@ _KINDS = {
     "arp-reply": ("ARP 応答", "ARP reply"),
     "arp-request": ("ARP 要求", "ARP request"),
     "windows-event": ("Windows イベント", "Windows event"),
+    "vpn": ("VPN", "VPN"),
+}
+_VPN_EVENTS = {
+    "login": ("ログイン", "login"),
+    "logout": ("ログアウト", "logout"),
+    "address": ("アドレス割り当て", "address assigned"),
+    "tunnel-up": ("トンネル接続", "tunnel up"),
+    "tunnel-down": ("トンネル切断", "tunnel down"),
+    "peer": ("接続開始", "peer negotiating"),
 }
 _FLAG_WORDS = {
     "S": ("SYN", "SYN"),
@@ -251,6 +263,20 @@ def describe_sample(sample: Mapping[str, Any], lang: str) -> str:
             else f"event {sample.get('event_id')} ({sample.get('channel')}, {sample.get('computer')})"
         )
         return f"{head}: {shown}" if shown else head
+    if kind == "vpn":
+        event = str(sample.get("event") or "")
+        what = _VPN_EVENTS.get(event, (event, event))[0 if ja else 1]
+        parts = [f"{name} {what}（{sample.get('protocol')}）" if ja else f"{name} {what} ({sample.get('protocol')})"]
+        for key, ja_word, en_word in (
+            ("user", "ユーザ", "user"),
+            ("remote_ip", "接続元", "from"),
+            ("assigned_ip", "割り当て", "assigned"),
+            ("tunnel", "トンネル", "tunnel"),
+            ("device", "装置", "device"),
+        ):
+            if sample.get(key):
+                parts.append(f"{ja_word if ja else en_word} {sample.get(key)}")
+        return ("、" if ja else ", ").join(parts)
     src = _endpoint(sample.get("src_ip"), sample.get("src_port"), sample.get("src_mac"))
     dst = _endpoint(sample.get("dst_ip"), sample.get("dst_port"))
     proto = str(sample.get("proto") or "").upper()

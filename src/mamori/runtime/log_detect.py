@@ -29,8 +29,9 @@ from mamori.detection import Engine
 from mamori.errors import MamoriError, StorageError
 from mamori.ingest.syslog_parse import SyslogParser
 from mamori.ingest.vendors import ParserSet, load_parsers
-from mamori.model import Alert, ConnectionAttempt
+from mamori.model import Alert, ConnectionAttempt, VpnEvent
 from mamori.runtime.known_paths import stored_paths
+from mamori.runtime.maintenance import StoredSessions, plans_version
 from mamori.runtime.responses import build_dispatcher, log_deliveries
 from mamori.runtime.site import effective_site
 from mamori.storage import AlertWriter, SensorHealth, Store
@@ -51,6 +52,7 @@ log = logging.getLogger(__name__)
 _CHUNK = 1 << 20
 _ROTATION_CHECK = 0.5
 _STOP_DRAIN_SECONDS = 30.0
+_PLANS_CHECK = 5.0  # seconds between looks at the dashboard's work plans
 
 
 @dataclass(frozen=True)
@@ -243,10 +245,14 @@ class LogDetector:
         self.parsers = parsers or load_parsers(syslog.parsers)
         # The settings file's terminals plus the ledger's (log lines without MACs are judged by registered IPs).
         self.writer = AlertWriter(store, interval=settings.storage.batch_interval, origin="syslog") if store else None
+        self.store = store
+        self._plans = plans_version(store)
+        self._next_plans_check = time.monotonic() + _PLANS_CHECK
         self.engine = Engine(
             effective_site(settings, store) if store else settings.site,
             settings.detection,
             known_paths=stored_paths(settings, store, self.writer),
+            sessions=StoredSessions(store, self.writer, origin="syslog") if store else None,
         )
         self.dispatcher = build_dispatcher(settings, self.writer.submit_deliveries if self.writer else log_deliveries)
         if store is not None:
@@ -272,7 +278,7 @@ class LogDetector:
     def feed(self, rows: list[Row]) -> None:
         parse = self.parser.parse
         recognise = self.parsers.parse
-        attempts: list[ConnectionAttempt] = []
+        attempts: list[ConnectionAttempt | VpnEvent] = []
         for _seq, received_at, transport, sender, port, raw in rows:
             found = recognise(parse(raw, received_at, sender, port, transport))
             if found is not None and found[1]:
@@ -284,6 +290,12 @@ class LogDetector:
             self.engine.feed(attempts)
 
     def tick(self, now: float | None = None) -> None:
+        if self.store is not None and time.monotonic() >= self._next_plans_check:
+            self._next_plans_check = time.monotonic() + _PLANS_CHECK
+            version = plans_version(self.store)
+            if version != self._plans:  # a work plan entered or cancelled on the dashboard
+                self._plans = version
+                self.engine.update_site(effective_site(self.settings, self.store))
         self.engine.tick(now)
         self.publish(self.engine.collect_changes())
         if self.dispatcher is not None:

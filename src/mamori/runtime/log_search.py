@@ -19,7 +19,7 @@ from mamori import escape
 from mamori.config import Settings
 from mamori.ingest.syslog_parse import SyslogParser, structured_data_items
 from mamori.ingest.vendors import ParserSet, load_parsers
-from mamori.model import iso_time
+from mamori.model import ConnectionAttempt, VpnEvent, iso_time
 from mamori.storage.archive_format import iter_lines, list_day_files, parse_record
 
 __all__ = ["CSV_COLUMNS", "LogQuery", "search_archive", "write_csv"]
@@ -116,6 +116,20 @@ def _row(
                 "vlan": c.vlan,
             }
             for c in match[1]
+            if isinstance(c, ConnectionAttempt)
+        ]
+        row["vpn"] = [
+            {
+                "event": v.kind,
+                "protocol": v.protocol,
+                "user": v.user,
+                "remote_ip": v.remote_ip,
+                "assigned_ip": v.assigned_ip,
+                "tunnel": v.tunnel,
+                "device": v.device,
+            }
+            for v in match[1]
+            if isinstance(v, VpnEvent)
         ]
     return row
 

@@ -20,6 +20,7 @@ from mamori.model import Alert, Site
 from mamori.runtime.analyze import capture_filter
 from mamori.runtime.exposure import stored_services
 from mamori.runtime.known_paths import stored_paths
+from mamori.runtime.maintenance import StoredSessions, plans_version
 from mamori.runtime.responses import build_dispatcher, log_deliveries
 from mamori.runtime.site import effective_site
 from mamori.storage import AlertWriter, Ledger, SensorHealth, Store
@@ -56,6 +57,7 @@ class Sensor:
         self.clock = clock or SystemClock()
         self.store = store
         self._ledger_version: tuple[int, float] | None = None
+        self._plans_version: tuple[int, int] | None = None
         names = interfaces or list(settings.capture.interfaces)
         if not names:
             raise CaptureError(
@@ -64,8 +66,14 @@ class Sensor:
         self.writer = AlertWriter(store, interval=settings.storage.batch_interval) if store is not None else None
         paths = stored_paths(settings, store, self.writer)  # the new-path rule's memory, saved by the writer
         services = stored_services(settings, store, self.writer)  # the exposure rule's services seen answering
+        sessions = StoredSessions(store, self.writer) if store is not None else None
         self.engine = Engine(
-            self._site(), settings.detection, clock=self.clock, known_paths=paths, known_services=services
+            self._site(),
+            settings.detection,
+            clock=self.clock,
+            known_paths=paths,
+            known_services=services,
+            sessions=sessions,
         )
         bpf = capture_filter(settings)
         c = settings.capture
@@ -90,6 +98,7 @@ class Sensor:
             return self.settings.site
         try:
             self._ledger_version = Ledger(self.store).version()
+            self._plans_version = plans_version(self.store)
             return effective_site(self.settings, self.store)
         except StorageError as exc:
             log.error("cannot read the terminal ledger (using the settings file's terminals): %s", exc)
@@ -104,7 +113,7 @@ class Sensor:
         except StorageError as exc:
             log.error("cannot read the terminal ledger: %s", exc)
             return
-        if version != self._ledger_version:
+        if version != self._ledger_version or plans_version(self.store) != self._plans_version:
             self.engine.update_site(self._site())
             log.info(
                 "terminal ledger changed: now %d registered terminal(s)",

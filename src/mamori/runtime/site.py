@@ -1,4 +1,5 @@
-"""The effective site model: the settings file's site plus the active terminals of the ledger in the database.
+"""The effective site model: the settings file's site plus the active terminals of the ledger in the database
+(and the work plans entered on the dashboard, ``runtime.maintenance``).
 
 The settings file stays authoritative: a ledger terminal whose MAC (or, behind a router, IP) is already registered
 for the same system in the file is merged into the file's entry, and a ledger terminal of a system the file does
@@ -28,7 +29,9 @@ def effective_site(settings: Settings, store: Store | None, *, warn: Warn | None
     Disagreements are reported through ``warn`` (default: a logged warning)."""
     if store is None:
         return settings.site
-    return merge_ledger(settings.site, Ledger(store).terminals(), warn=warn)
+    from mamori.runtime.maintenance import site_with_plans
+
+    return site_with_plans(merge_ledger(settings.site, Ledger(store).terminals(), warn=warn), store)
 
 
 def merge_ledger(site: Site, entries: Iterable[LedgerEntry], *, warn: Warn | None = None) -> Site:

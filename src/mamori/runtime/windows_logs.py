@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from mamori import escape
+from mamori.config import RemoteMaintenanceSettings
 from mamori.config.windows import WindowsSettings
 from mamori.detection.exempt import Exemptions
+from mamori.detection.maintenance import SessionSink
 from mamori.detection.windows import LogonSummary, SigmaRuleSet, WindowsEngine, load_sigma, timeline_row
 from mamori.ingest import (
     EvtxFile,
@@ -32,7 +34,7 @@ from mamori.ingest import (
     open_log,
     read_evtx_files,
 )
-from mamori.model import Alert, ExemptHost, WindowsEvent
+from mamori.model import Alert, ExemptHost, Site, WindowsEvent
 
 __all__ = [
     "LOGON_COLUMNS",
@@ -251,6 +253,9 @@ def analyze_windows_logs(
     on_changes: Callable[[list[Alert]], None] | None = None,
     parallel_min_bytes: int = 4 * 1024 * 1024,
     exempt_hosts: tuple[ExemptHost, ...] = (),
+    site: Site | None = None,
+    maintenance: RemoteMaintenanceSettings | None = None,
+    sessions: SessionSink | None = None,
 ) -> WindowsAnalysis:
     """Analyse every file (folders are searched) with one engine, so an attack spread over files is one alert.
 
@@ -262,7 +267,14 @@ def analyze_windows_logs(
     """
     summary = LogonSummary() if logons else None
     engine = engine or WindowsEngine(
-        settings, sigma=sigma, timeline=timeline is not None, logons=summary, exempt=Exemptions(exempt_hosts)
+        settings,
+        sigma=sigma,
+        timeline=timeline is not None,
+        logons=summary,
+        exempt=Exemptions(exempt_hosts),
+        site=site,
+        maintenance=maintenance,
+        sessions=sessions,
     )
     tz = zoneinfo.ZoneInfo(settings.log_timezone) if settings.log_timezone else None
     wanted, handover = engine.wanted_event_ids(), engine.handover_filter()
@@ -309,6 +321,7 @@ def _analyze(
             if on_changes is not None:
                 on_changes(changes)
             spool.add(changes)
+    engine.finish()
     changes = engine.collect_changes()
     if on_changes is not None:
         on_changes(changes)

@@ -274,3 +274,52 @@ class ExposureApproval(models.Model):
 
     class Meta:
         db_table = "mamori_exposure_approval"
+
+
+class MaintenanceSessionRecord(models.Model):
+    """A remote-maintenance session (a vendor's connections from one place until they stop), alert or not."""
+
+    uid = models.CharField(max_length=64, unique=True)
+    vendor = models.CharField(max_length=200, blank=True, default="")
+    source = models.CharField(max_length=300)
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    accounts = models.JSONField(default=list)
+    targets = models.JSONField(default=list)
+    ports = models.JSONField(default=list)
+    via = models.JSONField(default=list)
+    plan = models.CharField(max_length=300, blank=True, default="")
+    ticket = models.CharField(max_length=200, blank=True, default="")
+    differences = models.JSONField(default=list)
+    off_plan = models.JSONField(default=list)
+    connections = models.BigIntegerField(default=0)
+    alert_uid = models.CharField(max_length=64, blank=True, default="")
+    ended = models.BooleanField(default=False)
+    origin = models.CharField(max_length=32, default="sensor")
+
+    class Meta:
+        db_table = "mamori_maintenance_session"
+        indexes = [
+            models.Index(fields=["start"], name="mamori_mnt_session_start"),
+            models.Index(fields=["plan", "start"], name="mamori_mnt_session_plan"),
+        ]
+
+
+class WorkPlanRecord(models.Model):
+    """A work plan entered on the dashboard by an administrator (the settings file's plans are not stored)."""
+
+    vendor = models.CharField(max_length=200)
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    targets = models.JSONField(default=list)
+    ports = models.JSONField(default=list)
+    accounts = models.JSONField(default=list)
+    ticket = models.CharField(max_length=200, blank=True, default="")
+    note = models.TextField(blank=True, default="")
+    created_by = models.CharField(max_length=150, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    cancelled = models.BooleanField(default=False)
+
+    class Meta:
+        db_table = "mamori_work_plan"
+        indexes = [models.Index(fields=["start"], name="mamori_work_plan_start")]

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mamori.errors import StorageError
-from mamori.model import ALERT_FIELDS, Alert, Delivery, KnownPath, KnownService, Severity
+from mamori.model import ALERT_FIELDS, Alert, Delivery, KnownPath, KnownService, MaintenanceSession, Severity
 from mamori.rules import SCHEMA_KEY, Details, RawDetails, catalogue, render
 from mamori.storage.setup import ensure_database
 
@@ -338,6 +338,11 @@ class _Services:
     max_services: int | None
 
 
+@dataclass
+class _Sessions:
+    sessions: Sequence[MaintenanceSession]
+
+
 class AlertWriter:
     """Writes alert snapshots in batches on its own thread, so storing never slows capture down.
 
@@ -351,11 +356,19 @@ class AlertWriter:
         self.interval = interval
         self.origin = origin
         self._queue: queue.SimpleQueue[
-            list[Alert] | tuple[SensorHealth, ...] | _Deliveries | _Paths | _Services | threading.Event | None
+            list[Alert]
+            | tuple[SensorHealth, ...]
+            | _Deliveries
+            | _Paths
+            | _Services
+            | _Sessions
+            | threading.Event
+            | None
         ] = queue.SimpleQueue()
         self._deliveries: list[Delivery] = []
         self._paths: list[_Paths] = []
         self._services: list[_Services] = []
+        self._sessions: dict[str, MaintenanceSession] = {}
         self._pending: dict[str, Alert] = {}
         self._health: tuple[SensorHealth, ...] = ()
         self.last_error: str | None = None
@@ -381,6 +394,11 @@ class AlertWriter:
     def submit_services(self, services: Sequence[KnownService], *, max_services: int | None = None) -> None:
         """Merge services seen answering (the exposure rule's memory) into the store with the next batch."""
         self._queue.put(_Services(list(services), max_services))
+
+    def submit_sessions(self, sessions: Sequence[MaintenanceSession]) -> None:
+        """Record remote-maintenance sessions with the next batch (the newest state of each replaces older ones)."""
+        if sessions:
+            self._queue.put(_Sessions(list(sessions)))
 
     def submit_health(self, health: list[SensorHealth]) -> None:
         """Record sensor health with the next batch (the newest figures replace older ones)."""
@@ -414,6 +432,8 @@ class AlertWriter:
             self._write_paths()
         if self._services:
             self._write_services()
+        if self._sessions:
+            self._write_sessions()
         if not self._pending:
             return
         batch = list(self._pending.values())
@@ -455,6 +475,32 @@ class AlertWriter:
                 return
             self._services.pop(0)
 
+    def _write_sessions(self) -> None:
+        from mamori.storage.maintenance import SessionTable
+
+        try:
+            SessionTable(self.store).save(list(self._sessions.values()), origin=self.origin)
+        except StorageError as exc:
+            log.error("%s (will retry)", exc)
+            return
+        self._sessions.clear()
+
+    def _take(self, item: object) -> None:
+        """Queue one submitted item for the next write."""
+        if isinstance(item, _Deliveries):
+            self._deliveries.extend(item.records)
+        elif isinstance(item, _Paths):
+            self._paths.append(item)
+        elif isinstance(item, _Services):
+            self._services.append(item)
+        elif isinstance(item, _Sessions):
+            self._sessions.update((s.uid, s) for s in item.sessions)
+        elif isinstance(item, tuple):
+            self._health = item
+        elif isinstance(item, list):
+            for alert in item:
+                self._pending[alert.uid] = alert
+
     def _run(self) -> None:
         next_write = time.monotonic() + self.interval
         try:
@@ -470,17 +516,7 @@ class AlertWriter:
                     self._write()
                     item.set()
                     continue
-                if isinstance(item, _Deliveries):
-                    self._deliveries.extend(item.records)
-                elif isinstance(item, _Paths):
-                    self._paths.append(item)
-                elif isinstance(item, _Services):
-                    self._services.append(item)
-                elif isinstance(item, tuple):
-                    self._health = item
-                else:
-                    for alert in item:
-                        self._pending[alert.uid] = alert
+                self._take(item)
                 if time.monotonic() >= next_write:
                     self._write()
                     next_write = time.monotonic() + self.interval

@@ -2,5 +2,6 @@
 
 from mamori.testing.clock import FakeClock
 from mamori.testing.paths import MemoryPaths
+from mamori.testing.sessions import MemorySessions
 
-__all__ = ["FakeClock", "MemoryPaths"]
+__all__ = ["FakeClock", "MemoryPaths", "MemorySessions"]

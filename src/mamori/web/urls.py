@@ -4,7 +4,7 @@ from django.templatetags.static import static
 from django.urls import path
 from django.views.generic import RedirectView
 
-from mamori.web.views import account, admin, alerts, exposure, overview, reports, terminals
+from mamori.web.views import account, admin, alerts, exposure, maintenance, overview, reports, terminals
 
 urlpatterns = [
     path("", overview.overview_view, name="overview"),
@@ -27,6 +27,12 @@ urlpatterns = [
     path("exposure/host/<str:host>/", exposure.exposure_host, name="exposure_host"),
     path("reports/", reports.reports_view, name="reports"),
     path("reports/monthly.pdf", reports.monthly_pdf, name="monthly_pdf"),
+    path("maintenance/", maintenance.work_report, name="work_report"),
+    path("maintenance/report.pdf", maintenance.work_report_pdf, name="work_report_pdf"),
+    path("maintenance/access/", maintenance.access_export, name="access_export"),
+    path("maintenance/plans/", maintenance.work_plans, name="work_plans"),
+    path("maintenance/plans/add/", maintenance.work_plan_add, name="work_plan_add"),
+    path("maintenance/plans/cancel/", maintenance.work_plan_cancel, name="work_plan_cancel"),
     path("admin/audit/", admin.audit_view, name="audit"),
     path("admin/security/", admin.security_view, name="security"),
     path("api/overview/", overview.overview_api, name="overview_api"),

@@ -8,14 +8,17 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
+from mamori.config import RemoteMaintenanceSettings
 from mamori.config.windows import WindowsSettings, windows_rule_ids
 from mamori.detection.book import AlertBook
 from mamori.detection.exempt import Exemptions
+from mamori.detection.maintenance import RULE as MAINTENANCE_RULE
+from mamori.detection.maintenance import MaintenanceTracker, SessionSink, logon_contact
 from mamori.detection.windows.common import RuleContext, WindowsRule
 from mamori.detection.windows.registry import build_rules
 from mamori.detection.windows.sigma_rules import SigmaBase, SigmaCorrelation, SigmaRuleSet
 from mamori.detection.windows.timeline import TIMELINE_EVENTS, LogonSummary
-from mamori.model import Alert, WindowsEvent
+from mamori.model import Alert, Site, WindowsEvent
 
 __all__ = ["SIGMA_RULE", "Clock", "WindowsEngine"]
 
@@ -50,6 +53,9 @@ class WindowsEngine:
         timeline: bool = False,
         logons: LogonSummary | None = None,
         exempt: Exemptions | None = None,
+        site: Site | None = None,
+        maintenance: RemoteMaintenanceSettings | None = None,
+        sessions: SessionSink | None = None,
     ) -> None:
         self.settings = settings
         self.clock: Clock = clock or _SystemClock()
@@ -74,7 +80,23 @@ class WindowsEngine:
             else:
                 for event_id in base.event_ids:
                     self._sigma_by_id.setdefault(event_id, []).append(base)
+        # Remote logons from a vendor's addresses or with its accounts: remote-maintenance sessions (its tracker).
+        self.maintenance: MaintenanceTracker | None = None
+        self._maintenance_ids: frozenset[int] = frozenset()
+        maintenance = maintenance or RemoteMaintenanceSettings()
+        if site is not None and site.vendors and maintenance.enabled:
+            tracker = self.maintenance = MaintenanceTracker(site, maintenance, self.book, sessions)
+
+            def on_logon(event: WindowsEvent) -> bool:
+                found = logon_contact(event)
+                return found is not None and tracker.on_logon(event, *found)
+
+            self._maintenance_ids = frozenset((4624, 1149))
+            for event_id in self._maintenance_ids:
+                self._dispatch.setdefault(event_id, []).append((MAINTENANCE_RULE, on_logon))
         self._quiet = {rule.rule: rule.quiet_period for rule in self.rules}
+        if self.maintenance is not None:
+            self._quiet[MAINTENANCE_RULE] = maintenance.idle
         self._quiet[SIGMA_RULE] = settings.quiet_period
         self.events = 0
         self.last_ts: float | None = None
@@ -103,6 +125,8 @@ class WindowsEngine:
         timeline_ids = {event_id for _, event_id in TIMELINE_EVENTS} if self.timeline else set()
         summary_ids = LogonSummary.EVENT_IDS if self.logons is not None else frozenset()
         for event_id in self._dispatch:
+            if event_id in self._maintenance_ids:
+                continue  # every remote logon may belong to a vendor's session
             if self._sigma_any or event_id in self._sigma_by_id or event_id in timeline_ids or event_id in summary_ids:
                 continue
             rules = [rule for rule in self.rules if event_id in rule.event_ids]
@@ -201,4 +225,11 @@ class WindowsEngine:
         self.book.expire(self.clock.now() if now is None else now, self._quiet)
 
     def collect_changes(self) -> list[Alert]:
+        if self.maintenance is not None:
+            self.maintenance.flush()
         return self.book.collect_changes()
+
+    def finish(self) -> None:
+        """The input ended: the sessions still open are recorded as they stand."""
+        if self.maintenance is not None:
+            self.maintenance.finish()

@@ -12,6 +12,18 @@ ASA messages used (Cisco ASA Series Syslog Messages):
         (10.1.9.9/5353)
     %ASA-3-710003: TCP access denied by ACL from 10.1.2.3/51000 to outside:10.1.9.9/22
 
+AnyConnect (remote access) messages become :class:`~mamori.model.VpnEvent`. Their forms in Cisco's guide write
+the values in angle brackets, and the ASA logs them so:
+
+    %ASA-6-113039: Group <vendors> User <vendor-dia> IP <198.51.100.7> AnyConnect parent session started.
+    %ASA-4-722051: Group <vendors> User <vendor-dia> IP <198.51.100.7> IPv4 Address <10.9.0.21> IPv6 address
+        <::> assigned to session
+    %ASA-5-722037: Group <vendors> User <vendor-dia> IP <198.51.100.7> SVC closing connection: DPD failure.
+    %ASA-4-113019: Group = vendors, Username = vendor-dia, IP = 198.51.100.7, Session disconnected. Session Type:
+        SSL, Duration: 0h:35m:12s, Bytes xmt: 123, Bytes rcv: 456, Reason: User Requested
+
+(113039: login; 722051: the address given; 722037 and 113019: logout.) Lines without the brackets are read too.
+
 In 302013/302015 the ``for`` side is the lower-security interface: the initiator of an inbound connection, the
 responder of an outbound one. IOS (``access-list ... log``/``log-input``):
 
@@ -24,7 +36,7 @@ from __future__ import annotations
 
 import re
 
-from mamori.ingest.vendors.common import Parsed, attempt, dotted_mac, flag_bits, one, proto_name
+from mamori.ingest.vendors.common import Parsed, attempt, dotted_mac, flag_bits, one, proto_name, vpn_event
 from mamori.model import LogRecord
 
 __all__ = ["CiscoAsa", "CiscoIos"]
@@ -60,6 +72,16 @@ _ASA = {
 }
 _ASA["106007"] = _ASA["106006"]
 _ASA["302015"] = _ASA["302013"]
+_WHO = r"Group <?(?P<group>[^<>]*?)>? User <?(?P<user>[^<>]*?)>? IP <?(?P<remote>[0-9A-Fa-f.:]+)>?"
+_ASA_VPN = {
+    "113039": (re.compile(_WHO + r" AnyConnect parent session started"), "login"),
+    "722051": (re.compile(_WHO + r" IPv4 Address <?(?P<assigned>[0-9.]+)>?"), "address"),
+    "722037": (re.compile(_WHO + r" SVC closing connection"), "logout"),
+    "113019": (
+        re.compile(r"Group = (?P<group>[^,]*), Username = (?P<user>[^,]*), IP = (?P<remote>[0-9A-Fa-f.:]+), Session "),
+        "logout",
+    ),
+}
 _DENY_IDS = frozenset(("106023", "106001", "106006", "106007", "710003"))
 
 
@@ -73,6 +95,21 @@ class CiscoAsa:
         head = _ASA_ID.search(text)
         if head is None:
             return None
+        vpn = _ASA_VPN.get(head.group(1))
+        if vpn is not None:
+            found = vpn[0].match(text, head.end())
+            if found is None:
+                return ()
+            return vpn_event(
+                record,
+                vpn[1],
+                "anyconnect",
+                user=found["user"],
+                remote=found["remote"],
+                assigned=found.groupdict().get("assigned"),
+                tunnel=found["user"],  # the ASA names a session by its user and address: one per user here
+                group=found["group"],
+            )
         pattern = _ASA.get(head.group(1))
         if pattern is None:
             return ()  # an ASA message, but not one about a connection

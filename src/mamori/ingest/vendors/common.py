@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Protocol
 
-from mamori.model import ACK, FIN, PSH, RST, SYN, URG, ConnectionAttempt, LogRecord
+from mamori.model import ACK, FIN, PSH, RST, SYN, URG, ConnectionAttempt, LogRecord, VpnEvent
 
 __all__ = [
     "LogParser",
@@ -16,10 +16,12 @@ __all__ = [
     "flag_bits",
     "normalize_ip",
     "proto_name",
+    "vpn_event",
 ]
 
-Parsed = tuple[ConnectionAttempt, ...]
-"""What a parser makes of a line it recognises: the connections it reports (none for, say, an ICMP deny)."""
+Parsed = tuple[ConnectionAttempt | VpnEvent, ...]
+"""What a parser makes of a line it recognises: the connections it reports (none for, say, an ICMP deny), or a
+VPN gateway's session or tunnel event."""
 
 
 class LogParser(Protocol):
@@ -138,6 +140,41 @@ def field_value(text: str, key: str) -> str | None:
         return text[start + 1 : end] if end >= 0 else text[start + 1 :]
     end = text.find(" ", start)
     return text[start:end] if end >= 0 else text[start:]
+
+
+def vpn_event(
+    record: LogRecord,
+    kind: str,
+    protocol: str,
+    *,
+    user: str | None = None,
+    remote: str | None = None,
+    assigned: str | None = None,
+    tunnel: str | None = None,
+    group: str | None = None,
+    device: str | None = None,
+) -> Parsed:
+    """A VPN event reported by a gateway, timed when mamori received the line. Placeholders (``N/A``, ``-``,
+    empty) and addresses that do not parse become None; a user name is kept as written (it is hostile text: every
+    output escapes it)."""
+
+    def text(value: str | None) -> str | None:
+        value = value.strip() if value else None
+        return None if not value or value in ("N/A", "-", "(null)") else value[:256]
+
+    return (
+        VpnEvent(
+            record.received_at,
+            kind,
+            device or record.hostname or record.sender,
+            protocol,
+            text(user),
+            normalize_ip(remote) if text(remote) else None,  # type: ignore[arg-type]
+            normalize_ip(assigned) if text(assigned) else None,  # type: ignore[arg-type]
+            text(tunnel),
+            text(group),
+        ),
+    )
 
 
 def one(value: ConnectionAttempt | None) -> Parsed:
