@@ -116,7 +116,7 @@ def analyze(
         from mamori.storage import AlertWriter
 
         writer = AlertWriter(
-            open_store(settings.database_path), interval=settings.storage.batch_interval, origin="evtx"
+            open_store(settings.database_path, settings), interval=settings.storage.batch_interval, origin="evtx"
         )
     sink = TimelineSink(timeline) if timeline is not None else None
     files, missing = expand_paths(list(paths))  # the progress bar counts the files inside folders too

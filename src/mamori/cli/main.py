@@ -88,7 +88,7 @@ def analyze(config: Path, captures: tuple[Path, ...], as_json: bool, no_store: b
     if not no_store:
         from mamori.storage import AlertWriter
 
-        store = open_store(settings.database_path)
+        store = open_store(settings.database_path, settings)
         writer = AlertWriter(store, interval=settings.storage.batch_interval, origin="analyze")
 
     def site() -> Site:  # the settings file's terminals plus the ledger's, read while the first capture is read
@@ -169,7 +169,8 @@ def watch(config: Path, interfaces: tuple[str, ...], as_json: bool, lang: str) -
     settings = load_or_exit(config)
     from mamori.runtime import Sensor
 
-    store = open_store(settings.database_path)  # the sensor adds the ledger's terminals, and follows its changes
+    # the sensor adds the ledger's terminals, and follows its changes
+    store = open_store(settings.database_path, settings)
     on_alerts = AlertPrinter(as_json, lang)
     capturing = bool(interfaces or settings.capture.interfaces)
     start_collector_process(settings, capturing=capturing, as_json=as_json, lang=lang)  # syslog: in its own process

@@ -12,6 +12,7 @@ from mamori.config.values import Duration, Ip, Strict, Zone
 __all__ = [
     "CaptureSettings",
     "DetectionSettings",
+    "IncidentSettings",
     "IpMacConflictSettings",
     "NewPathSettings",
     "PortScanSettings",
@@ -97,6 +98,20 @@ class NewPathSettings(Strict):
     max_paths: int = Field(1_000_000, ge=100, description="known paths remembered; the longest unseen go first")
 
 
+class IncidentSettings(Strict):
+    """How alerts are grouped into incidents (mamori.incidents; docs/design.md §10)."""
+
+    enabled: bool = True
+    span: Duration = Field(
+        7200.0,
+        ge=60,
+        le=7 * 86400,
+        description="an alert joins an incident whose alerts came at most this long before or after it",
+    )
+    max_open: int = Field(10_000, ge=100, description="incidents kept in memory to join; the longest quiet go first")
+    max_keys: int = Field(64, ge=4, le=10_000, description="addresses, computers and accounts kept per incident")
+
+
 class DetectionSettings(Strict):
     unregistered_terminal: UnregisteredTerminalSettings = UnregisteredTerminalSettings()
     port_scan: PortScanSettings = PortScanSettings()
@@ -105,3 +120,4 @@ class DetectionSettings(Strict):
     zone_policy: ZonePolicySettings = ZonePolicySettings()
     new_path: NewPathSettings = NewPathSettings()
     max_open_alerts: int = Field(20_000, ge=100, description="alerts kept in memory at once")
+    incidents: IncidentSettings = IncidentSettings()

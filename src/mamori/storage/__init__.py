@@ -1,6 +1,7 @@
 """Storage: a Django app (models, migrations) used through :class:`Store`. Django is imported only when a store
 is opened, never by capture or detection."""
 
+from mamori.storage.incidents import IncidentRow, refresh_incidents
 from mamori.storage.ledger import ImportResult, Ledger, LedgerEntry, active_terminals_in
 from mamori.storage.paths import KnownPathTable
 from mamori.storage.setup import check_database_path
@@ -10,6 +11,7 @@ __all__ = [
     "AlertFilter",
     "AlertWriter",
     "ImportResult",
+    "IncidentRow",
     "KnownPathTable",
     "Ledger",
     "LedgerEntry",
@@ -18,4 +20,5 @@ __all__ = [
     "active_terminals_in",
     "check_database_path",
     "record_to_alert",
+    "refresh_incidents",
 ]
