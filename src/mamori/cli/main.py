@@ -22,6 +22,7 @@ from mamori.cli.common import CONFIG_OPTION, EXIT_PROBLEM, LANG_OPTION, fail, lo
 from mamori.cli.compose import existing_store, open_store, with_ledger
 from mamori.cli.demo import demo
 from mamori.cli.evtx import evtx
+from mamori.cli.incidents import incidents
 from mamori.cli.learn import learn
 from mamori.cli.logs import archive, collect, logs, start_collector_process, verify
 from mamori.cli.output import AlertPrinter, parse_time, print_alerts, progress
@@ -334,6 +335,7 @@ cli.add_command(user)
 cli.add_command(learn)
 cli.add_command(zabbix_template)
 cli.add_command(evtx)
+cli.add_command(incidents)
 cli.add_command(collect)
 cli.add_command(verify)
 cli.add_command(logs)
