@@ -33,9 +33,21 @@ __all__ = [
     "key_parts",
 ]
 
-# Accounts shared by everything on a Windows machine: linking by them would merge unrelated attacks.
+# Accounts shared by everything on a Windows machine, and the built-in groups a membership change names as its
+# target: linking by them would merge unrelated attacks.
 _GENERIC_ACCOUNTS = frozenset(
     {
+        "administrators",
+        "domain admins",
+        "enterprise admins",
+        "schema admins",
+        "remote desktop users",
+        "backup operators",
+        "account operators",
+        "server operators",
+        "users",
+        "domain users",
+        "guests",
         "",
         "-",
         "system",

@@ -53,6 +53,8 @@ def test_keys_are_addresses_computers_and_accounts_normalised_and_generic_ones_l
     assert alert_keys(cleared) == ("name:emr-srv01",)
     machine = alert("c", T0, details=BruteForceDetails(target_user="EMR-SRV02$", workstation="-"))
     assert alert_keys(machine) == ("name:emr-srv02",)  # a machine account is its computer
+    group = alert("g", T0, rule="account-change", details=BruteForceDetails(target_user="Administrators"))
+    assert alert_keys(group) == ()  # a group, not an account: every membership change names it
     many = alert("d", T0, details=BruteForceDetails(users=("alice", "bob")))
     assert alert_keys(many) == ()  # a spray over many accounts links nothing by them
 

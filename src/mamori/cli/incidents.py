@@ -46,4 +46,7 @@ def incidents(
     if not rows and not as_json:
         click.echo(_NONE)
     for row in rows:
-        click.echo(incident_to_json(row) if as_json else incident_line(row, lang))
+        if as_json:  # with the timeline: each alert's summary, as a program reading the incident needs it
+            click.echo(incident_to_json(row, store.incident_alerts(row.uid) if store is not None else ()))
+        else:
+            click.echo(incident_line(row, lang))
