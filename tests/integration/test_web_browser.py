@@ -355,6 +355,7 @@ def test_switch_to_english_and_back(new_page: Any) -> None:
         assert page.locator("h1").inner_text() == "Alerts"
         assert page.locator("nav.main").inner_text().split() == [
             "Overview",
+            "Incidents",
             "Alerts",
             "Terminals",
             "Exposure",

@@ -20,6 +20,7 @@ from mamori.config.web import WebSettings
 from mamori.errors import MamoriError
 
 if TYPE_CHECKING:
+    from mamori.incidents import IncidentRules
     from mamori.storage import Store
     from mamori.web.apps import Dashboard
 
@@ -69,18 +70,27 @@ def configure_run(database: Path, web: WebRun | None = None) -> None:
     configure_django(database, extra)
 
 
-def open_store(database: Path) -> Store:
+def open_store(database: Path, settings: Settings | None = None) -> Store:
     """The store at ``database``, created if missing. Configures Django for the store alone unless this run has
-    configured it already (the dashboard's commands do, before they open their store)."""
+    configured it already (the dashboard's commands do, before they open their store). A command that writes
+    alerts passes its ``settings``: the store groups them into incidents by their ``detection.incidents``."""
     from mamori.storage import Store
     from mamori.storage.setup import django_configured
 
     try:
         if not django_configured():
             configure_run(database)
-        return Store(database)
+        return Store(database, incidents=_incidents(settings))
     except MamoriError as exc:
         fail(str(exc))
+
+
+def _incidents(settings: Settings | None) -> IncidentRules | None:
+    if settings is None:
+        return None
+    from mamori.runtime import incident_rules
+
+    return incident_rules(settings)
 
 
 def existing_store(database: Path) -> Store | None:
@@ -122,7 +132,8 @@ def compose_dashboard(settings: Settings, listen: str | None = None) -> Dashboar
     served = listen or settings.web.listen
     key_file = settings.web.secret_key_file or settings.data_dir / "web-secret.key"
     configure_run(settings.database_path, WebRun(settings.web, served, key_file))
-    store = Store(settings.database_path)  # the default database: migrating it migrates the dashboard's apps too
+    # the default database: migrating it migrates the dashboard's apps too
+    store = Store(settings.database_path, incidents=_incidents(settings))
     parts = Dashboard(
         site=settings.site,
         web=settings.web,

@@ -46,7 +46,7 @@ def demo(folder: Path, no_web: bool, listen: str, lang: str) -> None:
         for suffix in ("", "-wal", "-shm"):
             Path(str(db) + suffix).unlink(missing_ok=True)
     # Django once for the run: for the dashboard served on --listen, else for the store alone.
-    store = open_store(db) if no_web else compose_dashboard(settings, listen).store
+    store = open_store(db, settings) if no_web else compose_dashboard(settings, listen).store
     writer = AlertWriter(store, origin="analyze")
     result = analyze_captures(settings, captures, on_changes=writer.submit)
     writer.submit_health(

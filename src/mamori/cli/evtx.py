@@ -118,7 +118,7 @@ def analyze(
         from mamori.runtime.maintenance import StoredSessions, site_with_plans
         from mamori.storage import AlertWriter
 
-        store = open_store(settings.database_path)
+        store = open_store(settings.database_path, settings)
         writer = AlertWriter(store, interval=settings.storage.batch_interval, origin="evtx")
         site = site_with_plans(settings.site, store)  # the dashboard's work plans too
         sessions = StoredSessions(store, writer, origin="evtx")

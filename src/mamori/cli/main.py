@@ -22,6 +22,7 @@ from mamori.cli.common import CONFIG_OPTION, EXIT_PROBLEM, LANG_OPTION, fail, lo
 from mamori.cli.compose import existing_store, open_store, with_ledger
 from mamori.cli.demo import demo
 from mamori.cli.evtx import evtx
+from mamori.cli.incidents import incidents
 from mamori.cli.learn import learn
 from mamori.cli.logs import archive, collect, logs, start_collector_process, verify
 from mamori.cli.output import AlertPrinter, parse_time, print_alerts, progress
@@ -89,7 +90,7 @@ def analyze(config: Path, captures: tuple[Path, ...], as_json: bool, no_store: b
     if not no_store:
         from mamori.storage import AlertWriter
 
-        store = open_store(settings.database_path)
+        store = open_store(settings.database_path, settings)
         writer = AlertWriter(store, interval=settings.storage.batch_interval, origin="analyze")
 
     def site() -> Site:  # the settings file's terminals plus the ledger's, read while the first capture is read
@@ -177,7 +178,8 @@ def watch(config: Path, interfaces: tuple[str, ...], as_json: bool, lang: str) -
     settings = load_or_exit(config)
     from mamori.runtime import Sensor
 
-    store = open_store(settings.database_path)  # the sensor adds the ledger's terminals, and follows its changes
+    # the sensor adds the ledger's terminals, and follows its changes
+    store = open_store(settings.database_path, settings)
     on_alerts = AlertPrinter(as_json, lang)
     capturing = bool(interfaces or settings.capture.interfaces)
     start_collector_process(settings, capturing=capturing, as_json=as_json, lang=lang)  # syslog: in its own process
@@ -342,6 +344,7 @@ cli.add_command(user)
 cli.add_command(learn)
 cli.add_command(zabbix_template)
 cli.add_command(evtx)
+cli.add_command(incidents)
 cli.add_command(collect)
 cli.add_command(verify)
 cli.add_command(logs)

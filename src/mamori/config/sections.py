@@ -14,6 +14,7 @@ __all__ = [
     "CaptureSettings",
     "DetectionSettings",
     "ExposureSettings",
+    "IncidentSettings",
     "IpMacConflictSettings",
     "LateralMovementSettings",
     "NewPathSettings",
@@ -120,6 +121,20 @@ class RemoteMaintenanceSettings(Strict):
     max_sessions: int = Field(4096, ge=16, description="sessions followed at once; the longest idle is let go")
 
 
+class IncidentSettings(Strict):
+    """How alerts are grouped into incidents (mamori.incidents; docs/design.md §10)."""
+
+    enabled: bool = True
+    span: Duration = Field(
+        7200.0,
+        ge=60,
+        le=7 * 86400,
+        description="an alert joins an incident whose alerts came at most this long before or after it",
+    )
+    max_open: int = Field(10_000, ge=100, description="incidents kept in memory to join; the longest quiet go first")
+    max_keys: int = Field(64, ge=4, le=10_000, description="addresses, computers and accounts kept per incident")
+
+
 class DetectionSettings(Strict):
     unregistered_terminal: UnregisteredTerminalSettings = UnregisteredTerminalSettings()
     port_scan: PortScanSettings = PortScanSettings()
@@ -131,3 +146,4 @@ class DetectionSettings(Strict):
     exposure: ExposureSettings = ExposureSettings()
     remote_maintenance: RemoteMaintenanceSettings = RemoteMaintenanceSettings()
     max_open_alerts: int = Field(20_000, ge=100, description="alerts kept in memory at once")
+    incidents: IncidentSettings = IncidentSettings()

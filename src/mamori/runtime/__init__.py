@@ -2,6 +2,7 @@
 effective site (settings file + terminal ledger)."""
 
 from mamori.runtime.analyze import AnalysisResult, analyze_captures, capture_filter
+from mamori.runtime.incidents import incident_rules
 from mamori.runtime.learn import Learner, LearnRun, Proposal, SystemSummary, learn_from_files, learn_live, summarize
 from mamori.runtime.sensor import Sensor, SensorReport
 from mamori.runtime.site import effective_site, merge_ledger
@@ -17,6 +18,7 @@ __all__ = [
     "analyze_captures",
     "capture_filter",
     "effective_site",
+    "incident_rules",
     "learn_from_files",
     "learn_live",
     "merge_ledger",

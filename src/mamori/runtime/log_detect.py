@@ -30,6 +30,7 @@ from mamori.errors import MamoriError, StorageError
 from mamori.ingest.syslog_parse import SyslogParser
 from mamori.ingest.vendors import ParserSet, load_parsers
 from mamori.model import Alert, ConnectionAttempt, VpnEvent
+from mamori.runtime.incidents import incident_rules
 from mamori.runtime.known_paths import stored_paths
 from mamori.runtime.maintenance import StoredSessions, plans_version
 from mamori.runtime.responses import build_dispatcher, log_deliveries
@@ -355,7 +356,7 @@ def run_detector(
     on_alerts: Callable[[list[Alert]], None] | None = None,
 ) -> None:
     """Follow the archive until told to stop (or until the collector's end of the pipe closes)."""
-    store = Store(settings.database_path)
+    store = Store(settings.database_path, incidents=incident_rules(settings))
     detector = LogDetector(settings, store=store, on_alerts=on_alerts)
     tail = ArchiveTail(start)
     next_tick = time.monotonic() + 1.0

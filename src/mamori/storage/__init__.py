@@ -2,6 +2,7 @@
 is opened, never by capture or detection."""
 
 from mamori.storage.exposure import ExposureTable
+from mamori.storage.incidents import IncidentRow, refresh_incidents
 from mamori.storage.ledger import ImportResult, Ledger, LedgerEntry, active_terminals_in
 from mamori.storage.maintenance import SessionTable, StoredPlan, WorkPlanTable
 from mamori.storage.paths import KnownPathTable
@@ -13,6 +14,7 @@ __all__ = [
     "AlertWriter",
     "ExposureTable",
     "ImportResult",
+    "IncidentRow",
     "KnownPathTable",
     "Ledger",
     "LedgerEntry",
@@ -24,4 +26,5 @@ __all__ = [
     "active_terminals_in",
     "check_database_path",
     "record_to_alert",
+    "refresh_incidents",
 ]

@@ -35,6 +35,8 @@ class AlertRecord(models.Model):
     status_changed_at = models.DateTimeField(null=True, blank=True)
     status_by = models.CharField(max_length=150, blank=True, default="")
     status_comment = models.TextField(blank=True, default="")
+    # The incident the alert is part of (IncidentRecord.uid); None for alerts stored before incidents existed.
+    incident_uid = models.CharField(max_length=32, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -52,6 +54,7 @@ class AlertRecord(models.Model):
             models.Index(fields=["system", "last_seen", "severity", "rule", "status"], name="mamori_alert_system_f"),
             models.Index(fields=["src_mac"], name="mamori_alert_src_mac"),
             models.Index(fields=["status", "last_seen"], name="mamori_alert_status"),
+            models.Index(fields=["incident_uid", "first_seen"], name="mamori_alert_incident"),
         ]
 
 
@@ -323,3 +326,31 @@ class WorkPlanRecord(models.Model):
     class Meta:
         db_table = "mamori_work_plan"
         indexes = [models.Index(fields=["start"], name="mamori_work_plan_start")]
+
+
+class IncidentRecord(models.Model):
+    """Alerts that share a source, an account or a target within a time span (mamori.incidents): one attack told
+    as one story. ``status`` is ``open`` while any of its alerts is open or acknowledged, ``closed`` when all are
+    resolved or false positives, ``merged`` when an alert linked it to an older incident (``merged_into``), which
+    now holds its alerts. ``keys`` are what links its alerts (``ip:``, ``name:``, ``account:``); ``revision`` grows
+    with every write, so that each writing process picks up what the others changed."""
+
+    uid = models.CharField(max_length=32, unique=True)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    severity = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=16, default="open")  # open | closed | merged
+    alert_count = models.PositiveIntegerField(default=0)
+    keys = models.JSONField(default=list)
+    merged_into = models.CharField(max_length=32, null=True, blank=True)
+    revision = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "mamori_incident"
+        indexes = [
+            models.Index(fields=["status", "last_seen"], name="mamori_incident_status"),
+            models.Index(fields=["revision"], name="mamori_incident_revision"),
+            models.Index(fields=["last_seen"], name="mamori_incident_seen"),
+        ]

@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mamori.errors import StorageError
+from mamori.incidents import IncidentGrouper, IncidentRules
 from mamori.model import ALERT_FIELDS, Alert, Delivery, KnownPath, KnownService, MaintenanceSession, Severity
 from mamori.rules import SCHEMA_KEY, Details, RawDetails, catalogue, render
+from mamori.storage.incidents import IncidentRow, IncidentSync, incident_rows
 from mamori.storage.setup import ensure_database
 
 if TYPE_CHECKING:
@@ -67,6 +69,7 @@ _FROM_DB: dict[str, Callable[[Any], Any]] = {
     "samples": lambda value: tuple(value or ()),
 }
 _UPDATE_FIELDS = [name for name in ALERT_FIELDS if name != "uid"] + ["summary_ja", "summary_en", "updated_at"]
+_UPDATE_WITH_INCIDENT = [*_UPDATE_FIELDS, "incident_uid"]
 
 
 @dataclass(frozen=True)
@@ -97,12 +100,16 @@ class SensorHealth:
 
 
 class Store:
-    """Opens (and creates or upgrades) the SQLite database at ``path``."""
+    """Opens (and creates or upgrades) the SQLite database at ``path``. Alerts written through it are grouped into
+    incidents by ``incidents`` (mamori.incidents; the defaults unless the settings say otherwise)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, incidents: IncidentRules | None = None) -> None:
         self.path = Path(path)
         self.alias = ensure_database(self.path)
         from mamori.storage.models import AlertRecord, DeliveryRecord, SensorHour, SensorStatus
+
+        rules = incidents or IncidentRules()
+        self._incidents = IncidentSync(self.alias, IncidentGrouper(rules)) if rules.enabled else None
 
         self._Alert = AlertRecord
         self._Sensor = SensorStatus
@@ -138,15 +145,28 @@ class Store:
         try:
             with transaction.atomic(using=self.alias):
                 manager = self._Alert.objects.using(self.alias)
-                known: set[str] = set()
+                known: dict[str, str | None] = {}
                 uids = list(latest)
                 for start in range(0, len(uids), 500):
-                    known.update(manager.filter(uid__in=uids[start : start + 500]).values_list("uid", flat=True))
+                    chunk = uids[start : start + 500]
+                    known.update(manager.filter(uid__in=chunk).values_list("uid", "incident_uid"))
+                grouping = None
+                if self._incidents is not None:
+                    self._incidents.load()  # what other writers changed since this one last looked
+                    assigned = {uid: inc for uid, inc in known.items() if inc}
+                    grouping = self._incidents.grouper.group(list(latest.values()), assigned)
+                    for record in records:
+                        record.incident_uid = grouping.assigned.get(record.uid)
+                fields = _UPDATE_FIELDS if grouping is None else _UPDATE_WITH_INCIDENT
                 manager.bulk_create(
-                    records, batch_size=500, update_conflicts=True, unique_fields=["uid"], update_fields=_UPDATE_FIELDS
+                    records, batch_size=500, update_conflicts=True, unique_fields=["uid"], update_fields=fields
                 )
+                if grouping is not None and self._incidents is not None:
+                    self._incidents.save(grouping, manager)
                 self._count_new([a for uid, a in latest.items() if uid not in known])
         except DatabaseError as exc:
+            if self._incidents is not None:
+                self._incidents.revision = None  # the grouper may be ahead of the store: reload it next time
             raise StorageError(f"cannot write alerts to {self.path}: {exc}") from exc
 
     def _count_new(self, alerts: Sequence[Alert]) -> None:
@@ -199,6 +219,19 @@ class Store:
     @staticmethod
     def _to_alert(r: Any) -> Alert:
         return record_to_alert(r)
+
+    # -- incidents ----------------------------------------------------------------------------------------------
+
+    def incidents(
+        self, *, open_only: bool = False, uid: str | None = None, limit: int | None = None
+    ) -> list[IncidentRow]:
+        """Incidents, open ones first, then the most recent; merged ones are not listed (their survivor is)."""
+        return incident_rows(self.alias, open_only=open_only, uid=uid, limit=limit)
+
+    def incident_alerts(self, uid: str) -> list[Alert]:
+        """The alerts of one incident, in the order they began."""
+        qs = self._Alert.objects.using(self.alias).filter(incident_uid=uid).order_by("first_seen", "id")
+        return [self._to_alert(r) for r in qs]
 
     # -- sensor health --------------------------------------------------------------------------------------------
 

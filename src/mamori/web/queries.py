@@ -17,10 +17,17 @@ from django.utils import timezone
 from mamori.config import normalize_mac, redact_secrets
 from mamori.model import Severity
 from mamori.rules import catalogue
-from mamori.storage.models import AlertHandling, AlertHourly, AlertRecord, DeliveryRecord, SensorStatus
+from mamori.storage.models import (
+    AlertHandling,
+    AlertHourly,
+    AlertRecord,
+    DeliveryRecord,
+    IncidentRecord,
+    SensorStatus,
+)
 from mamori.web.apps import dashboard
 
-__all__ = ["STATUSES", "AlertQuery", "alert_detail", "overview"]
+__all__ = ["STATUSES", "AlertQuery", "alert_detail", "incident_detail", "incidents", "overview"]
 
 STATUSES = ("open", "acknowledged", "resolved", "false_positive")
 
@@ -127,7 +134,10 @@ def overview(days: int = 30) -> dict[str, Any]:
     serious = [int(s) for s in Severity if s >= Severity.HIGH]
     attention = AlertRecord.objects.filter(status="open", severity__in=serious).order_by("-severity", "-last_seen")[:8]
     newest = AlertRecord.objects.order_by("-last_seen", "-id")[:10]
+    open_incidents = incidents().filter(status="open")
     return {
+        "incidents": with_rules(list(open_incidents[:8])),
+        "open_incidents": open_incidents.count(),
         "by_severity": by_severity,
         "open_total": sum(n for _, n in by_severity),
         "chart": chart,
@@ -137,10 +147,45 @@ def overview(days: int = 30) -> dict[str, Any]:
     }
 
 
+def incidents() -> QuerySet[IncidentRecord]:
+    """Incidents, open ones first (the most serious, then the most recent), then the closed ones; merged ones are
+    not listed: their survivor holds their alerts."""
+    from django.db.models import Case, IntegerField, Value, When
+
+    closed = Case(When(status="open", then=Value(0)), default=Value(1), output_field=IntegerField())
+    return (
+        IncidentRecord.objects.exclude(status="merged")
+        .annotate(closed=closed)
+        .order_by("closed", "-severity", "-last_seen", "-id")
+    )
+
+
+def with_rules(rows: list[IncidentRecord]) -> list[IncidentRecord]:
+    """Give each incident the rules of its alerts in the order they began (``rules``): the story in titles."""
+    found: dict[str, list[str]] = {r.uid: [] for r in rows}
+    if found:
+        members = AlertRecord.objects.filter(incident_uid__in=list(found)).order_by("first_seen", "id")
+        for incident, rule in members.values_list("incident_uid", "rule"):
+            found[str(incident)].append(rule)
+    for r in rows:
+        r.rules = list(dict.fromkeys(found[r.uid]))  # type: ignore[attr-defined]
+    return rows
+
+
+def incident_detail(uid: str) -> dict[str, Any] | None:
+    """One incident and its alerts in the order they began (every alert, each a step of the story)."""
+    record = IncidentRecord.objects.filter(uid=uid).first()
+    if record is None:
+        return None
+    alerts = list(AlertRecord.objects.filter(incident_uid=uid).order_by("first_seen", "id"))
+    return {"incident": record, "alerts": alerts}
+
+
 def alert_detail(uid: str) -> dict[str, Any] | None:
     record = AlertRecord.objects.filter(uid=uid).first()
     if record is None:
         return None
+    incident = IncidentRecord.objects.filter(uid=record.incident_uid).first() if record.incident_uid else None
     deliveries = list(DeliveryRecord.objects.filter(alert_uid=uid).order_by("ts", "id")[:200])
     actions = dashboard().actions
     for d in deliveries:  # records written before webhook URLs were kept out of them: shown redacted too
@@ -150,6 +195,7 @@ def alert_detail(uid: str) -> dict[str, Any] | None:
         "handling": list(AlertHandling.objects.filter(alert_uid=uid).order_by("ts", "id")),
         "deliveries": deliveries,
         "related": related_alerts(record),
+        "incident": incident,
     }
 
 

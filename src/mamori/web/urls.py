@@ -4,7 +4,7 @@ from django.templatetags.static import static
 from django.urls import path
 from django.views.generic import RedirectView
 
-from mamori.web.views import account, admin, alerts, exposure, maintenance, overview, reports, terminals
+from mamori.web.views import account, admin, alerts, exposure, incidents, maintenance, overview, reports, terminals
 
 urlpatterns = [
     path("", overview.overview_view, name="overview"),
@@ -16,6 +16,8 @@ urlpatterns = [
     path("alerts/<str:uid>/", alerts.alert_detail_view, name="alert"),
     path("alerts/<str:uid>/action/", alerts.alert_action, name="alert_action"),
     path("alerts/<str:uid>/register/", alerts.register_terminal, name="register_terminal"),
+    path("incidents/", incidents.incident_list, name="incidents"),
+    path("incidents/<str:uid>/", incidents.incident_detail_view, name="incident"),
     path("terminals/", terminals.terminal_list, name="terminals"),
     path("terminals/edit/", terminals.terminal_edit, name="terminal_edit"),
     path("terminals/retire/", terminals.terminal_retire, name="terminal_retire"),

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("storage", "0005_known_paths"),
+        ("storage", "0006_incidents"),
     ]
 
     operations = [

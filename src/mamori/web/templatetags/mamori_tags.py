@@ -9,7 +9,7 @@ from typing import Any
 from django import template
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from mamori.model import Alert, Severity
 from mamori.rules import Details, catalogue, render
@@ -189,3 +189,49 @@ _SHOWN_COLUMNS = frozenset(
 def sample_extra(sample: dict[str, Any]) -> list[tuple[str, Any]]:
     """A sample's fields not already shown in their own columns."""
     return [(k, v) for k, v in sample.items() if k not in _SHOWN_COLUMNS]
+
+
+SOURCE_KINDS = {
+    "packets": gettext_lazy("Packets"),
+    "log": gettext_lazy("Router or firewall log"),
+    "windows": gettext_lazy("Windows log"),
+}
+INCIDENT_STATUS_NAMES = {"open": pgettext_lazy("incident", "Open"), "closed": gettext_lazy("Closed (all handled)")}
+
+
+def source_kind_of(alert: Any) -> str:
+    """Where an alert's evidence came from: a Windows log (a Windows rule), a router's or firewall's log (the log
+    collector's other rules), or packets (the sensor, a capture file)."""
+    found = catalogue().get(alert.rule)
+    if found is not None and found.category == "windows":
+        return "windows"
+    return "log" if getattr(alert, "origin", "") == "syslog" else "packets"
+
+
+@register.filter
+def source_kind(alert: Any) -> str:
+    return source_kind_of(alert)
+
+
+@register.filter
+def source_kind_name(alert: Any) -> str:
+    return str(SOURCE_KINDS[source_kind_of(alert)])
+
+
+@register.filter
+def incident_status_name(value: str) -> str:
+    return str(INCIDENT_STATUS_NAMES.get(value, value))
+
+
+@register.filter
+def incident_keys(incident: Any) -> dict[str, list[str]]:
+    """What links an incident's alerts, by kind: addresses, computers, accounts."""
+    from mamori.incidents import key_parts
+
+    return key_parts(incident.keys or ())
+
+
+@register.filter
+def rule_story(rules: Any) -> str:
+    """The rules of an incident's alerts, in the order they began, as one line of titles."""
+    return " → ".join(rule_name(r) for r in rules or ())

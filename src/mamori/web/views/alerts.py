@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 
 from mamori.model import Severity
 from mamori.rules import catalogue
+from mamori.storage import refresh_incidents
 from mamori.storage.models import AlertHandling, AlertRecord
 from mamori.web.apps import dashboard
 from mamori.web.audit import audit
@@ -105,6 +106,9 @@ def _set_status(uid: str, status: str, user: str, comment: str, action: str) -> 
     )
     if changed:
         AlertHandling.objects.create(alert_uid=uid, ts=now, user=user, action=action, comment=comment)
+        incident = AlertRecord.objects.filter(uid=uid).values_list("incident_uid", flat=True).first()
+        if incident:  # the incident is open while any of its alerts is still to be handled
+            refresh_incidents(DEFAULT_DB_ALIAS, [incident])
     return bool(changed)
 
 

@@ -34,6 +34,7 @@ def overview_api(request: HttpRequest) -> JsonResponse:
         {
             "open": {s.label: n for s, n in data["by_severity"]},
             "open_total": data["open_total"],
+            "open_incidents": data["open_incidents"],
             "chart": data["chart"],
             "newest": [
                 {"uid": a.uid, "rule": a.rule, "severity": a.severity, "last_seen": a.last_seen.isoformat()}
