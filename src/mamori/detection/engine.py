@@ -7,6 +7,7 @@ from typing import Any
 
 from mamori.config import DetectionSettings
 from mamori.detection.book import AlertBook
+from mamori.detection.flows import FlowSink
 from mamori.detection.paths import PathMemory
 from mamori.detection.registry import Detector, DetectorContext, EntryPoints, build_detectors
 from mamori.detection.registry import _installed_entry_points as _detector_plugins
@@ -35,6 +36,7 @@ class Engine:
         rule_catalogue: Catalogue | None = None,
         detector_plugins: EntryPoints = _detector_plugins,
         known_paths: PathMemory | None = None,
+        flow_counts: FlowSink | None = None,
     ) -> None:
         self.clock: Clock = clock or SystemClock()
         self.index = SiteIndex(site)
@@ -43,7 +45,9 @@ class Engine:
         self.detectors: dict[str, Detector] = {
             d.rule: d
             for d in build_detectors(
-                DetectorContext(self.index, settings, self.book, known_paths=known_paths), rules, detector_plugins
+                DetectorContext(self.index, settings, self.book, known_paths=known_paths, flow_counts=flow_counts),
+                rules,
+                detector_plugins,
             )
         }
         hooks = self.detectors.values()

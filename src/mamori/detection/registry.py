@@ -30,6 +30,7 @@ from typing import Any, Protocol
 from mamori.config import DetectionSettings
 from mamori.detection.arp import IpMacConflictDetector
 from mamori.detection.book import AlertBook
+from mamori.detection.flows import FlowSink
 from mamori.detection.paths import PathMemory
 from mamori.detection.portscan import PortScanDetector
 from mamori.detection.site_index import SiteIndex
@@ -71,6 +72,7 @@ class DetectorContext:
     book: AlertBook
     hammered: set[tuple[str, int]] = field(default_factory=set)
     known_paths: PathMemory | None = None  # the paths seen before, kept by the runtime (new-path)
+    flow_counts: FlowSink | None = None  # where the hourly counts between segments go (the zone map)
     options: Mapping[str, Any] = field(default_factory=dict)  # a plugin's own settings, if it has any
 
 
@@ -98,7 +100,9 @@ def _zones(ctx: DetectorContext) -> Detector | None:
     s = ctx.settings
     if not ctx.index.site.segments or not (s.zone_policy.enabled or s.new_path.enabled):
         return None
-    return ZoneDetector(ctx.index, s.zone_policy, s.new_path, ctx.book, ctx.known_paths, ctx.hammered)
+    return ZoneDetector(
+        ctx.index, s.zone_policy, s.new_path, ctx.book, ctx.known_paths, ctx.hammered, flows=ctx.flow_counts
+    )
 
 
 def _arp(ctx: DetectorContext) -> Detector | None:

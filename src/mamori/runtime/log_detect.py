@@ -30,6 +30,7 @@ from mamori.errors import MamoriError, StorageError
 from mamori.ingest.syslog_parse import SyslogParser
 from mamori.ingest.vendors import ParserSet, load_parsers
 from mamori.model import Alert, ConnectionAttempt
+from mamori.runtime.flow_counts import stored_flows
 from mamori.runtime.known_paths import stored_paths
 from mamori.runtime.responses import build_dispatcher, log_deliveries
 from mamori.runtime.site import effective_site
@@ -247,6 +248,7 @@ class LogDetector:
             effective_site(settings, store) if store else settings.site,
             settings.detection,
             known_paths=stored_paths(settings, store, self.writer),
+            flow_counts=stored_flows(settings, store, self.writer),
         )
         self.dispatcher = build_dispatcher(settings, self.writer.submit_deliveries if self.writer else log_deliveries)
         if store is not None:

@@ -1,6 +1,7 @@
 """Storage: a Django app (models, migrations) used through :class:`Store`. Django is imported only when a store
 is opened, never by capture or detection."""
 
+from mamori.storage.flows import FlowTable
 from mamori.storage.ledger import ImportResult, Ledger, LedgerEntry, active_terminals_in
 from mamori.storage.paths import KnownPathTable
 from mamori.storage.setup import check_database_path
@@ -9,6 +10,7 @@ from mamori.storage.store import AlertFilter, AlertWriter, SensorHealth, Store, 
 __all__ = [
     "AlertFilter",
     "AlertWriter",
+    "FlowTable",
     "ImportResult",
     "KnownPathTable",
     "Ledger",

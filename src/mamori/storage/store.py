@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mamori.errors import StorageError
-from mamori.model import ALERT_FIELDS, Alert, Delivery, KnownPath, Severity
+from mamori.model import ALERT_FIELDS, Alert, Delivery, FlowCount, KnownPath, Severity
 from mamori.rules import SCHEMA_KEY, Details, RawDetails, catalogue, render
 from mamori.storage.setup import ensure_database
 
@@ -332,6 +332,14 @@ class _Paths:
     max_paths: int | None
 
 
+@dataclass(frozen=True)
+class _Flows:
+    flows: Sequence[FlowCount]
+
+
+_PRUNE_EVERY = 600.0  # seconds between prunings of the flow counts
+
+
 class AlertWriter:
     """Writes alert snapshots in batches on its own thread, so storing never slows capture down.
 
@@ -345,8 +353,10 @@ class AlertWriter:
         self.interval = interval
         self.origin = origin
         self._queue: queue.SimpleQueue[
-            list[Alert] | tuple[SensorHealth, ...] | _Deliveries | _Paths | threading.Event | None
+            list[Alert] | tuple[SensorHealth, ...] | _Deliveries | _Paths | _Flows | threading.Event | None
         ] = queue.SimpleQueue()
+        self._flows: list[FlowCount] = []
+        self._next_prune = 0.0
         self._deliveries: list[Delivery] = []
         self._paths: list[_Paths] = []
         self._pending: dict[str, Alert] = {}
@@ -370,6 +380,11 @@ class AlertWriter:
     ) -> None:
         """Merge known paths (the new-path rule's memory) into the store with the next batch."""
         self._queue.put(_Paths(learning_started, list(paths), max_paths))
+
+    def submit_flows(self, flows: Sequence[FlowCount]) -> None:
+        """Add hourly counts of flows between segments (the zone map's figures) with the next batch."""
+        if flows:
+            self._queue.put(_Flows(list(flows)))
 
     def submit_health(self, health: list[SensorHealth]) -> None:
         """Record sensor health with the next batch (the newest figures replace older ones)."""
@@ -401,6 +416,8 @@ class AlertWriter:
                 del self._deliveries[:-10_000]  # bounded: keep the newest records while the store is away
         if self._paths:
             self._write_paths()
+        if self._flows:
+            self._write_flows()
         if not self._pending:
             return
         batch = list(self._pending.values())
@@ -428,6 +445,20 @@ class AlertWriter:
                 return
             self._paths.pop(0)
 
+    def _write_flows(self) -> None:
+        from mamori.storage.flows import FlowTable
+
+        table = FlowTable(self.store)
+        try:
+            table.add(self._flows)
+            self._flows = []
+            if time.monotonic() >= self._next_prune:
+                self._next_prune = time.monotonic() + _PRUNE_EVERY
+                table.prune(time.time())
+        except StorageError as exc:
+            log.error("%s (will retry)", exc)
+            del self._flows[:-100_000]  # bounded while the store is away: the newest counts are kept
+
     def _run(self) -> None:
         next_write = time.monotonic() + self.interval
         try:
@@ -447,6 +478,8 @@ class AlertWriter:
                     self._deliveries.extend(item.records)
                 elif isinstance(item, _Paths):
                     self._paths.append(item)
+                elif isinstance(item, _Flows):
+                    self._flows.extend(item.flows)
                 elif isinstance(item, tuple):
                     self._health = item
                 else:
