@@ -25,7 +25,10 @@ What it measures
     With ``--zones`` the site also has segments (each department system's /24 a segment: 電子カルテ and PACS in the
     High Secure Zone, the others and the office network of the scanner and the flooder in the Secure Zone) and the
     HEASNET large-institution policy, so that every SYN is also placed in its segments and judged (zone-policy,
-    new-path): the scan and the flood cross from the Secure Zone into the High Secure Zone.
+    new-path): the scan and the flood cross from the Secure Zone into the High Secure Zone. It then also measures
+    the hourly counting of flows between segments (the zone map's figures, detection/flows.py): in-process
+    ``analyze_captures`` with and without a flow sink (``mamori.testing.MemoryFlows``, so the database is not
+    timed), taking turns, best of three each; the difference is divided by the observations decoded.
 
 How to run
     . .venv/bin/activate
@@ -65,6 +68,7 @@ from mamori.config import load_settings
 from mamori.model import ACK, PSH, RST, SYN
 from mamori.rules.render import summary
 from mamori.runtime import analyze_captures, capture_filter
+from mamori.testing import MemoryFlows
 from mamori.testing.pcapbuilder import PcapWriter, arp, eth, ipv4, tcp
 
 DEFAULT_WORKDIR = Path("/tmp/mamori-bench")
@@ -450,6 +454,7 @@ class Measured:
     matched: int
     decoded: int
     alerts: list[str]
+    flows: tuple[float, float, int] | None = None  # --zones: best s without, with the flow counts; rows counted
 
 
 def prepare(
@@ -518,6 +523,7 @@ def measure(label: str, pcap: Path, site: Path, database: Path, tools: tuple[str
     wall = time.perf_counter() - started
     cpu = _cpu(resource.RUSAGE_SELF) + _cpu(resource.RUSAGE_CHILDREN) - cpu
     stats = result.files[0]
+    flows = measure_flows(settings, pcap) if settings.site.segments else None
     if result.warnings or result.failed:
         print("warnings: " + "; ".join([*result.warnings, *result.failed]))
     return Measured(
@@ -532,7 +538,25 @@ def measure(label: str, pcap: Path, site: Path, database: Path, tools: tuple[str
         stats.matched,
         stats.decoded,
         [f"{a.rule:22} count {a.count:>7,}  {summary(a, 'en')}" for a in result.alerts],
+        flows,
     )
+
+
+def measure_flows(settings: Any, pcap: Path, repeats: int = 3) -> tuple[float, float, int]:
+    """In-process analysis without and with the hourly flow counts, taking turns: (best s, best s, rows)."""
+    without: list[float] = []
+    with_flows: list[float] = []
+    rows = 0
+    for _ in range(repeats):
+        started = time.perf_counter()
+        analyze_captures(settings, [pcap])
+        without.append(time.perf_counter() - started)
+        sink = MemoryFlows()
+        started = time.perf_counter()
+        analyze_captures(settings, [pcap], flow_counts=sink)
+        with_flows.append(time.perf_counter() - started)
+        rows = len(sink.flows)
+    return min(without), min(with_flows), rows
 
 
 def report(m: Measured, packets: int, expected: int) -> None:
@@ -554,6 +578,12 @@ def report(m: Measured, packets: int, expected: int) -> None:
     )
     agree = "agree" if m.tcpdump_lines == m.matched == expected else "DISAGREE"
     print(f"matched packets: tcpdump {m.tcpdump_lines:,}, mamori {m.matched:,}, generator {expected:,}: {agree}")
+    if m.flows is not None:
+        plain, counted, rows = m.flows
+        print(
+            f"flow counts (zone map): in-process {plain:.2f} s without, {counted:.2f} s with "
+            f"({rows:,} hourly rows): {(counted - plain) / max(1, m.decoded) * 1e6:+.3f} µs per observation"
+        )
     print(f"alerts ({len(m.alerts)}):")
     for line in m.alerts:
         print(f"  {line}")
