@@ -8,7 +8,7 @@ handed to a :class:`FlowSink` that ``runtime`` wires to the store (detection nev
 them to a table on the alert writer's thread: one database write per second at most, never one per packet.
 
 Bounded: within one hour and one (pair of segments, protocol, verdict), at most ``ports_per_hour`` ports that are
-neither dangerous nor forbidden keep their own counter; the others are counted under port 0 ("other ports"), so a
+not dangerous keep their own counter; the others are counted under port 0 ("other ports"), so a
 port scan between segments makes a handful of rows, not 65,535.
 """
 
@@ -76,7 +76,7 @@ class FlowRollup:
     def _admit(self, key: tuple[int, int, int, str, int, bool]) -> list[int]:
         hour, src, dst, proto, port, forbidden = key
         counted = key
-        if not forbidden and port not in self._dangerous and key not in self._kept:
+        if port not in self._dangerous and key not in self._kept:
             pair = (hour, src, dst, proto, forbidden)
             ports = self._ports.get(pair, 0)
             if ports >= self.ports_per_hour:

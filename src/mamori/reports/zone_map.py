@@ -321,9 +321,9 @@ def layout(view: ZoneView, lang: str) -> MapLayout:
     labels: list[Shape] = []
     taken: list[tuple[float, ...]] = [(c[0] - BOX_W / 2, c[1] - BOX_H / 2, BOX_W, BOX_H) for c in centers.values()]
     for arrow in view.arrows:
-        lines, label = _arrow(view, arrow, centers, lang, taken)
+        lines, tags = _arrow(view, arrow, centers, lang, taken)
         shapes.extend(lines)
-        labels.extend(label)
+        labels.extend(tags)
     shapes.extend(labels)  # the labels above every line
     if not view.arrows:
         shapes.append(
