@@ -416,7 +416,7 @@ class FlowCount(NamedTuple):
     ``hour`` is the POSIX second the hour starts at (UTC hours); segment names are ``""`` for addresses in no
     segment (outside). ``port`` 0 gathers the ports past the per-hour bound that are neither dangerous nor
     forbidden (a scan between segments does not make a row per port). ``forbidden``: the zone policy forbids the
-    flow. ``count`` connections (SYNs on the wire, allow or deny log lines), ``blocked`` of them denied by a
+    flow. ``connections`` (SYNs on the wire, allow or deny log lines), ``blocked`` of them denied by a
     firewall, ``new`` of them the first ever seen on their path (dangerous ports only, learning or not)."""
 
     hour: float
@@ -425,6 +425,6 @@ class FlowCount(NamedTuple):
     proto: str
     port: int
     forbidden: bool
-    count: int
+    connections: int
     blocked: int = 0
     new: int = 0

@@ -15,6 +15,7 @@ uses Django's autoescape, the CSV and XLSX ``mamori.escape`` through ``reports.t
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import io
 import itertools
@@ -37,6 +38,7 @@ __all__ = [
     "ZoneView",
     "build_view",
     "collect",
+    "collect_between",
     "layout",
     "matrix_table",
     "period_bounds",
@@ -143,6 +145,7 @@ class ZoneView:
     arrows: tuple[Arrow, ...]
     matrix: Matrix
     port_names: dict[int, str] = field(default_factory=dict)
+    label: tuple[str, str] | None = None  # the period in words, when not one of PERIOD_NAMES (a calendar month)
 
     def port_text(self, proto: str, port: int, lang: str) -> str:
         if port == 0:
@@ -171,12 +174,12 @@ def build_view(site: Site, flows: Sequence[FlowCount], period: str, since: float
         zones.setdefault(f.dst_segment, "external")
         for totals, ports in ((pairs, pair_ports), *(((cells, cell_ports),) if f.port in dangerous else ())):
             t = totals.setdefault(key, [0, 0, 0, 0])
-            t[0] += f.count
-            t[1] += f.count if f.forbidden else 0
+            t[0] += f.connections
+            t[1] += f.connections if f.forbidden else 0
             t[2] += f.blocked
             t[3] += f.new
             p = ports.setdefault(key, {})
-            p[(f.proto, f.port)] = p.get((f.proto, f.port), 0) + f.count
+            p[(f.proto, f.port)] = p.get((f.proto, f.port), 0) + f.connections
     arrows = tuple(
         Arrow(src, dst, t[0], t[1], t[2], t[3], _ports(pair_ports[(src, dst)]))
         for (src, dst), t in sorted(pairs.items(), key=lambda kv: (-kv[1][1], -kv[1][0], kv[0]))
@@ -195,9 +198,10 @@ def collect(store: Store, site: Site, period: str, now: float) -> ZoneView:
     return build_view(site, FlowTable(store).totals(since, until), period, since, until)
 
 
-def collect_between(store: Store, site: Site, since: float, until: float) -> ZoneView:
-    """The view of the hours that begin in [since, until) (a calendar month for the report)."""
-    return build_view(site, FlowTable(store).totals(since, until), "month", since, until)
+def collect_between(store: Store, site: Site, since: float, until: float, label: tuple[str, str]) -> ZoneView:
+    """The view of the hours that begin in [since, until) (a calendar month for the report), named ``label``."""
+    view = build_view(site, FlowTable(store).totals(since, until), "month", since, until)
+    return dataclasses.replace(view, label=label)
 
 
 def matrix_table(view: ZoneView, lang: str) -> tuple[list[str], list[list[object]]]:
@@ -294,7 +298,9 @@ def layout(view: ZoneView, lang: str) -> MapLayout:
     body_h = HEAD + PAD + rows * BOX_H + (rows - 1) * ROW_GAP + PAD
     # room on the right for the arrows that bend out of the last column (flows within its zone)
     width = max(2 * MARGIN + len(columns) * col_w + max(0, len(columns) - 1) * COL_GAP + 130, 760)
-    title = ("ゾーン間の通信 – " if ja else "Flows between zones – ") + _t(PERIOD_NAMES[view.period], lang)
+    title = ("ゾーン間の通信 – " if ja else "Flows between zones – ") + _t(
+        view.label or PERIOD_NAMES[view.period], lang
+    )
     top = MARGIN + 34
     height = top + body_h + 50 + LEGEND
     shapes: list[Shape] = [Shape("text", ((MARGIN, MARGIN + 16),), fill="#1a2433", text=title, size=18, bold=True)]

@@ -52,7 +52,7 @@ class FlowTable:
         merged: dict[tuple[float, str, str, str, int, bool], list[int]] = {}
         for f in flows:
             counts = merged.setdefault((f.hour, f.src_segment, f.dst_segment, f.proto, f.port, f.forbidden), [0, 0, 0])
-            counts[0] += f.count
+            counts[0] += f.connections
             counts[1] += f.blocked
             counts[2] += f.new
         params = [(adapt(_utc(k[0])), *k[1:], *counts) for k, counts in merged.items()]

@@ -23,6 +23,8 @@ class MemoryFlows:
                 flow
                 if old is None
                 else old._replace(
-                    count=old.count + flow.count, blocked=old.blocked + flow.blocked, new=old.new + flow.new
+                    connections=old.connections + flow.connections,
+                    blocked=old.blocked + flow.blocked,
+                    new=old.new + flow.new,
                 )
             )

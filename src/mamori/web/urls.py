@@ -4,7 +4,7 @@ from django.templatetags.static import static
 from django.urls import path
 from django.views.generic import RedirectView
 
-from mamori.web.views import account, admin, alerts, overview, reports, terminals
+from mamori.web.views import account, admin, alerts, overview, reports, terminals, zones
 
 urlpatterns = [
     path("", overview.overview_view, name="overview"),
@@ -21,6 +21,11 @@ urlpatterns = [
     path("terminals/retire/", terminals.terminal_retire, name="terminal_retire"),
     path("terminals/import/", terminals.terminal_import, name="terminal_import"),
     path("terminals/export/", terminals.terminal_export, name="terminal_export"),
+    path("zones/", zones.zone_map_view, name="zones"),
+    path("zones/map.svg", zones.map_download, {"fmt": "svg"}, name="zone_map_svg"),
+    path("zones/map.png", zones.map_download, {"fmt": "png"}, name="zone_map_png"),
+    path("zones/matrix/", zones.matrix_view, name="zone_matrix"),
+    path("zones/matrix/export/", zones.matrix_export, name="zone_matrix_export"),
     path("reports/", reports.reports_view, name="reports"),
     path("reports/monthly.pdf", reports.monthly_pdf, name="monthly_pdf"),
     path("admin/audit/", admin.audit_view, name="audit"),

@@ -52,7 +52,7 @@ def test_flows_between_segments_are_counted_per_hour_pair_port_and_verdict(tmp_p
     engine.feed([attempt(T0 + 60, DMZ, HSZ, 3389, sport=42000)])
     engine.finish()  # the end of a capture: the rest is handed over, added to what was saved
     assert flows.saves == 2
-    assert flows.flows[(T0, "公開系", "電子カルテ", "tcp", 3389, True)].count == 7
+    assert flows.flows[(T0, "公開系", "電子カルテ", "tcp", 3389, True)].connections == 7
 
 
 def test_a_scan_between_segments_makes_a_bounded_number_of_rows(tmp_path: Path) -> None:

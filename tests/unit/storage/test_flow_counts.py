@@ -35,7 +35,7 @@ def test_counts_are_added_to_the_stored_ones_and_read_back_per_period(tmp_path: 
         FlowCount(T0 + HOUR, "事務系", "電子カルテ", "tcp", 1433, False, 4, 0, 1),
         FlowCount(T0 + HOUR, "公開系", "電子カルテ", "tcp", 3389, True, 1, 0, 0),
     ]
-    assert [f.count for f in table.totals(T0, T0 + 31 * HOUR) if f.port == 1433] == [13]
+    assert [f.connections for f in table.totals(T0, T0 + 31 * HOUR) if f.port == 1433] == [13]
 
 
 def test_the_table_forgets_old_hours_and_stays_within_its_rows(tmp_path: Path) -> None:
