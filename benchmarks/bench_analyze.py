@@ -457,7 +457,7 @@ class Measured:
     matched: int
     decoded: int
     alerts: list[str]
-    flows: tuple[float, float, int, int] | None = None  # --zones: best s without, with flow counts; rows; observations
+    flows: tuple[float, float, int, int, int] | None = None  # --zones: see measure_flows
 
 
 def prepare(
@@ -545,15 +545,15 @@ def measure(label: str, pcap: Path, site: Path, database: Path, tools: tuple[str
     )
 
 
-def measure_flows(settings: Any, pcap: Path, repeats: int = 5) -> tuple[float, float, int, int]:
+def measure_flows(settings: Any, pcap: Path, repeats: int = 5) -> tuple[float, float, int, int, int]:
     """The detection engine fed the capture's observations (decoded once) without and with the hourly flow counts,
-    taking turns: (best s without, best s with, rows counted, observations)."""
+    taking turns: (best s without, best s with, rows, observations, connections between segments counted)."""
     source = FileSource(pcap, capture_filter(settings))
     batches = list(source.batches())
     observations = sum(len(b) for b in batches)
     without: list[float] = []
     with_flows: list[float] = []
-    rows = 0
+    rows = counted = 0
     for _ in range(repeats):
         for sink in (None, MemoryFlows()):
             engine = Engine(settings.site, settings.detection, flow_counts=sink)
@@ -564,7 +564,8 @@ def measure_flows(settings: Any, pcap: Path, repeats: int = 5) -> tuple[float, f
             (without if sink is None else with_flows).append(time.perf_counter() - started)
             if sink is not None:
                 rows = len(sink.flows)
-    return min(without), min(with_flows), rows, observations
+                counted = sum(f.connections for f in sink.flows.values())
+    return min(without), min(with_flows), rows, observations, counted
 
 
 def report(m: Measured, packets: int, expected: int) -> None:
@@ -587,10 +588,12 @@ def report(m: Measured, packets: int, expected: int) -> None:
     agree = "agree" if m.tcpdump_lines == m.matched == expected else "DISAGREE"
     print(f"matched packets: tcpdump {m.tcpdump_lines:,}, mamori {m.matched:,}, generator {expected:,}: {agree}")
     if m.flows is not None:
-        plain, counted, rows, observations = m.flows
+        plain, timed, rows, observations, between = m.flows
+        extra = timed - plain
         print(
-            f"flow counts (zone map): detection alone {plain:.3f} s without, {counted:.3f} s with ({rows:,} hourly "
-            f"rows) over {observations:,} observations: {(counted - plain) / max(1, observations) * 1e6:+.3f} µs each"
+            f"flow counts (zone map): detection alone {plain:.3f} s without, {timed:.3f} s with ({rows:,} hourly "
+            f"rows) over {observations:,} observations: {extra / max(1, observations) * 1e6:+.3f} µs each, "
+            f"{extra / max(1, between) * 1e6:+.3f} µs per connection between segments ({between:,})"
         )
     print(f"alerts ({len(m.alerts)}):")
     for line in m.alerts:
