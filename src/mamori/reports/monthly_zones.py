@@ -193,7 +193,7 @@ def _matrix(
             if cell is None:
                 row.append("–" if src == dst else "")
                 continue
-            ports = ", ".join(f"{view.port_text(p, n, 'ja')} ×{c}" for p, n, c in cell.ports[:4])
+            ports = ", ".join(cell.port_texts(view, "ja")[:4])
             mark = "【禁止】" if cell.forbidden else ""
             row.append(f"{mark}{cell.count} 件: {ports}")
             if cell.forbidden:

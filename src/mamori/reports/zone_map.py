@@ -122,6 +122,15 @@ class Cell:
     blocked: int
     new: int
     ports: tuple[tuple[str, int, int], ...]  # (protocol, port, connections), most first
+    forbidden_ports: frozenset[tuple[str, int]] = frozenset()  # (protocol, port) the policy forbids here
+
+    def port_texts(self, view: ZoneView, lang: str) -> list[str]:
+        """ "445 SMB ×12" per port, the forbidden ones said so."""
+        mark = "（禁止）" if lang == "ja" else " (forbidden)"
+        return [
+            f"{view.port_text(p, n, lang)} ×{c:,}{mark if (p, n) in self.forbidden_ports else ''}"
+            for p, n, c in self.ports
+        ]
 
 
 @dataclass(frozen=True)
@@ -168,6 +177,7 @@ def build_view(site: Site, flows: Sequence[FlowCount], period: str, since: float
     pair_ports: dict[tuple[str, str], dict[tuple[str, int], int]] = {}
     cells: dict[tuple[str, str], list[int]] = {}
     cell_ports: dict[tuple[str, str], dict[tuple[str, int], int]] = {}
+    cell_forbidden: dict[tuple[str, str], set[tuple[str, int]]] = {}
     for f in flows:
         key = (f.src_segment, f.dst_segment)
         zones.setdefault(f.src_segment, "external")  # a segment renamed or removed since: shown outside
@@ -180,6 +190,8 @@ def build_view(site: Site, flows: Sequence[FlowCount], period: str, since: float
             t[3] += f.new
             p = ports.setdefault(key, {})
             p[(f.proto, f.port)] = p.get((f.proto, f.port), 0) + f.connections
+        if f.forbidden and f.port in dangerous:
+            cell_forbidden.setdefault(key, set()).add((f.proto, f.port))
     arrows = tuple(
         Arrow(src, dst, t[0], t[1], t[2], t[3], _ports(pair_ports[(src, dst)]))
         for (src, dst), t in sorted(pairs.items(), key=lambda kv: (-kv[1][1], -kv[1][0], kv[0]))
@@ -188,7 +200,13 @@ def build_view(site: Site, flows: Sequence[FlowCount], period: str, since: float
     site_order = {s.name: i for i, s in enumerate(site.segments)}
     named = {s.name for s in site.segments} | {n for pair in pairs for n in pair}
     segments = tuple(sorted(named, key=lambda n: (n == "", order.get(zones[n], 9), site_order.get(n, 1 << 20), n)))
-    matrix = Matrix(segments, {k: Cell(t[0], t[1], t[2], t[3], _ports(cell_ports[k])) for k, t in cells.items()})
+    matrix = Matrix(
+        segments,
+        {
+            k: Cell(t[0], t[1], t[2], t[3], _ports(cell_ports[k]), frozenset(cell_forbidden.get(k, ())))
+            for k, t in cells.items()
+        },
+    )
     return ZoneView(period, since, until, zones, segments, arrows, matrix, dangerous)
 
 
@@ -223,7 +241,7 @@ def matrix_table(view: ZoneView, lang: str) -> tuple[list[str], list[list[object
                     cell.forbidden,
                     cell.blocked,
                     cell.new,
-                    ", ".join(f"{view.port_text(p, n, lang)} ×{c}" for p, n, c in cell.ports),
+                    ", ".join(cell.port_texts(view, lang)),
                 ]
             )
     return header, rows
@@ -441,10 +459,12 @@ def _x(value: object) -> str:
     return html.escape(escape.one_line(value), quote=True)
 
 
-def to_svg(m: MapLayout) -> str:
-    """The map as a standalone SVG document (presentation attributes only: no style, no script)."""
+def to_svg(m: MapLayout, *, fit: bool = False) -> str:
+    """The map as a standalone SVG document (presentation attributes only: no style, no script). ``fit``: as wide as
+    the page that holds it (the dashboard), instead of its size in pixels (a file)."""
+    size = 'width="100%"' if fit else f'width="{m.width:.0f}" height="{m.height:.0f}"'
     out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{m.width:.0f}" height="{m.height:.0f}" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" {size} '
         f'viewBox="0 0 {m.width:.0f} {m.height:.0f}" role="img" aria-label="{_x(m.title)}" class="zone-map" '
         "font-family=\"IPAexGothic, 'IPAPGothic', 'Noto Sans CJK JP', sans-serif\">",
         f"<title>{_x(m.title)}</title>",

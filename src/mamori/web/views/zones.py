@@ -63,7 +63,7 @@ def zone_map_view(request: HttpRequest) -> HttpResponse:
         {
             **_context(request, view, "map"),
             # Built by zone_map.to_svg, which escapes every text and attribute it writes (segment names included).
-            "svg": mark_safe(zone_map.to_svg(drawing)),  # noqa: S308 - escaped by to_svg, tested with hostile names
+            "svg": mark_safe(zone_map.to_svg(drawing, fit=True)),  # noqa: S308 - escaped by to_svg, tested with hostile names
             "arrows": [_arrow_row(view, a, lang) for a in view.arrows],
             "totals": totals,
         },
@@ -137,8 +137,9 @@ def matrix_view(request: HttpRequest) -> HttpResponse:
             elif cell is None:
                 cells.append(None)
             else:
-                ports = [f"{view.port_text(p, n, lang)} ×{c:,}" for p, n, c in cell.ports]
-                cells.append(_MatrixCell(cell.count, cell.forbidden, cell.blocked, cell.new, ports))
+                cells.append(
+                    _MatrixCell(cell.count, cell.forbidden, cell.blocked, cell.new, cell.port_texts(view, lang))
+                )
         rows.append((heads[view.segments.index(src)], cells))
     dangerous = ", ".join(f"{p.port} {p.name}".strip() for p in dashboard().site.dangerous_ports)
     return render(
