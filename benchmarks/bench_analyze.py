@@ -25,7 +25,11 @@ What it measures
     With ``--zones`` the site also has segments (each department system's /24 a segment: 電子カルテ and PACS in the
     High Secure Zone, the others and the office network of the scanner and the flooder in the Secure Zone) and the
     HEASNET large-institution policy, so that every SYN is also placed in its segments and judged (zone-policy,
-    new-path): the scan and the flood cross from the Secure Zone into the High Secure Zone.
+    new-path): the scan and the flood cross from the Secure Zone into the High Secure Zone. It then also measures
+    the hourly counting of flows between segments (the zone map's figures, detection/flows.py): in-process
+    detection engine fed the capture's observations (decoded once) with and without a flow sink
+    (``mamori.testing.MemoryFlows``, so the database is not timed), taking turns, best of five each; the
+    difference is divided by the observations.
 
     The lateral-movement detector's own cost is timed apart on the same capture: the connection attempts the capture
     decodes to are handed to a fresh detector's ``on_attempt`` (best of five), as they are (most SYNs go to the
@@ -69,12 +73,14 @@ from typing import Any
 from mamori.capture.bpf import build_filter
 from mamori.capture.sources import FileSource
 from mamori.config import Settings, load_settings
+from mamori.detection import Engine
 from mamori.detection.book import AlertBook
 from mamori.detection.lateral import LateralMovementDetector
 from mamori.detection.site_index import SiteIndex
 from mamori.model import ACK, PSH, RST, SYN, ConnectionAttempt
 from mamori.rules.render import summary
 from mamori.runtime import analyze_captures, capture_filter
+from mamori.testing import MemoryFlows
 from mamori.testing.pcapbuilder import PcapWriter, arp, eth, ipv4, tcp
 
 DEFAULT_WORKDIR = Path("/tmp/mamori-bench")
@@ -461,6 +467,7 @@ class Measured:
     decoded: int
     alerts: list[str]
     lateral: tuple[int, float, float] = (0, 0.0, 0.0)  # attempts, best s as they are, best s all on SMB
+    flows: tuple[float, float, int, int, int] | None = None  # --zones: see measure_flows
 
 
 def prepare(
@@ -529,6 +536,7 @@ def measure(label: str, pcap: Path, site: Path, database: Path, tools: tuple[str
     wall = time.perf_counter() - started
     cpu = _cpu(resource.RUSAGE_SELF) + _cpu(resource.RUSAGE_CHILDREN) - cpu
     stats = result.files[0]
+    flows = measure_flows(settings, pcap) if settings.site.segments else None
     if result.warnings or result.failed:
         print("warnings: " + "; ".join([*result.warnings, *result.failed]))
     lateral = lateral_cost(settings, pcap, bpf)
@@ -545,6 +553,7 @@ def measure(label: str, pcap: Path, site: Path, database: Path, tools: tuple[str
         stats.decoded,
         [f"{a.rule:22} count {a.count:>7,}  {summary(a, 'en')}" for a in result.alerts],
         lateral,
+        flows,
     )
 
 
@@ -573,6 +582,29 @@ def lateral_cost(settings: Settings, pcap: Path, bpf: str) -> tuple[int, float, 
     return len(attempts), figures[0], figures[1]
 
 
+def measure_flows(settings: Any, pcap: Path, repeats: int = 5) -> tuple[float, float, int, int, int]:
+    """The detection engine fed the capture's observations (decoded once) without and with the hourly flow counts,
+    taking turns: (best s without, best s with, rows, observations, connections between segments counted)."""
+    source = FileSource(pcap, capture_filter(settings))
+    batches = list(source.batches())
+    observations = sum(len(b) for b in batches)
+    without: list[float] = []
+    with_flows: list[float] = []
+    rows = counted = 0
+    for _ in range(repeats):
+        for sink in (None, MemoryFlows()):
+            engine = Engine(settings.site, settings.detection, flow_counts=sink)
+            started = time.perf_counter()
+            for batch in batches:
+                engine.feed(batch)
+            engine.finish()
+            (without if sink is None else with_flows).append(time.perf_counter() - started)
+            if sink is not None:
+                rows = len(sink.flows)
+                counted = sum(f.connections for f in sink.flows.values())
+    return min(without), min(with_flows), rows, observations, counted
+
+
 def report(m: Measured, packets: int, expected: int) -> None:
     print(f"\n== {m.label}: {m.pcap.name}, {packets:,} packets, {m.size / 1e9:.2f} GB")
     print(
@@ -598,6 +630,14 @@ def report(m: Measured, packets: int, expected: int) -> None:
             f"lateral-movement detector alone: {attempts:,} connection attempts; {as_is / m.decoded * 1e6:.3f} µs per "
             f"observation ({as_is / attempts * 1e6:.3f} µs per attempt); every attempt on SMB (worst case): "
             f"{on_smb / attempts * 1e6:.3f} µs per attempt; tcpdump: {m.tcpdump.best / packets * 1e6:.3f} µs per packet"
+        )
+    if m.flows is not None:
+        plain, timed, rows, observations, between = m.flows
+        extra = timed - plain
+        print(
+            f"flow counts (zone map): detection alone {plain:.3f} s without, {timed:.3f} s with ({rows:,} hourly "
+            f"rows) over {observations:,} observations: {extra / max(1, observations) * 1e6:+.3f} µs each, "
+            f"{extra / max(1, between) * 1e6:+.3f} µs per connection between segments ({between:,})"
         )
     print(f"alerts ({len(m.alerts)}):")
     for line in m.alerts:

@@ -38,6 +38,7 @@ __all__ = [
     "Delivery",
     "DepartmentSystem",
     "ExemptHost",
+    "FlowCount",
     "FlowRule",
     "Gateway",
     "KnownPath",
@@ -605,3 +606,23 @@ class Site:
 def iso_time(ts: float) -> str:
     """POSIX seconds -> ISO 8601 in UTC with an explicit offset, e.g. 2026-11-23T02:15:02.123456+00:00."""
     return dt.datetime.fromtimestamp(ts, tz=dt.UTC).isoformat()
+
+
+class FlowCount(NamedTuple):
+    """Connections seen from one segment to another in one hour (the zone map's and the matrix's figures).
+
+    ``hour`` is the POSIX second the hour starts at (UTC hours); segment names are ``""`` for addresses in no
+    segment (outside). ``port`` 0 gathers the ports past the per-hour bound that are neither dangerous nor
+    forbidden (a scan between segments does not make a row per port). ``forbidden``: the zone policy forbids the
+    flow. ``connections`` (SYNs on the wire, allow or deny log lines), ``blocked`` of them denied by a
+    firewall, ``new`` of them the first ever seen on their path (dangerous ports only, learning or not)."""
+
+    hour: float
+    src_segment: str
+    dst_segment: str
+    proto: str
+    port: int
+    forbidden: bool
+    connections: int
+    blocked: int = 0
+    new: int = 0

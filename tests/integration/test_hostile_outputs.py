@@ -706,3 +706,71 @@ def test_hostile_text_reaches_every_output_as_text(output: str, request: pytest.
             assert fragment(HOSTILE[case]) in squash(text), (output, uid)  # the name itself, kept
         if output in WITH_COMMENTS:
             assert squash(text).count(fragment(HOSTILE[case])) >= 2, (output, uid)  # and the comment
+
+
+# -- segment names (the site file's, written by whoever edits it) in the zone matrix and map exports ----------------
+
+SEGMENT_CASES = ("img", "tag", "entity", "script", "formula", "plus", "minus", "at", "japanese", "chat", "sd")
+
+
+@pytest.mark.slow
+def test_hostile_segment_names_in_the_zone_matrix_and_map_exports(tmp_path: Path) -> None:
+    from mamori.model import FlowCount
+    from mamori.storage import FlowTable, Store
+
+    names = [HOSTILE[case] for case in SEGMENT_CASES]
+    config = tmp_path / "site.yaml"
+    config.write_text(
+        "storage: {path: mamori.db}\nweb: {secret_key_file: web-secret.key}\nsegments:\n"
+        + "".join(
+            f"  - {{name: {json.dumps(n)}, cidrs: [10.77.{i}.0/24], zone: {('hsz', 'sz', 'dmz')[i % 3]}}}\n"
+            for i, n in enumerate(names)
+        ),
+        encoding="utf-8",
+    )
+    now = time.time()
+    hour = now - now % 3600
+    # Each segment reaches the next on SMB, the policy's verdict alternating.
+    flows = [
+        FlowCount(hour, names[i], names[(i + 1) % len(names)], "tcp", 445, i % 2 == 0, i + 1) for i in range(len(names))
+    ]
+    FlowTable(Store(tmp_path / "mamori.db")).add(flows)
+    add_user(config, *ADMIN[:1], "admin", ADMIN[1])
+    dashboard = start_dashboard(config)
+    try:
+        admin = Client(dashboard)
+        assert admin.login(*ADMIN)[0] == 302
+        tables = {}
+        for fmt in ("csv", "xlsx"):
+            status, _headers, body = admin.get(f"/zones/matrix/export/?period=day&format={fmt}")
+            assert status == 200, body[:300]
+            if fmt == "csv":
+                tables[fmt] = list(csv.reader(io.StringIO(body.decode("utf-8-sig"), newline="")))
+            else:
+                from openpyxl import load_workbook
+
+                sheet = load_workbook(io.BytesIO(body)).worksheets[0]
+                assert all(c.data_type in ("s", "n") for row in sheet.iter_rows() for c in row if c.value is not None)
+                tables[fmt] = [["" if c.value is None else str(c.value) for c in row] for row in sheet.iter_rows()]
+        for fmt, (_header, *rows) in tables.items():
+            assert len(rows) == len(names), fmt
+            for row in rows:
+                assert not any(cell.startswith(FORMULA_START) for cell in row), (fmt, row)
+            sources = sorted(row[0] for row in rows)
+            assert sources == sorted(_as_cell(n, fmt) for n in names), fmt
+        status, _headers, page = admin.get("/zones/?period=day")
+        assert status == 200
+        for name in names:  # in the page's inline map and table: as text, never as markup
+            assert "<" not in name or name.encode() not in page, name
+        assert b"<script>window.__pwned" not in page and b'<img src="/etc/passwd"/>' not in page
+        status, _headers, svg = admin.get("/zones/map.svg?period=day")
+        assert status == 200
+        import xml.etree.ElementTree as ET
+
+        root = ET.fromstring(svg)  # noqa: S314 - the dashboard's own drawing, read back as a viewer would
+        shown = "".join(root.itertext())
+        for name in names:
+            assert squash(name)[:12] in squash(shown), name  # the names as text (long ones cut with "…")
+        assert not root.findall(".//{http://www.w3.org/2000/svg}script")
+    finally:
+        dashboard.stop()

@@ -358,6 +358,7 @@ def test_switch_to_english_and_back(new_page: Any) -> None:
             "Incidents",
             "Alerts",
             "Terminals",
+            "Zones",
             "Exposure",
             "Remote",
             "maintenance",

@@ -76,9 +76,10 @@ class Network:
     tag: str
     router: str
     sensor: str
+    prefix: str = "z"  # of the namespaces' names: each test module its own, so that runs side by side never collide
 
     def ns(self, host: str) -> str:
-        return f"z{host}{self.tag}"
+        return f"{self.prefix}{host}{self.tag}"
 
     @property
     def log_tag(self) -> str:
@@ -146,8 +147,15 @@ def _listener(ports: tuple[int, ...]) -> str:
 
 @pytest.fixture(scope="module")
 def network() -> Iterator[Network]:
+    with routed_network("z") as net:
+        yield net
+
+
+@contextmanager
+def routed_network(prefix: str) -> Iterator[Network]:
+    """The routed network above, its namespaces named with ``prefix``; taken down afterwards."""
     tag = str(os.getpid() % 100000)
-    net = Network(tag, f"zr{tag}", f"zm{tag}")
+    net = Network(tag, f"{prefix}r{tag}", f"{prefix}m{tag}", prefix)
     namespaces = [net.router, net.sensor, *(net.ns(h[0]) for h in HOSTS)]
     listeners: list[subprocess.Popen[bytes]] = []
     try:

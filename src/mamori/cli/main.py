@@ -87,11 +87,14 @@ def analyze(config: Path, captures: tuple[Path, ...], as_json: bool, no_store: b
 
     store = None
     writer = None
+    flows = None
     if not no_store:
+        from mamori.runtime.flow_counts import stored_flows
         from mamori.storage import AlertWriter
 
         store = open_store(settings.database_path, settings)
         writer = AlertWriter(store, interval=settings.storage.batch_interval, origin="analyze")
+        flows = stored_flows(settings, store, writer)  # the zone map's counts of flows between segments
 
     def site() -> Site:  # the settings file's terminals plus the ledger's, read while the first capture is read
         return with_ledger(settings, store).site
@@ -107,6 +110,7 @@ def analyze(config: Path, captures: tuple[Path, ...], as_json: bool, no_store: b
             progress=progress_cb,
             on_changes=writer.submit if writer else None,
             known_services=stored_services(settings, store, writer),
+            flow_counts=flows,
         )
     finally:
         finish()

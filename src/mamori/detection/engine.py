@@ -8,6 +8,7 @@ from typing import Any
 from mamori.config import DetectionSettings
 from mamori.detection.book import AlertBook
 from mamori.detection.exposure import ServiceMemory
+from mamori.detection.flows import FlowSink
 from mamori.detection.maintenance import SessionSink
 from mamori.detection.paths import PathMemory
 from mamori.detection.registry import Detector, DetectorContext, EntryPoints, build_detectors
@@ -39,6 +40,7 @@ class Engine:
         known_paths: PathMemory | None = None,
         known_services: ServiceMemory | None = None,
         sessions: SessionSink | None = None,
+        flow_counts: FlowSink | None = None,
     ) -> None:
         self.clock: Clock = clock or SystemClock()
         self.index = SiteIndex(site)
@@ -54,6 +56,7 @@ class Engine:
                     known_paths=known_paths,
                     known_services=known_services,
                     sessions=sessions,
+                    flow_counts=flow_counts,
                 ),
                 rules,
                 detector_plugins,

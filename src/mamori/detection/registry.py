@@ -32,6 +32,7 @@ from mamori.config import DetectionSettings
 from mamori.detection.arp import IpMacConflictDetector
 from mamori.detection.book import AlertBook
 from mamori.detection.exposure import ExposureDetector, ServiceMemory
+from mamori.detection.flows import FlowSink
 from mamori.detection.lateral import LateralMovementDetector
 from mamori.detection.maintenance import RemoteMaintenanceDetector, SessionSink
 from mamori.detection.paths import PathMemory
@@ -77,6 +78,7 @@ class DetectorContext:
     known_paths: PathMemory | None = None  # the paths seen before, kept by the runtime (new-path)
     known_services: ServiceMemory | None = None  # the services seen answering, kept by the runtime (exposure)
     sessions: SessionSink | None = None  # where remote-maintenance sessions are recorded (the runtime's store)
+    flow_counts: FlowSink | None = None  # where the hourly counts between segments go (the zone map)
     options: Mapping[str, Any] = field(default_factory=dict)  # a plugin's own settings, if it has any
 
 
@@ -104,7 +106,9 @@ def _zones(ctx: DetectorContext) -> Detector | None:
     s = ctx.settings
     if not ctx.index.site.segments or not (s.zone_policy.enabled or s.new_path.enabled):
         return None
-    return ZoneDetector(ctx.index, s.zone_policy, s.new_path, ctx.book, ctx.known_paths, ctx.hammered)
+    return ZoneDetector(
+        ctx.index, s.zone_policy, s.new_path, ctx.book, ctx.known_paths, ctx.hammered, flows=ctx.flow_counts
+    )
 
 
 def _lateral(ctx: DetectorContext) -> Detector | None:

@@ -25,6 +25,7 @@ from typing import NamedTuple
 
 from mamori.config import NewPathSettings, ZonePolicySettings
 from mamori.detection.book import AlertBook, AlertState
+from mamori.detection.flows import FlowRollup, FlowSink
 from mamori.detection.paths import NewPathDetector, PathMemory
 from mamori.detection.site_index import SiteIndex
 from mamori.model import (
@@ -194,8 +195,11 @@ class ZoneDetector:
         book: AlertBook,
         memory: PathMemory | None = None,
         hammered: set[tuple[str, int]] | None = None,
+        flows: FlowSink | None = None,
     ) -> None:
         self.book = book
+        self._flow_sink = flows
+        self.flows: FlowRollup | None = None  # hourly counts between segments (the zone map), with a sink
         self._hammered = hammered if hammered is not None else set()  # ports under a SYN flood: the flood's
         self.settings = settings
         self.policy_enabled = settings.enabled
@@ -222,6 +226,12 @@ class ZoneDetector:
         self.table = PolicyTable(site.zone_policy or ZonePolicy("custom", ()), site.segments)
         self._proxies = frozenset(p for s in site.segments for p in s.proxies)
         self._dangerous = {p.port: p.name for p in site.dangerous_ports}
+        if self._flow_sink is not None:
+            names = [s.name for s in site.segments]
+            if self.flows is None:
+                self.flows = FlowRollup(self._flow_sink, names, frozenset(self._dangerous))
+            else:
+                self.flows.use_segments(names, frozenset(self._dangerous))
         if self.paths is not None:
             self.paths.use_index(index)
             self._path_ids = [self.paths.segment_id(s) for s in site.segments] + [self.paths.segment_id(None)]
@@ -253,6 +263,9 @@ class ZoneDetector:
             new_path = paths.observe(
                 ids[src], ids[dst], self._segment(src), self._segment(dst), obs, violation is not None
             )
+        flows = self.flows
+        if flows is not None:
+            flows.add(src, dst, obs, violation is not None, new_path)
         if violation is not None:
             self._alert(obs, src, dst, violation, new_path)
 
@@ -377,8 +390,12 @@ class ZoneDetector:
     def finish(self) -> None:
         if self.paths is not None:
             self.paths.flush()
+        if self.flows is not None:
+            self.flows.flush()
 
     def tick(self, now: float) -> None:
-        """Once a second in a live sensor: hand the paths learned to the memory."""
+        """Once a second in a live sensor: hand the paths learned and the flows counted to the store."""
         if self.paths is not None:
             self.paths.flush()
+        if self.flows is not None:
+            self.flows.flush()

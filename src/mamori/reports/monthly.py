@@ -20,12 +20,21 @@ from pathlib import Path
 
 from mamori import escape
 from mamori.errors import MamoriError
-from mamori.model import Alert, Severity
+from mamori.model import Alert, Severity, Site
 from mamori.reports.names import ACTION_NAMES, rule_label
+from mamori.reports.zone_map import ZoneView
 from mamori.rules import render
 from mamori.storage import Ledger, LedgerEntry, Store
 
-__all__ = ["BUNDLED_FONT", "FONT_CANDIDATES", "FontMissing", "MonthData", "collect_month", "render_pdf"]
+__all__ = [
+    "BUNDLED_FONT",
+    "FONT_CANDIDATES",
+    "FontMissing",
+    "MonthData",
+    "collect_month",
+    "local_time",
+    "render_pdf",
+]
 
 BUNDLED_FONT = Path(__file__).resolve().parent / "fonts" / "ipaexg.ttf"
 FONT_CANDIDATES = (
@@ -53,6 +62,7 @@ class MonthData:
     retired: list[LedgerEntry] = field(default_factory=list)
     uptime_hours: dict[str, int] = field(default_factory=dict)
     now: dt.datetime | None = None  # when the report was made: a month under way counts only its hours so far
+    zones: ZoneView | None = None  # flows between segments in the month (None: the site has no segments)
 
     @property
     def hours(self) -> int:
@@ -69,8 +79,10 @@ def collect_month(
     site: str = "",
     zone: dt.tzinfo | None = None,
     now: dt.datetime | None = None,
+    site_model: Site | None = None,
 ) -> MonthData:
-    """Everything the report shows, read through the store (``now``: the clock, for the hours the month has had)."""
+    """Everything the report shows, read through the store (``now``: the clock, for the hours the month has had;
+    ``site_model``: the segments, for the flows between them)."""
     from mamori.storage.models import AlertHandling, AlertRecord, SensorHour
 
     zone = zone or dt.datetime.now().astimezone().tzinfo
@@ -93,6 +105,11 @@ def collect_month(
             data.retired.append(entry)
     hours = SensorHour.objects.using(store.alias).filter(hour__gte=start, hour__lt=end)
     data.uptime_hours = dict(Counter(h.name for h in hours))
+    if site_model is not None and site_model.segments:
+        from mamori.reports.zone_map import collect_between
+
+        label = (f"{year}年{month}月", f"{year}-{month:02d}")
+        data.zones = collect_between(store, site_model, start.timestamp(), end.timestamp(), label)
     return data
 
 
@@ -129,7 +146,7 @@ def _text(value: object, limit: int = _CELL_LIMIT) -> str:
     return escape.pdf_markup(value, limit)
 
 
-def _local(ts: float | dt.datetime, zone: dt.tzinfo | None = None) -> str:
+def local_time(ts: float | dt.datetime, zone: dt.tzinfo | None = None) -> str:
     """In the report's zone (the month's), not the machine's."""
     value = ts if isinstance(ts, dt.datetime) else dt.datetime.fromtimestamp(ts, tz=dt.UTC)
     return value.astimezone(zone).strftime("%Y-%m-%d %H:%M")
@@ -173,7 +190,8 @@ def render_pdf(  # noqa: PLR0915 - one page flow
     story.append(Paragraph(f"{_text(data.site, 200)} セキュリティ監視 月次報告 / Monthly security report", title))
     story.append(
         Paragraph(
-            f"対象期間 / Period: {data.year}年{data.month}月 ({_local(data.start, zone)} – {_local(data.end, zone)})　"
+            f"対象期間 / Period: {data.year}年{data.month}月 "
+            f"({local_time(data.start, zone)} – {local_time(data.end, zone)})　"
             f"作成 / Generated: {generated:%Y-%m-%d %H:%M}",
             body,
         )
@@ -205,12 +223,12 @@ def render_pdf(  # noqa: PLR0915 - one page flow
         ]
         for a in serious[:300]:
             notes = "; ".join(
-                f"{_local(ts, zone)} {user} {ACTION_NAMES.get(action, (action,))[0]} {comment}"
+                f"{local_time(ts, zone)} {user} {ACTION_NAMES.get(action, (action,))[0]} {comment}"
                 for ts, user, action, comment in data.handling.get(a.uid, [])
             )
             rows.append(
                 [
-                    _local(a.first_seen, zone),
+                    local_time(a.first_seen, zone),
                     _SEVERITY_JA[a.severity.label],
                     render.summary(a, "ja"),
                     _STATUS_JA.get(data.status.get(a.uid, ""), ""),
@@ -250,6 +268,10 @@ def render_pdf(  # noqa: PLR0915 - one page flow
             )
     else:
         story.append(Paragraph("この月の稼働記録はありません / No sensor ran this month.", body))
+
+    from mamori.reports.monthly_zones import zone_section
+
+    story.extend(zone_section(data, table, heading, body, small))
 
     out = io.BytesIO()
     doc = SimpleDocTemplate(

@@ -13,6 +13,7 @@ from mamori.capture.sources import CaptureStats, FileSource
 from mamori.config import Settings
 from mamori.detection import Engine
 from mamori.detection.exposure import ServiceMemory
+from mamori.detection.flows import FlowSink
 from mamori.errors import CaptureError
 from mamori.model import Alert, Site
 
@@ -65,6 +66,7 @@ def analyze_captures(
     progress: Progress | None = None,
     on_changes: Callable[[list[Alert]], None] | None = None,
     known_services: ServiceMemory | None = None,
+    flow_counts: FlowSink | None = None,
 ) -> AnalysisResult:
     """Analyse ``paths`` one after another with one engine (so an attack spanning files is one alert).
 
@@ -73,6 +75,7 @@ def analyze_captures(
     judge by (default: the settings'); it is asked for once the first file is being read, so that getting it
     (reading the terminal ledger from the database) overlaps with libpcap reading a large capture.
     ``known_services`` keeps the services seen answering (the exposure rule's table).
+    ``flow_counts``: where the hourly counts of flows between segments go (the zone map), if anywhere.
     """
     bpf = capture_filter(settings)
     first = open_source(paths[0], settings, bpf) if paths else None
@@ -80,7 +83,10 @@ def analyze_captures(
         first.start()
     try:
         engine = engine or Engine(
-            site() if site is not None else settings.site, settings.detection, known_services=known_services
+            site() if site is not None else settings.site,
+            settings.detection,
+            known_services=known_services,
+            flow_counts=flow_counts,
         )
     except BaseException:
         if isinstance(first, FileSource):

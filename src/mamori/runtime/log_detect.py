@@ -30,6 +30,7 @@ from mamori.errors import MamoriError, StorageError
 from mamori.ingest.syslog_parse import SyslogParser
 from mamori.ingest.vendors import ParserSet, load_parsers
 from mamori.model import Alert, ConnectionAttempt, VpnEvent
+from mamori.runtime.flow_counts import stored_flows
 from mamori.runtime.incidents import incident_rules
 from mamori.runtime.known_paths import stored_paths
 from mamori.runtime.maintenance import StoredSessions, plans_version
@@ -254,6 +255,7 @@ class LogDetector:
             settings.detection,
             known_paths=stored_paths(settings, store, self.writer),
             sessions=StoredSessions(store, self.writer, origin="syslog") if store else None,
+            flow_counts=stored_flows(settings, store, self.writer),
         )
         self.dispatcher = build_dispatcher(settings, self.writer.submit_deliveries if self.writer else log_deliveries)
         if store is not None:

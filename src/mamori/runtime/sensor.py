@@ -19,6 +19,7 @@ from mamori.errors import CaptureError, StorageError
 from mamori.model import Alert, Site
 from mamori.runtime.analyze import capture_filter
 from mamori.runtime.exposure import stored_services
+from mamori.runtime.flow_counts import stored_flows
 from mamori.runtime.known_paths import stored_paths
 from mamori.runtime.maintenance import StoredSessions, plans_version
 from mamori.runtime.responses import build_dispatcher, log_deliveries
@@ -67,6 +68,7 @@ class Sensor:
         paths = stored_paths(settings, store, self.writer)  # the new-path rule's memory, saved by the writer
         services = stored_services(settings, store, self.writer)  # the exposure rule's services seen answering
         sessions = StoredSessions(store, self.writer) if store is not None else None
+        flows = stored_flows(settings, store, self.writer)  # hourly counts between segments (the zone map)
         self.engine = Engine(
             self._site(),
             settings.detection,
@@ -74,6 +76,7 @@ class Sensor:
             known_paths=paths,
             known_services=services,
             sessions=sessions,
+            flow_counts=flows,
         )
         bpf = capture_filter(settings)
         c = settings.capture

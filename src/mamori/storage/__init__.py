@@ -2,6 +2,7 @@
 is opened, never by capture or detection."""
 
 from mamori.storage.exposure import ExposureTable
+from mamori.storage.flows import FlowTable
 from mamori.storage.incidents import IncidentRow, refresh_incidents
 from mamori.storage.ledger import ImportResult, Ledger, LedgerEntry, active_terminals_in
 from mamori.storage.maintenance import SessionTable, StoredPlan, WorkPlanTable
@@ -13,6 +14,7 @@ __all__ = [
     "AlertFilter",
     "AlertWriter",
     "ExposureTable",
+    "FlowTable",
     "ImportResult",
     "IncidentRow",
     "KnownPathTable",

@@ -354,3 +354,27 @@ class IncidentRecord(models.Model):
             models.Index(fields=["revision"], name="mamori_incident_revision"),
             models.Index(fields=["last_seen"], name="mamori_incident_seen"),
         ]
+
+
+class FlowHour(models.Model):
+    """Connections from one segment to another in one hour, by protocol, port and the policy's verdict (the zone
+    map's and the dangerous-port matrix's figures). Segment names "" for addresses in no segment; port 0 gathers
+    the ports past the detector's per-hour bound. Added to, never rewritten, by every process that counts."""
+
+    hour = models.DateTimeField()
+    src_segment = models.CharField(max_length=200)
+    dst_segment = models.CharField(max_length=200)
+    proto = models.CharField(max_length=8)
+    port = models.PositiveIntegerField()
+    forbidden = models.BooleanField()
+    count = models.BigIntegerField(default=0)
+    blocked = models.BigIntegerField(default=0)  # denied by a firewall (its log line said so)
+    new = models.BigIntegerField(default=0)  # the first connection ever seen on its path
+
+    class Meta:
+        db_table = "mamori_flow_hour"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hour", "src_segment", "dst_segment", "proto", "port", "forbidden"], name="mamori_flow_hour_key"
+            )
+        ]

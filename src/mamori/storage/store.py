@@ -14,7 +14,16 @@ from typing import TYPE_CHECKING, Any
 
 from mamori.errors import StorageError
 from mamori.incidents import IncidentGrouper, IncidentRules
-from mamori.model import ALERT_FIELDS, Alert, Delivery, KnownPath, KnownService, MaintenanceSession, Severity
+from mamori.model import (
+    ALERT_FIELDS,
+    Alert,
+    Delivery,
+    FlowCount,
+    KnownPath,
+    KnownService,
+    MaintenanceSession,
+    Severity,
+)
 from mamori.rules import SCHEMA_KEY, Details, RawDetails, catalogue, render
 from mamori.storage.incidents import IncidentRow, IncidentSync, incident_rows
 from mamori.storage.setup import ensure_database
@@ -376,6 +385,14 @@ class _Sessions:
     sessions: Sequence[MaintenanceSession]
 
 
+@dataclass(frozen=True)
+class _Flows:
+    flows: Sequence[FlowCount]
+
+
+_PRUNE_EVERY = 600.0  # seconds between prunings of the flow counts
+
+
 class AlertWriter:
     """Writes alert snapshots in batches on its own thread, so storing never slows capture down.
 
@@ -395,9 +412,12 @@ class AlertWriter:
             | _Paths
             | _Services
             | _Sessions
+            | _Flows
             | threading.Event
             | None
         ] = queue.SimpleQueue()
+        self._flows: list[FlowCount] = []
+        self._next_prune = 0.0
         self._deliveries: list[Delivery] = []
         self._paths: list[_Paths] = []
         self._services: list[_Services] = []
@@ -433,6 +453,11 @@ class AlertWriter:
         if sessions:
             self._queue.put(_Sessions(list(sessions)))
 
+    def submit_flows(self, flows: Sequence[FlowCount]) -> None:
+        """Add hourly counts of flows between segments (the zone map's figures) with the next batch."""
+        if flows:
+            self._queue.put(_Flows(list(flows)))
+
     def submit_health(self, health: list[SensorHealth]) -> None:
         """Record sensor health with the next batch (the newest figures replace older ones)."""
         self._queue.put(tuple(health))
@@ -467,6 +492,8 @@ class AlertWriter:
             self._write_services()
         if self._sessions:
             self._write_sessions()
+        if self._flows:
+            self._write_flows()
         if not self._pending:
             return
         batch = list(self._pending.values())
@@ -528,11 +555,27 @@ class AlertWriter:
             self._services.append(item)
         elif isinstance(item, _Sessions):
             self._sessions.update((s.uid, s) for s in item.sessions)
+        elif isinstance(item, _Flows):
+            self._flows.extend(item.flows)
         elif isinstance(item, tuple):
             self._health = item
         elif isinstance(item, list):
             for alert in item:
                 self._pending[alert.uid] = alert
+
+    def _write_flows(self) -> None:
+        from mamori.storage.flows import FlowTable
+
+        table = FlowTable(self.store)
+        try:
+            table.add(self._flows)
+            self._flows = []
+            if time.monotonic() >= self._next_prune:
+                self._next_prune = time.monotonic() + _PRUNE_EVERY
+                table.prune(time.time())
+        except StorageError as exc:
+            log.error("%s (will retry)", exc)
+            del self._flows[:-100_000]  # bounded while the store is away: the newest counts are kept
 
     def _run(self) -> None:
         next_write = time.monotonic() + self.interval

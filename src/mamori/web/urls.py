@@ -4,7 +4,18 @@ from django.templatetags.static import static
 from django.urls import path
 from django.views.generic import RedirectView
 
-from mamori.web.views import account, admin, alerts, exposure, incidents, maintenance, overview, reports, terminals
+from mamori.web.views import (
+    account,
+    admin,
+    alerts,
+    exposure,
+    incidents,
+    maintenance,
+    overview,
+    reports,
+    terminals,
+    zones,
+)
 
 urlpatterns = [
     path("", overview.overview_view, name="overview"),
@@ -27,6 +38,11 @@ urlpatterns = [
     path("exposure/approve/", exposure.exposure_approve, name="exposure_approve"),
     path("exposure/export/", exposure.exposure_export, name="exposure_export"),
     path("exposure/host/<str:host>/", exposure.exposure_host, name="exposure_host"),
+    path("zones/", zones.zone_map_view, name="zones"),
+    path("zones/map.svg", zones.map_download, {"fmt": "svg"}, name="zone_map_svg"),
+    path("zones/map.png", zones.map_download, {"fmt": "png"}, name="zone_map_png"),
+    path("zones/matrix/", zones.matrix_view, name="zone_matrix"),
+    path("zones/matrix/export/", zones.matrix_export, name="zone_matrix_export"),
     path("reports/", reports.reports_view, name="reports"),
     path("reports/monthly.pdf", reports.monthly_pdf, name="monthly_pdf"),
     path("maintenance/", maintenance.work_report, name="work_report"),

@@ -158,3 +158,58 @@ def test_a_month_under_way_counts_only_the_hours_it_has_had(tmp_path: Path) -> N
     assert data.hours == 720
     data.now = START - dt.timedelta(days=3)  # a month to come: none
     assert data.hours == 0
+
+
+ZONE_SITE = """\
+segments:
+  - {name: 電子カルテ, cidrs: [10.1.0.0/24], zone: hsz}
+  - {name: "<b>事務系</b> & <img src=x>", cidrs: [10.2.0.0/24], zone: sz}
+  - {name: 公開系, cidrs: [10.3.0.0/24], zone: dmz}
+"""
+
+
+def test_the_zone_section_counts_the_rules_and_prints_the_months_pairs_new_paths_and_matrix(tmp_path: Path) -> None:
+    from mamori.model import FlowCount
+    from mamori.reports.monthly import collect_month
+    from mamori.storage import FlowTable, Store
+    from tests.conftest import make_settings
+
+    site = make_settings(ZONE_SITE, tmp_path).site
+    hostile = site.segments[1].name
+    store = Store(tmp_path / "m.db")
+    day = dt.datetime(2026, 11, 12, 10, tzinfo=JST).timestamp()
+    FlowTable(store).add(
+        [
+            FlowCount(day, "公開系", "電子カルテ", "tcp", 3389, True, 12, 4, 1),
+            FlowCount(day, hostile, "電子カルテ", "tcp", 1433, False, 30, 0, 1),
+            FlowCount(day + 86400 * 40, "公開系", "電子カルテ", "tcp", 445, True, 99, 0, 0),  # December: not in it
+        ]
+    )
+    store.upsert_alerts([_alert("z1", "zone-policy", Severity.CRITICAL, 12, {})])
+    data = collect_month(store, 2026, 11, zone=JST, now=END, site_model=site)
+    assert data.zones is not None and len(data.zones.arrows) == 2
+    text = _text(render_pdf(data, generated=dt.datetime(2026, 12, 1, 8, 0, tzinfo=JST)), tmp_path, layout=False)
+    flat = " ".join(text.split())
+    for words in (
+        "5. ゾーン違反・水平展開・新しい経路 / Zone violations, lateral movement, new paths",
+        "ゾーン間の禁止された通信 / Connection the zone policy forbids 1 1 1",  # alerts, high or critical, open
+        "この月、水平展開は検知されませんでした / No lateral movement was seen this month.",
+        "通信の多いセグメントの組",
+        "公開系（DMZ）",
+        "電子カルテ（高セキュア",  # the cell wraps within the zone name
+        "3389 RDP ×12",
+        "新しい経路 / New paths",
+        "1433 SQL Server",
+        "要注意ポートの通信",
+        "【禁止】12 件: 3389 RDP ×12",
+    ):
+        assert words in flat, words
+    assert "<b>事務系</b> & <img src=x>" in flat  # the name as written, not read as markup
+    assert "×99" not in flat
+
+
+def test_without_segments_the_zone_section_says_so(tmp_path: Path) -> None:
+    text = " ".join(_text(render_pdf(_month()), tmp_path, layout=False).split())
+    assert "5. ゾーン違反・水平展開・新しい経路" in text
+    assert "No lateral movement was seen this month." in text
+    assert "No segments are defined: flows between segments are not counted." in text

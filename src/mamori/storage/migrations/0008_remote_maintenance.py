@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("storage", "0006_incidents"),
+        ("storage", "0007_flow_rollups"),
     ]
 
     operations = [

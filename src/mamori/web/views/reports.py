@@ -105,6 +105,7 @@ def monthly_pdf(request: HttpRequest) -> HttpResponse:
         site=parts.site.name or "mamori",
         zone=timezone.get_current_timezone(),
         now=timezone.now(),
+        site_model=parts.site,
     )
     try:
         pdf = render_pdf(data)
