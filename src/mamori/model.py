@@ -35,6 +35,7 @@ __all__ = [
     "DangerousPort",
     "Delivery",
     "DepartmentSystem",
+    "DeviceSighting",
     "FlowRule",
     "Gateway",
     "KnownPath",
@@ -390,6 +391,19 @@ class KnownPath(NamedTuple):
     last_seen: float
     src_ip: str = ""
     dst_ip: str = ""
+
+
+class DeviceSighting(NamedTuple):
+    """A device seen on the wire, for the asset ledger (2-①): its MAC, the addresses it used, when first and last
+    seen, the services it answered on (``"tcp/443"``), and whether it spoke for more addresses than are kept (a
+    router or gateway, whose MAC carries routed hosts' addresses)."""
+
+    mac: str
+    ips: tuple[str, ...]
+    first_seen: float
+    last_seen: float
+    services: tuple[str, ...] = ()
+    many_ips: bool = False
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,7 @@ def analyze(config: Path, captures: tuple[Path, ...], as_json: bool, no_store: b
     """キャプチャファイルを解析する / Run the detectors over pcap/pcapng files and print the alerts."""
     settings = load_or_exit(config)
     from mamori.runtime import analyze_captures
+    from mamori.runtime.assets import StoredDevices
 
     store = None
     writer = None
@@ -97,7 +98,12 @@ def analyze(config: Path, captures: tuple[Path, ...], as_json: bool, no_store: b
     progress_cb, finish = progress(captures)
     try:
         result = analyze_captures(
-            settings, list(captures), site=site, progress=progress_cb, on_changes=writer.submit if writer else None
+            settings,
+            list(captures),
+            site=site,
+            progress=progress_cb,
+            on_changes=writer.submit if writer else None,
+            devices=StoredDevices(store, writer) if store is not None else None,  # the asset ledger (2-①)
         )
     finally:
         finish()

@@ -12,6 +12,7 @@ from mamori.capture.packetpolice import PacketPoliceSource, looks_like_packet_po
 from mamori.capture.sources import CaptureStats, FileSource
 from mamori.config import Settings
 from mamori.detection import Engine
+from mamori.detection.devices import DeviceMemory
 from mamori.errors import CaptureError
 from mamori.model import Alert, Site
 
@@ -63,20 +64,22 @@ def analyze_captures(
     site: Callable[[], Site] | None = None,
     progress: Progress | None = None,
     on_changes: Callable[[list[Alert]], None] | None = None,
+    devices: DeviceMemory | None = None,
 ) -> AnalysisResult:
     """Analyse ``paths`` one after another with one engine (so an attack spanning files is one alert).
 
     A file that cannot be opened is reported in ``failed`` and the others are still analysed; a truncated or
     damaged file contributes every packet before the damage and a warning. ``site`` gives the site model to
     judge by (default: the settings'); it is asked for once the first file is being read, so that getting it
-    (reading the terminal ledger from the database) overlaps with libpcap reading a large capture.
+    (reading the terminal ledger from the database) overlaps with libpcap reading a large capture. ``devices``:
+    where the devices seen go (the asset ledger).
     """
     bpf = capture_filter(settings)
     first = open_source(paths[0], settings, bpf) if paths else None
     if isinstance(first, FileSource):
         first.start()
     try:
-        engine = engine or Engine(site() if site is not None else settings.site, settings.detection)
+        engine = engine or Engine(site() if site is not None else settings.site, settings.detection, devices=devices)
     except BaseException:
         if isinstance(first, FileSource):
             first.close()

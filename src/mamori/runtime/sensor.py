@@ -18,6 +18,7 @@ from mamori.detection import Clock, Engine, SystemClock
 from mamori.errors import CaptureError, StorageError
 from mamori.model import Alert, Site
 from mamori.runtime.analyze import capture_filter
+from mamori.runtime.assets import StoredDevices
 from mamori.runtime.known_paths import stored_paths
 from mamori.runtime.responses import build_dispatcher, log_deliveries
 from mamori.runtime.site import effective_site
@@ -62,7 +63,8 @@ class Sensor:
             )
         self.writer = AlertWriter(store, interval=settings.storage.batch_interval) if store is not None else None
         paths = stored_paths(settings, store, self.writer)  # the new-path rule's memory, saved by the writer
-        self.engine = Engine(self._site(), settings.detection, clock=self.clock, known_paths=paths)
+        devices = StoredDevices(store, self.writer) if store is not None else None  # the asset ledger (2-①)
+        self.engine = Engine(self._site(), settings.detection, clock=self.clock, known_paths=paths, devices=devices)
         bpf = capture_filter(settings)
         c = settings.capture
         self.sources = [
@@ -159,6 +161,8 @@ class Sensor:
             while self._drain(source) and time.monotonic() < deadline:
                 pass
         self._tick()
+        if engine.devices is not None:
+            engine.devices.flush()
         self._record_health()
         for source in self.sources:
             source.close()

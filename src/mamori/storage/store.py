@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mamori.errors import StorageError
-from mamori.model import ALERT_FIELDS, Alert, Delivery, KnownPath, Severity
+from mamori.model import ALERT_FIELDS, Alert, Delivery, DeviceSighting, KnownPath, Severity
 from mamori.rules import SCHEMA_KEY, Details, RawDetails, catalogue, render
 from mamori.storage.setup import ensure_database
 
@@ -332,6 +332,11 @@ class _Paths:
     max_paths: int | None
 
 
+@dataclass(frozen=True)
+class _Devices:
+    sightings: Sequence[DeviceSighting]
+
+
 class AlertWriter:
     """Writes alert snapshots in batches on its own thread, so storing never slows capture down.
 
@@ -345,10 +350,11 @@ class AlertWriter:
         self.interval = interval
         self.origin = origin
         self._queue: queue.SimpleQueue[
-            list[Alert] | tuple[SensorHealth, ...] | _Deliveries | _Paths | threading.Event | None
+            list[Alert] | tuple[SensorHealth, ...] | _Deliveries | _Paths | _Devices | threading.Event | None
         ] = queue.SimpleQueue()
         self._deliveries: list[Delivery] = []
         self._paths: list[_Paths] = []
+        self._devices: dict[str, DeviceSighting] = {}
         self._pending: dict[str, Alert] = {}
         self._health: tuple[SensorHealth, ...] = ()
         self.last_error: str | None = None
@@ -370,6 +376,11 @@ class AlertWriter:
     ) -> None:
         """Merge known paths (the new-path rule's memory) into the store with the next batch."""
         self._queue.put(_Paths(learning_started, list(paths), max_paths))
+
+    def submit_devices(self, sightings: Sequence[DeviceSighting]) -> None:
+        """Merge devices seen (the asset ledger's sightings) into the store with the next batch."""
+        if sightings:
+            self._queue.put(_Devices(list(sightings)))
 
     def submit_health(self, health: list[SensorHealth]) -> None:
         """Record sensor health with the next batch (the newest figures replace older ones)."""
@@ -401,6 +412,8 @@ class AlertWriter:
                 del self._deliveries[:-10_000]  # bounded: keep the newest records while the store is away
         if self._paths:
             self._write_paths()
+        if self._devices:
+            self._write_devices()
         if not self._pending:
             return
         batch = list(self._pending.values())
@@ -428,6 +441,19 @@ class AlertWriter:
                 return
             self._paths.pop(0)
 
+    def _write_devices(self) -> None:
+        from mamori.storage.assets import AssetTable
+
+        try:
+            AssetTable(self.store).save(list(self._devices.values()))
+        except StorageError as exc:
+            log.error("%s (will retry)", exc)
+            if len(self._devices) > 100_000:  # bounded while the store is away: the newest sightings are kept
+                for mac in list(self._devices)[: len(self._devices) - 100_000]:
+                    del self._devices[mac]
+            return
+        self._devices.clear()
+
     def _run(self) -> None:
         next_write = time.monotonic() + self.interval
         try:
@@ -447,6 +473,9 @@ class AlertWriter:
                     self._deliveries.extend(item.records)
                 elif isinstance(item, _Paths):
                     self._paths.append(item)
+                elif isinstance(item, _Devices):
+                    for sighting in item.sightings:  # the newest sighting of a MAC carries all it has seen
+                        self._devices[sighting.mac] = sighting
                 elif isinstance(item, tuple):
                     self._health = item
                 else:
