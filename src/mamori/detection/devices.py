@@ -22,7 +22,7 @@ from mamori.model import ArpObservation, ConnectionAttempt, DeviceSighting, Port
 __all__ = ["DeviceBook", "DeviceMemory"]
 
 _ZERO_MAC = "00:00:00:00:00:00"
-_BROADCAST = "ff:ff:ff:ff:ff:ff"
+_UNSPECIFIED = frozenset({"0.0.0.0", "::"})  # noqa: S104 - an ARP probe's sender address, not a binding
 
 
 class DeviceMemory(Protocol):
@@ -66,7 +66,7 @@ class DeviceBook:
         return len(self._devices)
 
     def _see(self, mac: str | None, ip: str | None, ts: float, service: str | None = None) -> None:
-        if not mac or mac == _ZERO_MAC or mac == _BROADCAST or int(mac[:2], 16) & 1:  # no multicast source
+        if not mac or mac == _ZERO_MAC or int(mac[:2], 16) & 1:  # no multicast or broadcast source
             return
         device = self._devices.get(mac)
         if device is None:
@@ -82,7 +82,7 @@ class DeviceBook:
             device.last = ts
             if ts - device.saved_last >= self.interval:
                 self._dirty.add(mac)
-        if ip and ip != "0.0.0.0" and ip not in device.ips:
+        if ip and ip not in _UNSPECIFIED and ip not in device.ips:
             if len(device.ips) < self.max_ips:
                 device.ips.append(ip)
                 self._dirty.add(mac)

@@ -454,6 +454,20 @@ class AlertWriter:
             return
         self._devices.clear()
 
+    def _take(self, item: list[Alert] | tuple[SensorHealth, ...] | _Deliveries | _Paths | _Devices) -> None:
+        if isinstance(item, _Deliveries):
+            self._deliveries.extend(item.records)
+        elif isinstance(item, _Paths):
+            self._paths.append(item)
+        elif isinstance(item, _Devices):
+            for sighting in item.sightings:  # the newest sighting of a MAC carries all it has seen
+                self._devices[sighting.mac] = sighting
+        elif isinstance(item, tuple):
+            self._health = item
+        else:
+            for alert in item:
+                self._pending[alert.uid] = alert
+
     def _run(self) -> None:
         next_write = time.monotonic() + self.interval
         try:
@@ -469,18 +483,7 @@ class AlertWriter:
                     self._write()
                     item.set()
                     continue
-                if isinstance(item, _Deliveries):
-                    self._deliveries.extend(item.records)
-                elif isinstance(item, _Paths):
-                    self._paths.append(item)
-                elif isinstance(item, _Devices):
-                    for sighting in item.sightings:  # the newest sighting of a MAC carries all it has seen
-                        self._devices[sighting.mac] = sighting
-                elif isinstance(item, tuple):
-                    self._health = item
-                else:
-                    for alert in item:
-                        self._pending[alert.uid] = alert
+                self._take(item)
                 if time.monotonic() >= next_write:
                     self._write()
                     next_write = time.monotonic() + self.interval
