@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from mamori.reports.checklist import EvidenceContext
     from mamori.storage import Store
 
-__all__ = ["assets", "checklist", "evidence_context", "inspection_pack"]
+__all__ = ["answer", "assets", "checklist", "evidence_context", "inspection_pack"]
 
 FORM_HELP = "様式: medical（医療機関確認用）、vendor:事業者名（事業者確認用）、heasnet-small / form"
 
@@ -64,23 +64,20 @@ def _form_key(value: str) -> str:
     return value
 
 
-@click.group(invoke_without_command=True)
+@click.command("checklist")
 @CONFIG_OPTION
 @click.option(
     "--form", "form_key", default="medical", show_default=True, callback=lambda c, p, v: _form_key(v), help=FORM_HELP
 )
 @click.option("--format", "fmt", type=click.Choice(["xlsx", "pdf"]), default="xlsx", show_default=True)
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), help="出力先 / output file")
-@click.pass_context
-def checklist(ctx: click.Context, config: Path, form_key: str, fmt: str, output: Path | None) -> None:
+def checklist(config: Path, form_key: str, fmt: str, output: Path | None) -> None:
     """チェックリストを根拠つきで出力する / Write the Ministry's checklist filled with mamori's evidence.
 
     \b
-    提案された回答は人が確認するまで確定しません（`mamori checklist answer`、またはダッシュボード）。
-    Proposed answers are not final until a person confirms them (`mamori checklist answer` or the dashboard).
+    提案された回答は人が確認するまで確定しません（`mamori checklist-answer`、またはダッシュボード）。
+    Proposed answers are not final until a person confirms them (`mamori checklist-answer` or the dashboard).
     """
-    if ctx.invoked_subcommand is not None:
-        return
     if output is None:
         fail("-o FILE is needed / 出力先（-o）を指定してください")
     from mamori.reports.checklist import build_checklist
@@ -111,7 +108,7 @@ def _date(value: str | None) -> dt.date | None:
         raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
-@checklist.command("answer")
+@click.command("checklist-answer")
 @CONFIG_OPTION
 @click.option(
     "--form", "form_key", default="medical", show_default=True, callback=lambda c, p, v: _form_key(v), help=FORM_HELP

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mamori.cli.check import check
-from mamori.cli.checklist import assets, checklist, inspection_pack
+from mamori.cli.checklist import answer, assets, checklist, inspection_pack
 from mamori.cli.common import CONFIG_OPTION, EXIT_PROBLEM, LANG_OPTION, fail, load_or_exit
 from mamori.cli.compose import existing_store, open_store, with_ledger
 from mamori.cli.demo import demo
@@ -332,6 +332,7 @@ def deliveries(config: Path, alert_uid: str | None, limit: int, as_json: bool) -
 
 cli.add_command(check)
 cli.add_command(checklist)
+cli.add_command(answer)
 cli.add_command(assets)
 cli.add_command(inspection_pack)
 cli.add_command(demo)

@@ -166,7 +166,8 @@ def asset_evidence(ctx: EvidenceContext) -> Iterable[Evidence]:
     registered = {t.mac for s in ctx.site.systems for t in s.terminals if t.mac}
     registered |= {x.mac for s in ctx.site.systems for x in s.servers if x.mac}
     registered |= {e.mac for e in Ledger(ctx.store).terminals() if e.mac}
-    linked = sum(1 for a in active if a.mac in registered)
+    server_ips = {x.ip for s in ctx.site.systems for x in s.servers}
+    linked = sum(1 for a in active if a.mac in registered or server_ips.intersection(a.ips))
     comparison = table.last_comparison()
     lines = [
         EvidenceLine(
