@@ -5,7 +5,7 @@ a SYN-ACK) when a :class:`DeviceMemory` is given, and it hands the devices that 
 ``interval`` seconds of observation time (``runtime`` wires the memory to the store, saved on the alert writer's
 thread; detection never imports storage, docs/design.md §3).
 
-Bounded: at most ``max_devices`` MACs (the least recently seen are dropped when full: they were saved before), at
+Bounded: at most ``max_devices`` MACs (the least recently seen are dropped when full, after being handed over), at
 most ``max_ips`` addresses and ``max_services`` services a device (a router's MAC carries every routed host's
 address: past the cap the device is marked ``many_ips`` instead of growing). Per observation: one dict lookup and,
 for a device seen within the same ``interval``, nothing else unless its address or service is new.
@@ -43,6 +43,10 @@ class _Device:
         self.saved_last = -1.0
 
 
+def _sighting(mac: str, d: _Device) -> DeviceSighting:
+    return DeviceSighting(mac, tuple(d.ips), d.first, d.last, tuple(d.services), d.many)
+
+
 class DeviceBook:
     def __init__(
         self,
@@ -60,6 +64,7 @@ class DeviceBook:
         self.max_services = max_services
         self._devices: OrderedDict[str, _Device] = OrderedDict()
         self._dirty: set[str] = set()
+        self._evicted: list[DeviceSighting] = []
         self._next_save: float | None = None
 
     def __len__(self) -> int:
@@ -71,8 +76,10 @@ class DeviceBook:
         device = self._devices.get(mac)
         if device is None:
             if len(self._devices) >= self.max_devices:
-                old, _ = self._devices.popitem(last=False)
-                self._dirty.discard(old)
+                old, gone = self._devices.popitem(last=False)
+                if old in self._dirty:  # not saved yet: handed over with the next save, not lost
+                    self._dirty.discard(old)
+                    self._evicted.append(_sighting(old, gone))
             device = self._devices[mac] = _Device(ts)
             self._dirty.add(mac)
         else:
@@ -115,14 +122,14 @@ class DeviceBook:
     def flush(self) -> None:
         """Hand every device changed since the last save to the memory."""
         self._next_save = None
-        if not self._dirty:
+        if not self._dirty and not self._evicted:
             return
-        out = []
+        out, self._evicted = self._evicted, []
         for mac in self._dirty:
             d = self._devices.get(mac)
             if d is None:
                 continue
-            out.append(DeviceSighting(mac, tuple(d.ips), d.first, d.last, tuple(d.services), d.many))
+            out.append(_sighting(mac, d))
             d.saved_last = d.last
         self._dirty.clear()
         if out:
