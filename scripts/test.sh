@@ -14,7 +14,7 @@ fi
 # command -> Debian package
 # (the Zabbix integration test runs its own PostgreSQL cluster, zabbix_server and the PHP frontend under
 # `php -S` from a temporary folder, on loopback and Unix sockets: no system service is used or started)
-declare -A packages=([nmap]=nmap [hping3]=hping3 [arping]=arping [tcpdump]=tcpdump [ip]=iproute2
+declare -A packages=([soffice]=libreoffice-calc-nogui [nmap]=nmap [hping3]=hping3 [arping]=arping [tcpdump]=tcpdump [ip]=iproute2
                      [zabbix_server]=zabbix-server-pgsql [php]=php-cli [pg_ctlcluster]=postgresql
                      [rsyslogd]=rsyslog [openssl]=openssl)
 # file pattern -> Debian package, for what has no command of its own

@@ -37,6 +37,7 @@ __all__ = [
     "DangerousPort",
     "Delivery",
     "DepartmentSystem",
+    "DeviceSighting",
     "ExemptHost",
     "FlowCount",
     "FlowRule",
@@ -585,6 +586,19 @@ class MaintenanceSession:
     connections: int = 0
     alert_uid: str = ""
     ended: bool = False
+
+
+class DeviceSighting(NamedTuple):
+    """A device seen on the wire, for the asset ledger (2-①): its MAC, the addresses it used, when first and last
+    seen, the services it answered on (``"tcp/443"``), and whether it spoke for more addresses than are kept (a
+    router or gateway, whose MAC carries routed hosts' addresses)."""
+
+    mac: str
+    ips: tuple[str, ...]
+    first_seen: float
+    last_seen: float
+    services: tuple[str, ...] = ()
+    many_ips: bool = False
 
 
 @dataclass(frozen=True)

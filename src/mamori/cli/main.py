@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mamori.cli.check import check
+from mamori.cli.checklist import answer, assets, checklist, inspection_pack
 from mamori.cli.common import CONFIG_OPTION, EXIT_PROBLEM, LANG_OPTION, fail, load_or_exit
 from mamori.cli.compose import existing_store, open_store, with_ledger
 from mamori.cli.demo import demo
@@ -84,6 +85,7 @@ def analyze(config: Path, captures: tuple[Path, ...], as_json: bool, no_store: b
     """キャプチャファイルを解析する / Run the detectors over pcap/pcapng files and print the alerts."""
     settings = load_or_exit(config)
     from mamori.runtime import analyze_captures
+    from mamori.runtime.assets import StoredDevices
 
     store = None
     writer = None
@@ -111,6 +113,7 @@ def analyze(config: Path, captures: tuple[Path, ...], as_json: bool, no_store: b
             on_changes=writer.submit if writer else None,
             known_services=stored_services(settings, store, writer),
             flow_counts=flows,
+            devices=StoredDevices(store, writer) if store is not None else None,  # the asset ledger (2-①)
         )
     finally:
         finish()
@@ -338,6 +341,10 @@ def deliveries(config: Path, alert_uid: str | None, limit: int, as_json: bool) -
 
 
 cli.add_command(check)
+cli.add_command(checklist)
+cli.add_command(answer)
+cli.add_command(assets)
+cli.add_command(inspection_pack)
 cli.add_command(demo)
 cli.add_command(rules)
 cli.add_command(terminals)

@@ -7,6 +7,7 @@ from typing import Any
 
 from mamori.config import DetectionSettings
 from mamori.detection.book import AlertBook
+from mamori.detection.devices import DeviceBook, DeviceMemory
 from mamori.detection.exposure import ServiceMemory
 from mamori.detection.flows import FlowSink
 from mamori.detection.maintenance import SessionSink
@@ -41,6 +42,7 @@ class Engine:
         known_services: ServiceMemory | None = None,
         sessions: SessionSink | None = None,
         flow_counts: FlowSink | None = None,
+        devices: DeviceMemory | None = None,
     ) -> None:
         self.clock: Clock = clock or SystemClock()
         self.index = SiteIndex(site)
@@ -79,6 +81,14 @@ class Engine:
         self._quiet = {d.rule: d.quiet_period for d in hooks}
         for periods in _hooks(hooks, "quiet_periods"):  # a detector that raises more than one rule's alerts
             self._quiet.update(periods())
+        # The asset ledger's sightings (no rule): fed like a detector, only when a memory is given.
+        self.devices = DeviceBook(devices) if devices is not None else None
+        if self.devices is not None:
+            self._on_attempt.append(self.devices.on_attempt)
+            self._on_response.setdefault("synack", []).append(self.devices.on_response)
+            self._on_arp.append(self.devices.on_arp)
+            self._tick.append(self.devices.tick)
+            self._finish.append(self.devices.flush)
         self.observations = 0
         self.last_ts: float | None = None
 

@@ -12,6 +12,7 @@ from mamori.capture.packetpolice import PacketPoliceSource, looks_like_packet_po
 from mamori.capture.sources import CaptureStats, FileSource
 from mamori.config import Settings
 from mamori.detection import Engine
+from mamori.detection.devices import DeviceMemory
 from mamori.detection.exposure import ServiceMemory
 from mamori.detection.flows import FlowSink
 from mamori.errors import CaptureError
@@ -67,6 +68,7 @@ def analyze_captures(
     on_changes: Callable[[list[Alert]], None] | None = None,
     known_services: ServiceMemory | None = None,
     flow_counts: FlowSink | None = None,
+    devices: DeviceMemory | None = None,
 ) -> AnalysisResult:
     """Analyse ``paths`` one after another with one engine (so an attack spanning files is one alert).
 
@@ -76,6 +78,7 @@ def analyze_captures(
     (reading the terminal ledger from the database) overlaps with libpcap reading a large capture.
     ``known_services`` keeps the services seen answering (the exposure rule's table).
     ``flow_counts``: where the hourly counts of flows between segments go (the zone map), if anywhere.
+    ``devices``: where the devices seen go (the asset ledger).
     """
     bpf = capture_filter(settings)
     first = open_source(paths[0], settings, bpf) if paths else None
@@ -87,6 +90,7 @@ def analyze_captures(
             settings.detection,
             known_services=known_services,
             flow_counts=flow_counts,
+            devices=devices,
         )
     except BaseException:
         if isinstance(first, FileSource):

@@ -18,6 +18,7 @@ from mamori.detection import Clock, Engine, SystemClock
 from mamori.errors import CaptureError, StorageError
 from mamori.model import Alert, Site
 from mamori.runtime.analyze import capture_filter
+from mamori.runtime.assets import StoredDevices
 from mamori.runtime.exposure import stored_services
 from mamori.runtime.flow_counts import stored_flows
 from mamori.runtime.known_paths import stored_paths
@@ -69,6 +70,7 @@ class Sensor:
         services = stored_services(settings, store, self.writer)  # the exposure rule's services seen answering
         sessions = StoredSessions(store, self.writer) if store is not None else None
         flows = stored_flows(settings, store, self.writer)  # hourly counts between segments (the zone map)
+        devices = StoredDevices(store, self.writer) if store is not None else None  # the asset ledger (2-①)
         self.engine = Engine(
             self._site(),
             settings.detection,
@@ -77,6 +79,7 @@ class Sensor:
             known_services=services,
             sessions=sessions,
             flow_counts=flows,
+            devices=devices,
         )
         bpf = capture_filter(settings)
         c = settings.capture
@@ -175,6 +178,8 @@ class Sensor:
             while self._drain(source) and time.monotonic() < deadline:
                 pass
         self._tick()
+        if engine.devices is not None:
+            engine.devices.flush()
         self._record_health()
         for source in self.sources:
             source.close()

@@ -1,6 +1,7 @@
 """Storage: a Django app (models, migrations) used through :class:`Store`. Django is imported only when a store
 is opened, never by capture or detection."""
 
+from mamori.storage.assets import Answer, AnswerTable, Asset, AssetTable, Comparison
 from mamori.storage.exposure import ExposureTable
 from mamori.storage.flows import FlowTable
 from mamori.storage.incidents import IncidentRow, refresh_incidents
@@ -13,6 +14,11 @@ from mamori.storage.store import AlertFilter, AlertWriter, SensorHealth, Store, 
 __all__ = [
     "AlertFilter",
     "AlertWriter",
+    "Answer",
+    "AnswerTable",
+    "Asset",
+    "AssetTable",
+    "Comparison",
     "ExposureTable",
     "FlowTable",
     "ImportResult",

@@ -378,3 +378,64 @@ class FlowHour(models.Model):
                 fields=["hour", "src_segment", "dst_segment", "proto", "port", "forbidden"], name="mamori_flow_hour_key"
             )
         ]
+
+
+class AssetRecord(models.Model):
+    """A device of the asset ledger (2-①), as observed: its MAC, the addresses and services it was seen with, when
+    first and last seen; and what a person said of it (confirmed as a known device with a name, or retired)."""
+
+    class Status(models.TextChoices):
+        UNREVIEWED = "unreviewed"
+        CONFIRMED = "confirmed"
+        RETIRED = "retired"
+
+    mac = models.CharField(max_length=17, unique=True)
+    ips = models.JSONField(default=list)
+    services = models.JSONField(default=list)
+    many_ips = models.BooleanField(default=False)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.UNREVIEWED)
+    name = models.CharField(max_length=200, blank=True, default="")
+    note = models.TextField(blank=True, default="")
+    reviewed_by = models.CharField(max_length=150, blank=True, default="")
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "mamori_asset"
+        indexes = [models.Index(fields=["last_seen"], name="mamori_asset_seen")]
+
+
+class AssetComparison(models.Model):
+    """A person compared the ledger with reality (the devices actually there): when, who, and the counts then."""
+
+    ts = models.DateTimeField()
+    user = models.CharField(max_length=150)
+    devices = models.PositiveIntegerField(default=0)
+    unknown = models.PositiveIntegerField(default=0)
+    missing = models.PositiveIntegerField(default=0)
+    note = models.TextField(blank=True, default="")
+
+    class Meta:
+        db_table = "mamori_asset_comparison"
+        indexes = [models.Index(fields=["ts"], name="mamori_asset_cmp_ts")]
+
+
+class ChecklistAnswer(models.Model):
+    """One confirmed answer of a checklist item (append-only: the newest row of a form and item is the answer;
+    the older ones are its history). ``evidence`` keeps the evidence lines the person saw when confirming."""
+
+    form = models.CharField(max_length=200)  # medical | vendor:<vendor name> | heasnet-small
+    item = models.CharField(max_length=16)  # the official number, e.g. 2-⑬ or 3-5-1
+    answer = models.CharField(max_length=8)  # yes | no
+    checked_on = models.DateField()
+    target_on = models.DateField(null=True, blank=True)
+    answered_by = models.CharField(max_length=150)
+    answered_at = models.DateTimeField()
+    proposed = models.CharField(max_length=8, blank=True, default="")  # what mamori proposed then
+    note = models.TextField(blank=True, default="")
+    evidence = models.JSONField(default=list)
+
+    class Meta:
+        db_table = "mamori_checklist_answer"
+        indexes = [models.Index(fields=["form", "item", "answered_at"], name="mamori_checklist_item")]

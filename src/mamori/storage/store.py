@@ -18,6 +18,7 @@ from mamori.model import (
     ALERT_FIELDS,
     Alert,
     Delivery,
+    DeviceSighting,
     FlowCount,
     KnownPath,
     KnownService,
@@ -390,6 +391,11 @@ class _Flows:
     flows: Sequence[FlowCount]
 
 
+@dataclass(frozen=True)
+class _Devices:
+    sightings: Sequence[DeviceSighting]
+
+
 _PRUNE_EVERY = 600.0  # seconds between prunings of the flow counts
 
 
@@ -413,6 +419,7 @@ class AlertWriter:
             | _Services
             | _Sessions
             | _Flows
+            | _Devices
             | threading.Event
             | None
         ] = queue.SimpleQueue()
@@ -422,6 +429,7 @@ class AlertWriter:
         self._paths: list[_Paths] = []
         self._services: list[_Services] = []
         self._sessions: dict[str, MaintenanceSession] = {}
+        self._devices: dict[str, DeviceSighting] = {}
         self._pending: dict[str, Alert] = {}
         self._health: tuple[SensorHealth, ...] = ()
         self.last_error: str | None = None
@@ -457,6 +465,10 @@ class AlertWriter:
         """Add hourly counts of flows between segments (the zone map's figures) with the next batch."""
         if flows:
             self._queue.put(_Flows(list(flows)))
+    def submit_devices(self, sightings: Sequence[DeviceSighting]) -> None:
+        """Merge devices seen (the asset ledger's sightings) into the store with the next batch."""
+        if sightings:
+            self._queue.put(_Devices(list(sightings)))
 
     def submit_health(self, health: list[SensorHealth]) -> None:
         """Record sensor health with the next batch (the newest figures replace older ones)."""
@@ -494,6 +506,8 @@ class AlertWriter:
             self._write_sessions()
         if self._flows:
             self._write_flows()
+        if self._devices:
+            self._write_devices()
         if not self._pending:
             return
         batch = list(self._pending.values())
@@ -545,6 +559,19 @@ class AlertWriter:
             return
         self._sessions.clear()
 
+    def _write_devices(self) -> None:
+        from mamori.storage.assets import AssetTable
+
+        try:
+            AssetTable(self.store).save(list(self._devices.values()))
+        except StorageError as exc:
+            log.error("%s (will retry)", exc)
+            if len(self._devices) > 100_000:  # bounded while the store is away: the newest sightings are kept
+                for mac in list(self._devices)[: len(self._devices) - 100_000]:
+                    del self._devices[mac]
+            return
+        self._devices.clear()
+
     def _take(self, item: object) -> None:
         """Queue one submitted item for the next write."""
         if isinstance(item, _Deliveries):
@@ -557,6 +584,9 @@ class AlertWriter:
             self._sessions.update((s.uid, s) for s in item.sessions)
         elif isinstance(item, _Flows):
             self._flows.extend(item.flows)
+        elif isinstance(item, _Devices):
+            for sighting in item.sightings:  # the newest sighting of a MAC carries all it has seen
+                self._devices[sighting.mac] = sighting
         elif isinstance(item, tuple):
             self._health = item
         elif isinstance(item, list):
