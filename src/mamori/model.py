@@ -28,8 +28,10 @@ __all__ = [
     "SYN",
     "URG",
     "ZONES",
+    "BACKUP_KINDS",
     "Alert",
     "ArpObservation",
+    "BackupJob",
     "Clock",
     "ConnectionAttempt",
     "DangerousPort",
@@ -39,6 +41,7 @@ __all__ = [
     "Gateway",
     "KnownPath",
     "LogRecord",
+    "OfflineCopy",
     "PortResponse",
     "Segment",
     "Server",
@@ -392,6 +395,48 @@ class KnownPath(NamedTuple):
     dst_ip: str = ""
 
 
+# Where the evidence of a backup job is read (docs/design.md §10): a folder of generations mounted on the box, a restic
+# or borg repository, or Windows Server Backup's event log (.evtx files or forwarded events) of one computer.
+BACKUP_KINDS: tuple[str, ...] = ("folder", "restic", "borg", "wsb")
+
+
+@dataclass(frozen=True)
+class OfflineCopy:
+    """The copy meant to be offline (a NAS switched on or connected only to receive the backup): its address (and
+    MAC, if known) and the times of day it may be online, as (start, end) minutes after local midnight in
+    ``timezone`` (None: the machine's own). A window whose end is before its start runs past midnight."""
+
+    host: str
+    windows: tuple[tuple[int, int], ...]
+    mac: str | None = None
+    timezone: str | None = None
+
+
+@dataclass(frozen=True)
+class BackupJob:
+    """A declared backup job (バックアップ): what is saved, where, how often, how many generations are kept, and
+    where mamori reads the evidence. ``every`` and ``margin`` are seconds: a job is missed when no success is
+    seen for ``every + margin``. ``logs`` are the .evtx files or folders of forwarded events where Windows Server
+    Backup's events of ``computer`` are found (kind ``wsb``); ``password_file`` / ``password_env`` name where a
+    restic or borg repository's password is (a file, or an environment variable of mamori's process)."""
+
+    name: str
+    kind: str
+    every: float
+    generations: int
+    margin: float
+    path: str = ""
+    what: str = ""
+    where: str = ""
+    computer: str = ""
+    logs: tuple[str, ...] = ()
+    password_file: str | None = None
+    password_env: str | None = None
+    offline: OfflineCopy | None = None
+    immutable: bool = False
+    note: str = ""
+
+
 @dataclass(frozen=True)
 class Site:
     """The hospital's site model as far as the sensor needs it."""
@@ -402,6 +447,7 @@ class Site:
     segments: tuple[Segment, ...] = ()
     zone_policy: ZonePolicy | None = None
     dangerous_ports: tuple[DangerousPort, ...] = ()
+    backups: tuple[BackupJob, ...] = ()
 
 
 def iso_time(ts: float) -> str:

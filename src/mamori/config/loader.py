@@ -16,6 +16,7 @@ import yaml
 from pydantic import BeforeValidator, Field, ValidationError
 
 from mamori.config.actions import ActionSettings
+from mamori.config.backups import BackupIn, backup_checks, backups_of, resolve_backup_paths
 from mamori.config.messages import bilingual, pydantic_message
 from mamori.config.sections import CaptureSettings, DetectionSettings, StorageSettings
 from mamori.config.syslog import SyslogSettings, resolve_paths
@@ -87,6 +88,7 @@ class _SettingsIn(Strict):
     segments: tuple[SegmentIn, ...] = ()
     zone_policy: ZonePolicyIn | None = None
     dangerous_ports: tuple[DangerousPortItem, ...] | None = None
+    backups: tuple[BackupIn, ...] = ()
     actions: tuple[ActionSettings, ...] = ()
     windows: WindowsSettings = WindowsSettings()
     syslog: SyslogSettings | None = None
@@ -332,6 +334,7 @@ def _to_site(data: _SettingsIn) -> Site:
         segments=segments_of(data.segments),
         zone_policy=policy_of(data.zone_policy, bool(data.segments)),
         dangerous_ports=dangerous_ports(data.dangerous_ports),
+        backups=backups_of(data.backups),
     )
 
 
@@ -413,6 +416,7 @@ def settings_from_text(text: str, *, source: str = "<settings>", data_dir: Path 
     problems.extend(_cross_checks(raw, located, source))
     problems.extend(_action_checks(raw, located, source))
     zone_checks(raw, lambda path, message: problems.append(located.problem(source, path, message)))
+    backup_checks(raw, lambda path, message: problems.append(located.problem(source, path, message)))
     if problems or parsed is None:
         raise ConfigError(_sorted(problems))
     return Settings(
@@ -453,6 +457,9 @@ def load_settings(path: str | Path, *, data_dir: Path | None = None) -> Settings
         settings = dataclasses.replace(settings, storage=storage)
     if settings.syslog is not None:
         settings = dataclasses.replace(settings, syslog=resolve_paths(settings.syslog, path.parent.resolve()))
+    if settings.site.backups:
+        backups = resolve_backup_paths(settings.site.backups, path.parent.resolve())
+        settings = dataclasses.replace(settings, site=dataclasses.replace(settings.site, backups=backups))
     web = settings.web
     if web.tls is not None or web.secret_key_file is not None:
         base = path.parent.resolve()

@@ -24,6 +24,7 @@ FIELD_WORDS: Mapping[str, tuple[str, str]] = {
     "actions": ("方針の定め", "Policy decision"),
     "actor": ("操作したアカウント", "Done by"),
     "after_rdp_logon": ("RDP ログオン後", "After an RDP logon"),
+    "age_hours": ("最後の成功からの時間（時間）", "Hours since the last success"),
     "allowlist": ("許可リスト", "Allow list"),
     "answered": ("応答あり（接続成立）", "Answered (connection made)"),
     "auth_package": ("認証方式", "Authentication package"),
@@ -32,8 +33,11 @@ FIELD_WORDS: Mapping[str, tuple[str, str]] = {
     "changes": ("変更内容", "Changes"),
     "checked_by": ("照合に使った値", "Checked by"),
     "claimed_mac": ("名乗った MAC", "Claiming MAC"),
+    "commands": ("実行されたコマンド", "Commands run"),
+    "commands_count": ("コマンドの数", "Number of commands"),
     "computer": ("コンピュータ", "Computer"),
     "correlation": ("相関", "Correlation"),
+    "deleted": ("消されたもの", "What was deleted"),
     "destination": ("接続先", "Destination"),
     "destinations": ("接続先", "Destinations"),
     "destinations_count": ("接続先の数", "Number of destinations"),
@@ -48,27 +52,41 @@ FIELD_WORDS: Mapping[str, tuple[str, str]] = {
     "error": ("エラー", "Error"),
     "ethernet_source": ("Ethernet 送信元 MAC", "Ethernet source MAC"),
     "event_ids": ("イベント ID", "Event IDs"),
+    "every_hours": ("予定の間隔（時間）", "Interval (hours)"),
     "evidence": ("根拠", "Evidence"),
+    "expected": ("設定した世代数", "Generations declared"),
+    "failure": ("失敗の内容", "Failure"),
     "failures": ("失敗回数", "Failures"),
     "failures_since": ("失敗の始まり", "Failures since"),
     "gateway": ("ゲートウェイ", "Gateway"),
     "gateway_mac": ("ゲートウェイの MAC", "Gateway MAC"),
+    "generations": ("残っている世代数", "Generations kept"),
     "gratuitous": ("Gratuitous ARP の数", "Gratuitous ARPs"),
     "group": ("グループ", "Group"),
     "handshakes_answered": ("応答した接続", "Handshakes answered"),
     "handshakes_refused": ("拒否した接続", "Handshakes refused"),
+    "host": ("ホスト", "Host"),
     "hosts": ("ホスト数", "Hosts"),
+    "how": ("見えた方法", "Seen by"),
     "image_path": ("実行ファイル", "Executable"),
     "incomplete_ratio": ("未完了の割合", "Share without a completed handshake"),
+    "job": ("バックアップ", "Backup"),
+    "kind": ("確認の方法", "Checked through"),
+    "last_failure": ("最後の失敗", "Last failure"),
+    "last_success": ("最後の成功", "Last success"),
     "learning_started": ("学習の開始", "Learning started"),
     "log": ("ログ", "Log"),
+    "logon_type": ("ログオンの種類", "Logon type"),
     "logs": ("ログ", "Logs"),
     "logs_count": ("ログの数", "Number of logs"),
-    "logon_type": ("ログオンの種類", "Logon type"),
+    "mac": ("MAC アドレス", "MAC address"),
     "macs": ("MAC アドレス", "MAC addresses"),
+    "margin_hours": ("猶予（時間）", "Margin (hours)"),
     "matched_by": ("結び付けた根拠", "Matched by"),
     "name": ("名前", "Name"),
     "new_path": ("初めての経路", "First time on this path"),
+    "newest": ("最新の世代", "Newest generation"),
+    "oldest": ("最古の世代", "Oldest generation"),
     "path": ("パス", "Path"),
     "peak_rate": ("最大の速さ（毎秒）", "Peak rate (per second)"),
     "pending": ("保留中の件数", "Pending"),
@@ -91,6 +109,7 @@ FIELD_WORDS: Mapping[str, tuple[str, str]] = {
     "role": ("役割", "Role"),
     "scan_type": ("走査の手法", "Scan technique"),
     "scan_types": ("使われた手法", "Techniques used"),
+    "seen_at": ("見えた時刻", "Seen at"),
     "service": ("サービス", "Service"),
     "services": ("サービス", "Services"),
     "services_count": ("サービスの数", "Number of services"),
@@ -116,6 +135,8 @@ FIELD_WORDS: Mapping[str, tuple[str, str]] = {
     "users": ("アカウント", "Accounts"),
     "via": ("経路", "Via"),
     "via_gateway": ("ゲートウェイ経由", "Through the gateway"),
+    "what": ("対象", "What is backed up"),
+    "window": ("オンラインにしてよい時間帯", "Allowed online window"),
     "workstation": ("ワークステーション名", "Workstation"),
 }
 
@@ -139,6 +160,9 @@ VALUE_WORDS: Mapping[tuple[str, str], tuple[str, str]] = {
     ("detection", "slow"): ("長時間にわたる少しずつの試行", "slow and spread out"),
     ("via", "explicit-credentials"): ("明示的な資格情報（4648）", "explicit credentials (4648)"),
     ("via", "failures"): ("失敗の記録", "the failures"),
+    ("how", "arp"): ("ARP", "ARP"),
+    ("how", "syn"): ("接続の試み（SYN）", "a connection attempt (SYN)"),
+    ("how", "answer"): ("接続への応答", "an answer to a connection"),
 }
 for _code, _ja, _en in (
     ("syn", "SYN スキャン", "SYN scan"),
@@ -151,6 +175,24 @@ for _code, _ja, _en in (
     ("other", "その他のフラグ", "other flags"),
 ):
     VALUE_WORDS = {**VALUE_WORDS, ("scan_type", _code): (_ja, _en), ("scan_types", _code): (_ja, _en)}
+
+
+for _code, (_ja, _en) in {
+    "folder": ("フォルダ", "folder"),
+    "restic": ("restic リポジトリ", "restic repository"),
+    "borg": ("borg リポジトリ", "borg repository"),
+    "wsb": ("Windows Server Backup のイベント", "Windows Server Backup events"),
+}.items():
+    VALUE_WORDS = {**VALUE_WORDS, ("kind", _code): (_ja, _en)}
+for _code, (_ja, _en) in {
+    "shadow-copies": ("シャドウコピー", "shadow copies"),
+    "shadow-storage": ("シャドウコピー領域の縮小", "shadow copy storage shrunk"),
+    "catalog": ("バックアップカタログ", "backup catalog"),
+    "system-state": ("システム状態バックアップ", "system state backups"),
+    "backups": ("バックアップ", "backups"),
+    "recovery": ("Windows 回復機能（無効化）", "Windows recovery (disabled)"),
+}.items():
+    VALUE_WORDS = {**VALUE_WORDS, ("deleted", _code): (_ja, _en)}
 
 
 def has_words(name: str) -> bool:
