@@ -19,6 +19,7 @@ from typing import Any, NamedTuple, Protocol
 __all__ = [
     "ACK",
     "ALERT_FIELDS",
+    "BACKUP_KINDS",
     "CWR",
     "ECE",
     "FIN",
@@ -28,10 +29,11 @@ __all__ = [
     "SYN",
     "URG",
     "ZONES",
-    "BACKUP_KINDS",
     "Alert",
     "ArpObservation",
+    "BackupEvidence",
     "BackupJob",
+    "BackupStatus",
     "Clock",
     "ConnectionAttempt",
     "DangerousPort",
@@ -43,6 +45,7 @@ __all__ = [
     "LogRecord",
     "OfflineCopy",
     "PortResponse",
+    "RestoreTest",
     "Segment",
     "Server",
     "Severity",
@@ -435,6 +438,64 @@ class BackupJob:
     offline: OfflineCopy | None = None
     immutable: bool = False
     note: str = ""
+
+
+@dataclass(frozen=True)
+class BackupEvidence:
+    """What a backup job's evidence showed when it was read (``read_at``): the newest success, the generations
+    kept (None where the evidence does not say: Windows Server Backup's events), the oldest generation, the last
+    failure seen, and why the evidence could not be read (``error``; "" when it was). ``skipped`` counts entries a
+    reader did not use (symbolic links, unreadable entries, records of other computers), ``source`` says what was
+    read. Times are POSIX seconds."""
+
+    job: str
+    kind: str
+    read_at: float
+    last_success: float | None = None
+    generations: int | None = None
+    oldest: float | None = None
+    last_failure: float | None = None
+    failure: str = ""
+    error: str = ""
+    skipped: int = 0
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class BackupStatus:
+    """A backup job's state at a check: the evidence's figures and what the rules made of them. ``due_at`` is when
+    the job is missed without a new success (the last success plus ``every`` and ``margin``). ``state`` is
+    ``unreadable`` (no success and the evidence could not be read), ``missed``, ``few-generations`` or ``ok``."""
+
+    job: str
+    kind: str
+    checked_at: float
+    state: str
+    expected: int
+    last_success: float | None = None
+    generations: int | None = None
+    oldest: float | None = None
+    due_at: float | None = None
+    last_failure: float | None = None
+    failure: str = ""
+    error: str = ""
+    skipped: int = 0
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class RestoreTest:
+    """A restore test recorded by hand (復元テスト): which job, the day it was done (``tested_on``, ISO date), what
+    was restored, by whom, and a note; ``recorded_at`` (POSIX seconds) and ``recorded_by`` (a dashboard user or
+    ``cli``) say who wrote it down."""
+
+    job: str
+    tested_on: str
+    what: str
+    by: str
+    note: str = ""
+    recorded_at: float = 0.0
+    recorded_by: str = ""
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from mamori.cli.backups import backups
 from mamori.cli.check import check
 from mamori.cli.common import CONFIG_OPTION, EXIT_PROBLEM, LANG_OPTION, fail, load_or_exit
 from mamori.cli.compose import existing_store, open_store, with_ledger
@@ -324,6 +325,7 @@ def deliveries(config: Path, alert_uid: str | None, limit: int, as_json: bool) -
 
 
 cli.add_command(check)
+cli.add_command(backups)
 cli.add_command(demo)
 cli.add_command(rules)
 cli.add_command(terminals)

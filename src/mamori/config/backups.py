@@ -61,9 +61,7 @@ def _window(text: str) -> tuple[int, int]:
         )
     start, end = h1 * 60 + m1, h2 * 60 + m2
     if start == end:
-        raise ValueError(
-            bilingual(f"{text!r} は長さがありません", f"{text!r} is empty (it starts where it ends)")
-        )
+        raise ValueError(bilingual(f"{text!r} は長さがありません", f"{text!r} is empty (it starts where it ends)"))
     return start, end
 
 
@@ -151,7 +149,9 @@ def backups_of(items: tuple[BackupIn, ...]) -> tuple[BackupJob, ...]:
             password_file=j.password_file,
             password_env=j.password_env,
             offline=(
-                OfflineCopy(host=j.offline.host, windows=j.offline.online, mac=j.offline.mac, timezone=j.offline.timezone)
+                OfflineCopy(
+                    host=j.offline.host, windows=j.offline.online, mac=j.offline.mac, timezone=j.offline.timezone
+                )
                 if j.offline is not None
                 else None
             ),
@@ -232,7 +232,8 @@ def backup_checks(raw: dict[str, Any], problem: Problem) -> None:
                 problem(
                     (*path, "logs"),
                     bilingual(
-                        "Windows Server Backup（wsb）には logs（.evtx か転送されたイベントのファイル・フォルダ）が必要です",
+                        "Windows Server Backup（wsb）には logs（.evtx か転送されたイベントのファイル・フォルダ）が"
+                        "必要です",
                         "a Windows Server Backup job (wsb) needs logs (.evtx or forwarded-event files or folders)",
                     ),
                 )

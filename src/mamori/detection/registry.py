@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 from mamori.config import DetectionSettings
 from mamori.detection.arp import IpMacConflictDetector
+from mamori.detection.backups import OfflineExposureDetector
 from mamori.detection.book import AlertBook
 from mamori.detection.paths import PathMemory
 from mamori.detection.portscan import PortScanDetector
@@ -106,6 +107,13 @@ def _arp(ctx: DetectorContext) -> Detector | None:
     return IpMacConflictDetector(ctx.index, s, ctx.book) if s.enabled else None
 
 
+def _offline(ctx: DetectorContext) -> Detector | None:
+    """backup-offline-exposed: built only when a backup job declares an offline copy."""
+    if not any(job.offline is not None for job in ctx.index.site.backups):
+        return None
+    return OfflineExposureDetector(ctx.index, ctx.book)
+
+
 # In the order they see each attempt: the flood before the scan, so that a flooded port is known before its SYN
 # reaches the scan detector.
 BUILTIN: dict[str, DetectorFactory] = {
@@ -114,6 +122,7 @@ BUILTIN: dict[str, DetectorFactory] = {
     "port-scan": _scan,
     "zone-policy": _zones,  # raises new-path alerts too
     "ip-mac-conflict": _arp,
+    "backup-offline-exposed": _offline,
 }
 
 EntryPoints = Callable[[], Iterable[metadata.EntryPoint]]

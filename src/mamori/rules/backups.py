@@ -51,6 +51,9 @@ def hours_text(hours: float | None, lang: str) -> str:
     """``26.5`` -> "26.5 時間" / "26.5 h"; whole days from 48 h ("3 日" / "3 days")."""
     if hours is None:
         return "?"
+    if 0 < hours < 1:
+        minutes = max(1, round(hours * 60))
+        return f"{minutes} 分" if lang == "ja" else f"{minutes} min"
     if hours >= 48 and abs(hours / 24 - round(hours / 24)) < 0.05:
         days = round(hours / 24)
         return f"{days} 日" if lang == "ja" else f"{days} days"
@@ -86,8 +89,11 @@ class BackupMissedDetails(Details):
             "age": hours_text(self.age_hours, lang),
             "how": _kind(self.kind, lang),
             "failed": (
-                (f"。最後の失敗: {self.last_failure}（{self.failure}）" if lang == "ja" else
-                 f"; last failure: {self.last_failure} ({self.failure})")
+                (
+                    f"。最後の失敗: {self.last_failure}（{self.failure}）"
+                    if lang == "ja"
+                    else f"; last failure: {self.last_failure} ({self.failure})"
+                )
                 if self.last_failure
                 else ""
             ),
@@ -311,8 +317,7 @@ BACKUP_OFFLINE_EXPOSED = Rule(
         Summary(
             ja="オフラインのはずのバックアップ先 {host}（{job}）が {seen_at} にネットワーク上に見えました"
             "（オンラインにしてよい時間帯: {allowed}）",
-            en="The offline backup {host} (“{job}”) was seen on the network at {seen_at} (allowed online: "
-            "{allowed})",
+            en="The offline backup {host} (“{job}”) was seen on the network at {seen_at} (allowed online: {allowed})",
             system=False,
         ),
     ),
