@@ -8,6 +8,7 @@ import dataclasses
 import gc
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -175,7 +176,13 @@ def watch(config: Path, interfaces: tuple[str, ...], as_json: bool, lang: str) -
     capturing = bool(interfaces or settings.capture.interfaces)
     start_collector_process(settings, capturing=capturing, as_json=as_json, lang=lang)  # syslog: in its own process
     try:
-        sensor = Sensor(settings, interfaces=list(interfaces) or None, store=store, on_alerts=on_alerts)
+        sensor = Sensor(
+            settings,
+            interfaces=list(interfaces) or None,
+            store=store,
+            on_alerts=on_alerts,
+            environ=dict(os.environ),
+        )
     except MamoriError as exc:
         fail(str(exc))
     restored = sensor.restore()

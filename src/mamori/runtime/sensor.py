@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from mamori.capture.sources import CaptureStats, LiveSource, wait_readable
@@ -18,6 +18,7 @@ from mamori.detection import Clock, Engine, SystemClock
 from mamori.errors import CaptureError, StorageError
 from mamori.model import Alert, Site
 from mamori.runtime.analyze import capture_filter
+from mamori.runtime.backups import BackupRun, BackupSchedule
 from mamori.runtime.known_paths import stored_paths
 from mamori.runtime.responses import build_dispatcher, log_deliveries
 from mamori.runtime.site import effective_site
@@ -32,6 +33,7 @@ _HEALTH_INTERVAL = 10.0
 _FINAL_DRAIN_SECONDS = 30.0  # after a stop signal, keep reading what the kernel buffered for at most this long
 _ACTIONS_CLOSE_SECONDS = 15.0  # at stop, pending notifications get this long to go out
 _RESTORE_HORIZON = 86400.0
+_BACKUP_INTERVAL = 900.0  # backup jobs are checked every 15 minutes (reading a repository takes seconds)
 
 
 @dataclass
@@ -50,6 +52,8 @@ class Sensor:
         store: Store | None = None,
         clock: Clock | None = None,
         on_alerts: Callable[[list[Alert]], None] | None = None,
+        environ: Mapping[str, str] | None = None,
+        backup_interval: float = _BACKUP_INTERVAL,
     ) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
@@ -77,6 +81,16 @@ class Sensor:
             heartbeat=settings.syslog is None,
         )
         self._started = self.clock.now()
+        # The backup jobs are checked on their own thread on this schedule (runtime/backups.py); the alerts they
+        # make go out with the packets' at the next tick.
+        self.backups = (
+            BackupSchedule(
+                BackupRun(settings, store=store, clock=self.clock, environ=dict(environ or {})),
+                interval=backup_interval,
+            )
+            if settings.site.backups
+            else None
+        )
         self._errors: dict[str, str] = {}
         self._next_reopen: dict[str, float] = {}
 
@@ -158,6 +172,8 @@ class Sensor:
         for source in self.sources:  # what the kernel still holds
             while self._drain(source) and time.monotonic() < deadline:
                 pass
+        if self.backups is not None:
+            self.backups.join(_FINAL_DRAIN_SECONDS)  # a check under way: its alerts go out with the last tick
         self._tick()
         self._record_health()
         for source in self.sources:
@@ -194,7 +210,13 @@ class Sensor:
             if not source.is_open and now >= self._next_reopen.get(source.interface, 0.0):
                 self._open(source, now)
         self.engine.tick(now)
-        changes = self.engine.collect_changes()
+        if self.backups is not None:
+            self.backups.poll(self._deliver)
+        self._deliver(self.engine.collect_changes())
+        if self.dispatcher is not None:
+            self.dispatcher.tick()
+
+    def _deliver(self, changes: list[Alert]) -> None:
         if changes:
             if self.writer is not None:
                 self.writer.submit(changes)
@@ -202,8 +224,6 @@ class Sensor:
                 self.dispatcher.submit(changes)
             if self.on_alerts is not None:
                 self.on_alerts(changes)
-        if self.dispatcher is not None:
-            self.dispatcher.tick()
 
     def _record_health(self) -> None:
         if self.writer is None:

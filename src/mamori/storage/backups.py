@@ -131,7 +131,7 @@ class BackupTable:
                 what=test.what,
                 by=test.by,
                 note=test.note,
-                recorded_at=_utc(test.recorded_at),
+                recorded_at=dt.datetime.fromtimestamp(test.recorded_at, tz=dt.UTC),
                 recorded_by=test.recorded_by,
             )
         except DatabaseError as exc:
