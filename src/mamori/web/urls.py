@@ -4,7 +4,7 @@ from django.templatetags.static import static
 from django.urls import path
 from django.views.generic import RedirectView
 
-from mamori.web.views import account, admin, alerts, overview, reports, terminals
+from mamori.web.views import account, admin, alerts, backups, overview, reports, terminals
 
 urlpatterns = [
     path("", overview.overview_view, name="overview"),
@@ -21,6 +21,8 @@ urlpatterns = [
     path("terminals/retire/", terminals.terminal_retire, name="terminal_retire"),
     path("terminals/import/", terminals.terminal_import, name="terminal_import"),
     path("terminals/export/", terminals.terminal_export, name="terminal_export"),
+    path("backups/", backups.backup_list, name="backups"),
+    path("backups/restore-test/", backups.restore_test, name="restore_test"),
     path("reports/", reports.reports_view, name="reports"),
     path("reports/monthly.pdf", reports.monthly_pdf, name="monthly_pdf"),
     path("admin/audit/", admin.audit_view, name="audit"),
