@@ -357,6 +357,7 @@ def test_switch_to_english_and_back(new_page: Any) -> None:
             "Overview",
             "Alerts",
             "Terminals",
+            "Backups",
             "Reports",
             "Administration",
         ]

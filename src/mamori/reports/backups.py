@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from mamori.model import BackupJob, BackupStatus, RestoreTest
 from mamori.rules.backups import KIND_WORDS, hours_text
 
-__all__ = ["STATE_WORDS", "JobView", "age_text", "job_view"]
+__all__ = ["STATE_WORDS", "JobView", "age_text", "in_language", "job_view"]
 
 STATE_WORDS: dict[str, tuple[str, str]] = {
     "ok": ("正常", "OK"),
@@ -43,6 +43,20 @@ def age_text(seconds: float | None, lang: str) -> str:
         days = int(hours // 24)
         return f"{days} 日前" if lang == "ja" else f"{days} days ago"
     return f"{hours_text(round(hours, 1), lang)}前" if lang == "ja" else f"{hours_text(round(hours, 1), lang)} ago"
+
+
+def in_language(text: str, lang: str) -> str:
+    """One language of a reader's "日本語 / English" message. The message may quote a tool's words (a path, an
+    error) in both halves, so the separator is the middle one of the " / " found."""
+    marks = []
+    start = text.find(" / ")
+    while start >= 0:
+        marks.append(start)
+        start = text.find(" / ", start + 1)
+    if len(marks) % 2 == 0:
+        return text  # not of that form
+    middle = marks[len(marks) // 2]
+    return text[:middle] if lang == "ja" else text[middle + 3 :]
 
 
 def _time(ts: float | None) -> str:
@@ -125,6 +139,6 @@ def job_view(job: BackupJob, status: BackupStatus | None, test: RestoreTest | No
         offline=offline or "–",
         restore_test=test_text,
         restore_test_age=test_age,
-        error=status.error if status is not None else "",
+        error=in_language(status.error, lang) if status is not None else "",
         checked=_time(status.checked_at) if status is not None else "–",
     )
