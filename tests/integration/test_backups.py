@@ -28,7 +28,7 @@ from mamori.testing import FakeClock
 from tests.integration.conftest import MAMORI, json_lines, run_mamori
 
 H = 3600.0
-PASSWORD = "correct horse battery staple"
+PASSWORD = "correct horse battery staple"  # noqa: S105 - the test repositories' own, made here
 
 
 def _tool(name: str) -> str:
@@ -292,7 +292,10 @@ def _watch_while_the_nas_appears(tmp_path: Path, lan: tuple[str, str, str, str],
             capture_output=True,
             timeout=20,
         )
-        code = f"import socket\ns=socket.socket(); s.settimeout(2)\ntry: s.connect(('{SENSOR[1]}', 445))\nexcept OSError: pass"
+        code = (
+            "import socket\ns=socket.socket(); s.settimeout(2)\n"
+            f"try: s.connect(('{SENSOR[1]}', 445))\nexcept OSError: pass"
+        )
         subprocess.run(["ip", "netns", "exec", nas_ns, sys.executable, "-c", code], timeout=20)
         time.sleep(2.5)  # the sensor hands alerts to the store about once a second
     finally:
