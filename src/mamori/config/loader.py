@@ -377,7 +377,7 @@ def _warnings(node: yaml.Node | None, raw: dict[str, Any], source: str, located:
     zones = zone_warning(raw)
     if zones is not None:
         return (located.problem(source, ("zone_policy",), zones),)
-    if not raw.get("systems") and not raw.get("segments"):
+    if not raw.get("systems") and not raw.get("segments") and not raw.get("backups"):
         message = bilingual(
             "部門システム（systems）がありません: 守るサーバも正規端末もないので、何も監視されません"
             "（ポートスキャン等の検知だけになります）",
