@@ -216,8 +216,9 @@ def test_tool_names_need_word_boundaries_and_extra_names_come_from_settings() ->
     assert alert.details["category"] == "configured"
 
 
-def test_registry_lists_the_eleven_windows_rules_and_unknown_names_fail_with_the_list() -> None:
-    assert list(REGISTRY) == list(catalogue().ids()[4:15])
+def test_registry_lists_the_built_in_windows_rules_and_unknown_names_fail_with_the_list() -> None:
+    assert list(REGISTRY) == [*catalogue().ids()[4:15], "backup-deleted"]  # declared with the backup rules
+    assert set(REGISTRY) == {r for r in catalogue().ids("windows") if r != "sigma"}
     with pytest.raises(UnknownRuleError, match="known: brute-force, password-spray"):
         build_rules(["brute-force", "no-such-rule"], RuleContext(WindowsSettings(), AlertBook()))
 
