@@ -27,6 +27,8 @@ files[/usr/lib/*/rsyslog/omrelp.so]=rsyslog-relp  # rsyslog forwarding over RELP
 # Japanese catalogue
 # (openssl, above, makes the HTTPS test's certificate)
 packages[nft]=nftables  # the zones test's router logs and rejects with nftables (tc, for its mirror port, is iproute2)
+packages[restic]=restic  # the backup tests make real restic and borg repositories
+packages[borg]=borgbackup
 packages[chromium]=chromium
 packages[pdftotext]=poppler-utils
 packages[msgfmt]=gettext

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple, Protocol
 __all__ = [
     "ACK",
     "ALERT_FIELDS",
+    "BACKUP_KINDS",
     "CWR",
     "ECE",
     "EXEMPT_ROLES",
@@ -32,6 +33,9 @@ __all__ = [
     "ZONES",
     "Alert",
     "ArpObservation",
+    "BackupEvidence",
+    "BackupJob",
+    "BackupStatus",
     "Clock",
     "ConnectionAttempt",
     "DangerousPort",
@@ -46,7 +50,9 @@ __all__ = [
     "KnownService",
     "LogRecord",
     "MaintenanceSession",
+    "OfflineCopy",
     "PortResponse",
+    "RestoreTest",
     "ScanHost",
     "ScanPort",
     "ScanReport",
@@ -601,6 +607,106 @@ class DeviceSighting(NamedTuple):
     many_ips: bool = False
 
 
+# Where the evidence of a backup job is read (docs/design.md §10): a folder of generations mounted on the box, a restic
+# or borg repository, or Windows Server Backup's event log (.evtx files or forwarded events) of one computer.
+BACKUP_KINDS: tuple[str, ...] = ("folder", "restic", "borg", "wsb")
+
+
+@dataclass(frozen=True)
+class OfflineCopy:
+    """The copy meant to be offline (a NAS switched on or connected only to receive the backup): its address (and
+    MAC, if known) and the times of day it may be online, as (start, end) minutes after local midnight in
+    ``timezone`` (None: the machine's own). A window whose end is before its start runs past midnight."""
+
+    host: str
+    windows: tuple[tuple[int, int], ...]
+    mac: str | None = None
+    timezone: str | None = None
+
+
+@dataclass(frozen=True)
+class BackupJob:
+    """A declared backup job (バックアップ): what is saved, where, how often, how many generations are kept, and
+    where mamori reads the evidence. ``every`` and ``margin`` are seconds: a job is missed when no success is
+    seen for ``every + margin``. ``logs`` are the .evtx files or folders of forwarded events where Windows Server
+    Backup's events of ``computer`` are found (kind ``wsb``); ``password_file`` / ``password_env`` name where a
+    restic or borg repository's password is (a file, or an environment variable of mamori's process)."""
+
+    name: str
+    kind: str
+    every: float
+    generations: int
+    margin: float
+    path: str = ""
+    what: str = ""
+    where: str = ""
+    computer: str = ""
+    logs: tuple[str, ...] = ()
+    password_file: str | None = None
+    password_env: str | None = None
+    offline: OfflineCopy | None = None
+    immutable: bool = False
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class BackupEvidence:
+    """What a backup job's evidence showed when it was read (``read_at``): the newest success, the generations
+    kept (None where the evidence does not say: Windows Server Backup's events), the oldest generation, the last
+    failure seen, and why the evidence could not be read (``error``; "" when it was). ``skipped`` counts entries a
+    reader did not use (symbolic links, unreadable entries, records of other computers), ``source`` says what was
+    read. Times are POSIX seconds."""
+
+    job: str
+    kind: str
+    read_at: float
+    last_success: float | None = None
+    generations: int | None = None
+    oldest: float | None = None
+    last_failure: float | None = None
+    failure: str = ""
+    error: str = ""
+    skipped: int = 0
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class BackupStatus:
+    """A backup job's state at a check: the evidence's figures and what the rules made of them. ``due_at`` is when
+    the job is missed without a new success (the last success plus ``every`` and ``margin``). ``state`` is
+    ``unreadable`` (no success and the evidence could not be read), ``missed``, ``few-generations`` or ``ok``."""
+
+    job: str
+    kind: str
+    checked_at: float
+    state: str
+    expected: int
+    last_success: float | None = None
+    generations: int | None = None
+    oldest: float | None = None
+    due_at: float | None = None
+    last_failure: float | None = None
+    failure: str = ""
+    error: str = ""
+    skipped: int = 0
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class RestoreTest:
+    """A restore test recorded by hand (復元テスト): which job, the day it was done (``tested_on``, ISO date), what
+    was restored, by whom, and a note; ``recorded_at`` (POSIX seconds) and ``recorded_by`` (a dashboard user or
+    ``cli``) say who wrote it down."""
+
+    job: str
+    tested_on: str
+    what: str
+    by: str
+    note: str = ""
+    recorded_at: float = 0.0
+    recorded_by: str = ""
+
+
 @dataclass(frozen=True)
 class Site:
     """The hospital's site model as far as the sensor needs it."""
@@ -615,6 +721,7 @@ class Site:
     scan: ScanScope | None = None
     vendors: tuple[Vendor, ...] = ()
     time_zone: str = "Asia/Tokyo"  # where work plans' times are read (the site's wall clock)
+    backups: tuple[BackupJob, ...] = ()
 
 
 def iso_time(ts: float) -> str:

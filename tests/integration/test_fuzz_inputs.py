@@ -272,7 +272,7 @@ def _settings_examples() -> list[str]:
     blocks = [
         b
         for b in re.findall(r"```yaml\n(.*?)```", readme, re.S)
-        if re.search(r"^(site|systems|actions|windows|syslog|detection|capture|storage|web):", b, re.M)
+        if re.search(r"^(site|systems|actions|windows|syslog|detection|capture|storage|web|backups):", b, re.M)
     ]
     assert len(blocks) >= 3, "the README's settings examples were not found"
     return [*blocks, "\n".join(blocks), DEMO_SITE, LAB_SITE]

@@ -774,3 +774,67 @@ def test_hostile_segment_names_in_the_zone_matrix_and_map_exports(tmp_path: Path
         assert not root.findall(".//{http://www.w3.org/2000/svg}script")
     finally:
         dashboard.stop()
+
+
+# -- backup jobs: hostile names and paths through `mamori backups` (text, JSON), the alerts and the dashboard --------
+
+
+@pytest.fixture(scope="module")
+def hostile_backups(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Dashboard]]:
+    """One backup job per case: its name, what it saves and its folder carry the string (the folder does not exist,
+    so the error quotes the path); `mamori backups` checks them and stores the alerts; the dashboard shows them."""
+    folder = tmp_path_factory.mktemp("hostile-backups")
+    jobs = []
+    for case, text in HOSTILE.items():
+        name = f"{case}: {text}"[:200]
+        path = str(folder / text[:200].replace("/", "_").replace("\x00", "_"))
+        jobs.append({"name": name, "path": path, "every": "1d", "generations": 2, "what": text[:500]})
+    config = folder / "site.yaml"
+    config.write_text(
+        "storage: {path: mamori.db}\nweb: {secret_key_file: web-secret.key}\nbackups: " + json.dumps(jobs) + "\n",
+        encoding="utf-8",
+    )
+    add_user(config, *ADMIN[:1], "admin", ADMIN[1])
+    dashboard = start_dashboard(config)
+    try:
+        yield config, dashboard
+    finally:
+        dashboard.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_hostile_backup_names_and_paths_reach_every_output_as_text(
+    case: str, hostile_backups: tuple[Path, Dashboard]
+) -> None:
+    config, dashboard = hostile_backups
+    text = HOSTILE[case]
+    for lang in ("ja", "en"):
+        shown = run_mamori("backups", "--config", str(config), "--lang", lang).stdout
+        for line in shown.splitlines():
+            assert not re.search(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]", line), repr(line[:120])
+        assert fragment(f"{case}: {text}") in squash(shown)
+    doc = json.loads(run_mamori("backups", "--config", str(config), "--json").stdout)
+    (job,) = [j for j in doc["jobs"] if j["job"] == f"{case}: {text}"[:200]]
+    assert job["state"] == "unreadable"
+    output = run_mamori("alerts", "--config", str(config), "--json").stdout
+    alerts = [json.loads(line) for line in output.split("\n") if line.strip()]  # JSON lines end at \n only
+    (alert,) = [a for a in alerts if a["job"] == f"{case}: {text}"[:200]]
+    assert alert["rule"] == "backup-missed" and alert["count"] >= 3  # every check so far, one alert
+    assert fragment(f"{case}: {text}") in squash(alert["summary_en"])
+    admin = Client(dashboard)
+    assert admin.login(*ADMIN)[0] == 302
+    status, _headers, body = admin.get("/backups/")
+    page = body.decode()
+    assert status == 200
+    assert "<script>window.__pwned" not in page and '<img src="/etc/passwd"/>' not in page and "<admin>" not in page
+    assert fragment(html_text(page)) and fragment(f"{case}: {text}") in squash(html_text(page))
+    status, _headers, body = admin.get(f"/alerts/{alert['uid']}/")
+    assert status == 200 and "<script>window.__pwned" not in body.decode()
+
+
+def html_text(page: str) -> str:
+    """The text a browser shows of a page (tags dropped, entities decoded)."""
+    import html as html_lib
+
+    return html_lib.unescape(re.sub(r"<[^>]+>", " ", page))

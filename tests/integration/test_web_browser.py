@@ -362,6 +362,7 @@ def test_switch_to_english_and_back(new_page: Any) -> None:
             "Exposure",
             "Remote",
             "maintenance",
+            "Backups",
             "Reports",
             "Administration",
         ]

@@ -12,6 +12,7 @@ import click
 from mamori.cli.common import CONFIG_OPTION, EXIT_PROBLEM, default_data_dir, fail, warn
 from mamori.config import load_settings
 from mamori.errors import ConfigError, MamoriError
+from mamori.escape import one_line
 
 __all__ = ["check"]
 
@@ -57,6 +58,15 @@ def check(config: Path) -> None:
             extra = f", proxies {', '.join(segment.proxies)}" if segment.proxies else ""
             extra += f", role {segment.role}" if segment.role else ""
             click.echo(f"  - {segment.name}: {segment.zone} {', '.join(segment.cidrs)}{extra}")
+    if site.backups:
+        click.echo(f"  バックアップ / backups: {len(site.backups)}")
+        for job in site.backups:
+            offline = f", offline {job.offline.host}" if job.offline is not None else ""
+            where = job.path or job.computer
+            click.echo(
+                f"  - {one_line(job.name, 200)}: {job.kind} {one_line(where, 300)}, every {job.every / 3600:g} h, "
+                f"{job.generations} generations{offline}"
+            )
     click.echo(f"  interfaces: {', '.join(settings.capture.interfaces) or '(none)'}")
     click.echo(f"  database: {settings.database_path}")
     _warn_missing_interfaces(settings.capture.interfaces)

@@ -8,6 +8,7 @@ import dataclasses
 import gc
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from mamori.cli.backups import backups
 from mamori.cli.check import check
 from mamori.cli.checklist import answer, assets, checklist, inspection_pack
 from mamori.cli.common import CONFIG_OPTION, EXIT_PROBLEM, LANG_OPTION, fail, load_or_exit
@@ -191,7 +193,13 @@ def watch(config: Path, interfaces: tuple[str, ...], as_json: bool, lang: str) -
     capturing = bool(interfaces or settings.capture.interfaces)
     start_collector_process(settings, capturing=capturing, as_json=as_json, lang=lang)  # syslog: in its own process
     try:
-        sensor = Sensor(settings, interfaces=list(interfaces) or None, store=store, on_alerts=on_alerts)
+        sensor = Sensor(
+            settings,
+            interfaces=list(interfaces) or None,
+            store=store,
+            on_alerts=on_alerts,
+            environ=dict(os.environ),
+        )
     except MamoriError as exc:
         fail(str(exc))
     restored = sensor.restore()
@@ -345,6 +353,7 @@ cli.add_command(checklist)
 cli.add_command(answer)
 cli.add_command(assets)
 cli.add_command(inspection_pack)
+cli.add_command(backups)
 cli.add_command(demo)
 cli.add_command(rules)
 cli.add_command(terminals)

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BeforeValidator, Field, ValidationError
 
 from mamori.config.actions import ActionSettings
+from mamori.config.backups import BackupIn, backup_checks, backups_of, resolve_backup_paths
 from mamori.config.lateral import ExemptHostIn, exempt_hosts_of
 from mamori.config.messages import bilingual, pydantic_message
 from mamori.config.scan import ScanIn, scan_checks, scan_of
@@ -94,6 +95,7 @@ class _SettingsIn(Strict):
     exempt_hosts: tuple[ExemptHostIn, ...] = ()
     scan: ScanIn | None = None
     vendors: tuple[VendorIn, ...] = ()
+    backups: tuple[BackupIn, ...] = ()
     actions: tuple[ActionSettings, ...] = ()
     windows: WindowsSettings = WindowsSettings()
     syslog: SyslogSettings | None = None
@@ -345,6 +347,7 @@ def _to_site(data: _SettingsIn) -> Site:
         scan=scan_of(data.scan, segments, systems, dangerous),
         vendors=vendors_of(data.vendors, data.site.time_zone),
         time_zone=data.site.time_zone,
+        backups=backups_of(data.backups),
     )
 
 
@@ -387,7 +390,7 @@ def _warnings(node: yaml.Node | None, raw: dict[str, Any], source: str, located:
     zones = zone_warning(raw)
     if zones is not None:
         return (located.problem(source, ("zone_policy",), zones),)
-    if not raw.get("systems") and not raw.get("segments") and not raw.get("vendors"):
+    if not raw.get("systems") and not raw.get("segments") and not raw.get("vendors") and not raw.get("backups"):
         message = bilingual(
             "部門システム（systems）がありません: 守るサーバも正規端末もないので、何も監視されません"
             "（ポートスキャン等の検知だけになります）",
@@ -428,6 +431,7 @@ def settings_from_text(text: str, *, source: str = "<settings>", data_dir: Path 
     zone_checks(raw, lambda path, message: problems.append(located.problem(source, path, message)))
     scan_checks(raw, lambda path, message: problems.append(located.problem(source, path, message)))
     vendor_checks(raw, lambda path, message: problems.append(located.problem(source, path, message)))
+    backup_checks(raw, lambda path, message: problems.append(located.problem(source, path, message)))
     if problems or parsed is None:
         raise ConfigError(_sorted(problems))
     return Settings(
@@ -468,6 +472,9 @@ def load_settings(path: str | Path, *, data_dir: Path | None = None) -> Settings
         settings = dataclasses.replace(settings, storage=storage)
     if settings.syslog is not None:
         settings = dataclasses.replace(settings, syslog=resolve_paths(settings.syslog, path.parent.resolve()))
+    if settings.site.backups:
+        backups = resolve_backup_paths(settings.site.backups, path.parent.resolve())
+        settings = dataclasses.replace(settings, site=dataclasses.replace(settings.site, backups=backups))
     web = settings.web
     if web.tls is not None or web.secret_key_file is not None:
         base = path.parent.resolve()

@@ -18,6 +18,7 @@ from mamori.model import (
     ALERT_FIELDS,
     Alert,
     ArpObservation,
+    BackupEvidence,
     ConnectionAttempt,
     PortResponse,
     Severity,
@@ -107,6 +108,16 @@ def sample_of(obs: Any) -> dict[str, Any]:
             "remote_ip": obs.remote_ip,
             "assigned_ip": obs.assigned_ip,
             "tunnel": obs.tunnel,
+        }
+    if isinstance(obs, BackupEvidence):
+        return {
+            "ts": obs.read_at,
+            "kind": "backup-check",
+            "job": obs.job,
+            "backup_kind": obs.kind,
+            "last_success": obs.last_success,
+            "generations": obs.generations,
+            "error": obs.error[:_SAMPLE_VALUE],
         }
     return {"value": repr(obs)}
 
@@ -242,6 +253,12 @@ class AlertBook:
             restored_samples=_first_and_last(tuple(alert.samples)),
             dirty=False,
         )
+
+    def close(self, rule: str, key: str) -> None:
+        """End the episode of (rule, key) now (a condition that cleared: a backup seen again); its last change is
+        handed out by the next ``collect_changes``."""
+        if (rule, key) in self._states:
+            self._close((rule, key))
 
     def _close(self, key: tuple[str, str]) -> None:
         state = self._states.pop(key)

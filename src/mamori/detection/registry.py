@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from mamori.config import DetectionSettings
 from mamori.detection.arp import IpMacConflictDetector
+from mamori.detection.backups import OfflineExposureDetector
 from mamori.detection.book import AlertBook
 from mamori.detection.exposure import ExposureDetector, ServiceMemory
 from mamori.detection.flows import FlowSink
@@ -134,6 +135,13 @@ def _maintenance(ctx: DetectorContext) -> Detector | None:
     return RemoteMaintenanceDetector(ctx.index, s, ctx.book, ctx.sessions)
 
 
+def _offline(ctx: DetectorContext) -> Detector | None:
+    """backup-offline-exposed: built only when a backup job declares an offline copy."""
+    if not any(job.offline is not None for job in ctx.index.site.backups):
+        return None
+    return OfflineExposureDetector(ctx.index, ctx.book)
+
+
 # In the order they see each attempt: the flood before the scan, so that a flooded port is known before its SYN
 # reaches the scan detector.
 BUILTIN: dict[str, DetectorFactory] = {
@@ -145,6 +153,7 @@ BUILTIN: dict[str, DetectorFactory] = {
     "ip-mac-conflict": _arp,
     "exposure": _exposure,  # services seen answering (SYN-ACKs)
     "remote-maintenance": _maintenance,
+    "backup-offline-exposed": _offline,
 }
 
 EntryPoints = Callable[[], Iterable[metadata.EntryPoint]]

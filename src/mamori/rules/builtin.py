@@ -1,9 +1,9 @@
 """The built-in rules, listed explicitly (docs/design.md §4.4): network, Windows event logs, zones, lateral movement,
-mamori itself."""
+exposure, remote maintenance, backups, mamori itself."""
 
 from __future__ import annotations
 
-from mamori.rules import exposure, lateral, maintenance, network, system, windows, zones
+from mamori.rules import backups, exposure, lateral, maintenance, network, system, windows, zones
 from mamori.rules.catalogue import Rule
 
 __all__ = ["BUILTIN_RULES"]
@@ -15,5 +15,6 @@ BUILTIN_RULES: tuple[Rule, ...] = (
     *lateral.RULES,
     *exposure.RULES,
     *maintenance.RULES,
+    *backups.RULES,
     *system.RULES,
 )

@@ -46,6 +46,7 @@ ENTRY_POINT_GROUP = "mamori.rules"
 CATEGORIES: dict[str, tuple[str, str]] = {
     "network": ("ネットワーク（パケット・ルータのログ）", "Network (packets, router logs)"),
     "windows": ("Windows イベントログ", "Windows event logs"),
+    "backup": ("バックアップ（定期的な確認）", "Backups (regular checks)"),
     "system": ("mamori 自身", "mamori itself"),
 }
 

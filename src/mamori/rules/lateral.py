@@ -114,6 +114,7 @@ LATERAL_MOVEMENT = Rule(
         "`exempt_hosts` and segments with the role admin, antivirus, update, backup or asset-management.",
     ),
     details=LateralMovementDetails,
+    labels={"window": Text("数えた時間幅（秒）", "Counting window (seconds)")},
     summaries=(
         Summary(
             ja="水平展開の疑い: {src_ip} が {minutes}以内に {peak_hosts:,} 台のホストへ管理用ポート（{port_list}）で"
@@ -240,6 +241,7 @@ LATERAL_MOVEMENT_WINDOWS = Rule(
         "medium_hosts, high_hosts, local_admin_hosts, service_window).",
     ),
     details=LateralMovementWindowsDetails,
+    labels={"window": Text("数えた時間幅（秒）", "Counting window (seconds)")},
     summaries=(
         Summary(
             ja="遠隔でのサービス作成（PsExec 型）: {who} から {account_text} が管理共有を開き、{services_text} を作成"

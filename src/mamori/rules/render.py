@@ -207,6 +207,7 @@ _KINDS = {
     "arp-reply": ("ARP 応答", "ARP reply"),
     "arp-request": ("ARP 要求", "ARP request"),
     "windows-event": ("Windows イベント", "Windows event"),
+    "backup-check": ("バックアップの確認", "backup check"),
     "vpn": ("VPN", "VPN"),
 }
 _VPN_EVENTS = {
@@ -254,6 +255,8 @@ def describe_sample(sample: Mapping[str, Any], lang: str) -> str:
         if kind == "arp-request" and not sample.get("gratuitous"):
             parts.append(f"{sample.get('target_ip')} を問い合わせ" if ja else f"asks for {sample.get('target_ip')}")
         return ("、" if ja else ", ").join(parts)
+    if kind == "backup-check":
+        return _backup_sample(sample, ja)
     if kind == "windows-event":
         fields = sample.get("fields") or {}
         shown = ", ".join(f"{k}={v}" for k, v in list(fields.items())[:6] if v not in (None, "", "-"))
@@ -295,6 +298,23 @@ def describe_sample(sample: Mapping[str, Any], lang: str) -> str:
         )
     if sample.get("vlan") is not None:
         parts.append(f"VLAN {sample.get('vlan')}")
+    return ("、" if ja else ", ").join(parts)
+
+
+def _backup_sample(sample: Mapping[str, Any], ja: bool) -> str:
+    last = sample.get("last_success")
+    when = iso_time(last)[:16].replace("T", " ") + " UTC" if isinstance(last, int | float) else None
+    generations = sample.get("generations")
+    parts = [f"バックアップ「{sample.get('job')}」の確認" if ja else f"check of backup {sample.get('job')!s}"]
+    parts.append(
+        (f"最後の成功 {when}" if ja else f"last success {when}")
+        if when
+        else ("成功は見つからない" if ja else "no success found")
+    )
+    if isinstance(generations, int):
+        parts.append(f"{generations} 世代" if ja else f"{generations} generation(s)")
+    if sample.get("error"):
+        parts.append(str(sample.get("error")))
     return ("、" if ja else ", ").join(parts)
 
 

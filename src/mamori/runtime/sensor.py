@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from mamori.capture.sources import CaptureStats, LiveSource, wait_readable
@@ -19,6 +19,7 @@ from mamori.errors import CaptureError, StorageError
 from mamori.model import Alert, Site
 from mamori.runtime.analyze import capture_filter
 from mamori.runtime.assets import StoredDevices
+from mamori.runtime.backups import BackupRun, BackupSchedule
 from mamori.runtime.exposure import stored_services
 from mamori.runtime.flow_counts import stored_flows
 from mamori.runtime.known_paths import stored_paths
@@ -36,6 +37,7 @@ _HEALTH_INTERVAL = 10.0
 _FINAL_DRAIN_SECONDS = 30.0  # after a stop signal, keep reading what the kernel buffered for at most this long
 _ACTIONS_CLOSE_SECONDS = 15.0  # at stop, pending notifications get this long to go out
 _RESTORE_HORIZON = 86400.0
+_BACKUP_INTERVAL = 900.0  # backup jobs are checked every 15 minutes (reading a repository takes seconds)
 
 
 @dataclass
@@ -54,6 +56,8 @@ class Sensor:
         store: Store | None = None,
         clock: Clock | None = None,
         on_alerts: Callable[[list[Alert]], None] | None = None,
+        environ: Mapping[str, str] | None = None,
+        backup_interval: float = _BACKUP_INTERVAL,
     ) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
@@ -95,6 +99,16 @@ class Sensor:
             heartbeat=settings.syslog is None,
         )
         self._started = self.clock.now()
+        # The backup jobs are checked on their own thread on this schedule (runtime/backups.py); the alerts they
+        # make go out with the packets' at the next tick.
+        self.backups = (
+            BackupSchedule(
+                BackupRun(settings, store=store, clock=self.clock, environ=dict(environ or {})),
+                interval=backup_interval,
+            )
+            if settings.site.backups
+            else None
+        )
         self._errors: dict[str, str] = {}
         self._next_reopen: dict[str, float] = {}
 
@@ -173,13 +187,20 @@ class Sensor:
                 next_health = mono + _HEALTH_INTERVAL
                 self._record_health()
                 self._follow_ledger()
+        written = self._shut_down()
+        return SensorReport([s.refresh_stats() for s in self.sources], written, engine.observations)
+
+    def _shut_down(self) -> int:
+        """Drain what the kernel still holds, send the last changes, close everything; the alerts written."""
         deadline = time.monotonic() + _FINAL_DRAIN_SECONDS
         for source in self.sources:  # what the kernel still holds
             while self._drain(source) and time.monotonic() < deadline:
                 pass
+        if self.backups is not None:
+            self.backups.join(_FINAL_DRAIN_SECONDS)  # a check under way: its alerts go out with the last tick
         self._tick()
-        if engine.devices is not None:
-            engine.devices.flush()
+        if self.engine.devices is not None:
+            self.engine.devices.flush()
         self._record_health()
         for source in self.sources:
             source.close()
@@ -190,7 +211,7 @@ class Sensor:
             self.writer.flush()
             self.writer.close()
             written = self.writer.written
-        return SensorReport([s.refresh_stats() for s in self.sources], written, engine.observations)
+        return written
 
     def _drain(self, source: LiveSource, max_batches: int = 16) -> bool:
         """Feed up to ``max_batches`` batches from one interface to the engine, batch by batch (so memory holds one
@@ -215,7 +236,13 @@ class Sensor:
             if not source.is_open and now >= self._next_reopen.get(source.interface, 0.0):
                 self._open(source, now)
         self.engine.tick(now)
-        changes = self.engine.collect_changes()
+        if self.backups is not None:
+            self.backups.poll(self._deliver)
+        self._deliver(self.engine.collect_changes())
+        if self.dispatcher is not None:
+            self.dispatcher.tick()
+
+    def _deliver(self, changes: list[Alert]) -> None:
         if changes:
             if self.writer is not None:
                 self.writer.submit(changes)
@@ -223,8 +250,6 @@ class Sensor:
                 self.dispatcher.submit(changes)
             if self.on_alerts is not None:
                 self.on_alerts(changes)
-        if self.dispatcher is not None:
-            self.dispatcher.tick()
 
     def _record_health(self) -> None:
         if self.writer is None:

@@ -2,6 +2,7 @@
 is opened, never by capture or detection."""
 
 from mamori.storage.assets import Answer, AnswerTable, Asset, AssetTable, Comparison
+from mamori.storage.backups import BACKUP_RULES, BackupPosture, BackupTable
 from mamori.storage.exposure import ExposureTable
 from mamori.storage.flows import FlowTable
 from mamori.storage.incidents import IncidentRow, refresh_incidents
@@ -12,12 +13,15 @@ from mamori.storage.setup import check_database_path
 from mamori.storage.store import AlertFilter, AlertWriter, SensorHealth, Store, record_to_alert
 
 __all__ = [
+    "BACKUP_RULES",
     "AlertFilter",
     "AlertWriter",
     "Answer",
     "AnswerTable",
     "Asset",
     "AssetTable",
+    "BackupPosture",
+    "BackupTable",
     "Comparison",
     "ExposureTable",
     "FlowTable",

@@ -439,3 +439,42 @@ class ChecklistAnswer(models.Model):
     class Meta:
         db_table = "mamori_checklist_answer"
         indexes = [models.Index(fields=["form", "item", "answered_at"], name="mamori_checklist_item")]
+
+
+class BackupStatusRecord(models.Model):
+    """A backup job's state at its latest check (one row per job): the evidence's figures and the rules' verdict
+    (``model.BackupStatus``). The checklist's item 3-② reads these (docs/design.md §10)."""
+
+    job = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=16)
+    checked_at = models.DateTimeField()
+    state = models.CharField(max_length=32)
+    expected = models.PositiveIntegerField()
+    last_success = models.DateTimeField(null=True)
+    generations = models.PositiveIntegerField(null=True)
+    oldest = models.DateTimeField(null=True)
+    due_at = models.DateTimeField(null=True)
+    last_failure = models.DateTimeField(null=True)
+    failure = models.CharField(max_length=200, blank=True, default="")
+    error = models.TextField(blank=True, default="")
+    skipped = models.PositiveIntegerField(default=0)
+    source = models.TextField(blank=True, default="")
+
+    class Meta:
+        db_table = "mamori_backup_status"
+
+
+class RestoreTestRecord(models.Model):
+    """A restore test recorded by hand: the job, the day, what was restored, by whom (``model.RestoreTest``)."""
+
+    job = models.CharField(max_length=200)
+    tested_on = models.DateField()
+    what = models.CharField(max_length=500)
+    by = models.CharField(max_length=200)
+    note = models.TextField(blank=True, default="")
+    recorded_at = models.DateTimeField()
+    recorded_by = models.CharField(max_length=150, blank=True, default="")
+
+    class Meta:
+        db_table = "mamori_restore_test"
+        indexes = [models.Index(fields=["job", "tested_on"], name="mamori_restore_test_job")]

@@ -218,12 +218,17 @@ class Store:
             return [self._to_alert(r) for r in reversed(list(qs))]
         return [self._to_alert(r) for r in qs]
 
-    def recent_open_alerts(self, since: float, *, origin: str | None = None) -> list[Alert]:
+    def recent_open_alerts(
+        self, since: float, *, origin: str | None = None, rules: Sequence[str] | None = None
+    ) -> list[Alert]:
         """Alerts still open and active since ``since``: the episodes a restarted sensor continues (only those
-        one source made, with ``origin``: the log collector continues its own, the packet sensor its own)."""
+        one source made, with ``origin``: the log collector continues its own, the packet sensor its own; only
+        those of ``rules``, when given)."""
         qs = self._Alert.objects.using(self.alias).filter(last_seen__gte=_utc(since), status="open")
         if origin is not None:
             qs = qs.filter(origin=origin)
+        if rules is not None:
+            qs = qs.filter(rule__in=list(rules))
         return [self._to_alert(r) for r in qs.order_by("last_seen")]
 
     @staticmethod
@@ -465,6 +470,7 @@ class AlertWriter:
         """Add hourly counts of flows between segments (the zone map's figures) with the next batch."""
         if flows:
             self._queue.put(_Flows(list(flows)))
+
     def submit_devices(self, sightings: Sequence[DeviceSighting]) -> None:
         """Merge devices seen (the asset ledger's sightings) into the store with the next batch."""
         if sightings:

@@ -35,7 +35,8 @@ LSM = "Microsoft-Windows-TerminalServices-LocalSessionManager/Operational"
 RCM = "Microsoft-Windows-TerminalServices-RemoteConnectionManager/Operational"
 CLIENT = "Microsoft-Windows-TerminalServices-RDPClient/Operational"
 SYSMON = "Microsoft-Windows-Sysmon/Operational"
-CHANNELS = {c.lower(): c for c in ("Security", "System", "Application", LSM, RCM, CLIENT, SYSMON)}
+WSB = "Microsoft-Windows-Backup"
+CHANNELS = {c.lower(): c for c in ("Security", "System", "Application", LSM, RCM, CLIENT, SYSMON, WSB)}
 
 # Every (channel, event id) a built-in rule, the timeline or the logon summary reads.
 READ_BY_SOMETHING = sorted(
@@ -50,6 +51,7 @@ READ_BY_SOMETHING = sorted(
         ("microsoft-windows-sysmon/operational", 1),
         ("microsoft-windows-sysmon/operational", 10),
         ("microsoft-windows-sysmon/operational", 11),
+        ("microsoft-windows-backup", 524),
     }
 )
 FIELDS = {  # what the rules read, with numbers among them (typed as numbers in the "int" form)
@@ -196,6 +198,8 @@ def every_rule() -> list[WindowsEvent]:
             4624,
             {"LogonType": "9", "LogonProcessName": "seclogo", "AuthenticationPackageName": "Negotiate"},
         ),
+        event(T0 + 58, 4688, {"CommandLine": "vssadmin.exe delete shadows /all /quiet"}),  # backup-deleted
+        event(T0 + 59, 524, {}, channel=WSB, provider=WSB),
     ]
     return [e._replace(record_id=n) for n, e in enumerate(out, start=1)]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from mamori.detection.windows.backup import BackupDeletedRule
 from mamori.detection.windows.changes import AccountChangeRule, LogClearedRule, ServiceInstalledRule
 from mamori.detection.windows.common import RuleContext, WindowsRule
 from mamori.detection.windows.lateral import LateralMovementWindowsRule
@@ -35,6 +36,7 @@ REGISTRY: dict[str, type[WindowsRule]] = {
         ServiceInstalledRule,
         AttackToolRule,
         LateralMovementWindowsRule,
+        BackupDeletedRule,
     )
 }
 

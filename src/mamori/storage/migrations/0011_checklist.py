@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("storage", "0009_exposure"),
+        ("storage", "0010_backups"),
     ]
 
     operations = [
