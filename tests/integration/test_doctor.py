@@ -55,7 +55,9 @@ def tmpfs(tmp_path: Path) -> Iterator[callable]:
     def mount(name: str, *options: str) -> Path:
         target = tmp_path / name
         target.mkdir()
-        subprocess.run(["mount", "-t", "tmpfs", "-o", ",".join(["size=1m", *options]), "tmpfs", str(target)], check=True)
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", ",".join(["size=1m", *options]), "tmpfs", str(target)], check=True
+        )
         mounted.append(target)
         return target
 
@@ -244,8 +246,9 @@ def test_problems_are_recorded_and_raise_one_self_check_alert(tmp_path: Path) ->
         assert result.returncode == 1
         assert "i17d-nosuch1" in result.stdout and "→" in result.stdout
     alerts = json_lines(
-        subprocess.run([MAMORI, "alerts", "--config", str(site), "--json"], capture_output=True, text=True,
-                       env=env, check=True).stdout  # fmt: skip
+        subprocess.run(
+            [MAMORI, "alerts", "--config", str(site), "--json"], capture_output=True, text=True, env=env, check=True
+        ).stdout
     )
     assert [(a["rule"], a["count"]) for a in alerts] == [("self-check", 2)]  # one alert, continued
     assert "interface" in alerts[0]["details"]["checks"]
