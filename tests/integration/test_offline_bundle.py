@@ -73,8 +73,9 @@ def test_bundle_installs_and_runs_the_demo_without_network(tmp_path: Path, reque
         result = subprocess.run(install, capture_output=True, text=True, timeout=900)
         assert result.returncode == 0, result.stdout + result.stderr
         assert (tmp_path / "units" / "mamori-sensor.service").exists()
-        demo = subprocess.run(["ip", "netns", "exec", NS, str(tmp_path / "venv/bin/mamori"), "demo", "--no-web",
-                               "--dir", str(tmp_path / "demo")], capture_output=True, text=True, timeout=600)  # fmt: skip
+        mamori = str(tmp_path / "venv/bin/mamori")
+        demo_cmd = ["ip", "netns", "exec", NS, mamori, "demo", "--no-web", "--dir", str(tmp_path / "demo")]
+        demo = subprocess.run(demo_cmd, capture_output=True, text=True, timeout=600)
         assert demo.returncode == 0, demo.stdout + demo.stderr
         assert "unregistered-terminal" in demo.stdout or "未登録" in demo.stdout
     finally:
