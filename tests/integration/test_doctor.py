@@ -253,3 +253,30 @@ def test_problems_are_recorded_and_raise_one_self_check_alert(tmp_path: Path) ->
     assert [(a["rule"], a["count"]) for a in alerts] == [("self-check", 2)]  # one alert, continued
     assert "interface" in alerts[0]["details"]["checks"]
     assert socket.gethostname() == alerts[0]["details"]["machine"]
+
+
+def test_the_overview_shows_the_self_check(tmp_path: Path) -> None:
+    from tests.integration.dashboard import Client, add_user, demo_site, start_dashboard
+
+    site = demo_site(tmp_path / "demo")
+    lines = site.read_text(encoding="utf-8").splitlines()
+    lines = [line for line in lines if not line.startswith("capture:")] + ["capture: {interfaces: [i17d-nosuch2]}"]
+    site.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    env = {**os.environ, "MAMORI_DATA_DIR": str(tmp_path / "demo")}
+    result = subprocess.run([MAMORI, "doctor", "--config", str(site), "--seconds", "1"], capture_output=True,
+                            text=True, env=env)  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    add_user(site, "admin", "admin", "a-long-test-password-17")
+    dashboard = start_dashboard(site)
+    try:
+        client = Client(dashboard)
+        client.login("admin", "a-long-test-password-17")
+        status, _headers, body = client.get("/")
+        page = body.decode()
+        assert status == 200
+        assert "自己点検" in page and "i17d-nosuch2" in page and "監視インタフェース" in page
+        client.post("/lang/", {"language": "en", "csrfmiddlewaretoken": client.token("/")})
+        page = client.get("/")[2].decode()
+        assert "Self-check" in page and "capture interface" in page and "does not exist" in page
+    finally:
+        dashboard.stop()

@@ -17,7 +17,14 @@ from django.utils import timezone
 from mamori.config import normalize_mac, redact_secrets
 from mamori.model import Severity
 from mamori.rules import catalogue
-from mamori.storage.models import AlertHandling, AlertHourly, AlertRecord, DeliveryRecord, SensorStatus
+from mamori.storage.models import (
+    AlertHandling,
+    AlertHourly,
+    AlertRecord,
+    DeliveryRecord,
+    SelfCheckRecord,
+    SensorStatus,
+)
 from mamori.web.apps import dashboard
 
 __all__ = ["STATUSES", "AlertQuery", "alert_detail", "overview"]
@@ -134,6 +141,7 @@ def overview(days: int = 30) -> dict[str, Any]:
         "attention": list(attention),
         "newest": list(newest),
         "health": list(SensorStatus.objects.order_by("name")),
+        "self_check": list(SelfCheckRecord.objects.order_by("id")),
     }
 
 

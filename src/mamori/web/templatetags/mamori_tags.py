@@ -189,3 +189,37 @@ _SHOWN_COLUMNS = frozenset(
 def sample_extra(sample: dict[str, Any]) -> list[tuple[str, Any]]:
     """A sample's fields not already shown in their own columns."""
     return [(k, v) for k, v in sample.items() if k not in _SHOWN_COLUMNS]
+
+
+@register.filter
+def in_reader_language(row: Any, field: str) -> str:
+    """A stored bilingual text (``found`` -> ``found_ja`` / ``found_en``) in the reader's language."""
+    return str(getattr(row, f"{field}_{_lang()}", ""))
+
+
+_SELF_CHECK_STATUS = {
+    "ok": ("OK", "OK"),
+    "problem": ("問題", "Problem"),
+    "warning": ("注意", "Warning"),
+    "skipped": ("対象外", "Not used"),
+}
+
+
+@register.filter
+def self_check_status(value: str) -> str:
+    words = _SELF_CHECK_STATUS.get(value, (value, value))
+    return words[1] if _lang() == "en" else words[0]
+
+
+@register.filter
+def self_check_name(value: str) -> str:
+    from mamori.rules.system import CHECK_NAMES
+
+    words = CHECK_NAMES.get(value, (value, value))
+    return words[1] if _lang() == "en" else words[0]
+
+
+@register.simple_tag
+def bilingual(ja: str, en: str) -> str:
+    """A text this template gives in both languages, for the reader's."""
+    return en if _lang() == "en" else ja
