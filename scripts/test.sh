@@ -35,6 +35,11 @@ packages[msgfmt]=gettext
 files[/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf]=fonts-ipaexfont-gothic
 # sslpsk3 (a test dependency: TLS-PSK to Zabbix before Python 3.13) is built from source
 packages[gcc]=gcc
+# deployment (issue 17): systemd-analyze verifies the units, dpkg-scanpackages makes the offline bundle's apt
+# repository, setpriv runs the units' command lines with their capabilities
+packages[systemd-analyze]=systemd
+packages[dpkg-scanpackages]=dpkg-dev
+packages[setpriv]=util-linux
 files[/usr/include/openssl/ssl.h]=libssl-dev
 missing=()
 for cmd in "${!packages[@]}"; do

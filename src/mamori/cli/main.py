@@ -24,6 +24,7 @@ from mamori.cli.checklist import answer, assets, checklist, inspection_pack
 from mamori.cli.common import CONFIG_OPTION, EXIT_PROBLEM, LANG_OPTION, fail, load_or_exit
 from mamori.cli.compose import existing_store, open_store, with_ledger
 from mamori.cli.demo import demo
+from mamori.cli.doctor import doctor
 from mamori.cli.evtx import evtx
 from mamori.cli.incidents import incidents
 from mamori.cli.learn import learn
@@ -33,6 +34,7 @@ from mamori.cli.rules import rules
 from mamori.cli.scan import scan
 from mamori.cli.segments import segments
 from mamori.cli.terminals import terminals
+from mamori.cli.upgrade import upgrade
 from mamori.cli.web import user, web
 from mamori.cli.zabbix import zabbix_template
 from mamori.config import Settings
@@ -369,6 +371,8 @@ cli.add_command(collect)
 cli.add_command(verify)
 cli.add_command(logs)
 cli.add_command(archive)
+cli.add_command(doctor)
+cli.add_command(upgrade)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

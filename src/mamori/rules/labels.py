@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from mamori.rules.system import CHECK_NAMES  # the self-check's check ids, named once beside its rule
+
 __all__ = ["FIELD_WORDS", "VALUE_WORDS", "field_label", "has_words", "value_label"]
 
 # field -> (Japanese, English)
@@ -160,6 +162,9 @@ FIELD_WORDS: Mapping[str, tuple[str, str]] = {
     "methods": ("手段と回数", "Methods and counts"),
     "local_admin_ntlm": ("NTLM でログオンされたローカル Administrator", "Local Administrator logged on with NTLM"),
     "remote_services": ("管理共有の後に作られたサービス", "Services created after admin-share access"),
+    "checks": ("問題のあった点検項目", "Checks with a problem"),
+    "problems": ("問題の数", "Problems"),
+    "machine": ("機械", "Machine"),
 }
 
 # (field, code) -> (Japanese, English): codes a detector writes that a person should read as words
@@ -213,6 +218,8 @@ for _code, _ja, _en in (
     ("other", "その他のフラグ", "other flags"),
 ):
     VALUE_WORDS = {**VALUE_WORDS, ("scan_type", _code): (_ja, _en), ("scan_types", _code): (_ja, _en)}
+for _code, (_ja, _en) in CHECK_NAMES.items():
+    VALUE_WORDS = {**VALUE_WORDS, ("checks", _code): (_ja, _en)}
 
 
 for _code, (_ja, _en) in {

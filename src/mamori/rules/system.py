@@ -10,7 +10,7 @@ from mamori.model import Severity
 from mamori.rules.catalogue import Rule, Summary, Text
 from mamori.rules.details import Details
 
-__all__ = ["ARCHIVE_ERROR", "RULES"]
+__all__ = ["ARCHIVE_ERROR", "CHECK_NAMES", "RULES", "SELF_CHECK"]
 
 _ENOSPC = 28
 
@@ -69,4 +69,71 @@ ARCHIVE_ERROR = Rule(
     ),
 )
 
-RULES = (ARCHIVE_ERROR,)
+
+# The checks of `mamori doctor` (mamori.runtime.doctor), by id: (Japanese, English).
+CHECK_NAMES: Mapping[str, tuple[str, str]] = {
+    "interface": ("監視インタフェース", "capture interface"),
+    "capture-permission": ("キャプチャの権限", "capture permission"),
+    "traffic": ("サーバの通信が見えるか", "traffic of the servers"),
+    "time-sync": ("時刻同期", "time synchronisation"),
+    "disk-space": ("ディスクの空き", "disk space"),
+    "database": ("データベース", "database"),
+    "archive": ("証跡アーカイブ", "evidence archive"),
+    "signing-key": ("署名鍵", "signing key"),
+    "key-backup": ("署名鍵のバックアップ", "signing key backup"),
+    "dashboard": ("ダッシュボード（TLS）", "dashboard (TLS)"),
+    "endpoint": ("通知先", "notification endpoint"),
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class SelfCheckDetails(Details):
+    checks: tuple[str, ...] = ()  # ids of the checks that found a problem (CHECK_NAMES)
+    problems: int = 0
+    machine: str | None = None
+
+    def words(self, lang: str) -> Mapping[str, Any]:
+        index = 1 if lang == "en" else 0
+        names = [CHECK_NAMES.get(c, (c, c))[index] for c in self.checks]
+        return {"names": ("、" if lang == "ja" else ", ").join(names) or "-"}
+
+
+SELF_CHECK = Rule(
+    id="self-check",
+    category="system",
+    severity=Severity.HIGH,
+    title=Text("自己点検の問題", "Self-check problem"),
+    short=Text(
+        "mamori doctor の点検で、監視が正しく働かない原因が見つかりました。",
+        "mamori doctor found something that keeps the monitoring from working properly.",
+    ),
+    meaning=Text(
+        "定期的な自己点検（mamori doctor）が、この機械の準備に問題を見つけました: 監視インタフェースがない・"
+        "サーバの通信が見えない、キャプチャの権限がない、時刻がずれている（証跡の時刻が信頼できない）、"
+        "証跡の保存期間に足りるディスクの空きがない、データベースやアーカイブに書けない・検査に失敗した、"
+        "署名鍵がない・バックアップされていない、ダッシュボードや通知先（Zabbix・メール・Webhook）に"
+        "つながらない、のどれかです。放置すると、攻撃があっても検知や証跡の保管ができません。",
+        "The periodic self-check (mamori doctor) found a problem with this machine's setup: a capture interface "
+        "is missing or does not see the servers' traffic, capture permission is lacking, the clock is off (the "
+        "evidence's times cannot be trusted), the disk has no room for the archive's retention, the database or "
+        "archive cannot be written or failed verification, the signing key is missing or not backed up, or the "
+        "dashboard or a notification endpoint (Zabbix, e-mail, webhook) cannot be reached. Left alone, attacks "
+        "go undetected or their evidence is not kept.",
+    ),
+    response=Text(
+        "ダッシュボードの概要ページの「自己点検」か、この機械で mamori doctor を実行して、項目ごとの問題と"
+        "直し方を確認し、直してから mamori doctor をもう一度実行します（すべて OK ならアラートを解決にします）。",
+        "Open the Self-check section of the dashboard's overview, or run mamori doctor on this machine: each "
+        "problem is listed with its fix. Fix them, run mamori doctor again, and resolve the alert when all is OK.",
+    ),
+    details=SelfCheckDetails,
+    summaries=(
+        Summary(
+            ja="自己点検で {problems} 件の問題が見つかりました: {names}",
+            en="The self-check found {problems} problem(s): {names}",
+            system=False,
+        ),
+    ),
+)
+
+RULES = (ARCHIVE_ERROR, SELF_CHECK)

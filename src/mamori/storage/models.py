@@ -478,3 +478,21 @@ class RestoreTestRecord(models.Model):
     class Meta:
         db_table = "mamori_restore_test"
         indexes = [models.Index(fields=["job", "tested_on"], name="mamori_restore_test_job")]
+
+
+class SelfCheckRecord(models.Model):
+    """One finding of the last ``mamori doctor`` run (the whole run replaces the table): what was checked, its
+    state, what was found and the fix, in Japanese and English. The dashboard's overview shows them."""
+
+    item = models.CharField(max_length=32)  # the check's id (Model.check is taken)
+    target = models.CharField(max_length=255, blank=True, default="")
+    status = models.CharField(max_length=8)  # ok | problem | warning | skipped
+    found_ja = models.TextField()
+    found_en = models.TextField()
+    fix_ja = models.TextField(blank=True, default="")
+    fix_en = models.TextField(blank=True, default="")
+    checked_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "mamori_self_check"
+        ordering = ["id"]

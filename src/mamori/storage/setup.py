@@ -25,6 +25,8 @@ __all__ = [
     "database_alias",
     "django_configured",
     "ensure_database",
+    "known_migrations",
+    "refuse_newer_schema",
     "storage_settings",
 ]
 
@@ -173,6 +175,8 @@ def ensure_database(path: Path, *, migrate: bool = True) -> str:
             alias = "default"  # the run's database: share Django's own connection
         elif alias not in connections.databases:
             connections.databases[alias] = _sqlite(path)
+        if alias not in _migrated:
+            refuse_newer_schema(path, alias)
         if migrate and alias not in _migrated:
             from django.core.management import call_command
             from django.db import DatabaseError
@@ -185,3 +189,30 @@ def ensure_database(path: Path, *, migrate: bool = True) -> str:
                 ) from exc
             _migrated.add(alias)
     return alias
+
+
+def known_migrations(alias: str = "default") -> dict[str, list[str]]:
+    """The migrations this code has, per app installed in this run (Django configured)."""
+    from django.db import connections
+    from django.db.migrations.loader import MigrationLoader
+
+    loader = MigrationLoader(connections[alias], load=True, ignore_no_migrations=True)
+    known: dict[str, list[str]] = {app: [] for app in loader.migrated_apps}
+    for app, name in loader.disk_migrations:
+        known.setdefault(app, []).append(name)
+    return {app: sorted(names) for app, names in known.items()}
+
+
+def refuse_newer_schema(path: Path, alias: str = "default") -> None:
+    """Raise :class:`mamori.storage.upgrade.SchemaTooNew` (bilingual, naming both versions) when the database at
+    ``path`` records a migration of an installed app that this code does not have: a newer mamori wrote it, and
+    this one must neither migrate nor write it (docs/design.md §12)."""
+    from mamori.storage.upgrade import SchemaTooNew, applied_migrations, newer_schema, schema_too_new_message
+
+    applied = applied_migrations(path)
+    if not applied:
+        return
+    known = known_migrations(alias)
+    newer = newer_schema(applied, known)
+    if newer:
+        raise SchemaTooNew(schema_too_new_message(path, newer, known))

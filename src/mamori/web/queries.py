@@ -23,6 +23,7 @@ from mamori.storage.models import (
     AlertRecord,
     DeliveryRecord,
     IncidentRecord,
+    SelfCheckRecord,
     SensorStatus,
 )
 from mamori.web.apps import dashboard
@@ -144,6 +145,7 @@ def overview(days: int = 30) -> dict[str, Any]:
         "attention": list(attention),
         "newest": list(newest),
         "health": list(SensorStatus.objects.order_by("name")),
+        "self_check": list(SelfCheckRecord.objects.order_by("id")),
     }
 
 

@@ -235,3 +235,37 @@ def incident_keys(incident: Any) -> dict[str, list[str]]:
 def rule_story(rules: Any) -> str:
     """The rules of an incident's alerts, in the order they began, as one line of titles."""
     return " → ".join(rule_name(r) for r in rules or ())
+
+
+@register.filter
+def in_reader_language(row: Any, field: str) -> str:
+    """A stored bilingual text (``found`` -> ``found_ja`` / ``found_en``) in the reader's language."""
+    return str(getattr(row, f"{field}_{_lang()}", ""))
+
+
+_SELF_CHECK_STATUS = {
+    "ok": ("OK", "OK"),
+    "problem": ("問題", "Problem"),
+    "warning": ("注意", "Warning"),
+    "skipped": ("対象外", "Not used"),
+}
+
+
+@register.filter
+def self_check_status(value: str) -> str:
+    words = _SELF_CHECK_STATUS.get(value, (value, value))
+    return words[1] if _lang() == "en" else words[0]
+
+
+@register.filter
+def self_check_name(value: str) -> str:
+    from mamori.rules.system import CHECK_NAMES
+
+    words = CHECK_NAMES.get(value, (value, value))
+    return words[1] if _lang() == "en" else words[0]
+
+
+@register.simple_tag
+def bilingual(ja: str, en: str) -> str:
+    """A text this template gives in both languages, for the reader's."""
+    return en if _lang() == "en" else ja
