@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import importlib
 import json
 import logging
 import os
@@ -18,25 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from mamori.cli.backups import backups
-from mamori.cli.check import check
-from mamori.cli.checklist import answer, assets, checklist, inspection_pack
 from mamori.cli.common import CONFIG_OPTION, EXIT_PROBLEM, LANG_OPTION, fail, load_or_exit
 from mamori.cli.compose import existing_store, open_store, with_ledger
-from mamori.cli.demo import demo
-from mamori.cli.doctor import doctor
-from mamori.cli.evtx import evtx
-from mamori.cli.incidents import incidents
-from mamori.cli.learn import learn
-from mamori.cli.logs import archive, collect, logs, start_collector_process, verify
 from mamori.cli.output import AlertPrinter, parse_time, print_alerts, progress
-from mamori.cli.rules import rules
-from mamori.cli.scan import scan
-from mamori.cli.segments import segments
-from mamori.cli.terminals import terminals
-from mamori.cli.upgrade import upgrade
-from mamori.cli.web import user, web
-from mamori.cli.zabbix import zabbix_template
 from mamori.config import Settings
 from mamori.errors import MamoriError
 from mamori.model import Alert, Delivery, Severity, Site
@@ -62,7 +47,54 @@ def _setup_logging(verbose: bool) -> None:
         logging.getLogger("axes").setLevel(logging.WARNING)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# The other commands, each from its own module, imported only when it is the one run (or when --help lists them):
+# start-up of `mamori analyze` must not pay for the dashboard, the Windows rules or the backup checks.
+_LAZY_COMMANDS = {
+    "checklist-answer": "checklist",
+    "archive": "logs",
+    "assets": "checklist",
+    "backups": "backups",
+    "check": "check",
+    "checklist": "checklist",
+    "collect": "logs",
+    "demo": "demo",
+    "doctor": "doctor",
+    "evtx": "evtx",
+    "incidents": "incidents",
+    "inspection-pack": "checklist",
+    "learn": "learn",
+    "logs": "logs",
+    "rules": "rules",
+    "scan": "scan",
+    "segments": "segments",
+    "terminals": "terminals",
+    "upgrade": "upgrade",
+    "user": "web",
+    "verify": "logs",
+    "web": "web",
+    "zabbix-template": "zabbix",
+}
+
+
+class _LazyGroup(click.Group):
+    """A group whose commands in ``_LAZY_COMMANDS`` are imported from ``mamori.cli.<module>`` when asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is not None or cmd_name not in _LAZY_COMMANDS:
+            return found
+        module = importlib.import_module(f"mamori.cli.{_LAZY_COMMANDS[cmd_name]}")
+        for value in vars(module).values():
+            if isinstance(value, click.Command) and value.name == cmd_name:
+                self.add_command(value)
+                return value
+        raise RuntimeError(f"mamori.cli.{_LAZY_COMMANDS[cmd_name]} has no command {cmd_name!r}")
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="mamori")
 @click.option("--verbose", "-v", is_flag=True, help="詳しいログ / debug logging.")
 def cli(verbose: bool) -> None:
@@ -193,6 +225,8 @@ def watch(config: Path, interfaces: tuple[str, ...], as_json: bool, lang: str) -
     store = open_store(settings.database_path, settings)
     on_alerts = AlertPrinter(as_json, lang)
     capturing = bool(interfaces or settings.capture.interfaces)
+    from mamori.cli.logs import start_collector_process
+
     start_collector_process(settings, capturing=capturing, as_json=as_json, lang=lang)  # syslog: in its own process
     try:
         sensor = Sensor(
@@ -348,31 +382,6 @@ def deliveries(config: Path, alert_uid: str | None, limit: int, as_json: bool) -
             f"{local_time(d.ts)} {d.action} ({d.action_type}) {d.event} alert={d.alert_uid} "
             f"attempt={d.attempt} {state}: {d.detail}"
         )
-
-
-cli.add_command(check)
-cli.add_command(checklist)
-cli.add_command(answer)
-cli.add_command(assets)
-cli.add_command(inspection_pack)
-cli.add_command(backups)
-cli.add_command(demo)
-cli.add_command(rules)
-cli.add_command(terminals)
-cli.add_command(segments)
-cli.add_command(scan)
-cli.add_command(web)
-cli.add_command(user)
-cli.add_command(learn)
-cli.add_command(zabbix_template)
-cli.add_command(evtx)
-cli.add_command(incidents)
-cli.add_command(collect)
-cli.add_command(verify)
-cli.add_command(logs)
-cli.add_command(archive)
-cli.add_command(doctor)
-cli.add_command(upgrade)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
