@@ -19,7 +19,7 @@ import click
 
 from mamori.cli.check import check
 from mamori.cli.common import CONFIG_OPTION, EXIT_PROBLEM, LANG_OPTION, fail, load_or_exit
-from mamori.cli.compose import existing_store, open_store, with_ledger
+from mamori.cli.compose import compose_sensor, existing_store, open_store, with_ledger
 from mamori.cli.demo import demo
 from mamori.cli.evtx import evtx
 from mamori.cli.learn import learn
@@ -167,14 +167,12 @@ def _act_on(settings: Settings, alerts: Sequence[Alert], store: Store | None) ->
 def watch(config: Path, interfaces: tuple[str, ...], as_json: bool, lang: str) -> None:
     """ライブで監視する / Run the live sensor in the foreground until SIGINT/SIGTERM."""
     settings = load_or_exit(config)
-    from mamori.runtime import Sensor
-
     store = open_store(settings.database_path)  # the sensor adds the ledger's terminals, and follows its changes
     on_alerts = AlertPrinter(as_json, lang)
     capturing = bool(interfaces or settings.capture.interfaces)
     start_collector_process(settings, capturing=capturing, as_json=as_json, lang=lang)  # syslog: in its own process
     try:
-        sensor = Sensor(settings, interfaces=list(interfaces) or None, store=store, on_alerts=on_alerts)
+        sensor = compose_sensor(settings, store, interfaces=list(interfaces) or None, on_alerts=on_alerts)
     except MamoriError as exc:
         fail(str(exc))
     restored = sensor.restore()

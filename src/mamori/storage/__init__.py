@@ -4,10 +4,12 @@ is opened, never by capture or detection."""
 from mamori.storage.ledger import ImportResult, Ledger, LedgerEntry, active_terminals_in
 from mamori.storage.paths import KnownPathTable
 from mamori.storage.setup import check_database_path
-from mamori.storage.store import AlertFilter, AlertWriter, SensorHealth, Store, record_to_alert
+from mamori.storage.store import AlertFilter, Store, record_to_alert
+from mamori.storage.writer import AlertStore, AlertWriter, SensorHealth
 
 __all__ = [
     "AlertFilter",
+    "AlertStore",
     "AlertWriter",
     "ImportResult",
     "KnownPathTable",

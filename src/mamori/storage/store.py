@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import queue
-import threading
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,11 +13,12 @@ from mamori.errors import StorageError
 from mamori.model import ALERT_FIELDS, Alert, Delivery, KnownPath, Severity
 from mamori.rules import SCHEMA_KEY, Details, RawDetails, catalogue, render
 from mamori.storage.setup import ensure_database
+from mamori.storage.writer import AlertWriter, SensorHealth
 
 if TYPE_CHECKING:
     from mamori.storage.models import AlertRecord
 
-__all__ = ["AlertFilter", "AlertWriter", "SensorHealth", "Store", "record_to_alert"]
+__all__ = ["AlertFilter", "AlertWriter", "SensorHealth", "Store", "record_to_alert"]  # the writer: storage/writer.py
 
 log = logging.getLogger(__name__)
 
@@ -79,21 +77,6 @@ class AlertFilter:
     since: float | None = None
     until: float | None = None
     limit: int | None = None
-
-
-@dataclass(frozen=True)
-class SensorHealth:
-    name: str
-    kind: str
-    started_at: float
-    last_packet: float | None
-    matched: int
-    decoded: int
-    malformed: int
-    received: int
-    dropped: int
-    if_dropped: int
-    error: str = ""
 
 
 class Store:
@@ -314,146 +297,21 @@ class Store:
             alert_count=r.alert_count,
         )
 
+    # -- known paths (the new-path rule's memory; storage/paths.py) -----------------------------------------------
+
+    def load_paths(self) -> tuple[float | None, list[KnownPath]]:
+        from mamori.storage.paths import KnownPathTable
+
+        return KnownPathTable(self).load()
+
+    def save_paths(
+        self, learning_started: float | None, paths: Sequence[KnownPath], *, max_paths: int | None = None
+    ) -> None:
+        from mamori.storage.paths import KnownPathTable
+
+        KnownPathTable(self).save(learning_started, paths, max_paths=max_paths)
+
     def close(self) -> None:
         from django.db import connections
 
         connections[self.alias].close()
-
-
-@dataclass(frozen=True)
-class _Deliveries:
-    records: list[Delivery]
-
-
-@dataclass(frozen=True)
-class _Paths:
-    learning_started: float | None
-    paths: Sequence[KnownPath]
-    max_paths: int | None
-
-
-class AlertWriter:
-    """Writes alert snapshots in batches on its own thread, so storing never slows capture down.
-
-    ``submit`` never blocks; ``flush`` waits until everything submitted so far is committed. A failed write is
-    retried on the next batch (the newest snapshot of each alert is kept, so a long outage costs one row per
-    alert, not one per update), and reported through ``last_error``.
-    """
-
-    def __init__(self, store: Store, *, interval: float = 1.0, origin: str = "sensor") -> None:
-        self.store = store
-        self.interval = interval
-        self.origin = origin
-        self._queue: queue.SimpleQueue[
-            list[Alert] | tuple[SensorHealth, ...] | _Deliveries | _Paths | threading.Event | None
-        ] = queue.SimpleQueue()
-        self._deliveries: list[Delivery] = []
-        self._paths: list[_Paths] = []
-        self._pending: dict[str, Alert] = {}
-        self._health: tuple[SensorHealth, ...] = ()
-        self.last_error: str | None = None
-        self.written = 0
-        self._thread = threading.Thread(target=self._run, name="mamori-alert-writer", daemon=True)
-        self._thread.start()
-
-    def submit(self, alerts: list[Alert]) -> None:
-        if alerts:
-            self._queue.put(alerts)
-
-    def submit_deliveries(self, deliveries: list[Delivery]) -> None:
-        """Record delivery attempts with the next batch. Thread-safe: actions call it from their own threads."""
-        if deliveries:
-            self._queue.put(_Deliveries(deliveries))
-
-    def submit_paths(
-        self, learning_started: float | None, paths: Sequence[KnownPath], *, max_paths: int | None = None
-    ) -> None:
-        """Merge known paths (the new-path rule's memory) into the store with the next batch."""
-        self._queue.put(_Paths(learning_started, list(paths), max_paths))
-
-    def submit_health(self, health: list[SensorHealth]) -> None:
-        """Record sensor health with the next batch (the newest figures replace older ones)."""
-        self._queue.put(tuple(health))
-
-    def flush(self, timeout: float = 30.0) -> bool:
-        """Wait until everything submitted so far is committed (or the write failed)."""
-        done = threading.Event()
-        self._queue.put(done)
-        return done.wait(timeout)
-
-    def close(self, timeout: float = 30.0) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout)
-
-    def _write(self) -> None:
-        if self._health:
-            try:
-                self.store.record_health(self._health)
-                self._health = ()
-            except StorageError as exc:
-                log.error("%s (will retry)", exc)
-        if self._deliveries:
-            try:
-                self.store.record_deliveries(self._deliveries)
-                self._deliveries = []
-            except StorageError as exc:
-                log.error("%s (will retry)", exc)
-                del self._deliveries[:-10_000]  # bounded: keep the newest records while the store is away
-        if self._paths:
-            self._write_paths()
-        if not self._pending:
-            return
-        batch = list(self._pending.values())
-        try:
-            self.store.upsert_alerts(batch, origin=self.origin)
-        except StorageError as exc:
-            self.last_error = str(exc)
-            log.error("%s (will retry)", exc)
-            return
-        self.written += len(batch)
-        self._pending.clear()
-        self.last_error = None
-
-    def _write_paths(self) -> None:
-        from mamori.storage.paths import KnownPathTable
-
-        table = KnownPathTable(self.store)
-        while self._paths:
-            job = self._paths[0]
-            try:
-                table.save(job.learning_started, job.paths, max_paths=job.max_paths)
-            except StorageError as exc:
-                log.error("%s (will retry)", exc)
-                del self._paths[:-100]  # bounded while the store is away: the newest saves are kept
-                return
-            self._paths.pop(0)
-
-    def _run(self) -> None:
-        next_write = time.monotonic() + self.interval
-        try:
-            while True:
-                try:
-                    item = self._queue.get(timeout=max(0.0, next_write - time.monotonic()))
-                except queue.Empty:
-                    item = []
-                if item is None:
-                    self._write()
-                    return
-                if isinstance(item, threading.Event):
-                    self._write()
-                    item.set()
-                    continue
-                if isinstance(item, _Deliveries):
-                    self._deliveries.extend(item.records)
-                elif isinstance(item, _Paths):
-                    self._paths.append(item)
-                elif isinstance(item, tuple):
-                    self._health = item
-                else:
-                    for alert in item:
-                        self._pending[alert.uid] = alert
-                if time.monotonic() >= next_write:
-                    self._write()
-                    next_write = time.monotonic() + self.interval
-        finally:
-            self.store.close()
