@@ -24,6 +24,7 @@ import tracemalloc
 from mamori.alerting import Dispatcher
 from mamori.config import ScriptAction
 from mamori.model import Alert, Severity
+from mamori.testing import FakeClock
 from mamori.testing.actions import RecordingAction
 
 
@@ -32,16 +33,16 @@ def _alert(n: int, count: int = 1) -> Alert:
 
 
 def run(alerts: int, *, forget: bool) -> list[tuple[int, int, float, float, float]]:
-    now = [0.0]
+    clock = FakeClock(0.0)
     settings = ScriptAction.model_validate({"name": "n", "type": "script", "command": ["/bin/true"], "throttle": 300})
     kwargs = {} if forget else {"track_ttl": float("inf"), "max_tracks": 1 << 62}
     action = RecordingAction("n")
-    dispatcher = Dispatcher([settings], [action], record=lambda d: None, monotonic=lambda: now[0], **kwargs)
+    dispatcher = Dispatcher([settings], [action], record=lambda d: None, clock=clock, heartbeat=False, **kwargs)
     checkpoints = {alerts // 10 * i for i in range(1, 11)}
     rows = []
     tracemalloc.start()
     for n in range(1, alerts + 1):
-        now[0] = float(n)
+        clock.set(float(n))
         dispatcher.submit([_alert(n)])
         if n % 1000 == 0:
             dispatcher.submit([_alert(n - 1, count=2)])  # an update the throttle holds back

@@ -1,26 +1,22 @@
-"""The Action protocol, the notification an action delivers, and the explicit registry of action types."""
+"""The Action protocol, the notification an action delivers, and what actions share (outcomes, secrets). The
+action types are listed in ``mamori.alerting.registry``."""
 
 from __future__ import annotations
 
 import stat
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-from mamori.config import ActionSettings
 from mamori.model import Alert
 
 __all__ = [
-    "ACTION_TYPES",
     "Action",
     "DeliveryError",
     "Notification",
     "Outcome",
     "PermanentDeliveryError",
-    "build_action",
     "read_secret",
-    "register",
 ]
 
 
@@ -81,28 +77,3 @@ class Action(Protocol):
         """Called about once a second on the action's thread (heartbeats); most actions do nothing."""
 
     def close(self) -> None: ...
-
-
-ActionFactory = Callable[[Any], Action]
-ACTION_TYPES: dict[str, ActionFactory] = {}
-
-
-def register(type_name: str) -> Callable[[ActionFactory], ActionFactory]:
-    """Register a built-in action type (explicitly, by the module that defines it; docs/design.md §4.4)."""
-
-    def add(factory: ActionFactory) -> ActionFactory:
-        ACTION_TYPES[type_name] = factory
-        return factory
-
-    return add
-
-
-def build_action(settings: ActionSettings) -> Action:
-    """The action for one ``actions:`` entry. Unknown types fail with the list of known ones."""
-    from mamori.alerting import builtin  # noqa: F401 - registers the built-in types
-
-    factory = ACTION_TYPES.get(settings.type)
-    if factory is None:
-        known = ", ".join(sorted(ACTION_TYPES))
-        raise ValueError(f"action {settings.name!r}: unknown type {settings.type!r}; known: {known}")
-    return factory(settings)

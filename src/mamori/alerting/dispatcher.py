@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from mamori.alerting.base import Action, Notification, Outcome, PermanentDeliveryError
 from mamori.config import ActionSettings
-from mamori.model import Alert, Delivery, Severity
+from mamori.model import Alert, Clock, Delivery, Severity, SystemClock
 
 __all__ = ["MAX_TRACKS", "TRACK_TTL", "Dispatcher"]
 
@@ -29,6 +29,7 @@ TRACK_TTL = 86400.0  # seconds after an alert's last change that its delivery st
 MAX_TRACKS = 200_000  # (action, alert) pairs remembered at most
 _QUEUE_LIMIT = 10_000  # pending notifications per action; beyond it the oldest updates are dropped (and counted)
 _DETAIL_LIMIT = 4000
+_TICK = 1.0  # seconds of the clock between an action's ticks (heartbeats)
 
 
 @dataclass
@@ -50,7 +51,9 @@ class _Job:
 
 
 class _Worker:
-    """One action's thread: a priority queue of jobs by due time (retries wait for their back-off)."""
+    """One action's thread: a priority queue of jobs by due time (retries wait for their back-off). Time comes from
+    the clock (``mamori.model.Clock``): with ``mamori.testing.FakeClock`` a back-off or a heartbeat passes when the
+    test moves the clock, and :meth:`settle` says when the worker has done what is due."""
 
     def __init__(
         self,
@@ -58,17 +61,21 @@ class _Worker:
         settings: ActionSettings,
         record: Callable[[list[Delivery]], None],
         *,
+        clock: Clock,
         ticks: bool = True,
     ) -> None:
         self.action = action
         self.ticks = ticks
         self.settings = settings
         self.record = record
+        self.clock = clock
         self._jobs: list[_Job] = []
         self._pending_update: dict[str, _Job] = {}  # alert uid -> its queued update, to replace with a newer one
         self._cond = threading.Condition()
         self._seq = itertools.count()
         self._closing = False
+        self._busy = False  # a delivery (or a tick) is running
+        self._next_tick = clock.monotonic() + _TICK
         self.dropped = 0
         self._thread = threading.Thread(target=self._run, name=f"mamori-action-{action.name}", daemon=True)
         self._thread.start()
@@ -81,11 +88,11 @@ class _Worker:
                 return
             if len(self._jobs) >= _QUEUE_LIMIT:
                 self._drop_one()
-            job = _Job(time.monotonic(), next(self._seq), note)
+            job = _Job(self.clock.monotonic(), next(self._seq), note)
             heapq.heappush(self._jobs, job)
             if note.event == "update":
                 self._pending_update[uid] = job
-            self._cond.notify()
+            self._cond.notify_all()
 
     def _drop_one(self) -> None:
         updates = [j for j in self._jobs if j.note.event == "update"]
@@ -98,20 +105,43 @@ class _Worker:
 
     def idle(self) -> bool:
         with self._cond:
-            return not self._jobs
+            return not self._jobs and not self._busy
+
+    def _due_work(self) -> bool:
+        """Whether something is running or due now (the caller holds the lock)."""
+        now = self.clock.monotonic()
+        due_tick = self.ticks and now >= self._next_tick
+        return self._busy or due_tick or bool(self._jobs and self._jobs[0].due <= now)
+
+    def settle(self, timeout: float) -> bool:
+        """Wait until nothing is running and nothing is due by the clock: every notification due has been tried
+        (a retry waiting for its back-off is not due). ``timeout`` is real seconds, a guard against a hung action;
+        False if it ran out."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not self._closing and self._due_work():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
 
     def stop(self, deadline: float) -> None:
-        """Deliver what is queued until ``deadline`` (monotonic), record the rest as abandoned, then stop."""
+        """Deliver what is due before ``deadline`` (the clock's monotonic seconds), record the rest as abandoned (a
+        retry due after the deadline is not waited for), then stop."""
         with self._cond:
-            while self._jobs and time.monotonic() < deadline:
-                self._cond.wait(min(0.1, max(0.0, deadline - time.monotonic())))
+            while self._jobs or self._busy:
+                now = self.clock.monotonic()
+                if now >= deadline or (not self._busy and self._jobs[0].due > deadline):
+                    break
+                self.clock.wait(self._cond, deadline - now)
             abandoned = list(self._jobs)
             self._jobs.clear()
             self._closing = True
             self._cond.notify_all()
-        self._thread.join(max(0.1, deadline - time.monotonic()) + self.settings.timeout)
+        self._thread.join(max(0.1, deadline - self.clock.monotonic()) + self.settings.timeout)
         if abandoned:
-            now = time.time()
+            now = self.clock.now()
             self.record(
                 [
                     Delivery(
@@ -135,30 +165,36 @@ class _Worker:
             log.exception("action %s: error while closing", self.action.name)
 
     def _next(self) -> _Job | None:
-        """The next due job, or None when closing. Ticks the action while waiting."""
+        """The next due job, or None when closing. Ticks the action about once a second of the clock."""
         with self._cond:
             while not self._closing:
-                now = time.monotonic()
+                now = self.clock.monotonic()
                 if self._jobs and self._jobs[0].due <= now:
                     job = heapq.heappop(self._jobs)
                     if self._pending_update.get(job.note.alert.uid) is job:
                         del self._pending_update[job.note.alert.uid]
+                    self._busy = True
                     return job
-                wait = min(1.0, self._jobs[0].due - now) if self._jobs else 1.0
-                self._cond.wait(wait)
-                if not self._jobs or self._jobs[0].due > time.monotonic():
+                if self.ticks and now >= self._next_tick:
+                    self._next_tick = now + _TICK
+                    self._busy = True
                     self._cond.release()
                     try:
                         self._tick()
                     finally:
                         self._cond.acquire()
+                        self._busy = False
+                        self._cond.notify_all()
+                    continue
+                wake = [self._jobs[0].due] if self._jobs else []
+                if self.ticks:
+                    wake.append(self._next_tick)
+                self.clock.wait(self._cond, min(wake) - now if wake else None)  # put() and stop() notify
         return None
 
     def _tick(self) -> None:
-        if not self.ticks:
-            return
         try:
-            self.action.tick(time.time())
+            self.action.tick(self.clock.now())
         except Exception:
             log.exception("action %s: tick failed", self.action.name)
 
@@ -167,9 +203,12 @@ class _Worker:
             job = self._next()
             if job is None:
                 return
-            self._attempt(job)
-            with self._cond:
-                self._cond.notify_all()  # close() may be waiting for the queue to empty
+            try:
+                self._attempt(job)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()  # settle() and stop() may be waiting for the queue to empty
 
     def _attempt(self, job: _Job) -> None:
         try:
@@ -188,7 +227,7 @@ class _Worker:
                     self.action.type,
                     job.note.event,
                     job.attempt,
-                    time.time(),
+                    self.clock.now(),
                     outcome.ok,
                     not retry,
                     outcome.detail[:_DETAIL_LIMIT],
@@ -218,11 +257,11 @@ class _Worker:
         with self._cond:
             if job.note.event == "update" and job.note.alert.uid in self._pending_update:
                 return  # a newer update is already queued: it supersedes this one
-            retry_job = _Job(time.monotonic() + delay, next(self._seq), job.note, job.attempt + 1)
+            retry_job = _Job(self.clock.monotonic() + delay, next(self._seq), job.note, job.attempt + 1)
             heapq.heappush(self._jobs, retry_job)
             if job.note.event == "update":
                 self._pending_update[job.note.alert.uid] = retry_job
-            self._cond.notify()
+            self._cond.notify_all()
 
 
 class Dispatcher:
@@ -234,7 +273,7 @@ class Dispatcher:
         actions: Sequence[Action],
         *,
         record: Callable[[list[Delivery]], None],
-        monotonic: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
         heartbeat: bool = True,
         track_ttl: float = TRACK_TTL,
         max_tracks: int = MAX_TRACKS,
@@ -244,10 +283,16 @@ class Dispatcher:
 
         What an action knows of an alert is forgotten ``track_ttl`` seconds after the alert last changed (an episode
         that quiet has ended: the next one has a new uid), and the least recently changed is forgotten first beyond
-        ``max_tracks``; an update still held back by the throttle is sent before it is forgotten."""
-        self._monotonic = monotonic
+        ``max_tracks``; an update still held back by the throttle is sent before it is forgotten.
+
+        ``clock``: where the dispatcher and its workers take time from (throttles, back-offs, heartbeats, the
+        records' times); ``mamori.testing.FakeClock`` in tests, with :meth:`settle` to wait for what is due."""
+        self.clock: Clock = clock or SystemClock()
+        self._monotonic = self.clock.monotonic
         self._workers: list[tuple[ActionSettings, _Worker]] = [
-            (s, _Worker(a, s, record, ticks=heartbeat)) for s, a in zip(settings, actions, strict=True) if s.enabled
+            (s, _Worker(a, s, record, clock=self.clock, ticks=heartbeat))
+            for s, a in zip(settings, actions, strict=True)
+            if s.enabled
         ]
         self._by_name = {s.name: (s, w) for s, w in self._workers}
         # Least recently changed first: forgetting the stalest is O(1), and tick() reads only ``_waiting``.
@@ -345,10 +390,19 @@ class Dispatcher:
     def idle(self) -> bool:
         return all(worker.idle() for _, worker in self._workers)
 
-    def close(self, timeout: float = 30.0) -> None:
-        """Deliver what is pending (all actions together within ``timeout`` seconds) and stop the workers."""
-        self.flush_throttled()
+    def settle(self, timeout: float = 10.0, *, actions: Iterable[str] | None = None) -> bool:
+        """Wait until every action (or those named) has tried what is due by the clock (retries waiting for their
+        back-off are not due yet). ``timeout``: real seconds, a guard against a hung action; False if it ran out."""
         deadline = time.monotonic() + timeout
+        chosen = None if actions is None else set(actions)
+        workers = [w for s, w in self._workers if chosen is None or s.name in chosen]
+        return all(worker.settle(max(0.0, deadline - time.monotonic())) for worker in workers)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Deliver what is due (all actions together within ``timeout`` seconds of the clock; a retry due later is
+        recorded as abandoned) and stop the workers."""
+        self.flush_throttled()
+        deadline = self.clock.monotonic() + timeout
         for _, worker in self._workers:
             worker.stop(deadline)
 

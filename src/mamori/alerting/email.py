@@ -31,7 +31,6 @@ from mamori.alerting.base import (
     Outcome,
     PermanentDeliveryError,
     read_secret,
-    register,
 )
 from mamori.config import EmailAction as EmailSettings
 from mamori.model import Alert, iso_time
@@ -157,7 +156,6 @@ def build_message(
     return message
 
 
-@register("email")
 class EmailAction:
     """Mails each notification to ``to`` through the SMTP server ``smtp``."""
 

@@ -13,7 +13,7 @@ import signal
 import subprocess
 from typing import Any
 
-from mamori.alerting.base import Notification, Outcome, register
+from mamori.alerting.base import Notification, Outcome
 from mamori.config import ScriptAction as ScriptSettings
 from mamori.model import iso_time
 from mamori.rules import render
@@ -52,7 +52,6 @@ def _clip(data: bytes) -> str:
     return text if len(text) <= _OUTPUT_LIMIT else text[:_OUTPUT_LIMIT] + "…"
 
 
-@register("script")
 class ScriptAction:
     type = "script"
 

@@ -23,7 +23,7 @@ import ssl
 from urllib.parse import urlsplit
 
 from mamori import escape
-from mamori.alerting.base import DeliveryError, Notification, Outcome, register
+from mamori.alerting.base import DeliveryError, Notification, Outcome
 from mamori.config import SyslogAction as SyslogSettings
 from mamori.model import Alert, Severity
 from mamori.rules import render
@@ -81,7 +81,6 @@ def format_message(note: Notification, *, facility: int, app_name: str, hostname
     return f"{header} [{SD_ID} {sd}] {_BOM}{msg}".encode("utf-8", errors="replace")
 
 
-@register("syslog")
 class SyslogAction:
     """Sends each notification as one syslog message to ``target`` (udp://, tcp:// or tls://host:port)."""
 

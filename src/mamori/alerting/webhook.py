@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from mamori import escape
-from mamori.alerting.base import DeliveryError, Notification, Outcome, read_secret, register
+from mamori.alerting.base import DeliveryError, Notification, Outcome, read_secret
 from mamori.config import WebhookAction as WebhookSettings
 from mamori.config import redact_url
 from mamori.model import Alert, iso_time
@@ -147,7 +147,6 @@ def _with_answer(status: str, answer: str) -> str:
     return f"{status}: {answer}" if answer else status
 
 
-@register("webhook")
 class WebhookAction:
     """POSTs each notification to ``url``."""
 

@@ -27,7 +27,7 @@ from zabbix_utils import Sender
 from zabbix_utils.exceptions import ProcessingError
 
 from mamori import escape
-from mamori.alerting.base import Notification, Outcome, register
+from mamori.alerting.base import Notification, Outcome
 from mamori.alerting.zabbix_template import SEPARATOR, alert_key, heartbeat_key
 from mamori.config import ZabbixAction as ZabbixSettings
 from mamori.model import Alert, Severity
@@ -124,7 +124,6 @@ def _psk_wrapper(identity: str, psk: bytes) -> Callable[[Any, Any], Any]:
 # -- the action ---------------------------------------------------------------------------------------------------
 
 
-@register("zabbix")
 class ZabbixAction:
     type = "zabbix"
 

@@ -2,6 +2,15 @@
 
 from mamori.capture.bpf import build_filter
 from mamori.capture.decode import Decoder, Observation
-from mamori.capture.sources import CaptureStats, FileSource, LiveSource, wait_readable
+from mamori.capture.sources import CaptureStats, FileSource, LiveSource, PacketSource, wait_readable
 
-__all__ = ["CaptureStats", "Decoder", "FileSource", "LiveSource", "Observation", "build_filter", "wait_readable"]
+__all__ = [
+    "CaptureStats",
+    "Decoder",
+    "FileSource",
+    "LiveSource",
+    "Observation",
+    "PacketSource",
+    "build_filter",
+    "wait_readable",
+]

@@ -11,17 +11,17 @@ import contextlib
 import multiprocessing
 import select
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from mamori.capture.decode import Decoder, Observation, UnsupportedLinkType
 from mamori.capture.interfaces import activation_problem
 from mamori.errors import CaptureError
 
-__all__ = ["CaptureStats", "FileSource", "LiveSource", "wait_readable"]
+__all__ = ["CaptureStats", "FileSource", "LiveSource", "PacketSource", "wait_readable"]
 
 _META = struct.Struct("=IIII")  # sec, usec, offset, caplen: one record per packet from next_batch
 _BATCH = 4096
@@ -304,6 +304,29 @@ def _file_size(path: Path) -> int:
         return 0
 
 
+class PacketSource(Protocol):
+    """A live source of packets as the sensor uses it: :class:`LiveSource` on an interface, or
+    ``mamori.testing.FakeLiveSource`` in tests. ``fd`` is a descriptor ``select()`` reports readable when packets
+    wait (-1 while closed); ``read_batch`` never blocks and raises CaptureError when the source failed (it is closed
+    then; ``open`` it again later)."""
+
+    interface: str
+
+    @property
+    def fd(self) -> int: ...
+
+    @property
+    def is_open(self) -> bool: ...
+
+    def open(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def read_batch(self) -> list[Observation] | None: ...
+
+    def refresh_stats(self) -> CaptureStats: ...
+
+
 class LiveSource:
     """A live interface. Non-blocking with ``select()`` on libpcap's selectable descriptor (docs/design.md §5)."""
 
@@ -402,7 +425,10 @@ class LiveSource:
         return self.stats
 
 
-def wait_readable(sources: list[LiveSource], timeout: float) -> list[LiveSource]:
+_Source = TypeVar("_Source", bound=PacketSource)
+
+
+def wait_readable(sources: Sequence[_Source], timeout: float) -> list[_Source]:
     """Block until one of the open sources has packets, or ``timeout`` seconds pass."""
     fds = {s.fd: s for s in sources if s.is_open}
     if not fds:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from mamori.cli.common import CONFIG_OPTION, EXIT_PROBLEM, default_data_dir, fail, warn
+from mamori.cli.common import CONFIG_OPTION, EXIT_PROBLEM, action_options, default_data_dir, fail, warn
 from mamori.config import load_settings
 from mamori.errors import ConfigError, MamoriError
 from mamori.escape import one_line
@@ -22,7 +22,7 @@ __all__ = ["check"]
 def check(config: Path) -> None:
     """設定ファイルを検査する / Validate a settings file (exit 2 with file:line for every problem)."""
     try:
-        settings = load_settings(config, data_dir=default_data_dir())
+        settings = load_settings(config, data_dir=default_data_dir(), action_types=action_options())
     except ConfigError as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)

@@ -10,7 +10,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from mamori.config import Settings, load_settings
+from mamori.config import ActionOptionTypes, Settings, load_settings
 from mamori.errors import ConfigError
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "CSV_IMPORT_ENCODING",
     "EXIT_PROBLEM",
     "LANG_OPTION",
+    "action_options",
     "csv_export_options",
     "default_data_dir",
     "fail",
@@ -70,10 +71,17 @@ def warn(message: str) -> None:
     click.echo(click.style("warning: ", fg="yellow") + message, err=True)
 
 
+def action_options() -> ActionOptionTypes:
+    """The action types the settings may use (built-in and installed plugins), from the action registry."""
+    from mamori.alerting import installed_action_types, option_types
+
+    return option_types(installed_action_types())
+
+
 def load_or_exit(config: Path) -> Settings:
     """The settings, or every problem with its file:line:field on stderr and exit code 2."""
     try:
-        return load_settings(config, data_dir=default_data_dir())
+        return load_settings(config, data_dir=default_data_dir(), action_types=action_options())
     except ConfigError as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)

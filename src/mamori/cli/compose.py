@@ -20,13 +20,18 @@ from mamori.config.web import WebSettings
 from mamori.errors import MamoriError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from mamori.incidents import IncidentRules
+    from mamori.model import Alert
+    from mamori.runtime import Sensor
     from mamori.storage import Store
     from mamori.web.apps import Dashboard
 
 __all__ = [
     "WebRun",
     "compose_dashboard",
+    "compose_sensor",
     "configure_run",
     "existing_store",
     "local_zone",
@@ -120,6 +125,30 @@ def with_ledger(settings: Settings, store: Store | None) -> Settings:
         if store is None:
             return settings
     return dataclasses.replace(settings, site=effective_site(settings, store, warn=warn))
+
+
+def compose_sensor(
+    settings: Settings,
+    store: Store,
+    *,
+    interfaces: list[str] | None,
+    on_alerts: Callable[[list[Alert]], None] | None,
+) -> Sensor:
+    """The live sensor of ``watch``: libpcap on the interfaces (``--interface``, else ``capture.interfaces``) with
+    the settings' kernel filter, the installed action types, the store, and the ledger it follows."""
+    from mamori.alerting import installed_action_types
+    from mamori.runtime.sensor import LedgerSite, Sensor, live_sources
+
+    return Sensor(
+        settings,
+        open_source=live_sources(settings),
+        action_types=installed_action_types(),
+        interfaces=interfaces,
+        store=store,
+        ledger=LedgerSite(settings, store),
+        on_alerts=on_alerts,
+        environ=dict(os.environ),  # a backup repository's password may be named by an environment variable
+    )
 
 
 def compose_dashboard(settings: Settings, listen: str | None = None) -> Dashboard:

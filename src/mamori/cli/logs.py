@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from mamori.cli.common import CONFIG_OPTION, EXIT_PROBLEM, default_data_dir
+from mamori.cli.common import CONFIG_OPTION, EXIT_PROBLEM, action_options, default_data_dir
 from mamori.cli.output import AlertPrinter, parse_time
 from mamori.config import Settings
 from mamori.errors import ConfigError, MamoriError
@@ -33,7 +33,7 @@ def _settings(config: Path, *, need_syslog: bool = True) -> Settings:
     from mamori.config import load_settings
 
     try:
-        settings = load_settings(config, data_dir=default_data_dir())
+        settings = load_settings(config, data_dir=default_data_dir(), action_types=action_options())
     except ConfigError as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)

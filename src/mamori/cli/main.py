@@ -9,7 +9,6 @@ import gc
 import importlib
 import json
 import logging
-import os
 import signal
 import sys
 import threading
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mamori.cli.common import CONFIG_OPTION, EXIT_PROBLEM, LANG_OPTION, fail, load_or_exit
-from mamori.cli.compose import existing_store, open_store, with_ledger
+from mamori.cli.compose import compose_sensor, existing_store, open_store, with_ledger
 from mamori.cli.output import AlertPrinter, parse_time, print_alerts, progress
 from mamori.config import Settings
 from mamori.errors import MamoriError
@@ -219,8 +218,6 @@ def _act_on(settings: Settings, alerts: Sequence[Alert], store: Store | None) ->
 def watch(config: Path, interfaces: tuple[str, ...], as_json: bool, lang: str) -> None:
     """ライブで監視する / Run the live sensor in the foreground until SIGINT/SIGTERM."""
     settings = load_or_exit(config)
-    from mamori.runtime import Sensor
-
     # the sensor adds the ledger's terminals, and follows its changes
     store = open_store(settings.database_path, settings)
     on_alerts = AlertPrinter(as_json, lang)
@@ -229,13 +226,7 @@ def watch(config: Path, interfaces: tuple[str, ...], as_json: bool, lang: str) -
 
     start_collector_process(settings, capturing=capturing, as_json=as_json, lang=lang)  # syslog: in its own process
     try:
-        sensor = Sensor(
-            settings,
-            interfaces=list(interfaces) or None,
-            store=store,
-            on_alerts=on_alerts,
-            environ=dict(os.environ),
-        )
+        sensor = compose_sensor(settings, store, interfaces=list(interfaces) or None, on_alerts=on_alerts)
     except MamoriError as exc:
         fail(str(exc))
     restored = sensor.restore()

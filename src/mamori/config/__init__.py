@@ -1,6 +1,8 @@
 """Settings: one YAML file holding the daemon settings and the site model, validated with file:line:field errors."""
 
 from mamori.config.actions import (
+    BUILTIN_ACTION_OPTIONS,
+    ActionOptionTypes,
     ActionSettings,
     EmailAction,
     ScriptAction,
@@ -28,6 +30,8 @@ from mamori.config.sections import (
 from mamori.config.values import normalize_ip, normalize_mac, parse_duration
 
 __all__ = [
+    "BUILTIN_ACTION_OPTIONS",
+    "ActionOptionTypes",
     "ActionSettings",
     "CaptureSettings",
     "DetectionSettings",

@@ -10,9 +10,10 @@ everywhere as its host and a hint (:func:`redact_url`), never whole.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from types import MappingProxyType
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
@@ -20,6 +21,8 @@ from pydantic import Field, field_validator, model_validator
 from mamori.config.values import Duration, Port, Strict
 
 __all__ = [
+    "BUILTIN_ACTION_OPTIONS",
+    "ActionOptionTypes",
     "ActionSettings",
     "EmailAction",
     "ScriptAction",
@@ -38,8 +41,13 @@ _HINT = 4  # characters of the end of a secret URL shown, to tell two apart
 Severity = Literal["info", "low", "medium", "high", "critical"]
 
 
-class _Action(Strict):
+class ActionSettings(Strict):
+    """What every ``actions:`` entry has: its name, its type, the alerts it takes, throttling and retries. Each
+    action type's options are a subclass with ``type: Literal["its-name"]`` and its own fields: the built-in ones
+    below, a plugin's in its package (docs/design.md §8)."""
+
     name: str
+    type: str
     rules: tuple[str, ...] | None = Field(None, description="only these rules (default: all)")
     min_severity: Severity = "info"
     throttle: Duration = Field(300.0, ge=0, description="at most one update of an ongoing alert per this time")
@@ -60,7 +68,7 @@ class _Action(Strict):
         return value
 
 
-class ScriptAction(_Action):
+class ScriptAction(ActionSettings):
     type: Literal["script"]
     command: tuple[str, ...] = Field(min_length=1, description="argv: program and arguments, never a shell line")
     cwd: Path | None = None
@@ -78,7 +86,7 @@ class ScriptAction(_Action):
         return value
 
 
-class ZabbixAction(_Action):
+class ZabbixAction(ActionSettings):
     type: Literal["zabbix"]
     server: str
     port: Port = 10051
@@ -98,7 +106,7 @@ class ZabbixAction(_Action):
         return self
 
 
-class SyslogAction(_Action):
+class SyslogAction(ActionSettings):
     type: Literal["syslog"]
     target: str = Field(description='"udp://host:514", "tcp://host:514" or "tls://host:6514"')
     facility: int = Field(4, ge=0, le=23, description="syslog facility number (4: security/auth)")
@@ -122,7 +130,7 @@ class SyslogAction(_Action):
         return value
 
 
-class EmailAction(_Action):
+class EmailAction(ActionSettings):
     type: Literal["email"]
     smtp: str = Field(description='"smtp://host:587" (STARTTLS), "smtps://host:465" or "smtp+plain://host:25"')
     to: tuple[str, ...] = Field(min_length=1)
@@ -179,7 +187,7 @@ def redact_secrets(text: str, actions: Iterable[object]) -> str:
     return text
 
 
-class WebhookAction(_Action):
+class WebhookAction(ActionSettings):
     type: Literal["webhook"]
     url: str = Field(repr=False, description="for Slack and Teams the URL is the secret: shown only redacted")
     format: Literal["json", "teams", "slack"] = "json"
@@ -244,6 +252,17 @@ class WebhookAction(_Action):
         return text
 
 
-ActionSettings = Annotated[
-    ScriptAction | ZabbixAction | SyslogAction | EmailAction | WebhookAction, Field(discriminator="type")
-]
+ActionOptionTypes = Mapping[str, type[ActionSettings]]
+"""Action type name -> its options model: what the settings loader accepts under ``actions:``."""
+
+# The options of the built-in action types, which the loader accepts when its caller names no action types (the
+# CLI passes the action registry's, plugins included: mamori.alerting.registry).
+BUILTIN_ACTION_OPTIONS: ActionOptionTypes = MappingProxyType(
+    {
+        "script": ScriptAction,
+        "zabbix": ZabbixAction,
+        "syslog": SyslogAction,
+        "email": EmailAction,
+        "webhook": WebhookAction,
+    }
+)

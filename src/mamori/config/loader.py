@@ -7,15 +7,16 @@ fix the file in one pass. Nothing here reads the environment or argv; the CLI pa
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BeforeValidator, Field, ValidationError
+from pydantic import BeforeValidator, Field, ValidationError, create_model
 
-from mamori.config.actions import ActionSettings
+from mamori.config.actions import BUILTIN_ACTION_OPTIONS, ActionOptionTypes, ActionSettings
 from mamori.config.backups import BackupIn, backup_checks, backups_of, resolve_backup_paths
 from mamori.config.lateral import ExemptHostIn, exempt_hosts_of
 from mamori.config.messages import bilingual, pydantic_message
@@ -100,6 +101,24 @@ class _SettingsIn(Strict):
     windows: WindowsSettings = WindowsSettings()
     syslog: SyslogSettings | None = None
     web: WebSettings = WebSettings()
+
+
+@functools.lru_cache(maxsize=8)
+def _schema(options: tuple[type[ActionSettings], ...]) -> type[_SettingsIn]:
+    """The settings schema whose ``actions:`` entries are told apart by their ``type``, one options model per
+    action type (an unknown type is refused with the list of known ones)."""
+    choice: Any = options[0] if len(options) == 1 else Annotated[Union[options], Field(discriminator="type")]  # noqa: UP007 - a union built at run time
+    return create_model("_SettingsIn", __base__=_SettingsIn, actions=(tuple[choice, ...], ()))
+
+
+def _action_options(action_types: ActionOptionTypes) -> tuple[type[ActionSettings], ...]:
+    for name, model in action_types.items():
+        field = model.model_fields.get("type")
+        if not (isinstance(model, type) and issubclass(model, ActionSettings)) or field is None:
+            raise TypeError(f"action type {name!r}: its options must subclass mamori.config.ActionSettings")
+        if getattr(field.annotation, "__args__", None) != (name,):
+            raise TypeError(f"action type {name!r}: its options must declare type: Literal[{name!r}]")
+    return tuple(action_types.values())
 
 
 @dataclass(frozen=True)
@@ -217,6 +236,8 @@ def _pydantic_problems(exc: ValidationError, raw: Any, located: _Located, source
     locs = [tuple(error["loc"]) for error in errors]
     for error in errors:
         loc = _file_path(raw, tuple(error["loc"]))
+        if error["type"] == "union_tag_invalid":
+            loc = (*loc, "type")  # an unknown action type: at its type, with the known ones
         if error["type"] == "too_short" and any(
             other != tuple(error["loc"]) and other[: len(error["loc"])] == tuple(error["loc"]) for other in locs
         ):
@@ -401,10 +422,19 @@ def _warnings(node: yaml.Node | None, raw: dict[str, Any], source: str, located:
     return ()
 
 
-def settings_from_text(text: str, *, source: str = "<settings>", data_dir: Path | None = None) -> Settings:
+def settings_from_text(
+    text: str,
+    *,
+    source: str = "<settings>",
+    data_dir: Path | None = None,
+    action_types: ActionOptionTypes | None = None,
+) -> Settings:
     """Parse settings from YAML text. Raises :class:`ConfigError` listing every problem with its location, in the
-    order of the file; what is not an error but leaves nothing to monitor is in ``Settings.warnings``."""
+    order of the file; what is not an error but leaves nothing to monitor is in ``Settings.warnings``.
+    ``action_types``: the action types ``actions:`` may use, with their options (default: the built-in ones; the
+    CLI passes the action registry's, plugins included)."""
     data_dir = data_dir or Path(".")
+    schema = _schema(_action_options(action_types if action_types is not None else BUILTIN_ACTION_OPTIONS))
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
@@ -422,7 +452,7 @@ def settings_from_text(text: str, *, source: str = "<settings>", data_dir: Path 
         raise ConfigError(problems)
     parsed: _SettingsIn | None = None
     try:
-        parsed = _SettingsIn.model_validate(raw)
+        parsed = schema.model_validate(raw)
     except ValidationError as exc:
         unreadable = {p.field for p in problems}  # already said why: no second message for the same setting
         problems.extend(p for p in _pydantic_problems(exc, raw, located, source) if p.field not in unreadable)
@@ -449,8 +479,11 @@ def settings_from_text(text: str, *, source: str = "<settings>", data_dir: Path 
     )
 
 
-def load_settings(path: str | Path, *, data_dir: Path | None = None) -> Settings:
-    """Load a settings file. A relative ``storage.path`` is taken relative to the file's folder."""
+def load_settings(
+    path: str | Path, *, data_dir: Path | None = None, action_types: ActionOptionTypes | None = None
+) -> Settings:
+    """Load a settings file. A relative ``storage.path`` is taken relative to the file's folder. ``action_types``:
+    as for :func:`settings_from_text`."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -466,7 +499,7 @@ def load_settings(path: str | Path, *, data_dir: Path | None = None) -> Settings
     except OSError as exc:
         message = bilingual(f"読めません（{exc.strerror}）", f"cannot read: {exc.strerror}")
         raise ConfigError([ConfigProblem(str(path), None, None, "", message)]) from None
-    settings = settings_from_text(text, source=str(path), data_dir=data_dir)
+    settings = settings_from_text(text, source=str(path), data_dir=data_dir, action_types=action_types)
     if settings.storage.path is not None and not settings.storage.path.is_absolute():
         storage = settings.storage.model_copy(update={"path": (path.parent / settings.storage.path).resolve()})
         settings = dataclasses.replace(settings, storage=storage)

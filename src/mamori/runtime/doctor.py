@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from mamori.config import Settings
+from mamori.config import Settings, ZabbixAction
 from mamori.errors import MamoriError
 
 __all__ = [
@@ -685,7 +685,7 @@ _DEFAULT_PORTS = {"smtp": 587, "smtps": 465, "smtp+plain": 25, "http": 80, "http
 def _endpoints(settings: Settings) -> Iterator[tuple[str, str | None, int | None]]:
     """(action name, host, port) of every action that talks to a server; host None: cannot be checked (UDP)."""
     for action in settings.actions:
-        if action.type == "zabbix":
+        if isinstance(action, ZabbixAction):
             yield action.name, action.server, action.port
         elif action.type in ("email", "webhook", "syslog"):
             url = {"email": "smtp", "webhook": "url", "syslog": "target"}[action.type]

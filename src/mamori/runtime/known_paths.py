@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from mamori.config import Settings
 from mamori.errors import StorageError
 from mamori.model import KnownPath
-from mamori.storage import AlertWriter, KnownPathTable, Store
+from mamori.storage import AlertStore, AlertWriter
 
 __all__ = ["StoredPaths", "stored_paths"]
 
@@ -20,14 +20,14 @@ log = logging.getLogger(__name__)
 
 
 class StoredPaths:
-    def __init__(self, store: Store, writer: AlertWriter | None, max_paths: int) -> None:
+    def __init__(self, store: AlertStore, writer: AlertWriter | None, max_paths: int) -> None:
         self.store = store
         self.writer = writer
         self.max_paths = max_paths
 
     def load(self) -> tuple[float | None, Iterable[KnownPath]]:
         try:
-            started, paths = KnownPathTable(self.store).load()
+            started, paths = self.store.load_paths()
         except StorageError as exc:
             log.error("%s (new paths are learned again from now on)", exc)
             return None, []
@@ -40,12 +40,12 @@ class StoredPaths:
             self.writer.submit_paths(learning_started, paths, max_paths=self.max_paths)
             return
         try:
-            KnownPathTable(self.store).save(learning_started, paths, max_paths=self.max_paths)
+            self.store.save_paths(learning_started, paths, max_paths=self.max_paths)
         except StorageError as exc:
             log.error("%s", exc)
 
 
-def stored_paths(settings: Settings, store: Store | None, writer: AlertWriter | None) -> StoredPaths | None:
+def stored_paths(settings: Settings, store: AlertStore | None, writer: AlertWriter | None) -> StoredPaths | None:
     """The memory for a detector with a store (None without a store, or when neither zones nor new paths are on)."""
     if store is None or not settings.site.segments or not settings.detection.new_path.enabled:
         return None

@@ -7,11 +7,11 @@ from collections.abc import Callable
 
 from pydantic import BaseModel
 
-from mamori.alerting import Dispatcher, build_action
+from mamori.alerting import ActionTypes, Dispatcher, build_action
 from mamori.alerting.dispatcher import TRACK_TTL
 from mamori.config import Settings
 from mamori.errors import ConfigError, ConfigProblem
-from mamori.model import Delivery
+from mamori.model import Clock, Delivery
 
 __all__ = ["build_dispatcher", "log_deliveries"]
 
@@ -19,11 +19,17 @@ log = logging.getLogger(__name__)
 
 
 def build_dispatcher(
-    settings: Settings, record: Callable[[list[Delivery]], None], *, heartbeat: bool = True
+    settings: Settings,
+    record: Callable[[list[Delivery]], None],
+    *,
+    heartbeat: bool = True,
+    action_types: ActionTypes | None = None,
+    clock: Clock | None = None,
 ) -> Dispatcher | None:
     """A dispatcher for the enabled actions, or None when there are none. A broken action (say, a password
     file that cannot be read) is a settings problem reported before anything runs. ``heartbeat``: whether this
-    process sends the actions' periodic signs of life (one process per sensor box should)."""
+    process sends the actions' periodic signs of life (one process per sensor box should). ``action_types``: the
+    action registry to build them from (default: this installation's, mamori.alerting.registry)."""
     enabled = [a for a in settings.actions if a.enabled]
     if not enabled:
         return None
@@ -33,7 +39,7 @@ def build_dispatcher(
         if not action_settings.enabled:
             continue
         try:
-            actions.append(build_action(action_settings))
+            actions.append(build_action(action_settings, action_types))
         except (ValueError, OSError) as exc:
             problems.append(ConfigProblem(settings.source, None, None, f"actions[{index}]", str(exc)))
     if problems:
@@ -41,7 +47,7 @@ def build_dispatcher(
     log.info("actions: %s", ", ".join(f"{a.name} ({a.type})" for a in actions))
     # An alert's delivery state outlives its episode: a quiet spell shorter than the rule's quiet period continues it.
     ttl = max(TRACK_TTL, 2 * _longest_quiet_period(settings.detection), 2 * _longest_quiet_period(settings.windows))
-    return Dispatcher(enabled, actions, record=record, heartbeat=heartbeat, track_ttl=ttl)
+    return Dispatcher(enabled, actions, record=record, heartbeat=heartbeat, track_ttl=ttl, clock=clock)
 
 
 def _longest_quiet_period(section: object) -> float:

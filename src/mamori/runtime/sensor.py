@@ -2,17 +2,23 @@
 
 One thread captures and detects (libpcap's kernel filter keeps its load small); the store writes in batches on
 its own thread. An interface that fails is reopened every few seconds; it never stops the sensor.
+
+Its parts come from the composition root (``mamori.cli``; docs/design.md §11): how to open an interface
+(``open_source``: libpcap, or ``mamori.testing.FakeInterfaces``), the action types (the registry), the alert store
+(``Store``, or ``mamori.testing.MemoryStore``), the terminal ledger it follows, and the clock. So the whole sensor
+runs in a unit test without root, as well as on real interfaces in namespaces.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
-from mamori.capture.sources import CaptureStats, LiveSource, wait_readable
+from mamori.alerting import ActionTypes
+from mamori.capture.sources import CaptureStats, LiveSource, PacketSource, wait_readable
 from mamori.config import Settings
 from mamori.detection import Clock, Engine, SystemClock
 from mamori.errors import CaptureError, StorageError
@@ -26,9 +32,9 @@ from mamori.runtime.known_paths import stored_paths
 from mamori.runtime.maintenance import StoredSessions, plans_version
 from mamori.runtime.responses import build_dispatcher, log_deliveries
 from mamori.runtime.site import effective_site
-from mamori.storage import AlertWriter, Ledger, SensorHealth, Store
+from mamori.storage import AlertStore, AlertWriter, Ledger, SensorHealth, Store
 
-__all__ = ["Sensor", "SensorReport"]
+__all__ = ["LedgerSite", "OpenSource", "Sensor", "SensorReport", "SiteSource", "live_sources"]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +44,46 @@ _FINAL_DRAIN_SECONDS = 30.0  # after a stop signal, keep reading what the kernel
 _ACTIONS_CLOSE_SECONDS = 15.0  # at stop, pending notifications get this long to go out
 _RESTORE_HORIZON = 86400.0
 _BACKUP_INTERVAL = 900.0  # backup jobs are checked every 15 minutes (reading a repository takes seconds)
+
+OpenSource = Callable[[str], PacketSource]
+"""An interface name -> its packet source (not opened yet)."""
+
+
+def live_sources(settings: Settings) -> OpenSource:
+    """Interfaces captured through libpcap with the kernel filter of these settings."""
+    bpf = capture_filter(settings)
+    c = settings.capture
+
+    def open_source(name: str) -> PacketSource:
+        return LiveSource(
+            name, bpf, snaplen=c.snaplen, buffer_bytes=c.buffer_mb * 1024 * 1024, promiscuous=c.promiscuous
+        )
+
+    return open_source
+
+
+class SiteSource(Protocol):
+    """The site the sensor judges by, and a version that changes when it does (terminals registered or retired in
+    the dashboard while the sensor runs)."""
+
+    def version(self) -> Hashable: ...
+
+    def site(self) -> Site: ...
+
+
+class LedgerSite:
+    """The settings file's site plus the ledger's active terminals and the work plans entered on the dashboard, in
+    ``store`` (runtime/site.py); its version changes with either."""
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+
+    def version(self) -> Hashable:
+        return (Ledger(self.store).version(), plans_version(self.store))
+
+    def site(self) -> Site:
+        return effective_site(self.settings, self.store)
 
 
 @dataclass
@@ -52,29 +98,44 @@ class Sensor:
         self,
         settings: Settings,
         *,
+        open_source: OpenSource,
+        action_types: ActionTypes,
         interfaces: list[str] | None = None,
-        store: Store | None = None,
+        store: AlertStore | None = None,
+        ledger: SiteSource | None = None,
         clock: Clock | None = None,
         on_alerts: Callable[[list[Alert]], None] | None = None,
         environ: Mapping[str, str] | None = None,
         backup_interval: float = _BACKUP_INTERVAL,
     ) -> None:
+        """``open_source``: how to capture on an interface; ``action_types``: the action registry the settings'
+        actions are built from; ``store``: where alerts, health and deliveries go (None: nowhere, deliveries to the
+        log); ``ledger``: the site to follow while running (None: the settings file's); ``clock``: the time of
+        detection, batches, back-offs and health records."""
         self.settings = settings
         self.clock = clock or SystemClock()
         self.store = store
-        self._ledger_version: tuple[int, float] | None = None
-        self._plans_version: tuple[int, int] | None = None
+        self.ledger = ledger
+        self._ledger_version: Hashable | None = None
         names = interfaces or list(settings.capture.interfaces)
         if not names:
             raise CaptureError(
                 f"{settings.source}: no interface to capture on; set capture.interfaces or pass --interface"
             )
-        self.writer = AlertWriter(store, interval=settings.storage.batch_interval) if store is not None else None
+        self.sources = [open_source(n) for n in names]
+        self.writer = (
+            AlertWriter(store, interval=settings.storage.batch_interval, clock=self.clock)
+            if store is not None
+            else None
+        )
         paths = stored_paths(settings, store, self.writer)  # the new-path rule's memory, saved by the writer
-        services = stored_services(settings, store, self.writer)  # the exposure rule's services seen answering
-        sessions = StoredSessions(store, self.writer) if store is not None else None
-        flows = stored_flows(settings, store, self.writer)  # hourly counts between segments (the zone map)
-        devices = StoredDevices(store, self.writer) if store is not None else None  # the asset ledger (2-①)
+        # Tables beside the alerts, kept by the writer's thread: only a database store has them (not the memory
+        # store of the sensor's unit tests).
+        db = store if isinstance(store, Store) else None
+        services = stored_services(settings, db, self.writer)  # the exposure rule's services seen answering
+        sessions = StoredSessions(db, self.writer) if db is not None else None
+        flows = stored_flows(settings, db, self.writer)  # hourly counts between segments (the zone map)
+        devices = StoredDevices(db, self.writer) if db is not None else None  # the asset ledger (2-①)
         self.engine = Engine(
             self._site(),
             settings.detection,
@@ -85,25 +146,21 @@ class Sensor:
             flow_counts=flows,
             devices=devices,
         )
-        bpf = capture_filter(settings)
-        c = settings.capture
-        self.sources = [
-            LiveSource(n, bpf, snaplen=c.snaplen, buffer_bytes=c.buffer_mb * 1024 * 1024, promiscuous=c.promiscuous)
-            for n in names
-        ]
         self.on_alerts = on_alerts
         # With a syslog collector running beside it, the collector's detector sends the heartbeat (once per box).
         self.dispatcher = build_dispatcher(
             settings,
             self.writer.submit_deliveries if self.writer else log_deliveries,
             heartbeat=settings.syslog is None,
+            action_types=action_types,
+            clock=self.clock,
         )
         self._started = self.clock.now()
         # The backup jobs are checked on their own thread on this schedule (runtime/backups.py); the alerts they
         # make go out with the packets' at the next tick.
         self.backups = (
             BackupSchedule(
-                BackupRun(settings, store=store, clock=self.clock, environ=dict(environ or {})),
+                BackupRun(settings, store=db, clock=self.clock, environ=dict(environ or {})),
                 interval=backup_interval,
             )
             if settings.site.backups
@@ -111,36 +168,37 @@ class Sensor:
         )
         self._errors: dict[str, str] = {}
         self._next_reopen: dict[str, float] = {}
+        self._next_tick = 0.0
+        self._next_health = 0.0
 
     def _site(self) -> Site:
         """The settings file's site plus the ledger's active terminals (registered in the dashboard, imported)."""
-        if self.store is None:
+        if self.ledger is None:
             return self.settings.site
         try:
-            self._ledger_version = Ledger(self.store).version()
-            self._plans_version = plans_version(self.store)
-            return effective_site(self.settings, self.store)
+            self._ledger_version = self.ledger.version()
+            return self.ledger.site()
         except StorageError as exc:
             log.error("cannot read the terminal ledger (using the settings file's terminals): %s", exc)
             return self.settings.site
 
     def _follow_ledger(self) -> None:
         """Pick up terminals registered or retired while running, without losing any detection state."""
-        if self.store is None:
+        if self.ledger is None:
             return
         try:
-            version = Ledger(self.store).version()
+            version = self.ledger.version()
         except StorageError as exc:
             log.error("cannot read the terminal ledger: %s", exc)
             return
-        if version != self._ledger_version or plans_version(self.store) != self._plans_version:
+        if version != self._ledger_version:
             self.engine.update_site(self._site())
             log.info(
                 "terminal ledger changed: now %d registered terminal(s)",
                 sum(len(s.terminals) for s in self.engine.index.site.systems),
             )
 
-    def _open(self, source: LiveSource, now: float) -> None:
+    def _open(self, source: PacketSource, now: float) -> None:
         try:
             source.open()
         except CaptureError as exc:
@@ -168,33 +226,42 @@ class Sensor:
         return self.engine.restore(alerts)
 
     def run(self, stop: threading.Event) -> SensorReport:
+        """Capture until ``stop`` is set, then read what is still buffered, deliver what is due and stop."""
+        self.start()
+        while not stop.is_set():
+            self.step(0.2)
+        return self.finish()
+
+    def start(self) -> None:
+        """Open the interfaces; fails (CaptureError) when none can be opened."""
         now = self.clock.now()
         for source in self.sources:
             self._open(source, now)
         if not any(s.is_open for s in self.sources):
             raise CaptureError("; ".join(self._errors.values()))
-        next_tick = time.monotonic() + 1.0
-        next_health = time.monotonic()
-        engine = self.engine
-        while not stop.is_set():
-            for source in wait_readable(self.sources, 0.2):
-                self._drain(source)
-            mono = time.monotonic()
-            if mono >= next_tick:
-                next_tick = mono + 1.0
-                self._tick()
-            if mono >= next_health:
-                next_health = mono + _HEALTH_INTERVAL
-                self._record_health()
-                self._follow_ledger()
-        written = self._shut_down()
-        return SensorReport([s.refresh_stats() for s in self.sources], written, engine.observations)
+        self._next_tick = self.clock.monotonic() + 1.0
+        self._next_health = self.clock.monotonic()
 
-    def _shut_down(self) -> int:
-        """Drain what the kernel still holds, send the last changes, close everything; the alerts written."""
-        deadline = time.monotonic() + _FINAL_DRAIN_SECONDS
+    def step(self, timeout: float) -> None:
+        """One turn of the capture loop: wait up to ``timeout`` real seconds for packets and feed them to the
+        engine; about once a second of the clock collect the alerts (store, actions) and reopen failed interfaces;
+        every ten, record health and follow the ledger."""
+        for source in wait_readable(self.sources, timeout):
+            self._drain(source)
+        mono = self.clock.monotonic()
+        if mono >= self._next_tick:
+            self._next_tick = mono + 1.0
+            self._tick()
+        if mono >= self._next_health:
+            self._next_health = mono + _HEALTH_INTERVAL
+            self._record_health()
+            self._follow_ledger()
+
+    def finish(self) -> SensorReport:
+        """Read what the interfaces still hold, collect, deliver what is due and write everything; then close."""
+        deadline = self.clock.monotonic() + _FINAL_DRAIN_SECONDS
         for source in self.sources:  # what the kernel still holds
-            while self._drain(source) and time.monotonic() < deadline:
+            while self._drain(source) and self.clock.monotonic() < deadline:
                 pass
         if self.backups is not None:
             self.backups.join(_FINAL_DRAIN_SECONDS)  # a check under way: its alerts go out with the last tick
@@ -211,9 +278,9 @@ class Sensor:
             self.writer.flush()
             self.writer.close()
             written = self.writer.written
-        return written
+        return SensorReport([s.refresh_stats() for s in self.sources], written, self.engine.observations)
 
-    def _drain(self, source: LiveSource, max_batches: int = 16) -> bool:
+    def _drain(self, source: PacketSource, max_batches: int = 16) -> bool:
         """Feed up to ``max_batches`` batches from one interface to the engine, batch by batch (so memory holds one
         batch, not the whole backlog). Returns whether packets may still be waiting."""
         for _ in range(max_batches):

@@ -10,11 +10,13 @@ from mamori.storage.ledger import ImportResult, Ledger, LedgerEntry, active_term
 from mamori.storage.maintenance import SessionTable, StoredPlan, WorkPlanTable
 from mamori.storage.paths import KnownPathTable
 from mamori.storage.setup import check_database_path
-from mamori.storage.store import AlertFilter, AlertWriter, SensorHealth, Store, record_to_alert
+from mamori.storage.store import AlertFilter, Store, record_to_alert
+from mamori.storage.writer import AlertStore, AlertWriter, SensorHealth
 
 __all__ = [
     "BACKUP_RULES",
     "AlertFilter",
+    "AlertStore",
     "AlertWriter",
     "Answer",
     "AnswerTable",

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import queue
-import threading
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,21 +15,18 @@ from mamori.model import (
     ALERT_FIELDS,
     Alert,
     Delivery,
-    DeviceSighting,
-    FlowCount,
     KnownPath,
-    KnownService,
-    MaintenanceSession,
     Severity,
 )
 from mamori.rules import SCHEMA_KEY, Details, RawDetails, catalogue, render
 from mamori.storage.incidents import IncidentRow, IncidentSync, incident_rows
 from mamori.storage.setup import ensure_database
+from mamori.storage.writer import AlertWriter, SensorHealth
 
 if TYPE_CHECKING:
     from mamori.storage.models import AlertRecord
 
-__all__ = ["AlertFilter", "AlertWriter", "SensorHealth", "Store", "record_to_alert"]
+__all__ = ["AlertFilter", "AlertWriter", "SensorHealth", "Store", "record_to_alert"]  # the writer: storage/writer.py
 
 log = logging.getLogger(__name__)
 
@@ -92,21 +86,6 @@ class AlertFilter:
     since: float | None = None
     until: float | None = None
     limit: int | None = None
-
-
-@dataclass(frozen=True)
-class SensorHealth:
-    name: str
-    kind: str
-    started_at: float
-    last_packet: float | None
-    matched: int
-    decoded: int
-    malformed: int
-    received: int
-    dropped: int
-    if_dropped: int
-    error: str = ""
 
 
 class Store:
@@ -362,275 +341,21 @@ class Store:
             alert_count=r.alert_count,
         )
 
+    # -- known paths (the new-path rule's memory; storage/paths.py) -----------------------------------------------
+
+    def load_paths(self) -> tuple[float | None, list[KnownPath]]:
+        from mamori.storage.paths import KnownPathTable
+
+        return KnownPathTable(self).load()
+
+    def save_paths(
+        self, learning_started: float | None, paths: Sequence[KnownPath], *, max_paths: int | None = None
+    ) -> None:
+        from mamori.storage.paths import KnownPathTable
+
+        KnownPathTable(self).save(learning_started, paths, max_paths=max_paths)
+
     def close(self) -> None:
         from django.db import connections
 
         connections[self.alias].close()
-
-
-@dataclass(frozen=True)
-class _Deliveries:
-    records: list[Delivery]
-
-
-@dataclass(frozen=True)
-class _Paths:
-    learning_started: float | None
-    paths: Sequence[KnownPath]
-    max_paths: int | None
-
-
-@dataclass(frozen=True)
-class _Services:
-    services: Sequence[KnownService]
-    max_services: int | None
-
-
-@dataclass
-class _Sessions:
-    sessions: Sequence[MaintenanceSession]
-
-
-@dataclass(frozen=True)
-class _Flows:
-    flows: Sequence[FlowCount]
-
-
-@dataclass(frozen=True)
-class _Devices:
-    sightings: Sequence[DeviceSighting]
-
-
-_PRUNE_EVERY = 600.0  # seconds between prunings of the flow counts
-
-
-class AlertWriter:
-    """Writes alert snapshots in batches on its own thread, so storing never slows capture down.
-
-    ``submit`` never blocks; ``flush`` waits until everything submitted so far is committed. A failed write is
-    retried on the next batch (the newest snapshot of each alert is kept, so a long outage costs one row per
-    alert, not one per update), and reported through ``last_error``.
-    """
-
-    def __init__(self, store: Store, *, interval: float = 1.0, origin: str = "sensor") -> None:
-        self.store = store
-        self.interval = interval
-        self.origin = origin
-        self._queue: queue.SimpleQueue[
-            list[Alert]
-            | tuple[SensorHealth, ...]
-            | _Deliveries
-            | _Paths
-            | _Services
-            | _Sessions
-            | _Flows
-            | _Devices
-            | threading.Event
-            | None
-        ] = queue.SimpleQueue()
-        self._flows: list[FlowCount] = []
-        self._next_prune = 0.0
-        self._deliveries: list[Delivery] = []
-        self._paths: list[_Paths] = []
-        self._services: list[_Services] = []
-        self._sessions: dict[str, MaintenanceSession] = {}
-        self._devices: dict[str, DeviceSighting] = {}
-        self._pending: dict[str, Alert] = {}
-        self._health: tuple[SensorHealth, ...] = ()
-        self.last_error: str | None = None
-        self.written = 0
-        self._thread = threading.Thread(target=self._run, name="mamori-alert-writer", daemon=True)
-        self._thread.start()
-
-    def submit(self, alerts: list[Alert]) -> None:
-        if alerts:
-            self._queue.put(alerts)
-
-    def submit_deliveries(self, deliveries: list[Delivery]) -> None:
-        """Record delivery attempts with the next batch. Thread-safe: actions call it from their own threads."""
-        if deliveries:
-            self._queue.put(_Deliveries(deliveries))
-
-    def submit_paths(
-        self, learning_started: float | None, paths: Sequence[KnownPath], *, max_paths: int | None = None
-    ) -> None:
-        """Merge known paths (the new-path rule's memory) into the store with the next batch."""
-        self._queue.put(_Paths(learning_started, list(paths), max_paths))
-
-    def submit_services(self, services: Sequence[KnownService], *, max_services: int | None = None) -> None:
-        """Merge services seen answering (the exposure rule's memory) into the store with the next batch."""
-        self._queue.put(_Services(list(services), max_services))
-
-    def submit_sessions(self, sessions: Sequence[MaintenanceSession]) -> None:
-        """Record remote-maintenance sessions with the next batch (the newest state of each replaces older ones)."""
-        if sessions:
-            self._queue.put(_Sessions(list(sessions)))
-
-    def submit_flows(self, flows: Sequence[FlowCount]) -> None:
-        """Add hourly counts of flows between segments (the zone map's figures) with the next batch."""
-        if flows:
-            self._queue.put(_Flows(list(flows)))
-
-    def submit_devices(self, sightings: Sequence[DeviceSighting]) -> None:
-        """Merge devices seen (the asset ledger's sightings) into the store with the next batch."""
-        if sightings:
-            self._queue.put(_Devices(list(sightings)))
-
-    def submit_health(self, health: list[SensorHealth]) -> None:
-        """Record sensor health with the next batch (the newest figures replace older ones)."""
-        self._queue.put(tuple(health))
-
-    def flush(self, timeout: float = 30.0) -> bool:
-        """Wait until everything submitted so far is committed (or the write failed)."""
-        done = threading.Event()
-        self._queue.put(done)
-        return done.wait(timeout)
-
-    def close(self, timeout: float = 30.0) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout)
-
-    def _write(self) -> None:
-        if self._health:
-            try:
-                self.store.record_health(self._health)
-                self._health = ()
-            except StorageError as exc:
-                log.error("%s (will retry)", exc)
-        if self._deliveries:
-            try:
-                self.store.record_deliveries(self._deliveries)
-                self._deliveries = []
-            except StorageError as exc:
-                log.error("%s (will retry)", exc)
-                del self._deliveries[:-10_000]  # bounded: keep the newest records while the store is away
-        if self._paths:
-            self._write_paths()
-        if self._services:
-            self._write_services()
-        if self._sessions:
-            self._write_sessions()
-        if self._flows:
-            self._write_flows()
-        if self._devices:
-            self._write_devices()
-        if not self._pending:
-            return
-        batch = list(self._pending.values())
-        try:
-            self.store.upsert_alerts(batch, origin=self.origin)
-        except StorageError as exc:
-            self.last_error = str(exc)
-            log.error("%s (will retry)", exc)
-            return
-        self.written += len(batch)
-        self._pending.clear()
-        self.last_error = None
-
-    def _write_paths(self) -> None:
-        from mamori.storage.paths import KnownPathTable
-
-        table = KnownPathTable(self.store)
-        while self._paths:
-            job = self._paths[0]
-            try:
-                table.save(job.learning_started, job.paths, max_paths=job.max_paths)
-            except StorageError as exc:
-                log.error("%s (will retry)", exc)
-                del self._paths[:-100]  # bounded while the store is away: the newest saves are kept
-                return
-            self._paths.pop(0)
-
-    def _write_services(self) -> None:
-        from mamori.storage.exposure import ExposureTable
-
-        table = ExposureTable(self.store)
-        while self._services:
-            job = self._services[0]
-            try:
-                table.save_services(job.services, max_services=job.max_services)
-            except StorageError as exc:
-                log.error("%s (will retry)", exc)
-                del self._services[:-100]  # bounded while the store is away: the newest saves are kept
-                return
-            self._services.pop(0)
-
-    def _write_sessions(self) -> None:
-        from mamori.storage.maintenance import SessionTable
-
-        try:
-            SessionTable(self.store).save(list(self._sessions.values()), origin=self.origin)
-        except StorageError as exc:
-            log.error("%s (will retry)", exc)
-            return
-        self._sessions.clear()
-
-    def _write_devices(self) -> None:
-        from mamori.storage.assets import AssetTable
-
-        try:
-            AssetTable(self.store).save(list(self._devices.values()))
-        except StorageError as exc:
-            log.error("%s (will retry)", exc)
-            if len(self._devices) > 100_000:  # bounded while the store is away: the newest sightings are kept
-                for mac in list(self._devices)[: len(self._devices) - 100_000]:
-                    del self._devices[mac]
-            return
-        self._devices.clear()
-
-    def _take(self, item: object) -> None:
-        """Queue one submitted item for the next write."""
-        if isinstance(item, _Deliveries):
-            self._deliveries.extend(item.records)
-        elif isinstance(item, _Paths):
-            self._paths.append(item)
-        elif isinstance(item, _Services):
-            self._services.append(item)
-        elif isinstance(item, _Sessions):
-            self._sessions.update((s.uid, s) for s in item.sessions)
-        elif isinstance(item, _Flows):
-            self._flows.extend(item.flows)
-        elif isinstance(item, _Devices):
-            for sighting in item.sightings:  # the newest sighting of a MAC carries all it has seen
-                self._devices[sighting.mac] = sighting
-        elif isinstance(item, tuple):
-            self._health = item
-        elif isinstance(item, list):
-            for alert in item:
-                self._pending[alert.uid] = alert
-
-    def _write_flows(self) -> None:
-        from mamori.storage.flows import FlowTable
-
-        table = FlowTable(self.store)
-        try:
-            table.add(self._flows)
-            self._flows = []
-            if time.monotonic() >= self._next_prune:
-                self._next_prune = time.monotonic() + _PRUNE_EVERY
-                table.prune(time.time())
-        except StorageError as exc:
-            log.error("%s (will retry)", exc)
-            del self._flows[:-100_000]  # bounded while the store is away: the newest counts are kept
-
-    def _run(self) -> None:
-        next_write = time.monotonic() + self.interval
-        try:
-            while True:
-                try:
-                    item = self._queue.get(timeout=max(0.0, next_write - time.monotonic()))
-                except queue.Empty:
-                    item = []
-                if item is None:
-                    self._write()
-                    return
-                if isinstance(item, threading.Event):
-                    self._write()
-                    item.set()
-                    continue
-                self._take(item)
-                if time.monotonic() >= next_write:
-                    self._write()
-                    next_write = time.monotonic() + self.interval
-        finally:
-            self.store.close()

@@ -1,4 +1,5 @@
-"""What the action tests share: a delivery recorder and a real Dispatcher run to the final attempt."""
+"""What the action tests share: a delivery recorder, a real Dispatcher run to the final attempt on a fake clock,
+and waiting for an outside process (a syslog daemon, a script's child)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from mamori.alerting import Dispatcher, build_action
 from mamori.model import Alert, Delivery
+from mamori.testing import FakeClock
 
 __all__ = ["Recorder", "dispatch", "wait_for"]
 
@@ -40,12 +42,18 @@ class Recorder:
 
 
 def dispatch(settings: Any, alert: Alert) -> list[Delivery]:
-    """Submit ``alert`` through a real Dispatcher and wait for the final attempt."""
+    """Submit ``alert`` through a real Dispatcher on a FakeClock and run it to the final attempt: each back-off
+    passes when the clock is moved, so no test waits for one."""
+    clock = FakeClock()
     recorder = Recorder()
-    dispatcher = Dispatcher([settings], [build_action(settings)], record=recorder)
+    dispatcher = Dispatcher([settings], [build_action(settings)], record=recorder, clock=clock, heartbeat=False)
     try:
         dispatcher.submit([alert])
-        wait_for(recorder.final, timeout=15, what="the final delivery attempt")
+        for _ in range(settings.retries + 1):
+            assert dispatcher.settle(timeout=30), "the action did not finish its attempt"
+            if recorder.final():
+                break
+            clock.advance(settings.max_backoff)
     finally:
-        dispatcher.close(timeout=5)
+        dispatcher.close(timeout=0)
     return recorder.deliveries

@@ -1,4 +1,4 @@
-"""Every built-in action type is registered and built from its settings; a wrong ca_file is a clear failure."""
+"""Every built-in action type is in the registry and built from its settings; a wrong ca_file is a clear failure."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from mamori.alerting import ACTION_TYPES, Notification, build_action
+from mamori.alerting import Notification, build_action
 from mamori.alerting.base import DeliveryError
+from mamori.alerting.registry import BUILTIN
 from mamori.config import EmailAction, SyslogAction, WebhookAction
 from mamori.model import Alert, Severity
 
@@ -24,7 +25,7 @@ from mamori.model import Alert, Severity
 def test_builds_each_type(model: Any, values: dict[str, Any]) -> None:
     action = build_action(model.model_validate({"name": "a", **values}))
     assert (action.name, action.type) == ("a", values["type"])
-    assert values["type"] in ACTION_TYPES
+    assert BUILTIN[values["type"]].options is model
     action.tick(0.0)
     action.close()
 

@@ -17,6 +17,7 @@ from mamori.detection import Engine
 from mamori.detection.book import SAMPLES_FIRST, SAMPLES_LAST
 from mamori.model import Delivery
 from mamori.storage import Store
+from mamori.testing import FakeClock
 from mamori.testing.actions import RecordingAction
 from tests.conftest import make_settings
 from tests.unit.detection.helpers import SITE, STRANGER, syn
@@ -27,16 +28,6 @@ DAYS = 30
 RESTART_EVERY = 7  # days: four restarts in the month
 
 
-class Clock:
-    """The dispatcher's monotonic clock, moved by the test along with the events' time."""
-
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def _stranger(n: int) -> tuple[str, str]:
     return f"02:77:00:00:{n // 256:02x}:{n % 256:02x}", f"10.77.{1 + n // 250}.{1 + n % 250}"
 
@@ -44,7 +35,7 @@ def _stranger(n: int) -> tuple[str, str]:
 def test_a_month_of_alerts_and_daily_restarts_stays_bounded(tmp_path: Path) -> None:
     settings = make_settings(SITE, tmp_path)
     store = Store(tmp_path / "m.db")
-    clock = Clock()
+    clock = FakeClock(START)  # the dispatcher's clock, moved by the test along with the events' time
     action_settings = ScriptAction.model_validate(
         {"name": "notify", "type": "script", "command": ["/bin/true"], "throttle": "5m"}
     )
@@ -57,8 +48,10 @@ def test_a_month_of_alerts_and_daily_restarts_stays_bounded(tmp_path: Path) -> N
             # The sensor starts (again): it continues the open alerts and what each action already delivered.
             engine = Engine(settings.site, settings.detection)
             action = RecordingAction("notify")
-            dispatcher = Dispatcher([action_settings], [action], record=store.record_deliveries, monotonic=clock)
-            open_alerts = store.recent_open_alerts(clock.now - DAY)
+            dispatcher = Dispatcher(
+                [action_settings], [action], record=store.record_deliveries, clock=clock, heartbeat=False
+            )
+            open_alerts = store.recent_open_alerts(clock.now() - DAY)
             dispatcher.restore(store.delivered([a.uid for a in open_alerts]))
             engine.restore(open_alerts)
         for hour in range(24):
@@ -67,14 +60,14 @@ def test_a_month_of_alerts_and_daily_restarts_stays_bounded(tmp_path: Path) -> N
             observations = [syn(base + i, _stranger(newcomer), sport=41000 + i) for i in range(3)]
             observations += [syn(base + 60 * m, STRANGER, sport=42000 + m) for m in range(0, 60, 30)]
             for second in range(0, int(HOUR), 600):  # ten-minute steps: the sensor's collect-and-tick loop
-                clock.now = base + second
+                clock.set(base + second)
                 engine.feed([o for o in observations if base + second <= o.ts < base + second + 600])
-                engine.tick(clock.now)
+                engine.tick(clock.now())
                 changes = engine.collect_changes()
                 store.upsert_alerts(changes)
                 dispatcher.submit(changes)
                 dispatcher.tick()
-        clock.now = START + (day + 1) * DAY - 1
+        clock.set(START + (day + 1) * DAY - 1)
         dispatcher.tick()
         tracked.append(dispatcher.tracked)
         (persistent,) = [a for a in store.alerts() if a.src_mac == STRANGER[0]]

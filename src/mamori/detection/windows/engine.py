@@ -4,9 +4,7 @@ the readers which event ids to decode at all."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Protocol
 
 from mamori.config import RemoteMaintenanceSettings
 from mamori.config.windows import WindowsSettings, windows_rule_ids
@@ -18,21 +16,12 @@ from mamori.detection.windows.common import RuleContext, WindowsRule
 from mamori.detection.windows.registry import build_rules
 from mamori.detection.windows.sigma_rules import SigmaBase, SigmaCorrelation, SigmaRuleSet
 from mamori.detection.windows.timeline import TIMELINE_EVENTS, LogonSummary
-from mamori.model import Alert, Site, WindowsEvent
+from mamori.model import Alert, Clock, Site, SystemClock, WindowsEvent
 
 __all__ = ["SIGMA_RULE", "Clock", "WindowsEngine"]
 
 SIGMA_RULE = "sigma"
 Handler = Callable[[WindowsEvent], bool]
-
-
-class Clock(Protocol):
-    def now(self) -> float: ...
-
-
-class _SystemClock:
-    def now(self) -> float:
-        return time.time()
 
 
 class WindowsEngine:
@@ -58,7 +47,7 @@ class WindowsEngine:
         sessions: SessionSink | None = None,
     ) -> None:
         self.settings = settings
-        self.clock: Clock = clock or _SystemClock()
+        self.clock: Clock = clock or SystemClock()
         self.book = AlertBook(settings.max_open_alerts, new_uid=new_uid)
         self.context = RuleContext(settings, self.book, exempt=exempt if exempt is not None else Exemptions())
         names = (
