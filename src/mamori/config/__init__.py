@@ -2,8 +2,10 @@
 
 from mamori.config.actions import (
     ActionSettings,
+    ArpIsolateAction,
     EmailAction,
     ScriptAction,
+    SnmpPortAction,
     SyslogAction,
     WebhookAction,
     ZabbixAction,
@@ -29,6 +31,7 @@ from mamori.config.values import normalize_ip, normalize_mac, parse_duration
 
 __all__ = [
     "ActionSettings",
+    "ArpIsolateAction",
     "CaptureSettings",
     "DetectionSettings",
     "EmailAction",
@@ -40,6 +43,7 @@ __all__ = [
     "RemoteMaintenanceSettings",
     "ScriptAction",
     "Settings",
+    "SnmpPortAction",
     "StorageSettings",
     "SynFloodSettings",
     "SyslogAction",

@@ -16,6 +16,8 @@ import yaml
 from pydantic import BeforeValidator, Field, ValidationError
 
 from mamori.config.actions import ActionSettings
+from mamori.config.blocking import BlockingIn, SwitchIn, blocking_checks, switches_of
+from mamori.config.blocking import policy_of as block_policy_of
 from mamori.config.lateral import ExemptHostIn, exempt_hosts_of
 from mamori.config.messages import bilingual, pydantic_message
 from mamori.config.scan import ScanIn, scan_checks, scan_of
@@ -94,6 +96,8 @@ class _SettingsIn(Strict):
     exempt_hosts: tuple[ExemptHostIn, ...] = ()
     scan: ScanIn | None = None
     vendors: tuple[VendorIn, ...] = ()
+    switches: tuple[SwitchIn, ...] = ()
+    blocking: BlockingIn | None = None
     actions: tuple[ActionSettings, ...] = ()
     windows: WindowsSettings = WindowsSettings()
     syslog: SyslogSettings | None = None
@@ -345,6 +349,8 @@ def _to_site(data: _SettingsIn) -> Site:
         scan=scan_of(data.scan, segments, systems, dangerous),
         vendors=vendors_of(data.vendors, data.site.time_zone),
         time_zone=data.site.time_zone,
+        switches=switches_of(data.switches),
+        blocking=block_policy_of(data.blocking),
     )
 
 
@@ -428,6 +434,7 @@ def settings_from_text(text: str, *, source: str = "<settings>", data_dir: Path 
     zone_checks(raw, lambda path, message: problems.append(located.problem(source, path, message)))
     scan_checks(raw, lambda path, message: problems.append(located.problem(source, path, message)))
     vendor_checks(raw, lambda path, message: problems.append(located.problem(source, path, message)))
+    blocking_checks(raw, lambda path, message: problems.append(located.problem(source, path, message)))
     if problems or parsed is None:
         raise ConfigError(_sorted(problems))
     return Settings(
@@ -443,6 +450,27 @@ def settings_from_text(text: str, *, source: str = "<settings>", data_dir: Path 
         web=parsed.web,
         warnings=_warnings(node, raw, source, located),
     )
+
+
+def _with_key_paths(site: Site, base: Path) -> Site:
+    """The switches' key files named relative to the settings file's folder, made absolute."""
+
+    def absolute(name: str | None) -> str | None:
+        return None if name is None else str(base / name)
+
+    switches = tuple(
+        dataclasses.replace(
+            s,
+            snmp=dataclasses.replace(
+                s.snmp,
+                community_file=absolute(s.snmp.community_file),
+                auth_key_file=absolute(s.snmp.auth_key_file),
+                priv_key_file=absolute(s.snmp.priv_key_file),
+            ),
+        )
+        for s in site.switches
+    )
+    return dataclasses.replace(site, switches=switches)
 
 
 def load_settings(path: str | Path, *, data_dir: Path | None = None) -> Settings:
@@ -468,6 +496,8 @@ def load_settings(path: str | Path, *, data_dir: Path | None = None) -> Settings
         settings = dataclasses.replace(settings, storage=storage)
     if settings.syslog is not None:
         settings = dataclasses.replace(settings, syslog=resolve_paths(settings.syslog, path.parent.resolve()))
+    if settings.site.switches:
+        settings = dataclasses.replace(settings, site=_with_key_paths(settings.site, path.parent.resolve()))
     web = settings.web
     if web.tls is not None or web.secret_key_file is not None:
         base = path.parent.resolve()

@@ -3,7 +3,7 @@ mamori itself."""
 
 from __future__ import annotations
 
-from mamori.rules import exposure, lateral, maintenance, network, system, windows, zones
+from mamori.rules import blocking, exposure, lateral, maintenance, network, system, windows, zones
 from mamori.rules.catalogue import Rule
 
 __all__ = ["BUILTIN_RULES"]
@@ -16,4 +16,5 @@ BUILTIN_RULES: tuple[Rule, ...] = (
     *exposure.RULES,
     *maintenance.RULES,
     *system.RULES,
+    *blocking.RULES,
 )

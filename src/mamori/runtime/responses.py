@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from pydantic import BaseModel
 
-from mamori.alerting import Dispatcher, build_action
+from mamori.alerting import Action, Dispatcher, build_action
 from mamori.alerting.dispatcher import TRACK_TTL
 from mamori.config import Settings
 from mamori.errors import ConfigError, ConfigProblem
@@ -19,7 +19,11 @@ log = logging.getLogger(__name__)
 
 
 def build_dispatcher(
-    settings: Settings, record: Callable[[list[Delivery]], None], *, heartbeat: bool = True
+    settings: Settings,
+    record: Callable[[list[Delivery]], None],
+    *,
+    heartbeat: bool = True,
+    prepare: Callable[[list[Action]], None] | None = None,
 ) -> Dispatcher | None:
     """A dispatcher for the enabled actions, or None when there are none. A broken action (say, a password
     file that cannot be read) is a settings problem reported before anything runs. ``heartbeat``: whether this
@@ -38,6 +42,8 @@ def build_dispatcher(
             problems.append(ConfigProblem(settings.source, None, None, f"actions[{index}]", str(exc)))
     if problems:
         raise ConfigError(problems)
+    if prepare is not None:
+        prepare(actions)  # the sensor attaches its block manager to the block actions
     log.info("actions: %s", ", ".join(f"{a.name} ({a.type})" for a in actions))
     # An alert's delivery state outlives its episode: a quiet spell shorter than the rule's quiet period continues it.
     ttl = max(TRACK_TTL, 2 * _longest_quiet_period(settings.detection), 2 * _longest_quiet_period(settings.windows))

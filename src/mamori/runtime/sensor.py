@@ -12,12 +12,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from mamori.alerting import Action
 from mamori.capture.sources import CaptureStats, LiveSource, wait_readable
 from mamori.config import Settings
 from mamori.detection import Clock, Engine, SystemClock
 from mamori.errors import CaptureError, StorageError
 from mamori.model import Alert, Site
 from mamori.runtime.analyze import capture_filter
+from mamori.runtime.blocking import build_block_manager
 from mamori.runtime.exposure import stored_services
 from mamori.runtime.known_paths import stored_paths
 from mamori.runtime.maintenance import StoredSessions, plans_version
@@ -83,10 +85,18 @@ class Sensor:
         ]
         self.on_alerts = on_alerts
         # With a syslog collector running beside it, the collector's detector sends the heartbeat (once per box).
-        self.dispatcher = build_dispatcher(
+        record = self.writer.submit_deliveries if self.writer else log_deliveries
+        built: list[Action] = []
+        self.dispatcher = build_dispatcher(settings, record, heartbeat=settings.syslog is None, prepare=built.extend)
+        self.blocks = build_block_manager(
             settings,
-            self.writer.submit_deliveries if self.writer else log_deliveries,
-            heartbeat=settings.syslog is None,
+            self.engine.index.site,
+            built,
+            store=store,
+            writer=self.writer,
+            dispatcher=lambda: self.dispatcher,
+            record=record,
+            clock=self.clock,
         )
         self._started = self.clock.now()
         self._errors: dict[str, str] = {}
@@ -115,6 +125,8 @@ class Sensor:
             return
         if version != self._ledger_version or plans_version(self.store) != self._plans_version:
             self.engine.update_site(self._site())
+            if self.blocks is not None:
+                self.blocks.update_site(self.engine.index.site)
             log.info(
                 "terminal ledger changed: now %d registered terminal(s)",
                 sum(len(s.terminals) for s in self.engine.index.site.systems),
@@ -153,6 +165,7 @@ class Sensor:
             self._open(source, now)
         if not any(s.is_open for s in self.sources):
             raise CaptureError("; ".join(self._errors.values()))
+        self._start_blocks()
         next_tick = time.monotonic() + 1.0
         next_health = time.monotonic()
         engine = self.engine
@@ -175,6 +188,7 @@ class Sensor:
         self._record_health()
         for source in self.sources:
             source.close()
+        self._stop_blocks()
         if self.dispatcher is not None:
             self.dispatcher.close(timeout=_ACTIONS_CLOSE_SECONDS)
         written = 0
@@ -183,6 +197,14 @@ class Sensor:
             self.writer.close()
             written = self.writer.written
         return SensorReport([s.refresh_stats() for s in self.sources], written, engine.observations)
+
+    def _start_blocks(self) -> None:
+        if self.blocks is not None:
+            self.blocks.start()
+
+    def _stop_blocks(self) -> None:
+        if self.blocks is not None:
+            self.blocks.close()
 
     def _drain(self, source: LiveSource, max_batches: int = 16) -> bool:
         """Feed up to ``max_batches`` batches from one interface to the engine, batch by batch (so memory holds one

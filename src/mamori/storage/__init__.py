@@ -1,6 +1,7 @@
 """Storage: a Django app (models, migrations) used through :class:`Store`. Django is imported only when a store
 is opened, never by capture or detection."""
 
+from mamori.storage.blocks import BlockTable
 from mamori.storage.exposure import ExposureTable
 from mamori.storage.ledger import ImportResult, Ledger, LedgerEntry, active_terminals_in
 from mamori.storage.maintenance import SessionTable, StoredPlan, WorkPlanTable
@@ -11,6 +12,7 @@ from mamori.storage.store import AlertFilter, AlertWriter, SensorHealth, Store, 
 __all__ = [
     "AlertFilter",
     "AlertWriter",
+    "BlockTable",
     "ExposureTable",
     "ImportResult",
     "KnownPathTable",
