@@ -4,7 +4,7 @@ from django.templatetags.static import static
 from django.urls import path
 from django.views.generic import RedirectView
 
-from mamori.web.views import account, admin, alerts, exposure, maintenance, overview, reports, terminals
+from mamori.web.views import account, admin, alerts, blocks, exposure, maintenance, overview, reports, terminals
 
 urlpatterns = [
     path("", overview.overview_view, name="overview"),
@@ -21,6 +21,8 @@ urlpatterns = [
     path("terminals/retire/", terminals.terminal_retire, name="terminal_retire"),
     path("terminals/import/", terminals.terminal_import, name="terminal_import"),
     path("terminals/export/", terminals.terminal_export, name="terminal_export"),
+    path("blocks/", blocks.blocks_view, name="blocks"),
+    path("blocks/release/", blocks.block_release, name="block_release"),
     path("exposure/", exposure.exposure_view, name="exposure"),
     path("exposure/approve/", exposure.exposure_approve, name="exposure_approve"),
     path("exposure/export/", exposure.exposure_export, name="exposure_export"),
