@@ -33,8 +33,8 @@ class Agent:
         else:
             snmp = (
                 f'{{version: "3", port: {self.port}, user: {V3_USER}, auth_protocol: sha256, '
-                f'auth_key_file: {self.keys / "auth.key"}, priv_protocol: aes128, '
-                f'priv_key_file: {self.keys / "priv.key"}, context: {COMMUNITY}, timeout: 2}}'
+                f"auth_key_file: {self.keys / 'auth.key'}, priv_protocol: aes128, "
+                f"priv_key_file: {self.keys / 'priv.key'}, context: {COMMUNITY}, timeout: 2}}"
             )
         return (
             f"switches:\n  - name: floor2-access\n    address: 127.0.0.1\n    snmp: {snmp}\n"
