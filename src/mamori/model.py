@@ -36,6 +36,8 @@ __all__ = [
     "BackupEvidence",
     "BackupJob",
     "BackupStatus",
+    "BlockAllow",
+    "BlockPolicy",
     "Clock",
     "ConnectionAttempt",
     "DangerousPort",
@@ -61,6 +63,8 @@ __all__ = [
     "Server",
     "Severity",
     "Site",
+    "SnmpAccess",
+    "Switch",
     "SystemClock",
     "Terminal",
     "Vendor",
@@ -708,6 +712,61 @@ class RestoreTest:
 
 
 @dataclass(frozen=True)
+class SnmpAccess:
+    """How mamori reaches a switch over SNMP. Secrets are never here: ``community_file``, ``auth_key_file`` and
+    ``priv_key_file`` name files (chmod 600) whose first line is the secret, read when a block is made."""
+
+    version: str  # "2c" | "3"
+    port: int = 161
+    community_file: str | None = None
+    user: str = ""
+    auth_protocol: str = "sha256"  # md5 | sha | sha224 | sha256 | sha384 | sha512
+    auth_key_file: str | None = None
+    priv_protocol: str = "aes128"  # des | aes128 | aes192 | aes256
+    priv_key_file: str | None = None
+    context: str = ""
+    timeout: float = 3.0
+    retries: int = 1
+
+
+@dataclass(frozen=True)
+class Switch:
+    """A switch whose access ports mamori may shut (``snmp-port`` blocking). ``uplinks`` and ``protect`` are port
+    names (ifName or ifDescr) or interface numbers (ifIndex, as text) that are never shut; ``max_macs`` is the most
+    MAC addresses a port may carry and still be shut (more: an uplink or a hub, refused). ``quarantine_vlan``:
+    move the port to this VLAN (Q-BRIDGE-MIB dot1qPvid) instead of shutting it."""
+
+    name: str
+    address: str
+    snmp: SnmpAccess
+    uplinks: tuple[str, ...] = ()
+    protect: tuple[str, ...] = ()
+    max_macs: int = 1
+    quarantine_vlan: int | None = None
+
+
+@dataclass(frozen=True)
+class BlockAllow:
+    """One rule the site allows to block for, at this severity or above."""
+
+    rule: str
+    min_severity: Severity = Severity.HIGH
+
+
+@dataclass(frozen=True)
+class BlockPolicy:
+    """What blocking (遮断) may do at this site: for which rules and severities, whether it only records what it
+    would do (``dry_run``), and when a block is lifted by itself (``release_after`` seconds; 0: only by hand)."""
+
+    allow: tuple[BlockAllow, ...] = (BlockAllow("unregistered-terminal", Severity.HIGH),)
+    dry_run: bool = False
+    release_after: float = 4 * 3600.0
+
+    def allows(self, rule: str, severity: Severity) -> bool:
+        return any(a.rule == rule and severity >= a.min_severity for a in self.allow)
+
+
+@dataclass(frozen=True)
 class Site:
     """The hospital's site model as far as the sensor needs it."""
 
@@ -722,6 +781,8 @@ class Site:
     vendors: tuple[Vendor, ...] = ()
     time_zone: str = "Asia/Tokyo"  # where work plans' times are read (the site's wall clock)
     backups: tuple[BackupJob, ...] = ()
+    switches: tuple[Switch, ...] = ()
+    blocking: BlockPolicy = BlockPolicy()
 
 
 def iso_time(ts: float) -> str:

@@ -24,14 +24,17 @@ from types import MappingProxyType
 from typing import Any
 
 from mamori.alerting.base import Action
+from mamori.alerting.block_actions import ArpIsolateAction, SnmpPortAction
 from mamori.alerting.email import EmailAction
 from mamori.alerting.script import ScriptAction
 from mamori.alerting.syslog import SyslogAction
 from mamori.alerting.webhook import WebhookAction
 from mamori.alerting.zabbix import ZabbixAction
 from mamori.config import ActionOptionTypes, ActionSettings
+from mamori.config import ArpIsolateAction as ArpIsolateOptions
 from mamori.config import EmailAction as EmailOptions
 from mamori.config import ScriptAction as ScriptOptions
+from mamori.config import SnmpPortAction as SnmpPortOptions
 from mamori.config import SyslogAction as SyslogOptions
 from mamori.config import WebhookAction as WebhookOptions
 from mamori.config import ZabbixAction as ZabbixOptions
@@ -91,6 +94,8 @@ BUILTIN: ActionTypes = MappingProxyType(
         "syslog": ActionType("syslog", SyslogOptions, SyslogAction),
         "email": ActionType("email", EmailOptions, EmailAction),
         "webhook": ActionType("webhook", WebhookOptions, WebhookAction),
+        "snmp-port": ActionType("snmp-port", SnmpPortOptions, SnmpPortAction),
+        "arp-isolate": ActionType("arp-isolate", ArpIsolateOptions, ArpIsolateAction),
     }
 )
 

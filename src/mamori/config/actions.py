@@ -18,14 +18,16 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from mamori.config.values import Duration, Port, Strict
+from mamori.config.values import Duration, Mac, Port, Strict
 
 __all__ = [
     "BUILTIN_ACTION_OPTIONS",
     "ActionOptionTypes",
     "ActionSettings",
+    "ArpIsolateAction",
     "EmailAction",
     "ScriptAction",
+    "SnmpPortAction",
     "SyslogAction",
     "WebhookAction",
     "ZabbixAction",
@@ -252,6 +254,28 @@ class WebhookAction(ActionSettings):
         return text
 
 
+class SnmpPortAction(ActionSettings):
+    """Shut the switch port of an unregistered terminal (or move it to the quarantine VLAN) over SNMP; the switches
+    are the site's ``switches:``. What may be blocked is the site's ``blocking:`` (docs/design.md, blocking)."""
+
+    type: Literal["snmp-port"]
+    switches: tuple[str, ...] | None = Field(None, description="only these switches (default: every one)")
+    dry_run: bool = Field(False, description="only record what would be done")
+
+
+class ArpIsolateAction(ActionSettings):
+    """Cut a stranger off by ARP from the sensor's own port on the segment, for segments whose switches cannot be
+    driven. Off unless this action is configured; refused on medical segments and for any registered device."""
+
+    type: Literal["arp-isolate"]
+    interface: str = Field(min_length=1, max_length=15, pattern=r"^[A-Za-z0-9_.:@-]+$")
+    sink_mac: Mac = Field("02:00:00:00:be:ef", description="the MAC that goes nowhere (a locally administered one)")
+    interval: Duration = Field(1.0, ge=0.2, le=10, description="the bindings are told again this often")
+    duration: Duration = Field(1800.0, gt=0, le=86400, description="isolation stops by itself after this")
+    max_rate: int = Field(50, ge=1, le=500, description="frames a second at most, all targets together")
+    dry_run: bool = Field(False, description="only record what would be done")
+
+
 ActionOptionTypes = Mapping[str, type[ActionSettings]]
 """Action type name -> its options model: what the settings loader accepts under ``actions:``."""
 
@@ -264,5 +288,7 @@ BUILTIN_ACTION_OPTIONS: ActionOptionTypes = MappingProxyType(
         "syslog": SyslogAction,
         "email": EmailAction,
         "webhook": WebhookAction,
+        "snmp-port": SnmpPortAction,
+        "arp-isolate": ArpIsolateAction,
     }
 )

@@ -18,6 +18,8 @@ from pydantic import BeforeValidator, Field, ValidationError, create_model
 
 from mamori.config.actions import BUILTIN_ACTION_OPTIONS, ActionOptionTypes, ActionSettings
 from mamori.config.backups import BackupIn, backup_checks, backups_of, resolve_backup_paths
+from mamori.config.blocking import BlockingIn, SwitchIn, blocking_checks, switches_of
+from mamori.config.blocking import policy_of as block_policy_of
 from mamori.config.lateral import ExemptHostIn, exempt_hosts_of
 from mamori.config.messages import bilingual, pydantic_message
 from mamori.config.scan import ScanIn, scan_checks, scan_of
@@ -97,6 +99,8 @@ class _SettingsIn(Strict):
     scan: ScanIn | None = None
     vendors: tuple[VendorIn, ...] = ()
     backups: tuple[BackupIn, ...] = ()
+    switches: tuple[SwitchIn, ...] = ()
+    blocking: BlockingIn | None = None
     actions: tuple[ActionSettings, ...] = ()
     windows: WindowsSettings = WindowsSettings()
     syslog: SyslogSettings | None = None
@@ -369,6 +373,8 @@ def _to_site(data: _SettingsIn) -> Site:
         vendors=vendors_of(data.vendors, data.site.time_zone),
         time_zone=data.site.time_zone,
         backups=backups_of(data.backups),
+        switches=switches_of(data.switches),
+        blocking=block_policy_of(data.blocking),
     )
 
 
@@ -462,6 +468,7 @@ def settings_from_text(
     scan_checks(raw, lambda path, message: problems.append(located.problem(source, path, message)))
     vendor_checks(raw, lambda path, message: problems.append(located.problem(source, path, message)))
     backup_checks(raw, lambda path, message: problems.append(located.problem(source, path, message)))
+    blocking_checks(raw, lambda path, message: problems.append(located.problem(source, path, message)))
     if problems or parsed is None:
         raise ConfigError(_sorted(problems))
     return Settings(
@@ -477,6 +484,27 @@ def settings_from_text(
         web=parsed.web,
         warnings=_warnings(node, raw, source, located),
     )
+
+
+def _with_key_paths(site: Site, base: Path) -> Site:
+    """The switches' key files named relative to the settings file's folder, made absolute."""
+
+    def absolute(name: str | None) -> str | None:
+        return None if name is None else str(base / name)
+
+    switches = tuple(
+        dataclasses.replace(
+            s,
+            snmp=dataclasses.replace(
+                s.snmp,
+                community_file=absolute(s.snmp.community_file),
+                auth_key_file=absolute(s.snmp.auth_key_file),
+                priv_key_file=absolute(s.snmp.priv_key_file),
+            ),
+        )
+        for s in site.switches
+    )
+    return dataclasses.replace(site, switches=switches)
 
 
 def load_settings(
@@ -508,6 +536,8 @@ def load_settings(
     if settings.site.backups:
         backups = resolve_backup_paths(settings.site.backups, path.parent.resolve())
         settings = dataclasses.replace(settings, site=dataclasses.replace(settings.site, backups=backups))
+    if settings.site.switches:
+        settings = dataclasses.replace(settings, site=_with_key_paths(settings.site, path.parent.resolve()))
     web = settings.web
     if web.tls is not None or web.secret_key_file is not None:
         base = path.parent.resolve()

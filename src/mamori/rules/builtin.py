@@ -3,7 +3,7 @@ exposure, remote maintenance, backups, mamori itself."""
 
 from __future__ import annotations
 
-from mamori.rules import backups, exposure, lateral, maintenance, network, system, windows, zones
+from mamori.rules import backups, blocking, exposure, lateral, maintenance, network, system, windows, zones
 from mamori.rules.catalogue import Rule
 
 __all__ = ["BUILTIN_RULES"]
@@ -17,4 +17,5 @@ BUILTIN_RULES: tuple[Rule, ...] = (
     *maintenance.RULES,
     *backups.RULES,
     *system.RULES,
+    *blocking.RULES,
 )

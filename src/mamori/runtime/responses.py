@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from pydantic import BaseModel
 
-from mamori.alerting import ActionTypes, Dispatcher, build_action
+from mamori.alerting import Action, ActionTypes, Dispatcher, build_action
 from mamori.alerting.dispatcher import TRACK_TTL
 from mamori.config import Settings
 from mamori.errors import ConfigError, ConfigProblem
@@ -25,6 +25,7 @@ def build_dispatcher(
     heartbeat: bool = True,
     action_types: ActionTypes | None = None,
     clock: Clock | None = None,
+    prepare: Callable[[list[Action]], None] | None = None,
 ) -> Dispatcher | None:
     """A dispatcher for the enabled actions, or None when there are none. A broken action (say, a password
     file that cannot be read) is a settings problem reported before anything runs. ``heartbeat``: whether this
@@ -44,6 +45,8 @@ def build_dispatcher(
             problems.append(ConfigProblem(settings.source, None, None, f"actions[{index}]", str(exc)))
     if problems:
         raise ConfigError(problems)
+    if prepare is not None:
+        prepare(actions)  # the sensor attaches its block manager to the block actions
     log.info("actions: %s", ", ".join(f"{a.name} ({a.type})" for a in actions))
     # An alert's delivery state outlives its episode: a quiet spell shorter than the rule's quiet period continues it.
     ttl = max(TRACK_TTL, 2 * _longest_quiet_period(settings.detection), 2 * _longest_quiet_period(settings.windows))

@@ -17,7 +17,7 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from mamori.alerting import ActionTypes
+from mamori.alerting import Action, ActionTypes
 from mamori.capture.sources import CaptureStats, LiveSource, PacketSource, wait_readable
 from mamori.config import Settings
 from mamori.detection import Clock, Engine, SystemClock
@@ -26,6 +26,7 @@ from mamori.model import Alert, Site
 from mamori.runtime.analyze import capture_filter
 from mamori.runtime.assets import StoredDevices
 from mamori.runtime.backups import BackupRun, BackupSchedule
+from mamori.runtime.blocking import build_block_manager
 from mamori.runtime.exposure import stored_services
 from mamori.runtime.flow_counts import stored_flows
 from mamori.runtime.known_paths import stored_paths
@@ -148,11 +149,24 @@ class Sensor:
         )
         self.on_alerts = on_alerts
         # With a syslog collector running beside it, the collector's detector sends the heartbeat (once per box).
+        record = self.writer.submit_deliveries if self.writer else log_deliveries
+        built: list[Action] = []
         self.dispatcher = build_dispatcher(
             settings,
-            self.writer.submit_deliveries if self.writer else log_deliveries,
+            record,
             heartbeat=settings.syslog is None,
             action_types=action_types,
+            clock=self.clock,
+            prepare=built.extend,
+        )
+        self.blocks = build_block_manager(
+            settings,
+            self.engine.index.site,
+            built,
+            store=db,
+            writer=self.writer,
+            dispatcher=lambda: self.dispatcher,
+            record=record,
             clock=self.clock,
         )
         self._started = self.clock.now()
@@ -193,6 +207,8 @@ class Sensor:
             return
         if version != self._ledger_version:
             self.engine.update_site(self._site())
+            if self.blocks is not None:
+                self.blocks.update_site(self.engine.index.site)
             log.info(
                 "terminal ledger changed: now %d registered terminal(s)",
                 sum(len(s.terminals) for s in self.engine.index.site.systems),
@@ -239,6 +255,8 @@ class Sensor:
             self._open(source, now)
         if not any(s.is_open for s in self.sources):
             raise CaptureError("; ".join(self._errors.values()))
+        if self.blocks is not None:
+            self.blocks.start()
         self._next_tick = self.clock.monotonic() + 1.0
         self._next_health = self.clock.monotonic()
 
@@ -271,6 +289,8 @@ class Sensor:
         self._record_health()
         for source in self.sources:
             source.close()
+        if self.blocks is not None:
+            self.blocks.close()
         if self.dispatcher is not None:
             self.dispatcher.close(timeout=_ACTIONS_CLOSE_SECONDS)
         written = 0

@@ -3,6 +3,7 @@ is opened, never by capture or detection."""
 
 from mamori.storage.assets import Answer, AnswerTable, Asset, AssetTable, Comparison
 from mamori.storage.backups import BACKUP_RULES, BackupPosture, BackupTable
+from mamori.storage.blocks import BlockTable
 from mamori.storage.exposure import ExposureTable
 from mamori.storage.flows import FlowTable
 from mamori.storage.incidents import IncidentRow, refresh_incidents
@@ -24,6 +25,7 @@ __all__ = [
     "AssetTable",
     "BackupPosture",
     "BackupTable",
+    "BlockTable",
     "Comparison",
     "ExposureTable",
     "FlowTable",

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mamori.errors import StorageError
+from mamori.storage.blocks import BlockTable
 from mamori.storage.store import Store
 
 if TYPE_CHECKING:
@@ -163,6 +164,11 @@ class Ledger:
                 result = self._apply(latest, source, _utc(self._clock()))
                 if dry_run:
                     transaction.set_rollback(True, using=self.alias)
+                else:
+                    # A terminal registered is never kept blocked: the sensor lifts its block within a second.
+                    BlockTable(self.store).request_release_of(
+                        (e.mac for e in latest.values() if e.active), "registered", self._clock()
+                    )
         except DatabaseError as exc:
             raise StorageError(f"cannot write the terminal ledger in {self.store.path}: {exc}") from exc
         return result

@@ -496,3 +496,35 @@ class SelfCheckRecord(models.Model):
     class Meta:
         db_table = "mamori_self_check"
         ordering = ["id"]
+
+
+class BlockRow(models.Model):
+    """A block (遮断) made, refused, or released: mamori.blocking.BlockRecord in the database."""
+
+    block_id = models.CharField(max_length=32, unique=True)
+    method = models.CharField(max_length=16)  # snmp-port | arp-isolate
+    action = models.CharField(max_length=64)
+    alert_uid = models.CharField(max_length=64)
+    rule = models.CharField(max_length=64)
+    mac = models.CharField(max_length=17)
+    ip = models.CharField(max_length=45, null=True, blank=True)
+    state = models.CharField(max_length=16)  # active | dry-run | refused | failed | released
+    place = models.CharField(max_length=512, blank=True, default="")
+    port_name = models.CharField(max_length=255, blank=True, default="")  # as the switch says it: hostile text
+    port_descr = models.CharField(max_length=255, blank=True, default="")
+    reason = models.CharField(max_length=32, blank=True, default="")
+    detail = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField()
+    release_at = models.DateTimeField(null=True, blank=True)
+    released_at = models.DateTimeField(null=True, blank=True)
+    released_by = models.CharField(max_length=150, blank=True, default="")
+    release_requested_at = models.DateTimeField(null=True, blank=True)
+    release_requested_by = models.CharField(max_length=150, blank=True, default="")
+    restore = models.JSONField(default=dict)
+
+    class Meta:
+        db_table = "mamori_block"
+        indexes = [
+            models.Index(fields=["state"], name="mamori_block_state"),
+            models.Index(fields=["created_at"], name="mamori_block_created"),
+        ]

@@ -26,7 +26,7 @@ actions:
 
 
 def test_the_built_in_types_are_the_ones_the_settings_accept_by_default() -> None:
-    assert list(BUILTIN) == ["script", "zabbix", "syslog", "email", "webhook"]
+    assert list(BUILTIN) == ["script", "zabbix", "syslog", "email", "webhook", "snmp-port", "arp-isolate"]
     assert dict(option_types(BUILTIN)) == dict(BUILTIN_ACTION_OPTIONS)
 
 
@@ -57,7 +57,7 @@ def test_a_registered_type_is_validated_with_its_own_options_and_built() -> None
 
 def test_building_an_unknown_type_lists_the_known_ones() -> None:
     options = RecordingOptions(name="pager", type="recording")
-    with pytest.raises(UnknownActionTypeError, match=r"unknown type 'recording'; known: email, script, syslog"):
+    with pytest.raises(UnknownActionTypeError, match=r"unknown type 'recording'; known: arp-isolate, email, script, snmp-port, syslog"):
         build_action(options, BUILTIN)
 
 
@@ -95,7 +95,7 @@ def test_plugins_come_from_entry_points_and_never_replace_a_built_in(caplog: pyt
             ("text", f"{here}:NOT_A_TYPE"),  # not an ActionType
         )
     )
-    assert list(found) == ["script", "zabbix", "syslog", "email", "webhook", "pager"]
+    assert list(found) == [*BUILTIN, "pager"]
     assert found["pager"] is PAGER and found["script"] is BUILTIN["script"]
     messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert any("script" in m and "ignored" in m for m in messages)

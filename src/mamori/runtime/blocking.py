@@ -1,0 +1,98 @@
+"""Blocking in the sensor: the block manager wired to the store, the dispatcher and the block actions, and each
+block or release turned into a ``device-blocked`` alert (for the dashboard, Zabbix, the reports) and into a
+delivery on the alert that caused it."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+
+from mamori.alerting import Action, Dispatcher
+from mamori.alerting.block_actions import attach_blocking
+from mamori.blocking import BlockEvent, BlockManager, MemoryBook
+from mamori.config import ArpIsolateAction, Settings, SnmpPortAction
+from mamori.model import Alert, Clock, Delivery, Severity, Site
+from mamori.rules.blocking import DeviceBlockedDetails
+from mamori.storage import AlertWriter, BlockTable, Store
+
+__all__ = ["block_alert", "build_block_manager"]
+
+log = logging.getLogger(__name__)
+
+_SEVERITY = {
+    "blocked": Severity.MEDIUM,
+    "failed": Severity.MEDIUM,
+    "dry-run": Severity.LOW,
+    "release-failed": Severity.HIGH,
+}
+
+
+def block_alert(event: BlockEvent, now: float) -> Alert | None:
+    """The ``device-blocked`` alert that reports ``event`` (None for a refusal: nothing was done)."""
+    r = event.record
+    if event.event == "refused":
+        return None
+    severity = _SEVERITY.get(event.event) or (Severity.LOW if r.restore.get("dry_run") else Severity.MEDIUM)
+    return Alert(
+        uid=hashlib.sha256(f"block:{r.id}".encode()).hexdigest()[:32],
+        rule="device-blocked",
+        key=f"block|{r.id}",
+        severity=severity,
+        first_seen=r.created_at,
+        last_seen=now,
+        count=2 if r.state == "released" else 1,
+        src_mac=r.mac or None,
+        src_ip=r.ip,
+        details=DeviceBlockedDetails(
+            block_id=r.id,
+            method=r.method,
+            state=r.state,
+            place=r.place,
+            port_name=r.port_name,
+            port_descr=r.port_descr,
+            blocked_for=r.alert_uid,
+            blocked_rule=r.rule,
+            action=r.action,
+            release_at=r.release_at,
+            released_by=r.released_by,
+            detail=r.detail,
+        ),
+    )
+
+
+def build_block_manager(
+    settings: Settings,
+    site: Site,
+    actions: Sequence[Action],
+    *,
+    store: Store | None,
+    writer: AlertWriter | None,
+    dispatcher: Callable[[], Dispatcher | None],
+    record: Callable[[list[Delivery]], None],
+    clock: Clock,
+) -> BlockManager | None:
+    """The manager for the enabled block actions (None when there are none), attached to them."""
+    if not any(isinstance(a, SnmpPortAction | ArpIsolateAction) and a.enabled for a in settings.actions):
+        return None
+
+    def on_event(event: BlockEvent) -> None:
+        now = clock.now()
+        alert = block_alert(event, now)
+        if alert is not None:
+            if writer is not None:
+                writer.submit([alert])
+            target = dispatcher()
+            if target is not None:
+                target.submit([alert])
+        if event.event in ("released", "release-failed"):
+            r = event.record
+            ok = event.event == "released"
+            detail = f"released by {r.released_by}" if ok else r.detail
+            record([Delivery(r.alert_uid, r.action, r.method, "release", 1, now, ok, ok, detail[:4000], 0)])
+
+    book = BlockTable(store) if store is not None else MemoryBook()
+    manager = BlockManager(site, book, clock=clock, on_event=on_event)
+    count = attach_blocking(list(actions), manager)
+    log.info("blocking: %d action(s); dry run: %s", count, "yes" if site.blocking.dry_run else "no")
+    return manager
