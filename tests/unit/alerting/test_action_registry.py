@@ -57,7 +57,8 @@ def test_a_registered_type_is_validated_with_its_own_options_and_built() -> None
 
 def test_building_an_unknown_type_lists_the_known_ones() -> None:
     options = RecordingOptions(name="pager", type="recording")
-    with pytest.raises(UnknownActionTypeError, match=r"unknown type 'recording'; known: arp-isolate, email, script, snmp-port, syslog"):
+    known = r"known: arp-isolate, email, script, snmp-port, syslog"
+    with pytest.raises(UnknownActionTypeError, match=rf"unknown type 'recording'; {known}"):
         build_action(options, BUILTIN)
 
 
