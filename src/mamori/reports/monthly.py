@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from mamori import escape
 from mamori.errors import MamoriError
@@ -24,7 +25,10 @@ from mamori.model import Alert, Severity, Site
 from mamori.reports.names import ACTION_NAMES, rule_label
 from mamori.reports.zone_map import ZoneView
 from mamori.rules import render
-from mamori.storage import Ledger, LedgerEntry, Store
+from mamori.storage import BlockTable, Ledger, LedgerEntry, Store
+
+if TYPE_CHECKING:
+    from mamori.blocking import BlockRecord
 
 __all__ = [
     "BUNDLED_FONT",
@@ -63,6 +67,7 @@ class MonthData:
     uptime_hours: dict[str, int] = field(default_factory=dict)
     now: dt.datetime | None = None  # when the report was made: a month under way counts only its hours so far
     zones: ZoneView | None = None  # flows between segments in the month (None: the site has no segments)
+    blocks: list[BlockRecord] = field(default_factory=list)  # blocks made or released in the month
 
     @property
     def hours(self) -> int:
@@ -105,6 +110,7 @@ def collect_month(
             data.retired.append(entry)
     hours = SensorHour.objects.using(store.alias).filter(hour__gte=start, hour__lt=end)
     data.uptime_hours = dict(Counter(h.name for h in hours))
+    data.blocks = BlockTable(store).between(start.timestamp(), end.timestamp())
     if site_model is not None and site_model.segments:
         from mamori.reports.zone_map import collect_between
 
@@ -150,6 +156,44 @@ def local_time(ts: float | dt.datetime, zone: dt.tzinfo | None = None) -> str:
     """In the report's zone (the month's), not the machine's."""
     value = ts if isinstance(ts, dt.datetime) else dt.datetime.fromtimestamp(ts, tz=dt.UTC)
     return value.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+
+_BLOCK_STATES = {
+    "active": "遮断中 / in force",
+    "dry-run": "試行のみ / dry run",
+    "failed": "失敗 / failed",
+    "released": "解除済み / released",
+}
+_BLOCK_METHODS = {"snmp-port": "スイッチのポート / switch port", "arp-isolate": "ARP 隔離 / ARP isolation"}
+
+
+def _block_section(data: MonthData, table: Any, heading: Any, body: Any) -> list[object]:
+    """Section 6: the blocks made or released in the month (遮断と解除), each with where and how it stands."""
+    from reportlab.platypus import Paragraph
+
+    zone = data.start.tzinfo
+    story: list[object] = [Paragraph("6. 遮断と解除 / Blocks and releases", heading)]
+    if not data.blocks:
+        story.append(Paragraph("この月の遮断はありません / No device was blocked this month.", body))
+        return story
+    rows: list[list[object]] = [
+        ["遮断 / Blocked", "方法 / Method", "機器 / Device", "場所 / Where", "状態 / State", "解除 / Released"]
+    ]
+    for b in data.blocks[:300]:
+        where = " ".join(part for part in (b.place, b.port_name, b.port_descr) if part)
+        released = f"{local_time(b.released_at, zone)} {b.released_by}" if b.released_at is not None else ""
+        rows.append(
+            [
+                local_time(b.created_at, zone),
+                _BLOCK_METHODS.get(b.method, b.method),
+                f"{b.mac} {b.ip or ''}",
+                where,
+                _BLOCK_STATES.get(b.state, b.state),
+                released,
+            ]
+        )
+    story.append(table(rows, [26, 28, 36, 44, 20, 28]))
+    return story
 
 
 def render_pdf(  # noqa: PLR0915 - one page flow
@@ -272,6 +316,7 @@ def render_pdf(  # noqa: PLR0915 - one page flow
     from mamori.reports.monthly_zones import zone_section
 
     story.extend(zone_section(data, table, heading, body, small))
+    story.extend(_block_section(data, table, heading, body))
 
     out = io.BytesIO()
     doc = SimpleDocTemplate(

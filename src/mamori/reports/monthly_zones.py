@@ -19,10 +19,11 @@ from mamori.reports.names import STATUS_NAMES, rule_label
 from mamori.rules import render
 from mamori.rules.zones import ZONE_NAMES
 
-__all__ = ["LATERAL", "ZONE_RULES", "zone_section"]
+__all__ = ["LATERAL", "LATERAL_WINDOWS", "ZONE_RULES", "zone_section"]
 
 LATERAL = "lateral-movement"
-ZONE_RULES = ("zone-policy", LATERAL, "new-path")
+LATERAL_WINDOWS = "lateral-movement-windows"  # the same movement seen in Windows logons
+ZONE_RULES = ("zone-policy", LATERAL, LATERAL_WINDOWS, "new-path")
 _TOP_PAIRS = 10
 _LISTED = 30
 _MATRIX_MAX = 9  # segments in the printed matrix (more do not fit the page's width): those with flows first
@@ -51,7 +52,7 @@ def zone_section(
     story.append(table(rows, [80, 25, 40, 25]))
 
     story.append(Paragraph("水平展開 / Lateral movement", body))
-    lateral = by_rule[LATERAL]
+    lateral = sorted(by_rule[LATERAL] + by_rule[LATERAL_WINDOWS], key=lambda a: a.first_seen)
     if lateral:
         listed = [["日時 / First seen", "内容 / Summary", "状態 / Status"]]
         listed += [

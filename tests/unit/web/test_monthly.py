@@ -213,3 +213,47 @@ def test_without_segments_the_zone_section_says_so(tmp_path: Path) -> None:
     assert "5. ゾーン違反・水平展開・新しい経路" in text
     assert "No lateral movement was seen this month." in text
     assert "No segments are defined: flows between segments are not counted." in text
+
+
+def test_the_block_section_lists_blocks_and_releases_with_the_switch_text_escaped(tmp_path: Path) -> None:
+    from mamori.blocking import BlockRecord
+
+    data = _month()
+    made = dt.datetime(2026, 11, 5, 10, 0, tzinfo=JST).timestamp()
+    data.blocks = [
+        BlockRecord(
+            "b1",
+            "snmp-port",
+            "sw-block",
+            "a0",
+            "unregistered-terminal",
+            "02:66:00:00:be:ef",
+            "192.168.10.200",
+            "released",
+            made,
+            place="floor2-access Gi1/0/7",
+            port_name="Gi1/0/7",
+            port_descr='<img src="/etc/passwd"/> =HYPERLINK("x")',  # the switch's words: hostile text
+            released_at=made + 3600,
+            released_by="kanri",
+        ),
+        BlockRecord(
+            "b2", "arp-isolate", "arp", "a0", "unregistered-terminal", "02:66:00:00:be:f0", None, "dry-run", made
+        ),
+    ]
+    text = _text(render_pdf(data, generated=dt.datetime(2026, 12, 1, 8, 0, tzinfo=JST)), tmp_path)
+    for words in (
+        "6. 遮断と解除",
+        "スイッチのポート",
+        "Gi1/0/7",
+        '<img src="/etc/passwd"/>',
+        "解除済み",
+        "kanri",
+        "試行のみ",
+    ):
+        assert words in text, words
+
+
+def test_a_month_without_blocks_says_so(tmp_path: Path) -> None:
+    text = _text(render_pdf(_month(), generated=dt.datetime(2026, 12, 1, 8, 0, tzinfo=JST)), tmp_path)
+    assert "この月の遮断はありません" in text
