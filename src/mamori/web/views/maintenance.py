@@ -208,7 +208,8 @@ def _form(request: HttpRequest, site: Site) -> tuple[dict[str, Any] | None, dict
     times: dict[str, float] = {}
     for name in ("start", "end"):
         try:
-            times[name] = dt.datetime.fromisoformat(values[name]).replace(tzinfo=zone).timestamp()
+            moment = dt.datetime.fromisoformat(values[name])
+            times[name] = (moment if moment.tzinfo else moment.replace(tzinfo=zone)).timestamp()
         except ValueError:
             errors[name] = _("Give a date and time such as 2026-11-10 09:00.")
     if "start" in times and "end" in times and times["end"] <= times["start"]:
