@@ -22,7 +22,7 @@ vendors:
 
 SCRIPT = r"""
 import json, sys
-import pytest
+from pathlib import Path
 
 from mamori.cli.compose import compose_dashboard
 from mamori.config import load_settings
