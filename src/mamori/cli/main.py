@@ -33,6 +33,7 @@ from mamori.cli.rules import rules
 from mamori.cli.scan import scan
 from mamori.cli.segments import segments
 from mamori.cli.terminals import terminals
+from mamori.cli.vendors import vendors
 from mamori.cli.web import user, web
 from mamori.cli.zabbix import zabbix_template
 from mamori.config import Settings
@@ -358,6 +359,7 @@ cli.add_command(demo)
 cli.add_command(rules)
 cli.add_command(terminals)
 cli.add_command(segments)
+cli.add_command(vendors)
 cli.add_command(scan)
 cli.add_command(web)
 cli.add_command(user)

@@ -66,6 +66,8 @@ out["stored"] = [
 ]
 out["audit"] = list(AuditEntry.objects.filter(action="work-plan.add").values_list("target", flat=True))
 out["listed"] = client.get("/maintenance/plans/").content.decode()
+out["vendors_csv"] = client.get("/maintenance/vendors/export/").content.decode("utf-8-sig")
+out["vendors_sjis"] = client.get("/maintenance/vendors/export/?encoding=shift_jis").content.decode("cp932")
 print(json.dumps(out))
 """
 
@@ -138,3 +140,17 @@ def test_a_correct_plan_is_stored_audited_and_listed(found: dict[str, object]) -
     assert found["stored"] == [["透析装置メーカー", "作業計画 2026-118", 10800.0, [3389]]]
     assert len(found["audit"]) == 1 and str(found["audit"][0]).startswith("透析装置メーカー db:")  # type: ignore[index]
     assert "作業計画 2026-118" in str(found["listed"])
+
+
+def test_the_vendor_list_is_shown_and_exported(found: dict[str, object]) -> None:
+    page = str(found["listed"])
+    section = page[page.index('data-test="vendor-list"') :]
+    assert (
+        "Vendors and the devices they maintain" in section
+        and "透析装置メーカー" in section
+        and "10.9.0.0/24" in section
+    )
+    for text in (str(found["vendors_csv"]), str(found["vendors_sjis"])):
+        header, row = text.splitlines()[:2]
+        assert header == "業者,接続元,アカウント,保守対象機器,作業計画,備考"
+        assert row.startswith("透析装置メーカー,10.9.0.0/24,,10.1.0.20,")
