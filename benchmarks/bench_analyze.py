@@ -37,6 +37,11 @@ What it measures
     attempt (the worst case: each SYN is counted in a source's window); printed in µs per observation next to
     tcpdump's µs per packet on that capture.
 
+    The remote-maintenance detector's own cost is timed the same way: the capture's connection attempts handed to a
+    fresh detector whose site has vendors none of the capture's addresses belongs to (the usual case: a VPN pool, a
+    bastion), and again with one vendor whose sources are the whole LAN and whose window is open all day (the worst
+    case: every attempt is judged against the plan and counted into a session).
+
 How to run
     . .venv/bin/activate
     python benchmarks/bench_analyze.py                      # 5 million packets in /tmp/mamori-bench
@@ -54,6 +59,7 @@ by mamori's (above 1: mamori is faster).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -76,11 +82,12 @@ from mamori.config import Settings, load_settings
 from mamori.detection import Engine
 from mamori.detection.book import AlertBook
 from mamori.detection.lateral import LateralMovementDetector
+from mamori.detection.maintenance import RemoteMaintenanceDetector
 from mamori.detection.site_index import SiteIndex
 from mamori.model import ACK, PSH, RST, SYN, ConnectionAttempt
 from mamori.rules.render import summary
 from mamori.runtime import analyze_captures, capture_filter
-from mamori.testing import MemoryFlows
+from mamori.testing import MemoryFlows, MemorySessions
 from mamori.testing.pcapbuilder import PcapWriter, arp, eth, ipv4, tcp
 
 DEFAULT_WORKDIR = Path("/tmp/mamori-bench")
@@ -467,6 +474,7 @@ class Measured:
     decoded: int
     alerts: list[str]
     lateral: tuple[int, float, float] = (0, 0.0, 0.0)  # attempts, best s as they are, best s all on SMB
+    maintenance: tuple[float, float, int] = (0.0, 0.0, 0)  # best s others' SYNs, best s all a vendor's, sessions
     flows: tuple[float, float, int, int, int] | None = None  # --zones: see measure_flows
 
 
@@ -539,7 +547,8 @@ def measure(label: str, pcap: Path, site: Path, database: Path, tools: tuple[str
     flows = measure_flows(settings, pcap) if settings.site.segments else None
     if result.warnings or result.failed:
         print("warnings: " + "; ".join([*result.warnings, *result.failed]))
-    lateral = lateral_cost(settings, pcap, bpf)
+    lateral, attempts = lateral_cost(settings, pcap, bpf)
+    maintenance = maintenance_cost(settings, attempts)
     return Measured(
         label,
         pcap,
@@ -553,13 +562,14 @@ def measure(label: str, pcap: Path, site: Path, database: Path, tools: tuple[str
         stats.decoded,
         [f"{a.rule:22} count {a.count:>7,}  {summary(a, 'en')}" for a in result.alerts],
         lateral,
+        maintenance,
         flows,
     )
 
 
-def lateral_cost(settings: Settings, pcap: Path, bpf: str) -> tuple[int, float, float]:
-    """The lateral-movement detector alone over the capture's connection attempts: (attempts, best seconds as they
-    are, best seconds with every attempt on SMB)."""
+def lateral_cost(settings: Settings, pcap: Path, bpf: str) -> tuple[tuple[int, float, float], list[ConnectionAttempt]]:
+    """The lateral-movement detector alone over the capture's connection attempts: ((attempts, best seconds as they
+    are, best seconds with every attempt on SMB), the attempts)."""
     source = FileSource(pcap, bpf, parallel_min_bytes=1 << 62)
     source.start()
     try:
@@ -579,7 +589,48 @@ def lateral_cost(settings: Settings, pcap: Path, bpf: str) -> tuple[int, float, 
                 on_attempt(attempt)
             runs.append(time.perf_counter() - started)
         figures.append(min(runs))
-    return len(attempts), figures[0], figures[1]
+    return (len(attempts), figures[0], figures[1]), attempts
+
+
+# Vendors for the remote-maintenance cost: the usual case (a VPN pool and a bastion that none of the capture's
+# addresses is in) and the worst (one vendor whose sources are the whole LAN, with a window open all day, so that
+# every connection attempt is a vendor's contact, judged against its plan and counted into a session).
+_VENDORS_ELSEWHERE = [
+    {"name": "透析装置メーカー", "sources": ["10.9.0.0/24", "203.0.113.7"], "devices": ["10.10.1.11"],
+     "work_plans": [{"every": "day", "time": "09:00", "duration": "2h", "ports": [3389]}]},
+    {"name": "画像装置メーカー", "sources": ["192.168.100.192/26"], "accounts": ["vendor-img"]},
+]  # fmt: skip
+_VENDOR_EVERYWHERE = [
+    {"name": "全域の保守業者", "sources": ["10.10.0.0/16"],
+     "work_plans": [{"every": "day", "time": "00:00", "duration": "24h"}]},
+]  # fmt: skip
+
+
+def maintenance_cost(settings: Settings, attempts: Sequence[ConnectionAttempt]) -> tuple[float, float, int]:
+    """The remote-maintenance detector alone over the capture's connection attempts, best of five: (s with vendors
+    none of the addresses belongs to, s with every address a vendor's, sessions recorded in that worst case)."""
+    from mamori.config.vendors import VendorIn, vendors_of
+
+    figures = []
+    sessions = 0
+    for raw in (_VENDORS_ELSEWHERE, _VENDOR_EVERYWHERE):
+        vendors = vendors_of(tuple(VendorIn.model_validate(v) for v in raw), settings.site.time_zone)
+        index = SiteIndex(dataclasses.replace(settings.site, vendors=vendors))
+        runs = []
+        for _ in range(REPEATS):
+            sink = MemorySessions()
+            detector = RemoteMaintenanceDetector(
+                index, settings.detection.remote_maintenance, AlertBook(settings.detection.max_open_alerts), sink
+            )
+            on_attempt = detector.on_attempt
+            started = time.perf_counter()
+            for attempt in attempts:
+                on_attempt(attempt)
+            detector.finish()
+            runs.append(time.perf_counter() - started)
+            sessions = len(sink.all())
+        figures.append(min(runs))
+    return figures[0], figures[1], sessions
 
 
 def measure_flows(settings: Any, pcap: Path, repeats: int = 5) -> tuple[float, float, int, int, int]:
@@ -630,6 +681,14 @@ def report(m: Measured, packets: int, expected: int) -> None:
             f"lateral-movement detector alone: {attempts:,} connection attempts; {as_is / m.decoded * 1e6:.3f} µs per "
             f"observation ({as_is / attempts * 1e6:.3f} µs per attempt); every attempt on SMB (worst case): "
             f"{on_smb / attempts * 1e6:.3f} µs per attempt; tcpdump: {m.tcpdump.best / packets * 1e6:.3f} µs per packet"
+        )
+    elsewhere, everywhere, sessions = m.maintenance
+    if attempts:
+        print(
+            f"remote-maintenance detector alone (vendors in the site): {elsewhere / m.decoded * 1e6:.3f} µs per "
+            f"observation ({elsewhere / attempts * 1e6:.3f} µs per attempt) when no address is a vendor's; every "
+            f"attempt a vendor's contact (worst case, {sessions:,} sessions): {everywhere / attempts * 1e6:.3f} µs "
+            f"per attempt; tcpdump: {m.tcpdump.best / packets * 1e6:.3f} µs per packet"
         )
     if m.flows is not None:
         plain, timed, rows, observations, between = m.flows

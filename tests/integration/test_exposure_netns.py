@@ -242,7 +242,11 @@ def test_scan_twice_judges_changes_and_never_touches_excluded_hosts(lan, tmp_pat
     assert d1["unneeded_ports"] == ["tcp/23", "tcp/445", "tcp/1433", "tcp/3389"]
     assert d1["database_ports"] == ["tcp/1433"]
     assert d1["new_ports"] == [] and d1["source"] == "scan" and d1["scan_id"] == first["run"]
-    # Second run: the server again (still unneeded; RDP gone), the app for MySQL (new, database from the clients).
+    # Second run: the server's findings persist (RDP gone, nothing new): its alert is updated, not raised again
+    # (one incident, one alert, across the two scan processes); the app for MySQL (new, database from the clients).
+    server = next(a for a in second["alerts"] if a["dst_ip"] == SERVER)
+    assert server["uid"] == a1["uid"] and server["count"] == 2 and a1["count"] == 1
+    assert server["details"]["scan_id"] == second["run"] and server["details"]["first_scan_id"] == first["run"]
     by_host = {a["dst_ip"]: a["details"] for a in second["alerts"]}
     assert set(by_host) == {SERVER, APP}
     assert by_host[SERVER]["unneeded_ports"] == ["tcp/23", "tcp/445", "tcp/1433"]
@@ -264,7 +268,7 @@ def test_scan_twice_judges_changes_and_never_touches_excluded_hosts(lan, tmp_pat
         )
     assert runs == [(first["run"], "ok", 3, 1), (second["run"], "ok", 3, 2)]
     assert reasons == {445: "", 8443: "", 3306: "new,database"}
-    assert len(_exposure_alerts(db)) == 3
+    assert len(_exposure_alerts(db)) == 2  # the server's (updated) and the app's
 
 
 def test_passive_exposure_from_a_real_handshake(lan, tmp_path: Path) -> None:

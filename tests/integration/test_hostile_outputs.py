@@ -3,6 +3,7 @@ user name, a service name and path (real Windows rules make the alerts and their
 handling comment, a terminal's name and a far end's answer; each output of OUTPUTS is read back the way its
 reader would (pdftotext, csv, openpyxl, a real browser, a real SMTP server, rsyslog, an HTTP server, a CommonMark
 parser for Teams) and must show the text as text: no markup, formula, mention, link, header or extra record.
+The same strings as nmap's service, product, version and host name go through the exposure outputs (at the end).
 """
 
 from __future__ import annotations
@@ -838,3 +839,191 @@ def html_text(page: str) -> str:
     import html as html_lib
 
     return html_lib.unescape(re.sub(r"<[^>]+>", " ", page))
+
+
+# -- exposure: nmap's service, product, version and host name (what a scanned host answers) through every output ----
+
+_XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # nmap cannot write these into its XML
+
+
+def nmap_text(case: str) -> str:
+    """The hostile string as it can stand in nmap's XML (characters XML 1.0 cannot hold become "?")."""
+    return _XML_ILLEGAL.sub("?", HOSTILE[case])
+
+
+def _hostile_nmap_xml(path: Path, started: int) -> dict[str, str]:
+    """One host per case (10.88.0.N), answering on 389 (LDAP: a dangerous port no system lists, named only by
+    nmap's words) with the string as its service, product, version and PTR name. Returns case -> address."""
+    from xml.sax.saxutils import quoteattr
+
+    hosts = []
+    addresses: dict[str, str] = {}
+    for i, case in enumerate(HOSTILE):
+        text = quoteattr(nmap_text(case)[:2000])
+        addresses[case] = f"10.88.0.{i + 1}"
+        hosts.append(
+            f'<host><status state="up" reason="arp-response"/><address addr="{addresses[case]}" addrtype="ipv4"/>'
+            f'<hostnames><hostname name={text} type="PTR"/></hostnames><ports>'
+            f'<port protocol="tcp" portid="389"><state state="open" reason="syn-ack"/>'
+            f'<service name={text} product={text} version={text} method="probed"/></port>'
+            "</ports></host>"
+        )
+    path.write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE nmaprun>\n'
+        f'<nmaprun scanner="nmap" args="nmap -n -sS 10.88.0.0/24" start="{started}" version="7.93" '
+        'xmloutputversion="1.05">\n'
+        + "\n".join(hosts)
+        + f'\n<runstats><finished time="{started + 9}"/><hosts up="{len(hosts)}" down="0" total="{len(hosts)}"/>'
+        "</runstats>\n</nmaprun>\n",
+        encoding="utf-8",
+    )
+    return addresses
+
+
+@dataclasses.dataclass
+class ExposureWorld:
+    config: Path
+    dashboard: Dashboard
+    alerts: list[Alert]  # uids "case-<case>-0", the system named by the string too
+    addresses: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def hostile_exposure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExposureWorld]:
+    """nmap's XML read by mamori's reader, judged and stored as `mamori scan` stores a run, its alerts raised and
+    stored; the dashboard shows the table."""
+    from mamori.config import settings_from_text
+    from mamori.detection.book import AlertBook
+    from mamori.detection.exposure import judge_host, raise_scan_alerts
+    from mamori.detection.site_index import SiteIndex
+    from mamori.ingest.nmap_xml import read_nmap_xml
+    from mamori.storage import ExposureTable, Store
+
+    folder = tmp_path_factory.mktemp("hostile-exposure")
+    addresses = _hostile_nmap_xml(folder / "scan.xml", int(time.time()) - 60)
+    site_text = "segments:\n  - {name: 電子カルテ, cidrs: [10.88.0.0/24], zone: hsz}\n"
+    config = folder / "site.yaml"
+    config.write_text("storage: {path: mamori.db}\nweb: {secret_key_file: web-secret.key}\n" + site_text, "utf-8")
+    report = read_nmap_xml(folder / "scan.xml")
+    site = settings_from_text(site_text).site
+    index = SiteIndex(site)
+    store = Store(folder / "mamori.db")
+    table = ExposureTable(store)
+    judged = [judge_host(index, h.address, [f"tcp/{p.port}" for p in h.open_ports()]) for h in report.hosts]
+    run = table.save_run(
+        started=report.started,
+        scope={"targets": ["10.88.0.0/24"]},
+        argv=["nmap"],
+        seconds=9.0,
+        observer="10.88.0.254",
+        report=report,
+        reasons={j.host: {k: j.reasons(k) for k in j.open_ports} for j in judged},
+    )
+    alerts: list[Alert] = []
+    by_address = {a: c for c, a in addresses.items()}
+    for host, j in zip(report.hosts, judged, strict=True):
+        case = by_address[host.address]
+        book = AlertBook(new_uid=lambda case=case: f"case-{case}-0")  # type: ignore[misc]
+        (port,) = host.open_ports()
+        words = {"tcp/389": f"{port.service} ({port.product} {port.version})"}
+        raise_scan_alerts(
+            book, index, [j], scan_id=run, ts=report.started, observer="10.88.0.254", services={host.address: words}
+        )
+        (alert,) = book.collect_changes()
+        alerts.append(dataclasses.replace(alert, system=HOSTILE[case]))
+    store.upsert_alerts(alerts, origin="scan")
+    store.close()
+    add_user(config, *ADMIN[:1], "admin", ADMIN[1])
+    dashboard = start_dashboard(config)
+    try:
+        yield ExposureWorld(config, dashboard, alerts, addresses)
+    finally:
+        dashboard.stop()
+
+
+@pytest.mark.slow
+def test_hostile_nmap_text_in_the_exposure_table_and_host_page_in_a_browser(hostile_exposure: ExposureWorld) -> None:
+    from tests.integration.test_web_browser import CHROMIUM, CHROMIUM_ARGS
+
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's chromium is not installed")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    w = hostile_exposure
+    injected = "document.querySelectorAll('main img, main admin, main script, main a[href^=\"https://evil\"]').length"
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(base_url=w.dashboard.base, locale="ja-JP").new_page()
+            dialogs: list[str] = []
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            page.goto("/login/")
+            page.fill("input[name=username]", ADMIN[0])
+            page.fill("input[name=password]", ADMIN[1])
+            page.click("form[action='/login/'] button[type=submit]")
+            page.wait_for_url(f"{w.dashboard.base}/")
+            page.goto("/exposure/")
+            assert page.evaluate(injected) == 0 and page.evaluate("window.__pwned") is None
+            table = squash(page.evaluate("document.body.innerText"))
+            for case, address in w.addresses.items():
+                assert address in table, case
+                assert fragment(nmap_text(case)) in table, case  # nmap's words, shown as text
+            for case, address in w.addresses.items():
+                page.goto(f"/exposure/host/{address}/")
+                assert page.evaluate(injected) == 0, case
+                assert page.evaluate("window.__pwned") is None
+                shown = squash(page.evaluate("document.body.innerText"))
+                assert fragment(nmap_text(case)) in shown, case
+            for alert in w.alerts:  # the alert's summary carries nmap's words
+                page.goto(f"/alerts/{alert.uid}/")
+                assert page.evaluate(injected) == 0, alert.uid
+                assert fragment(nmap_text(case_of(alert.uid))) in squash(page.evaluate("document.body.innerText"))
+            assert dialogs == []
+        finally:
+            browser.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_hostile_nmap_text_in_the_exposure_exports(fmt: str, hostile_exposure: ExposureWorld) -> None:
+    w = hostile_exposure
+    admin = Client(w.dashboard)
+    assert admin.login(*ADMIN)[0] == 302
+    status, _headers, body = admin.get(f"/exposure/export/?format={fmt}")
+    assert status == 200, body[:300]
+    if fmt == "csv":
+        rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"), newline="")))
+    else:
+        from openpyxl import load_workbook
+
+        sheet = load_workbook(io.BytesIO(body)).worksheets[0]
+        assert all(c.data_type in ("s", "n") for row in sheet.iter_rows() for c in row if c.value is not None)
+        rows = [["" if c.value is None else str(c.value) for c in row] for row in sheet.iter_rows()]
+    _header, *data = rows
+    for row in data:
+        assert not any(cell.startswith(FORMULA_START) for cell in row), (fmt, row[:3])
+    for case, address in w.addresses.items():
+        (row,) = [r for r in data if address in r]
+        text = nmap_text(case)[:2000]
+        assert _as_cell(text, fmt) in row or fragment(text) in squash("".join(row)), (fmt, case, row)
+
+
+EXPOSURE_ALERT_OUTPUTS = ("email", "syslog", "webhook-json", "slack", "teams", "zabbix", "cli-text", "script")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("output", EXPOSURE_ALERT_OUTPUTS)
+def test_hostile_nmap_text_in_the_exposure_alert_through_every_alert_output(
+    output: str, request: pytest.FixtureRequest, hostile_exposure: ExposureWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same readers as the table above, given the exposure alerts: the summary names the service as nmap gave
+    it, and each output shows it as text (the readers check their own format's rules)."""
+    import sys
+
+    monkeypatch.setattr(sys.modules[__name__], "_alerts", lambda: list(hostile_exposure.alerts))
+    shown = READERS[output](request)
+    assert len(shown) == len(HOSTILE), sorted(shown)
+    for alert in hostile_exposure.alerts:
+        case = case_of(alert.uid)
+        words = summary(alert, "ja")
+        assert fragment(nmap_text(case)) in squash(words), (case, words[:200])  # the summary carries nmap's words
+        assert fragment(nmap_text(case)) in squash(shown[alert.uid]), (output, case)

@@ -232,7 +232,11 @@ def test_the_work_report_page_pdf_and_list(site: tuple[Path, Path], browser: Any
         page.fill("input[name=ticket]", '=HYPERLINK("x")')
         page.click("[data-test=work-plan-form] button[type=submit]")
         page.wait_for_url("**/maintenance/plans/")
-        assert "=HYPERLINK" in page.locator("table.list").inner_text()
+        assert "=HYPERLINK" in page.locator("[data-test=work-plans] table.list").inner_text()
+        vendors = page.locator("[data-test=vendor-list]").inner_text()  # the vendor list: names as text
+        assert "<b>検査装置</b>=cmd|x" in vendors and "10.9.0.0/24" in vendors and "DIA-SRV01" in vendors
+        assert page.locator("[data-test=vendor-list] b").count() == 0
+        page.screenshot(path=str(SCREENSHOTS / "work-plans-vendors-ja.png"), full_page=True)
         page.goto("/admin/audit/")
         assert "work-plan.add" in page.locator("body").inner_text()
         page.goto("/maintenance/")

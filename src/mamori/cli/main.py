@@ -69,6 +69,7 @@ _LAZY_COMMANDS = {
     "terminals": "terminals",
     "upgrade": "upgrade",
     "user": "web",
+    "vendors": "vendors",
     "verify": "logs",
     "web": "web",
     "zabbix-template": "zabbix",

@@ -19,13 +19,14 @@ What the role needs (the choices are written in docs/design.md §10):
   (the scanner's source address, or the client a SYN-ACK went to) that is not a registered terminal of a department
   system listing that port on that host; without segments, a database port no system lists for the host.
 - **new**: open now, not open in the host's previous run (a first run has no new ports).
-- Ports in the host's approved baseline never raise an alert (they are still listed in the table).
+- Ports in the host's approved baseline never raise an alert (they are still listed in the table), whether a scan
+  or the wire found them.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -44,6 +45,7 @@ __all__ = [
     "judge_host",
     "port_key",
     "raise_scan_alerts",
+    "scan_key",
 ]
 
 RULE = "exposure"
@@ -64,6 +66,11 @@ class ServiceMemory(Protocol):
     def load(self) -> Iterable[KnownService]: ...
 
     def save(self, services: Sequence[KnownService]) -> None: ...
+
+    def approved(self) -> Mapping[str, Collection[str]]:
+        """The approved baseline: host -> port keys ("tcp/445") approved on the dashboard. Called at every refresh
+        (about once a second): an implementation that reads a database caches it for a while."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -176,6 +183,11 @@ def _order(key: str) -> tuple[str, int]:
     return proto, int(number) if number.isdigit() else 0
 
 
+def scan_key(host: str) -> str:
+    """The key of a host's scan alert: one episode per host, continued across runs (each run is a process)."""
+    return f"{host}|scan"
+
+
 def raise_scan_alerts(
     book: AlertBook,
     index: SiteIndex,
@@ -186,24 +198,44 @@ def raise_scan_alerts(
     observer: str,
     services: Mapping[str, Mapping[str, str]],
 ) -> None:
-    """One alert per host of the run whose judgement alerts (``services``: host -> port key -> service words)."""
+    """One alert per host whose findings persist (``services``: host -> port key -> service words).
+
+    ``book`` holds the hosts' open scan alerts of earlier runs (restored by the caller). A run that finds what the
+    open alert already lists (or less) updates it: one more run counted, ``last_seen`` and ``scan_id`` moved on,
+    the ports as found now. A run that finds a port the open alert does not list ends it (``ended: changed``) and
+    opens a new one; a run in which the host is up and has no finding left (fixed, approved, no longer new) ends it
+    (``ended: cleared``). A host not up in this run leaves its alert as it is."""
     for j in judgements:
-        if not j.alerting:
+        key = scan_key(j.host)
+        state = book.get(RULE, key)
+        findings = set(j.unneeded + j.database + j.new)
+        if state is not None:
+            listed = {
+                k for name in ("unneeded_ports", "database_ports", "new_ports") for k in state.details.get(name, ())
+            }
+            if not findings or findings - listed:
+                state.details.update(ended_scan_id=scan_id, ended="changed" if findings else "cleared")
+                state.dirty = True
+                book.close(RULE, key)
+                state = None
+        if not findings:
             continue
         first = (j.unneeded or j.database or j.new)[0]
-        state, _created = book.open(
-            RULE,
-            f"{j.host}|scan:{scan_id}",
-            ts,
-            severity=j.severity(),
-            quiet_period=0.0,
-            dst_ip=j.host,
-            dst_port=int(first.partition("/")[2]),
-            system=index.system_of_server(j.host),
-        )
+        if state is None:
+            state, _created = book.open(
+                RULE,
+                key,
+                ts,
+                severity=j.severity(),
+                quiet_period=0.0,
+                dst_ip=j.host,
+                system=index.system_of_server(j.host),
+            )
+            state.details.update(host=j.host, source="scan", first_scan_id=scan_id)
+        state.dst_port = int(first.partition("/")[2])
+        state.severity = j.severity()
+        state.last_seen = max(state.last_seen, ts)
         state.details.update(
-            host=j.host,
-            source="scan",
             scan_id=scan_id,
             segment=j.segment,
             observer=observer,
@@ -213,7 +245,7 @@ def raise_scan_alerts(
             gone_ports=list(j.gone),
             services={k: v for k, v in services.get(j.host, {}).items() if k in j.open_ports},
         )
-        state.count = len(j.unneeded + j.database + j.new)  # findings in this run (the ports are in the details)
+        state.count += 1  # the runs that found it (the ports are in the details)
         state.dirty = True
 
 
@@ -234,8 +266,10 @@ class ExposureDetector:
         self._pending: set[tuple[str, int]] = set()
         self.memory = memory
         self.evicted = 0
+        self.approved: Mapping[str, Collection[str]] = {}  # the approved baseline, as the memory last gave it
         self.use_index(index)
         if memory is not None:
+            self.approved = memory.approved()
             loaded = [s for s in memory.load() if s.proto == "tcp"]
             if len(loaded) > self.max_services:
                 loaded = heapq.nlargest(self.max_services, loaded, key=lambda s: s.last_seen)
@@ -265,7 +299,13 @@ class ExposureDetector:
         self.services[key] = (second, second, obs.dst_ip)
         if self.memory is not None:
             self._pending.add(key)
-        judged = judge_host(self.role, obs.src_ip, [port_key("tcp", obs.src_port)], observer=obs.dst_ip)
+        judged = judge_host(
+            self.role,
+            obs.src_ip,
+            [port_key("tcp", obs.src_port)],
+            baseline=self.approved.get(obs.src_ip),
+            observer=obs.dst_ip,
+        )
         if judged.alerting:
             self._alert(obs, judged)
 
@@ -312,6 +352,8 @@ class ExposureDetector:
 
     def refresh(self) -> None:
         self.flush()
+        if self.memory is not None:
+            self.approved = self.memory.approved()
 
     def finish(self) -> None:
         self.flush()

@@ -69,7 +69,10 @@ def port_label(key: str, services: Mapping[str, str] | None = None) -> str:
 class ExposureDetails(Details):
     host: str = ""
     source: str = "scan"  # scan: mamori scan; passive: SYN-ACKs seen by the sensor
-    scan_id: int | None = None  # the stored run (scan)
+    scan_id: int | None = None  # the latest stored run that found it (scan)
+    first_scan_id: int | None = None  # the run that first found it (scan)
+    ended_scan_id: int | None = None  # the run after which the alert is no longer updated (scan)
+    ended: str | None = None  # why: cleared (no finding left), changed (a new finding opened another alert)
     segment: str | None = None  # the host's segment, if any
     observer: str = ""  # the scanner's source address, or the first client the service answered
     new_ports: tuple[str, ...] = ()  # "tcp/445"
@@ -136,13 +139,22 @@ EXPOSURE = Rule(
         "the switch or firewall so that only the segments of the terminals that use them reach them.",
     ),
     notes=Text(
-        "1 つのアラートは 1 台の機器の 1 回のスキャン（source: scan、scan_id）、または観察の一続き（source: "
-        "passive、静かな期間まで）ごとで、ポートは一覧で示します（1 ポート 1 件ではありません）。"
+        "1 つのアラートは 1 台の機器の指摘の一続きで、ポートは一覧で示します（1 ポート 1 件ではありません）。"
+        "スキャン（source: scan）では、同じ指摘が続く間は毎回のスキャンが同じアラートを更新します（件数はその指摘を"
+        "見つけたスキャンの回数、`scan_id` は最新のスキャン、`first_scan_id` は最初のスキャン）。新しいポートが"
+        "指摘に加わると、そのアラートを終えて（`ended`: changed）新しいアラートを出します。機器を直すか承認して"
+        "指摘がなくなると、アラートは終わります（`ended`: cleared、`ended_scan_id`）。アラートを「解決」にした後の"
+        "スキャンで同じ指摘があれば、新しいアラートになります。観察（source: passive）では静かな期間までの一続きです。"
         '`new_ports`・`unneeded_ports`・`database_ports` は理由ごとのポート（"tcp/445"）、`gone_ports` は前回'
         "開いていて今回閉じたポート、`services` は nmap の見たサービス名と製品名、`observer` はスキャンした"
         "アドレスか、応答を受けた最初の端末です。初回のスキャンでは「新しいポート」は出ません。",
-        "One alert per host and scan (source: scan, scan_id), or per burst of observations (source: passive, until "
-        "the quiet period), listing the ports (not one alert per port). `new_ports`, `unneeded_ports` and "
+        "One alert per host and run of findings, listing the ports (not one alert per port). From scans (source: "
+        "scan), each scan that finds the same (or less) updates the same alert: its count is the scans that found "
+        "it, `scan_id` the latest and `first_scan_id` the first. A new port among the findings ends it (`ended`: "
+        "changed) and raises a new alert; once the host is fixed or approved the alert ends (`ended`: cleared, "
+        "`ended_scan_id`). After an alert is resolved, a scan that finds the same again raises a new one. From "
+        "observed traffic (source: passive) one alert per burst, until the quiet period. `new_ports`, "
+        "`unneeded_ports` and "
         '`database_ports` are the ports ("tcp/445") by reason; `gone_ports` were open in the previous run and '
         "are closed now; `services` has nmap's service and product names; `observer` is the scanning address or "
         "the first client answered. The first scan reports no new ports.",

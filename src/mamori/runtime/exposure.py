@@ -6,12 +6,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from mamori.config import Settings
 from mamori.detection.book import AlertBook
-from mamori.detection.exposure import HostJudgement, judge_host, raise_scan_alerts
+from mamori.detection.exposure import RULE, HostJudgement, judge_host, raise_scan_alerts, scan_key
 from mamori.detection.site_index import SiteIndex
 from mamori.errors import MamoriError, StorageError
 from mamori.ingest.nmap_xml import read_nmap_xml
@@ -19,18 +19,46 @@ from mamori.model import Alert, KnownService, ScanReport, ScanScope, Site
 from mamori.scanner import NmapRun, run_nmap, source_address
 from mamori.storage import AlertWriter, ExposureTable, Store
 
-__all__ = ["ScanOutcome", "StoredServices", "run_scan", "scope_record", "stored_services"]
+__all__ = ["ScanOutcome", "StoredServices", "continue_scan_alerts", "run_scan", "scope_record", "stored_services"]
 
 log = logging.getLogger(__name__)
+
+_APPROVALS_EVERY = 10.0  # seconds between reads of the approved baseline by the sensor
+_CONTINUE_HORIZON = 400 * 86400.0  # a host's scan alert is continued by any later run within this (scans are rare)
 
 
 class StoredServices:
     """The exposure rule's memory of services seen answering: loaded once, saved by the writer's thread."""
 
-    def __init__(self, store: Store, writer: AlertWriter | None, max_services: int) -> None:
+    def __init__(
+        self,
+        store: Store,
+        writer: AlertWriter | None,
+        max_services: int,
+        *,
+        approvals_every: float = _APPROVALS_EVERY,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.store = store
         self.writer = writer
         self.max_services = max_services
+        self.approvals_every = approvals_every
+        self.clock = clock
+        self._approved: dict[str, frozenset[str]] = {}
+        self._approved_at: float | None = None
+
+    def approved(self) -> Mapping[str, Collection[str]]:
+        """The approved baseline, read again from the store at most every ``approvals_every`` seconds (an approval
+        made on the dashboard reaches the sensor within that)."""
+        now = self.clock()
+        if self._approved_at is not None and now - self._approved_at < self.approvals_every:
+            return self._approved
+        self._approved_at = now
+        try:
+            self._approved = {h: frozenset(p) for h, p in ExposureTable(self.store).baselines().items()}
+        except StorageError as exc:
+            log.error("cannot read the approved exposure baseline (kept as last read): %s", exc)
+        return self._approved
 
     def load(self) -> Iterable[KnownService]:
         try:
@@ -141,13 +169,36 @@ def run_scan(
         for h in report.hosts
     }
     book = book or AlertBook()
+    continue_scan_alerts(book, store, [h.address for h in report.hosts], started)
     raise_scan_alerts(
         book, index, judgements, scan_id=run_id, ts=report.started or started, observer=observer, services=services
     )
-    alerts = book.collect_changes()
+    changes = book.collect_changes()
+    store.upsert_alerts(changes, origin="scan")  # the ended ones too: they are stored as ended, not delivered
+    alerts = [a for a in changes if a.details.get("ended_scan_id") is None]
     table.set_alerts(run_id, len(alerts))
-    store.upsert_alerts(alerts, origin="scan")
     return ScanOutcome(run_id, scope, run.argv, run.seconds, observer, report, "", judgements, alerts)
+
+
+def continue_scan_alerts(book: AlertBook, store: Store, hosts: Sequence[str], now: float) -> int:
+    """Put the hosts' open scan alerts of earlier runs (other processes) back into ``book`` so that a finding that
+    persists updates its alert instead of raising a new one each run. Alerts resolved (or marked false positive)
+    on the dashboard, and those a later run ended, are not continued. Returns how many were put back."""
+    wanted = {scan_key(h) for h in hosts}
+    try:
+        alerts = store.recent_open_alerts(
+            now - _CONTINUE_HORIZON, origin="scan", rules=(RULE,), statuses=("open", "acknowledged")
+        )
+    except StorageError as exc:
+        log.error("cannot read the open exposure alerts (this run's findings raise new ones): %s", exc)
+        return 0
+    latest: dict[str, Alert] = {}
+    for alert in alerts:  # oldest first: the latest episode of a host wins
+        if alert.key in wanted and alert.details.get("ended_scan_id") is None:
+            latest[alert.key] = alert
+    for alert in latest.values():
+        book.restore(alert)
+    return len(latest)
 
 
 def _service_words(service: str, product: str, version: str) -> str:

@@ -198,12 +198,17 @@ class Store:
         return [self._to_alert(r) for r in qs]
 
     def recent_open_alerts(
-        self, since: float, *, origin: str | None = None, rules: Sequence[str] | None = None
+        self,
+        since: float,
+        *,
+        origin: str | None = None,
+        rules: Sequence[str] | None = None,
+        statuses: Sequence[str] = ("open",),
     ) -> list[Alert]:
         """Alerts still open and active since ``since``: the episodes a restarted sensor continues (only those
         one source made, with ``origin``: the log collector continues its own, the packet sensor its own; only
-        those of ``rules``, when given)."""
-        qs = self._Alert.objects.using(self.alias).filter(last_seen__gte=_utc(since), status="open")
+        those of ``rules``, when given; ``statuses``: which count as still open), oldest ``last_seen`` first."""
+        qs = self._Alert.objects.using(self.alias).filter(last_seen__gte=_utc(since), status__in=list(statuses))
         if origin is not None:
             qs = qs.filter(origin=origin)
         if rules is not None:

@@ -5,6 +5,7 @@ from mamori.testing.capture import FakeInterfaces, FakeLiveSource
 from mamori.testing.clock import FakeClock
 from mamori.testing.flows import MemoryFlows
 from mamori.testing.paths import MemoryPaths
+from mamori.testing.services import MemoryServices
 from mamori.testing.sessions import MemorySessions
 from mamori.testing.store import MemoryStore
 
@@ -14,6 +15,7 @@ __all__ = [
     "FakeLiveSource",
     "MemoryFlows",
     "MemoryPaths",
+    "MemoryServices",
     "MemorySessions",
     "MemoryStore",
 ]

@@ -57,6 +57,7 @@ urlpatterns = [
     path("maintenance/plans/", maintenance.work_plans, name="work_plans"),
     path("maintenance/plans/add/", maintenance.work_plan_add, name="work_plan_add"),
     path("maintenance/plans/cancel/", maintenance.work_plan_cancel, name="work_plan_cancel"),
+    path("maintenance/vendors/export/", maintenance.vendors_export, name="vendors_export"),
     path("admin/audit/", admin.audit_view, name="audit"),
     path("admin/security/", admin.security_view, name="security"),
     path("api/overview/", overview.overview_api, name="overview_api"),

@@ -99,7 +99,7 @@ class CiscoAsa:
         if vpn is not None:
             found = vpn[0].match(text, head.end())
             if found is None:
-                return ()
+                return None  # a session message not in its documented form: an unknown line, counted as such
             return vpn_event(
                 record,
                 vpn[1],

@@ -32,7 +32,15 @@ from mamori.web.audit import audit
 from mamori.web.roles import is_admin
 from mamori.web.views.terminals import _download
 
-__all__ = ["access_export", "work_plan_add", "work_plan_cancel", "work_plans", "work_report", "work_report_pdf"]
+__all__ = [
+    "access_export",
+    "vendors_export",
+    "work_plan_add",
+    "work_plan_cancel",
+    "work_plans",
+    "work_report",
+    "work_report_pdf",
+]
 
 _FIELDS = ("vendor", "start", "end", "targets", "ports", "accounts", "ticket", "note")
 
@@ -176,6 +184,33 @@ def _plan_rows(site: Site, lang: str) -> list[dict[str, Any]]:
     return rows
 
 
+def _vendor_rows(site: Site) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": v.name,
+            "sources": ", ".join(s.removesuffix("/32").removesuffix("/128") for s in v.sources),
+            "accounts": ", ".join(v.accounts),
+            "devices": ", ".join(v.devices),
+            "plans": len(v.work_plans),
+            "note": v.note,
+        }
+        for v in site.vendors
+    ]
+
+
+def vendors_export(request: HttpRequest) -> HttpResponse:
+    """The vendor list as CSV (what `mamori vendors export` writes), UTF-8 with BOM or Shift_JIS."""
+    from mamori.reports.vendors_csv import write_vendors
+
+    encoding = "shift_jis" if request.GET.get("encoding") == "shift_jis" else "utf-8-sig"
+    try:
+        data = write_vendors(_site().vendors, encoding=encoding)
+    except ValueError as exc:  # a name Shift_JIS cannot hold
+        return HttpResponse(str(exc), status=400, content_type="text/plain; charset=utf-8")
+    charset = "shift_jis" if encoding == "shift_jis" else "utf-8"
+    return _download(data, "mamori-vendors.csv", f"text/csv; charset={charset}")
+
+
 def work_plans(
     request: HttpRequest, *, values: dict[str, str] | None = None, errors: dict[str, str] | None = None
 ) -> HttpResponse:
@@ -186,6 +221,7 @@ def work_plans(
         {
             "nav": "maintenance",
             "plans": _plan_rows(site, _lang(request)),
+            "vendor_rows": _vendor_rows(site),
             "vendors": site.vendors,
             "zone": site.time_zone,
             "values": values or {},
@@ -208,7 +244,8 @@ def _form(request: HttpRequest, site: Site) -> tuple[dict[str, Any] | None, dict
     times: dict[str, float] = {}
     for name in ("start", "end"):
         try:
-            times[name] = dt.datetime.fromisoformat(values[name]).replace(tzinfo=zone).timestamp()
+            moment = dt.datetime.fromisoformat(values[name])
+            times[name] = (moment if moment.tzinfo else moment.replace(tzinfo=zone)).timestamp()
         except ValueError:
             errors[name] = _("Give a date and time such as 2026-11-10 09:00.")
     if "start" in times and "end" in times and times["end"] <= times["start"]:
