@@ -130,7 +130,8 @@ def test_dashboard_serves_with_no_capability(folder: Path) -> None:
             except OSError:
                 assert time.monotonic() < deadline, "the dashboard did not answer"
                 time.sleep(0.5)
-        status = Path(f"/proc/{web.pid}/status")  # setpriv execs env, env execs python: one pid.read_text()
+        # setpriv execs env, env execs python: one pid
+        status = Path(f"/proc/{web.pid}/status").read_text()
         caps = {
             line.split(":")[0]: int(line.split(":")[1], 16) for line in status.splitlines() if line.startswith("Cap")
         }
