@@ -317,9 +317,16 @@ def test_kill_9_during_a_tcp_load_loses_nothing_sent_before_and_verify_names_tam
     )
     collector = Collect(config, tmp_path / "collect.log")
     sent_log = tmp_path / "sent.txt"
-    loader = multiprocessing.get_context("spawn").Process(target=_tcp_load, args=(port, 8.0, 5000, sent_log))
+    loader = multiprocessing.get_context("spawn").Process(target=_tcp_load, args=(port, 30.0, 5000, sent_log))
     loader.start()
-    time.sleep(3.0)
+    # Kill once a good load has gone through (about 3 s; longer on a busy machine): the check below is about what
+    # was sent more than a second before the kill.
+    deadline = time.monotonic() + 20.0
+    while time.monotonic() < deadline:
+        lines = sent_log.read_text().splitlines() if sent_log.exists() else []
+        if lines and int(lines[-1].split()[1]) >= 15_000:
+            break
+        time.sleep(0.2)
     killed_at = time.time()
     collector.kill()
     loader.join(30)
