@@ -98,7 +98,9 @@ def analyze(config: Path, captures: tuple[Path, ...], as_json: bool, no_store: b
     progress_cb, finish = progress(captures)
     try:
         from mamori.runtime.exposure import stored_services
+        from mamori.runtime.lan import lan_storage
 
+        salt, logins = lan_storage(settings, store, writer)
         result = analyze_captures(
             settings,
             list(captures),
@@ -106,6 +108,8 @@ def analyze(config: Path, captures: tuple[Path, ...], as_json: bool, no_store: b
             progress=progress_cb,
             on_changes=writer.submit if writer else None,
             known_services=stored_services(settings, store, writer),
+            salt=salt,
+            logins=logins,
         )
     finally:
         finish()

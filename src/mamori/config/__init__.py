@@ -13,6 +13,7 @@ from mamori.config.actions import (
 from mamori.config.loader import Settings, load_settings, settings_from_text
 from mamori.config.sections import (
     CaptureSettings,
+    CleartextSettings,
     DetectionSettings,
     ExposureSettings,
     IpMacConflictSettings,
@@ -20,6 +21,9 @@ from mamori.config.sections import (
     NewPathSettings,
     PortScanSettings,
     RemoteMaintenanceSettings,
+    ResetInjectionSettings,
+    RogueDhcpSettings,
+    RogueRaSettings,
     StorageSettings,
     SynFloodSettings,
     UnregisteredTerminalSettings,
@@ -30,6 +34,7 @@ from mamori.config.values import normalize_ip, normalize_mac, parse_duration
 __all__ = [
     "ActionSettings",
     "CaptureSettings",
+    "CleartextSettings",
     "DetectionSettings",
     "EmailAction",
     "ExposureSettings",
@@ -38,6 +43,9 @@ __all__ = [
     "NewPathSettings",
     "PortScanSettings",
     "RemoteMaintenanceSettings",
+    "ResetInjectionSettings",
+    "RogueDhcpSettings",
+    "RogueRaSettings",
     "ScriptAction",
     "Settings",
     "StorageSettings",

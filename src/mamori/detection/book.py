@@ -19,6 +19,7 @@ from mamori.model import (
     Alert,
     ArpObservation,
     ConnectionAttempt,
+    PacketData,
     PortResponse,
     Severity,
     VpnEvent,
@@ -107,6 +108,17 @@ def sample_of(obs: Any) -> dict[str, Any]:
             "remote_ip": obs.remote_ip,
             "assigned_ip": obs.assigned_ip,
             "tunnel": obs.tunnel,
+        }
+    if isinstance(obs, PacketData):  # its header only: the contents may hold a password
+        return {
+            "ts": obs.ts,
+            "kind": "packet",
+            "proto": obs.proto,
+            "src_mac": obs.src_mac,
+            "src_ip": obs.src_ip,
+            "src_port": obs.src_port,
+            "dst_ip": obs.dst_ip,
+            "dst_port": obs.dst_port,
         }
     return {"value": repr(obs)}
 

@@ -7,13 +7,24 @@ from typing import Any
 
 from mamori.config import DetectionSettings
 from mamori.detection.book import AlertBook
+from mamori.detection.cleartext import LoginSink
 from mamori.detection.exposure import ServiceMemory
 from mamori.detection.maintenance import SessionSink
 from mamori.detection.paths import PathMemory
 from mamori.detection.registry import Detector, DetectorContext, EntryPoints, build_detectors
 from mamori.detection.registry import _installed_entry_points as _detector_plugins
 from mamori.detection.site_index import SiteIndex
-from mamori.model import Alert, ArpObservation, Clock, ConnectionAttempt, PortResponse, Site, SystemClock, VpnEvent
+from mamori.model import (
+    Alert,
+    ArpObservation,
+    Clock,
+    ConnectionAttempt,
+    PacketData,
+    PortResponse,
+    Site,
+    SystemClock,
+    VpnEvent,
+)
 from mamori.rules import Catalogue, catalogue
 
 __all__ = ["Clock", "Engine", "SystemClock"]
@@ -39,6 +50,8 @@ class Engine:
         known_paths: PathMemory | None = None,
         known_services: ServiceMemory | None = None,
         sessions: SessionSink | None = None,
+        salt: bytes | None = None,
+        logins: LoginSink | None = None,
     ) -> None:
         self.clock: Clock = clock or SystemClock()
         self.index = SiteIndex(site)
@@ -54,6 +67,8 @@ class Engine:
                     known_paths=known_paths,
                     known_services=known_services,
                     sessions=sessions,
+                    salt=salt,
+                    logins=logins,
                 ),
                 rules,
                 detector_plugins,
@@ -70,6 +85,7 @@ class Engine:
                     self._on_response.setdefault(kind, []).append(handler)
         self._on_arp: list[Callable[[ArpObservation], None]] = _hooks(hooks, "on_arp")
         self._on_vpn: list[Callable[[VpnEvent], None]] = _hooks(hooks, "on_vpn")
+        self._on_packet: list[Callable[[PacketData], None]] = _hooks(hooks, "on_packet")
         self._tick: list[Callable[[float], None]] = _hooks(hooks, "tick")
         self._refresh: list[Callable[[], None]] = _hooks(hooks, "refresh")
         self._finish: list[Callable[[], None]] = _hooks(hooks, "finish")
@@ -83,7 +99,7 @@ class Engine:
         """The running detector of ``rule``, or None (switched off)."""
         return self.detectors.get(rule)
 
-    def feed(self, batch: Iterable[ConnectionAttempt | PortResponse | ArpObservation | VpnEvent]) -> None:
+    def feed(self, batch: Iterable[ConnectionAttempt | PortResponse | ArpObservation | VpnEvent | PacketData]) -> None:
         on_attempt = self._on_attempt
         on_response = self._on_response
         on_arp = self._on_arp
@@ -101,6 +117,9 @@ class Engine:
             elif kind is ArpObservation:
                 for handler_a in on_arp:
                     handler_a(obs)  # type: ignore[arg-type]
+            elif kind is PacketData:
+                for handler_p in self._on_packet:
+                    handler_p(obs)  # type: ignore[arg-type]
             else:
                 for handler_v in self._on_vpn:
                     handler_v(obs)  # type: ignore[arg-type]

@@ -3,7 +3,7 @@ mamori itself."""
 
 from __future__ import annotations
 
-from mamori.rules import exposure, lateral, maintenance, network, system, windows, zones
+from mamori.rules import exposure, lan, lateral, maintenance, network, system, windows, zones
 from mamori.rules.catalogue import Rule
 
 __all__ = ["BUILTIN_RULES"]
@@ -15,5 +15,6 @@ BUILTIN_RULES: tuple[Rule, ...] = (
     *lateral.RULES,
     *exposure.RULES,
     *maintenance.RULES,
+    *lan.RULES,
     *system.RULES,
 )

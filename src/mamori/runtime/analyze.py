@@ -8,13 +8,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mamori.capture.bpf import build_filter
+from mamori.capture.decode import PayloadWatch
 from mamori.capture.packetpolice import PacketPoliceSource, looks_like_packet_police
 from mamori.capture.sources import CaptureStats, FileSource
 from mamori.config import Settings
 from mamori.detection import Engine
+from mamori.detection.cleartext import LoginSink
 from mamori.detection.exposure import ServiceMemory
 from mamori.errors import CaptureError
 from mamori.model import Alert, Site
+from mamori.runtime.lan import CapturePlan, capture_plan
 
 __all__ = ["AnalysisResult", "analyze_captures", "capture_filter"]
 
@@ -22,7 +25,9 @@ __all__ = ["AnalysisResult", "analyze_captures", "capture_filter"]
 Progress = Callable[[int, Path, int, int], None]
 
 
-def open_source(path: Path, settings: Settings, bpf: str) -> FileSource | PacketPoliceSource:
+def open_source(
+    path: Path, settings: Settings, bpf: str, watch: PayloadWatch | None = None
+) -> FileSource | PacketPoliceSource:
     """A capture file (pcap, pcapng) or a Packet Police CSV log, told apart by their first bytes."""
     try:
         with path.open("rb") as f:
@@ -32,12 +37,14 @@ def open_source(path: Path, settings: Settings, bpf: str) -> FileSource | Packet
     if looks_like_packet_police(head):
         zone = settings.capture.log_timezone
         return PacketPoliceSource(path, timezone=zoneinfo.ZoneInfo(zone) if zone else None)
-    return FileSource(path, bpf)
+    return FileSource(path, bpf, watch=watch)
 
 
-def capture_filter(settings: Settings) -> str:
+def capture_filter(settings: Settings, plan: CapturePlan | None = None) -> str:
+    """The kernel filter; with ``plan`` (:func:`mamori.runtime.lan.capture_plan`), also the packets whose contents
+    the LAN-threat detectors read."""
     c = settings.capture
-    return build_filter(udp=c.udp, ipv6=c.ipv6, vlan=c.vlan)
+    return build_filter(udp=c.udp, ipv6=c.ipv6, vlan=c.vlan, extra=plan.clauses if plan is not None else ())
 
 
 @dataclass
@@ -65,6 +72,8 @@ def analyze_captures(
     progress: Progress | None = None,
     on_changes: Callable[[list[Alert]], None] | None = None,
     known_services: ServiceMemory | None = None,
+    salt: bytes | None = None,
+    logins: LoginSink | None = None,
 ) -> AnalysisResult:
     """Analyse ``paths`` one after another with one engine (so an attack spanning files is one alert).
 
@@ -72,15 +81,21 @@ def analyze_captures(
     damaged file contributes every packet before the damage and a warning. ``site`` gives the site model to
     judge by (default: the settings'); it is asked for once the first file is being read, so that getting it
     (reading the terminal ledger from the database) overlaps with libpcap reading a large capture.
-    ``known_services`` keeps the services seen answering (the exposure rule's table).
+    ``known_services`` keeps the services seen answering (the exposure rule's table); ``salt`` and ``logins`` are
+    the installation's salt for password tags and where cleartext logins are recorded.
     """
-    bpf = capture_filter(settings)
-    first = open_source(paths[0], settings, bpf) if paths else None
+    plan = capture_plan(settings)
+    bpf = capture_filter(settings, plan)
+    first = open_source(paths[0], settings, bpf, plan.watch) if paths else None
     if isinstance(first, FileSource):
         first.start()
     try:
         engine = engine or Engine(
-            site() if site is not None else settings.site, settings.detection, known_services=known_services
+            site() if site is not None else settings.site,
+            settings.detection,
+            known_services=known_services,
+            salt=salt,
+            logins=logins,
         )
     except BaseException:
         if isinstance(first, FileSource):
@@ -89,7 +104,7 @@ def analyze_captures(
     result = AnalysisResult()
     latest: dict[str, Alert] = {}
     for index, path in enumerate(paths):
-        source = first if index == 0 and first is not None else open_source(path, settings, bpf)
+        source = first if index == 0 and first is not None else open_source(path, settings, bpf, plan.watch)
         try:
             for batch in source.batches():
                 engine.feed(batch)

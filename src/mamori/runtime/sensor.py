@@ -20,6 +20,7 @@ from mamori.model import Alert, Site
 from mamori.runtime.analyze import capture_filter
 from mamori.runtime.exposure import stored_services
 from mamori.runtime.known_paths import stored_paths
+from mamori.runtime.lan import PAYLOAD_SNAPLEN, capture_plan, lan_storage
 from mamori.runtime.maintenance import StoredSessions, plans_version
 from mamori.runtime.responses import build_dispatcher, log_deliveries
 from mamori.runtime.site import effective_site
@@ -67,6 +68,7 @@ class Sensor:
         paths = stored_paths(settings, store, self.writer)  # the new-path rule's memory, saved by the writer
         services = stored_services(settings, store, self.writer)  # the exposure rule's services seen answering
         sessions = StoredSessions(store, self.writer) if store is not None else None
+        salt, logins = lan_storage(settings, store, self.writer)  # cleartext-credentials: salt, evidence
         self.engine = Engine(
             self._site(),
             settings.detection,
@@ -74,11 +76,23 @@ class Sensor:
             known_paths=paths,
             known_services=services,
             sessions=sessions,
+            salt=salt,
+            logins=logins,
         )
-        bpf = capture_filter(settings)
+        plan = capture_plan(settings)
+        bpf = capture_filter(settings, plan)
         c = settings.capture
+        # Reading logins needs more of each packet than its headers.
+        snaplen = max(c.snaplen, PAYLOAD_SNAPLEN) if plan.reads_payloads else c.snaplen
         self.sources = [
-            LiveSource(n, bpf, snaplen=c.snaplen, buffer_bytes=c.buffer_mb * 1024 * 1024, promiscuous=c.promiscuous)
+            LiveSource(
+                n,
+                bpf,
+                snaplen=snaplen,
+                buffer_bytes=c.buffer_mb * 1024 * 1024,
+                promiscuous=c.promiscuous,
+                watch=plan.watch,
+            )
             for n in names
         ]
         self.on_alerts = on_alerts

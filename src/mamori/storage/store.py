@@ -13,7 +13,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mamori.errors import StorageError
-from mamori.model import ALERT_FIELDS, Alert, Delivery, KnownPath, KnownService, MaintenanceSession, Severity
+from mamori.model import (
+    ALERT_FIELDS,
+    Alert,
+    CleartextLogin,
+    Delivery,
+    KnownPath,
+    KnownService,
+    MaintenanceSession,
+    Severity,
+)
 from mamori.rules import SCHEMA_KEY, Details, RawDetails, catalogue, render
 from mamori.storage.setup import ensure_database
 
@@ -343,6 +352,11 @@ class _Sessions:
     sessions: Sequence[MaintenanceSession]
 
 
+@dataclass
+class _Logins:
+    logins: Sequence[CleartextLogin]
+
+
 class AlertWriter:
     """Writes alert snapshots in batches on its own thread, so storing never slows capture down.
 
@@ -362,6 +376,7 @@ class AlertWriter:
             | _Paths
             | _Services
             | _Sessions
+            | _Logins
             | threading.Event
             | None
         ] = queue.SimpleQueue()
@@ -369,6 +384,7 @@ class AlertWriter:
         self._paths: list[_Paths] = []
         self._services: list[_Services] = []
         self._sessions: dict[str, MaintenanceSession] = {}
+        self._logins: list[CleartextLogin] = []
         self._pending: dict[str, Alert] = {}
         self._health: tuple[SensorHealth, ...] = ()
         self.last_error: str | None = None
@@ -399,6 +415,11 @@ class AlertWriter:
         """Record remote-maintenance sessions with the next batch (the newest state of each replaces older ones)."""
         if sessions:
             self._queue.put(_Sessions(list(sessions)))
+
+    def submit_logins(self, logins: Sequence[CleartextLogin]) -> None:
+        """Record logins seen in clear text (checklist evidence) with the next batch."""
+        if logins:
+            self._queue.put(_Logins(list(logins)))
 
     def submit_health(self, health: list[SensorHealth]) -> None:
         """Record sensor health with the next batch (the newest figures replace older ones)."""
@@ -434,6 +455,8 @@ class AlertWriter:
             self._write_services()
         if self._sessions:
             self._write_sessions()
+        if self._logins:
+            self._write_logins()
         if not self._pending:
             return
         batch = list(self._pending.values())
@@ -485,6 +508,17 @@ class AlertWriter:
             return
         self._sessions.clear()
 
+    def _write_logins(self) -> None:
+        from mamori.storage.lan import CleartextLoginTable
+
+        try:
+            CleartextLoginTable(self.store).save(self._logins, origin=self.origin)
+        except StorageError as exc:
+            log.error("%s (will retry)", exc)
+            del self._logins[:-10_000]  # bounded while the store is away: the newest are kept
+            return
+        self._logins = []
+
     def _take(self, item: object) -> None:
         """Queue one submitted item for the next write."""
         if isinstance(item, _Deliveries):
@@ -495,6 +529,8 @@ class AlertWriter:
             self._services.append(item)
         elif isinstance(item, _Sessions):
             self._sessions.update((s.uid, s) for s in item.sessions)
+        elif isinstance(item, _Logins):
+            self._logins.extend(item.logins)
         elif isinstance(item, tuple):
             self._health = item
         elif isinstance(item, list):
