@@ -2,10 +2,11 @@
 HEASNET report: the network's structure broken).
 
 Both judge only segments that list their servers (``dhcp_servers``, ``routers_v6``; an empty list: none expected),
-so a site that says nothing is never alerted. Entries are addresses or MACs: a sender is registered when it matches
-an address entry (its source or, for DHCP, its server identifier) and, if the list has MACs, one of them; or, with
-only MACs listed, its MAC. DHCP answers and router advertisements are few (a handful per terminal per hour), so each
-is parsed in full; the state is one alert per sender.
+so a site that says nothing is never alerted. Entries are addresses or MACs: a sender is registered when its source
+address is an address entry (a DHCP relay agent is listed like a server; the server identifier option is not
+trusted, a rogue can copy it) and, if the list has MACs, its MAC is one of them; or, with only MACs listed, when its
+MAC is. DHCP answers and router advertisements are few (a handful per terminal per hour), so each is parsed in
+full; the state is one alert per sender.
 """
 
 from __future__ import annotations
@@ -146,9 +147,9 @@ class RogueDhcpDetector:
         segment = self._segments.of(place)
         if segment is None or segment.dhcp_servers is None:
             return
-        server_id = msg.get("server_id")
-        ids = [pkt.src_ip, server_id if isinstance(server_id, str) else None]
-        if _registered(segment.dhcp_servers, ids, pkt.src_mac):
+        # By the packet's own source: a rogue server can name the registered one as its server identifier. A relay
+        # agent's answers come from the relay, which is listed like a server.
+        if _registered(segment.dhcp_servers, [pkt.src_ip], pkt.src_mac):
             return
         state, created = self.book.open(
             self.rule,
