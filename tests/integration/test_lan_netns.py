@@ -351,7 +351,9 @@ def test_cleartext_logins_rogue_dhcp_rogue_ra_and_reset_injection_each_give_exac
     (reset,) = by_rule["tcp-reset-injection"]
     assert reset["src_mac"] == MACS["x"] and reset["src_ip"] == TERMINAL
     assert reset["dst_ip"] == SERVER and reset["dst_port"] == 6000
-    assert {"mac-mismatch", "seq-out-of-window", "ttl-mismatch"} == set(reset["details"]["reasons"])
+    # The intruder's MAC and TTL; its sequence number is out of the window unless it fell within about 1 MiB of
+    # the terminal's random initial one (a chance of 1 in 4,000: tests/unit/detection/test_lan.py checks that part).
+    assert {"mac-mismatch", "ttl-mismatch"} <= set(reset["details"]["reasons"])
     assert reset["count"] == 3
 
     text = run_mamori("alerts", "--config", str(config)).stdout

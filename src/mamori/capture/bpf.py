@@ -44,6 +44,28 @@ _HAS_DATA = (
 )
 
 
+# The first bytes of the TCP payload, IPv4 and IPv6 (no extension header).
+_DATA4 = "tcp[((tcp[12] & 0xf0) >> 2):4]"
+_DATA6 = "ip6[40 + ((ip6[52] & 0xf0) >> 2):4]"
+# An HTTP request's first segment starts with its method (RFC 9110 §9): where the Authorization header is.
+_HTTP_METHODS = (b"GET ", b"POST", b"PUT ", b"HEAD", b"DELE", b"OPTI", b"PATC")
+# An SMB2 message (RFC 1001 length, then 0xFE 'SMB'); its SESSION_SETUP (command 1) carries NTLM.
+_SMB2_SESSION_SETUP4 = (
+    "(tcp[((tcp[12] & 0xf0) >> 2) + 4:4] = 0xfe534d42 and tcp[((tcp[12] & 0xf0) >> 2) + 16:2] = 0x0100)"
+)
+_SMB2_SESSION_SETUP6 = (
+    "(ip6[44 + ((ip6[52] & 0xf0) >> 2):4] = 0xfe534d42 and ip6[56 + ((ip6[52] & 0xf0) >> 2):2] = 0x0100)"
+)
+
+
+def _starts_with(words: Sequence[bytes]) -> str:
+    """TCP data starting with one of ``words`` (4 bytes each), IPv4 or IPv6."""
+    values = [f"0x{w.hex()}" for w in words]
+    four = " or ".join(f"{_DATA4} = {v}" for v in values)
+    six = " or ".join(f"{_DATA6} = {v}" for v in values)
+    return f"((ip and ({four})) or (ip6 and ip6[6] == 6 and ({six})))"
+
+
 def _ports(kind: str, ports: Iterable[int]) -> str:
     return "(" + " or ".join(f"{kind} {int(p)}" for p in sorted(set(ports))) + ")"
 
@@ -52,6 +74,8 @@ def payload_clauses(
     *,
     both_ways: Sequence[int] = (),
     to_server: Sequence[int] = (),
+    http: Sequence[int] = (),
+    smb: Sequence[int] = (),
     udp_to_server: Sequence[int] = (),
     udp_from_server: Sequence[int] = (),
     router_adverts: bool = False,
@@ -62,7 +86,10 @@ def payload_clauses(
     """Extra parts of the filter for the detectors that read packets' contents; each one only when asked for.
 
     ``both_ways``: TCP data to and from these ports (login dialogues: FTP, telnet, POP3, IMAP, LDAP);
-    ``to_server``: TCP data to these ports only (HTTP, SMB: the answers are long and say nothing about the login);
+    ``to_server``: TCP data to these ports only;
+    ``http``: HTTP requests' first segments to these ports (the data starts with a method: the request head, where
+    ``Authorization`` is; the bodies and answers stay in the kernel); ``smb``: SMB2 SESSION_SETUP requests
+    (NTLM);
     ``udp_to_server``/``udp_from_server``: UDP datagrams (SNMP requests; DHCP servers' answers);
     ``router_adverts``: ICMPv6 type 134 (fixed offset: router advertisements carry no extension header);
     ``followed``: the established segments of connections on these ports, one in ``2**sample_bits`` by the IPv4
@@ -74,6 +101,11 @@ def payload_clauses(
         parts.append(f"(tcp and {_ports('port', both_ways)} and {_HAS_DATA}{where})")
     if to_server:
         parts.append(f"(tcp and {_ports('dst port', to_server)} and {_HAS_DATA}{where})")
+    if http:
+        parts.append(f"(tcp and {_ports('dst port', http)} and {_HAS_DATA} and {_starts_with(_HTTP_METHODS)}{where})")
+    if smb:
+        session = f"((ip and {_SMB2_SESSION_SETUP4}) or (ip6 and ip6[6] == 6 and {_SMB2_SESSION_SETUP6}))"
+        parts.append(f"(tcp and {_ports('dst port', smb)} and {_HAS_DATA} and {session}{where})")
     if udp_to_server:
         parts.append(f"(udp and {_ports('dst port', udp_to_server)}{where})")
     if udp_from_server:

@@ -25,6 +25,7 @@ from struct import unpack_from
 from mamori.capture.headers import (
     ARP,
     ETH,
+    ETH_IPV4_TCP,
     ETH_IPV4_TCP_PROBE,
     ETHERTYPE,
     ICMP,
@@ -91,6 +92,9 @@ _SUPPORTED_LINKTYPES = frozenset(
 # Offsets and sizes bound once from the declared tables (module constants are cheaper to read than attributes).
 _FAST = ETH_IPV4_TCP_PROBE.struct.unpack_from
 _FAST_LEN = ETH_IPV4_TCP_PROBE.size
+# What a watched frame adds on the fast path: IPv4 total length and TTL, TCP sequence and acknowledgement numbers.
+_WATCHED = ETH_IPV4_TCP.keeping("total_len", "ttl", "seq", "ack", "flags").struct.unpack_from
+_ETH_IPV4 = ETH.size + IPV4.size
 _ETH_LEN = ETH.size
 _ETH_TYPE = ETH.offset["type"]
 _VLAN_LEN = VLAN.size
@@ -233,16 +237,12 @@ class Decoder:
             ts = sec + usec * 1e-6
             if fast is not None and caplen >= _FAST_LEN:
                 mac12, etype, ver_ihl, frag, proto, ip8, sport, dport, doff, flags, win = fast(buf, off)
-                if (
-                    etype == 0x0800
-                    and ver_ihl == 0x45
-                    and proto == 6
-                    and not frag & _FRAG
-                    and doff >= 0x50
-                    and (watched is None or (sport not in watched and dport not in watched))
-                ):
+                if etype == 0x0800 and ver_ihl == 0x45 and proto == 6 and not frag & _FRAG and doff >= 0x50:
                     dst, src = mac_pairs.get(mac12) or macs_of(mac12)
                     saddr, daddr = ip_pairs.get(ip8) or ips_of(ip8)
+                    data = None
+                    if watched is not None and (sport in watched or dport in watched):
+                        data = self._fast_data(buf, off, caplen, ts, (src, dst, saddr, daddr), sport, dport, doff)
                     if (
                         flags & _SYN_ACK == SYN  # a connection attempt
                         or not flags & _SYN_RST_ACK  # FIN, NULL, Xmas and other probes no connection sends
@@ -256,8 +256,12 @@ class Decoder:
                         append(_new(_RESPONSE, (ts, kind, "tcp", src, saddr, sport, daddr, dport, None)))
                     else:
                         ignored += 1
+                        if data is not None:
+                            append(data)
                         continue
                     decoded += 1
+                    if data is not None:
+                        append(data)
                     continue
             obs = general(buf, off, caplen, ts)  # anything else, or a bad TCP header length to report
             if obs is not None:
@@ -487,6 +491,35 @@ class Decoder:
             return _new(PacketData, (ts, "icmp6", src_mac, dst_mac, src_ip, dst_ip, 0, 0, 0, 0, 0, ttl, payload, vlan))
         self.ignored += 1
         return None
+
+    def _fast_data(
+        self,
+        buf: bytes,
+        off: int,
+        caplen: int,
+        ts: float,
+        addresses: tuple[str | None, str | None, str, str],
+        sport: int,
+        dport: int,
+        doff: int,
+    ) -> PacketData | None:
+        """The contents of a watched frame on the fast path (Ethernet, IPv4 without options, TCP)."""
+        watch = self._watch
+        assert watch is not None  # noqa: S101 - only called with a watch
+        total_len, ttl, seq, ack, flags = _WATCHED(buf, off)
+        data = off + _ETH_IPV4 + (doff >> 4) * 4
+        end = off + caplen
+        if total_len >= _IPV4_MIN:
+            end = min(end, off + _ETH_LEN + total_len)  # Ethernet padding is not payload
+        if data > end:
+            return None
+        if not (sport in watch.flow_ports or dport in watch.flow_ports) and (
+            data == end or not (sport in watch.tcp_ports or dport in watch.tcp_ports)
+        ):
+            return None
+        src, dst, saddr, daddr = addresses
+        payload = buf[data : min(end, data + watch.max_payload)]
+        return _new(PacketData, (ts, "tcp", src, dst, saddr, daddr, sport, dport, flags, seq, ack, ttl, payload, None))
 
     def _tcp_data(
         self,

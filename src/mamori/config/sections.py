@@ -167,7 +167,7 @@ class ResetInjectionSettings(Strict):
     enabled: bool = False
     ports: tuple[Port, ...] = Field((), description="server ports whose connections are followed (default: systems')")
     sample_bits: int = Field(
-        3, ge=0, le=8, description="established packets sampled by IP id: 1 in 2**sample_bits (IPv4)"
+        5, ge=0, le=8, description="established packets sampled by IP id: 1 in 2**sample_bits (IPv4)"
     )
     seq_slack: int = Field(
         1 << 20, ge=1024, description="bytes a reset's sequence number may lie beyond the endpoint's last one"

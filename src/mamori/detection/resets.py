@@ -31,6 +31,7 @@ __all__ = ["RULE", "ResetInjectionDetector", "followed_ports"]
 
 RULE = "tcp-reset-injection"
 _MOD = 1 << 32
+_MASK = _MOD - 1
 _HALF = 1 << 31
 _BEHIND = 65_536  # a reset may repeat an old sequence number by this much (retransmitted data in flight)
 _MAX_LISTED = 20
@@ -61,16 +62,12 @@ class _End:
     first_ts: float = 0.0
     last_ts: float = 0.0
 
-    def learn(self, pkt: PacketData, seq_end: int) -> None:
-        self.ttl = pkt.ttl
-        self.mac = pkt.src_mac
-        self.advance(seq_end, pkt.ts)
-
     def advance(self, seq: int, ts: float) -> None:
+        """``seq`` is a byte the endpoint has reached: keep the furthest (in sequence-number space)."""
         if self.next_seq is None:
             self.next_seq = self.first_seq = seq
             self.first_ts = ts
-        elif _distance(seq, self.next_seq) > 0:
+        elif 0 < (seq - self.next_seq) & _MASK < _HALF:
             self.next_seq = seq
         self.last_ts = max(self.last_ts, ts)
 
@@ -124,7 +121,9 @@ class ResetInjectionDetector:
                 self._flows.popitem(last=False)
             flow = self._flows[key] = _Flow(_End(), _End())
         sender, peer = (flow.client, flow.server) if from_client else (flow.server, flow.client)
-        sender.learn(pkt, (pkt.seq + (1 if flags & SYN else len(pkt.payload))) % _MOD)
+        sender.ttl = pkt.ttl
+        sender.mac = pkt.src_mac
+        sender.advance((pkt.seq + (1 if flags & SYN else len(pkt.payload))) & _MASK, pkt.ts)
         if flags & ACK:
             peer.advance(pkt.ack, pkt.ts)  # what the peer's next byte must be
 

@@ -59,7 +59,8 @@ def capture_plan(settings: Settings) -> CapturePlan:
         return CapturePlan()
     clauses = payload_clauses(
         both_ways=both,
-        to_server=[p for p in tcp if p not in both],
+        http=[p for p, proto in tcp.items() if proto == "http" and p not in both],
+        smb=[p for p, proto in tcp.items() if proto == "ntlm" and p not in both],
         udp_to_server=list(udp),
         udp_from_server=[67] if dhcp else [],
         router_adverts=ra,

@@ -7,13 +7,15 @@ from __future__ import annotations
 import base64
 import json
 import struct
+import tempfile
+from pathlib import Path
 
 from mamori.capture.decode import Decoder
 from mamori.config import settings_from_text
-from mamori.detection import Engine
 from mamori.model import ACK, PSH, RST, SYN, Alert, CleartextLogin, PacketData
+from mamori.runtime import analyze_captures
 from mamori.runtime.lan import capture_plan
-from mamori.testing.pcapbuilder import eth, ipv4, tcp, udp
+from mamori.testing.pcapbuilder import PcapWriter, eth, ipv4, tcp, udp
 
 C_MAC, S_MAC, X_MAC = "02:16:00:00:00:20", "02:16:00:00:00:10", "02:16:00:00:00:66"
 CLIENT, SERVER, SERVER2 = "10.16.0.20", "10.16.0.10", "10.16.0.11"
@@ -61,20 +63,18 @@ def frame(
 
 
 def run(frames: list[bytes], site: str = SITE) -> tuple[list[Alert], Sink]:
+    """The frames through libpcap with the sensor's kernel filter for these settings, the decoder and the
+    detectors (`mamori analyze`'s path)."""
     settings = settings_from_text(site)
-    watch = capture_plan(settings).watch
-    decoder = Decoder(1, watch)
-    buf = b"".join(frames)
-    records, off = [], 0
-    for i, f in enumerate(frames):
-        records.append((1_000 + i, 0, off, len(f)))
-        off += len(f)
-    observations, _ = decoder.decode_batch(buf, records)
-    sink = Sink()
-    engine = Engine(settings.site, settings.detection, salt=b"s" * 16, logins=sink)
-    engine.feed(observations)
-    engine.finish()
-    return engine.collect_changes(), sink
+    with tempfile.TemporaryDirectory() as folder:
+        pcap = Path(folder) / "lan.pcap"
+        with PcapWriter(pcap) as writer:
+            for i, f in enumerate(frames):
+                writer.write(1_000 + i, f)
+        sink = Sink()
+        result = analyze_captures(settings, [pcap], salt=b"s" * 16, logins=sink)
+    assert result.files[0].matched == len(frames), "the kernel filter let every frame of these tests through"
+    return result.alerts, sink
 
 
 def dialogue(dport: int, *lines: bytes, server: str = SERVER, sport: int = 40000) -> list[bytes]:
@@ -125,7 +125,9 @@ def test_snmp_community_ldap_simple_bind_and_ntlmv1() -> None:
     session_key = struct.pack("<HHI", 0, 0, offset)
     ntlm = b"NTLMSSP\x00\x03\x00\x00\x00" + fields + session_key + struct.pack("<I", 0x1)  # flags: Unicode
     ntlm = ntlm.ljust(body_at, b"\0") + lm + nt + domain + user
-    smb = b"\x00\x00\x01\x00" + b"\xfeSMB" + b"\0" * 80 + ntlm
+    smb2 = b"\xfeSMB" + struct.pack("<HHIH", 64, 0, 0, 1)  # SMB2 header, command 1: SESSION_SETUP
+    setup = smb2.ljust(64, b"\0") + struct.pack("<HBBIIHHQ", 25, 0, 1, 0, 0, 88, len(ntlm), 0) + ntlm
+    smb = struct.pack("!I", len(setup)) + setup
     frames = [
         eth(S_MAC, C_MAC, 0x0800, ipv4(CLIENT, SERVER, 17, udp(CLIENT, SERVER, 50000, 161, snmp))),
         frame(CLIENT, SERVER, 40003, 389, ldap),
@@ -184,6 +186,23 @@ def test_the_endpoint_s_own_reset_is_not_an_injection_but_a_foreign_ttl_is() -> 
     (alert,) = [a for a in run([*handshake, forged])[0] if a.rule == "tcp-reset-injection"]
     assert alert.details.reasons == ("ttl-mismatch",)
     assert alert.details.expected_ttl == 64 and alert.details.seen_ttls == (128,)
+
+
+def test_a_reset_with_the_endpoint_s_mac_and_ttl_but_a_guessed_sequence_number() -> None:
+    isn, wrap = 4_294_900_000, 1 << 32
+    later = (isn + 1 + 100 + 200_000) % wrap  # the sequence numbers wrapped past 2**32 meanwhile
+    frames = [
+        frame(CLIENT, SERVER, 40200, 6000, flags=SYN, seq=isn, ack=0),
+        frame(SERVER, CLIENT, 6000, 40200, flags=SYN | ACK, seq=77, ack=isn + 1),
+        frame(CLIENT, SERVER, 40200, 6000, b"y" * 100, seq=isn + 1, ack=78),
+        frame(CLIENT, SERVER, 40200, 6000, b"w" * 10, seq=later, ack=78),
+        frame(CLIENT, SERVER, 40200, 6000, flags=RST, seq=later + 10),  # its own: fine
+        frame(CLIENT, SERVER, 40200, 6000, flags=RST, seq=123_456_789),  # a guess
+        frame(CLIENT, SERVER, 40200, 6000, flags=RST, seq=(later - 200_000) % wrap),  # far behind
+    ]
+    (alert,) = [a for a in run(frames)[0] if a.rule == "tcp-reset-injection"]
+    assert alert.details.reasons == ("seq-out-of-window",)
+    assert alert.count == 2
 
 
 def test_the_registered_dhcp_server_is_not_rogue_and_a_rogue_naming_it_as_server_id_is() -> None:
