@@ -58,9 +58,10 @@ class PayloadWatch:
     """The packets whose contents are handed to detectors as :class:`~mamori.model.PacketData`.
 
     ``tcp_ports``: TCP segments with a payload to or from these ports (logins in clear text). ``flow_ports``: every
-    TCP segment to or from these ports that passed the filter, with or without payload (reset injection: SYN,
-    SYN-ACK, sampled ACKs, RST). ``udp_ports``: UDP datagrams to or from these ports (SNMP, DHCP).
-    ``router_adverts``: ICMPv6 router advertisements. ``max_payload``: bytes of payload kept per packet.
+    TCP segment to or from these ports that passed the filter but the handshake's, with or without payload
+    (reset injection: sampled segments, resets; a SYN flood's SYNs and SYN-ACKs would only churn its table).
+    ``udp_ports``: UDP datagrams to or from these ports (SNMP, DHCP). ``router_adverts``: ICMPv6 router
+    advertisements. ``max_payload``: bytes of payload kept per packet.
     """
 
     tcp_ports: frozenset[int] = frozenset()
@@ -513,9 +514,8 @@ class Decoder:
             end = min(end, off + _ETH_LEN + total_len)  # Ethernet padding is not payload
         if data > end:
             return None
-        if not (sport in watch.flow_ports or dport in watch.flow_ports) and (
-            data == end or not (sport in watch.tcp_ports or dport in watch.tcp_ports)
-        ):
+        followed = (sport in watch.flow_ports or dport in watch.flow_ports) and not flags & SYN
+        if not followed and (data == end or not (sport in watch.tcp_ports or dport in watch.tcp_ports)):
             return None
         src, dst, saddr, daddr = addresses
         payload = buf[data : min(end, data + watch.max_payload)]
@@ -541,7 +541,7 @@ class Decoder:
         data = t + (doff >> 4) * 4
         if doff >> 4 < 5 or data > end:
             return
-        followed = sport in watch.flow_ports or dport in watch.flow_ports
+        followed = (sport in watch.flow_ports or dport in watch.flow_ports) and not flags & SYN
         if followed or (data < end and (sport in watch.tcp_ports or dport in watch.tcp_ports)):
             payload = buf[data : min(end, data + watch.max_payload)]
             fields = (ts, "tcp", src_mac, dst_mac, src_ip, dst_ip, sport, dport, flags, seq, ack, ttl, payload, vlan)

@@ -1,20 +1,20 @@
-"""``tcp-reset-injection``: TCP resets on department servers' connections that their endpoint did not send
-(threats T14-T16 of the HEASNET report: sessions disrupted or hijacked).
+"""``tcp-reset-injection``: TCP resets on department servers' connections that their endpoint did not send (threats
+T14-T16 of the HEASNET report: sessions disrupted or hijacked).
 
-What each endpoint of a followed connection looks like is learned from its own packets: its SYN or SYN-ACK, and a
-sample of its other segments (the kernel filter lets one in ``2**sample_bits`` through by the IPv4 identification
-field, which Linux and Windows count up per packet): its TTL (hop limit), its source MAC, and how far its sequence
-numbers have come (the highest sequence number it sent, and the highest acknowledgement its peer sent, which is
-where its next byte must be). A reset claiming to come from that endpoint is judged against that: another TTL,
-another MAC, or a sequence number behind what it already sent or further ahead than ``seq_slack`` plus twice the
-connection's own rate since the last sample (a blind attacker must guess it; an endpoint's own reset carries its next
-sequence number).
+What each endpoint of a followed connection looks like is learned from its own packets: a sample of its segments
+(the kernel filter lets one in ``2**sample_bits`` through by the IPv4 identification field, which Linux and Windows
+count up per packet; the handshake is not used, so that a SYN flood costs nothing here): its TTL (hop limit), its
+source MAC, and how far its sequence numbers have come (the highest sequence number it sent, and the highest
+acknowledgement its peer sent, which is where its next byte must be). A reset claiming to come from that endpoint is
+judged against that: another TTL, another MAC, or a sequence number behind what it already sent or further ahead
+than ``seq_slack`` plus twice the connection's own rate since the last sample (a blind attacker must guess it; an
+endpoint's own reset carries its next sequence number).
 
-The trade-off (docs/design.md §10, "LAN threats"): only connections on the department systems' ports (or
-``ports``) are followed, at most ``max_flows`` at once (the oldest let go); a connection seen first without a
-handshake is followed from its first sampled packet; IPv6 connections are learned from their handshake only (no
-identification field to sample by). A firewall or IPS that resets connections on an endpoint's behalf looks like an
-injection: that is what it is, and the alert says so.
+The trade-off (docs/design.md §10, "LAN threats"): only connections on the department systems' ports (or ``ports``)
+are followed, at most ``max_flows`` at once (the oldest let go), each from its first sampled packet: a reset in a
+connection too short to have had one of its packets sampled (about ``2**sample_bits`` packets) is not judged, nor,
+without an identification field to sample by, one in an IPv6 connection. A firewall or IPS that resets connections
+on an endpoint's behalf looks like an injection: that is what it is, and the alert says so.
 """
 
 from __future__ import annotations
