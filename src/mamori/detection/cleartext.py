@@ -43,6 +43,7 @@ _MAX_ACCOUNTS = 20
 _MAX_TAGS = 10
 _MAX_TAG_SERVERS = 16
 _MAX_KNOWN_TAGS = 65_536
+_MAX_PENDING = 10_000  # logins waiting to be recorded between two collections
 _ANONYMOUS = frozenset({"anonymous", "ftp"})
 
 _FIXED_PORTS = {"ftp": 21, "telnet": 23, "pop3": 110, "imap": 143, "ldap": 389, "snmp": 161}
@@ -254,6 +255,8 @@ class CleartextDetector:
             pkt.ts, pkt.src_mac, pkt.dst_mac, client, server, pkt.proto, pkt.src_port, pkt.dst_port, pkt.flags
         )
         state.add(sample, pkt.ts)
+        if len(self._pending) >= _MAX_PENDING:  # bounded if nobody collects (the newest are kept)
+            del self._pending[: _MAX_PENDING // 2]
         self._pending.append(
             CleartextLogin(
                 pkt.ts, protocol, client, server, pkt.dst_port, account, tag, self.index.source_mac(pkt.src_mac)

@@ -200,6 +200,8 @@ class RogueRaDetector:
             if segment is not None and segment.routers_v6 is not None:
                 break
             segment = None
+        if segment is None and len(self._judged) == 1:
+            segment = self._judged[0]  # the only segment that says which routers it expects
         segments = [segment] if segment is not None else self._judged
         expected = [r for s in segments for r in (s.routers_v6 or ())]
         mac = pkt.src_mac or (ra.get("mac") if isinstance(ra.get("mac"), str) else None)

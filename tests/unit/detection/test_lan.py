@@ -10,8 +10,11 @@ import struct
 import tempfile
 from pathlib import Path
 
+import pytest
+
 from mamori.capture.decode import Decoder
 from mamori.config import settings_from_text
+from mamori.errors import ConfigError
 from mamori.model import ACK, PSH, RST, SYN, Alert, CleartextLogin, PacketData
 from mamori.runtime import analyze_captures
 from mamori.runtime.lan import capture_plan
@@ -235,3 +238,21 @@ def test_the_decoder_without_a_watch_makes_no_packet_data_and_the_same_header_ob
     assert not any(isinstance(o, PacketData) for o in plain)
     assert [o for o in watched if not isinstance(o, PacketData)] == plain
     assert sum(isinstance(o, PacketData) for o in watched) == 2  # two FTP lines; a followed SYN is not read
+
+
+def test_a_bad_dhcp_server_or_router_entry_names_its_line_and_field() -> None:
+    text = """\
+segments:
+  - {name: a, cidrs: [10.1.0.0/24], zone: sz, dhcp_servers: [10.1.0.1, nope]}
+  - {name: b, cidrs: [10.2.0.0/24], zone: sz, routers_v6: ["fe80::1", "02:00:00:00:00:01", 7.7]}
+detection: {cleartext: {protocols: [ftp, gopher]}}
+"""
+    with pytest.raises(ConfigError) as caught:
+        settings_from_text(text, source="site.yaml")
+    found = {(p.line, p.field): p.message for p in caught.value.problems}
+    assert set(found) == {
+        (2, "segments[0].dhcp_servers[1]"),
+        (3, "segments[1].routers_v6[2]"),
+        (4, "detection.cleartext.protocols[1]"),
+    }
+    assert "neither an IP address nor a MAC address" in found[(2, "segments[0].dhcp_servers[1]")]
