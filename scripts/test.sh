@@ -41,6 +41,13 @@ packages[systemd-analyze]=systemd
 packages[dpkg-scanpackages]=dpkg-dev
 packages[setpriv]=util-linux
 files[/usr/include/openssl/ssl.h]=libssl-dev
+# the LAN-threat test (issue 16): a real FTP server with a virtual user, DHCP servers, radvd, a DHCP client, curl
+packages[pure-ftpd]=pure-ftpd
+packages[pure-pw]=pure-ftpd
+packages[dnsmasq]=dnsmasq-base
+packages[radvd]=radvd
+packages[busybox]=busybox
+packages[curl]=curl
 missing=()
 for cmd in "${!packages[@]}"; do
     command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("${packages[$cmd]}")

@@ -38,6 +38,7 @@ __all__ = [
     "BackupStatus",
     "BlockAllow",
     "BlockPolicy",
+    "CleartextLogin",
     "Clock",
     "ConnectionAttempt",
     "DangerousPort",
@@ -53,6 +54,7 @@ __all__ = [
     "LogRecord",
     "MaintenanceSession",
     "OfflineCopy",
+    "PacketData",
     "PortResponse",
     "RestoreTest",
     "ScanHost",
@@ -155,6 +157,33 @@ class ArpObservation(NamedTuple):
         return self.sender_ip == self.target_ip
 
 
+class PacketData(NamedTuple):
+    """A packet whose contents a detector reads: a TCP segment or UDP datagram on a port the site asked to watch
+    (logins in clear text, DHCP), an ICMPv6 router advertisement, or a TCP segment of a watched flow (resets).
+
+    Made only for the ports and messages the settings switch on (docs/design.md §10, "LAN threats"). ``proto`` is
+    ``tcp``, ``udp`` or ``icmp6`` (then the ports are 0 and ``payload`` starts at the ICMPv6 header). ``ttl`` is
+    the IPv4 TTL or the IPv6 hop limit; ``seq``/``ack`` are 0 outside TCP. ``payload`` is at most the decoder's cap
+    (a few hundred bytes) and may hold secrets: a detector reads it and keeps none of it (evidence samples never
+    include it).
+    """
+
+    ts: float
+    proto: str
+    src_mac: str | None
+    dst_mac: str | None
+    src_ip: str
+    dst_ip: str
+    src_port: int
+    dst_port: int
+    flags: int
+    seq: int
+    ack: int
+    ttl: int
+    payload: bytes
+    vlan: int | None = None
+
+
 class WindowsEvent(NamedTuple):
     """One Windows event log record, from an .evtx file, Windows Event Forwarding or a log shipper's JSON.
 
@@ -224,6 +253,22 @@ class VpnEvent(NamedTuple):
     assigned_ip: str | None = None
     tunnel: str | None = None
     group: str | None = None
+
+
+@dataclass(frozen=True)
+class CleartextLogin:
+    """A login seen in clear text, as evidence for the checklist (cleartext protocols in use, 2-⑫; a password used
+    on several servers, 2-⑧). ``password_tag`` is the start of the password's salted hash, never the password;
+    None where the protocol carries no password to compare (NTLMv1)."""
+
+    ts: float
+    protocol: str
+    client_ip: str
+    server_ip: str
+    server_port: int
+    account: str
+    password_tag: str | None = None
+    client_mac: str | None = None
 
 
 class Severity(enum.IntEnum):
@@ -384,6 +429,9 @@ class Segment:
     proxies: tuple[str, ...] = ()
     role: str | None = None
     note: str = ""
+    # The segment's own DHCP servers and IPv6 routers (IP or MAC each): None = not judged, () = none expected.
+    dhcp_servers: tuple[str, ...] | None = None
+    routers_v6: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -27,11 +27,12 @@ import pytest
 
 from mamori.alerting import Notification, build_action
 from mamori.alerting.zabbix import zabbix_value
-from mamori.config import EmailAction, ScriptAction, SyslogAction, WebhookAction
+from mamori.config import CleartextSettings, DetectionSettings, EmailAction, ScriptAction, SyslogAction, WebhookAction
 from mamori.config.windows import WindowsSettings
+from mamori.detection import Engine
 from mamori.detection.windows.engine import WindowsEngine
 from mamori.incidents import alert_keys
-from mamori.model import Alert, Delivery, WindowsEvent
+from mamori.model import Alert, Delivery, PacketData, Site, WindowsEvent
 from mamori.reports.alert_format import alert_line
 from mamori.rules.render import alert_to_dict, summary
 from mamori.testing.winevents import ecs_line, event
@@ -46,7 +47,8 @@ from tests.integration.test_actions import (  # noqa: F401 - fixtures: real rsys
     webhook_server,
 )
 
-# What a packet, an event log or a far end can carry (names are free text in Windows and in syslog).
+# What a packet, an event log or a far end can carry (names are free text in Windows and in syslog; an account sent
+# in clear text, here an LDAP bind DN, is whatever the client typed).
 HOSTILE: dict[str, str] = {
     "img": '<img src="/etc/passwd"/>',
     "tag": "<admin>",
@@ -135,8 +137,25 @@ def hostile_events(ts: float, case: str, record: int = 0) -> list[WindowsEvent]:
     ]
 
 
+def _ber(tag: int, content: bytes) -> bytes:
+    n = len(content)
+    length = (
+        bytes([n]) if n < 0x80 else bytes([0x80 | ((n.bit_length() + 7) // 8)]) + n.to_bytes((n.bit_length() + 7) // 8)
+    )
+    return bytes([tag]) + length + content
+
+
+def hostile_login(ts: float, case: str) -> PacketData:
+    """An LDAP simple bind in clear text whose account (the bind DN) is the string of ``case``."""
+    dn = HOSTILE[case].encode()
+    bind = _ber(0x30, _ber(0x02, b"\x07") + _ber(0x60, _ber(0x02, b"\x03") + _ber(0x04, dn) + _ber(0x80, b"pw")))
+    return PacketData(ts, "tcp", "02:00:00:00:77:01", "02:00:00:00:77:02", "10.0.0.9", "10.0.0.1", 40000, 389,
+                      0x18, 1, 1, 64, bind)  # fmt: skip
+
+
 def hostile_alerts(ts: float) -> dict[str, list[Alert]]:
-    """Per case: the alerts of real Windows rules over its events, both high; the system name is the string too."""
+    """Per case: the alerts of real Windows rules over its events and of the cleartext rule over a login naming it
+    as the account, all high; the system name is the string too."""
     found: dict[str, list[Alert]] = {}
     for case, text in HOSTILE.items():
         uids = iter(f"case-{case}-{n}" for n in range(100))  # no uid is a part of another
@@ -144,6 +163,15 @@ def hostile_alerts(ts: float) -> dict[str, list[Alert]]:
         engine.feed(hostile_events(ts, case))
         alerts = [dataclasses.replace(a, system=text) for a in engine.collect_changes()]
         assert sorted(a.rule for a in alerts) == ["account-change", "service-installed"], alerts
+        network = Engine(
+            Site(),
+            DetectionSettings(cleartext=CleartextSettings(enabled=True, protocols=("ldap",))),
+            new_uid=lambda uids=uids: next(uids),  # type: ignore[misc]
+        )
+        network.feed([hostile_login(ts + 2, case)])
+        (login,) = network.collect_changes()
+        assert login.details["accounts"] == [text[:256].strip()]
+        alerts.append(dataclasses.replace(login, system=text))
         assert all(a.severity.label == "high" for a in alerts)  # high: the monthly report lists them
         found[case] = alerts
     return found
@@ -700,7 +728,8 @@ WITH_COMMENTS = {"pdf", "csv", "xlsx", "html"}
 @pytest.mark.parametrize("output", OUTPUTS)
 def test_hostile_text_reaches_every_output_as_text(output: str, request: pytest.FixtureRequest) -> None:
     shown = READERS[output](request)
-    assert len(shown) == 2 * len(HOSTILE), sorted(shown)
+    per_case = 2 if output == "evtx-timeline" else 3  # the timeline is the Windows events'; the rest every alert's
+    assert len(shown) == per_case * len(HOSTILE), sorted(shown)
     for uid, text in shown.items():
         case = case_of(uid)
         if output not in AS_MATCHED:

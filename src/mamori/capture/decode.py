@@ -7,6 +7,11 @@ A frame that is too short or inconsistent is counted as malformed with its reaso
 Batches (:meth:`Decoder.decode_batch`) read the common frame (Ethernet + IPv4 without options + TCP) with one
 ``unpack_from`` of the combined layout and classify it in the loop itself; everything else (802.1Q tags, IPv6, UDP,
 ICMP, ARP, Linux cooked and raw-IP captures, damaged headers) takes the general path, :meth:`Decoder.decode`.
+
+A :class:`PayloadWatch` asks for packets whose contents a detector reads (logins in clear text, DHCP, router
+advertisements, the TCP segments of followed flows): those frames leave the fast path for the general one, which
+adds a :class:`~mamori.model.PacketData` beside the header observation. Without a watch the fast path is unchanged
+but for one test of a local variable per frame (docs/design.md §10, "LAN threats", measured).
 """
 
 from __future__ import annotations
@@ -14,11 +19,13 @@ from __future__ import annotations
 import socket
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 from struct import unpack_from
 
 from mamori.capture.headers import (
     ARP,
     ETH,
+    ETH_IPV4_TCP,
     ETH_IPV4_TCP_PROBE,
     ETHERTYPE,
     ICMP,
@@ -37,11 +44,36 @@ from mamori.capture.headers import (
     VLAN,
     VLAN_VID_MASK,
 )
-from mamori.model import ACK, RST, SYN, ArpObservation, ConnectionAttempt, PortResponse
+from mamori.model import ACK, RST, SYN, ArpObservation, ConnectionAttempt, PacketData, PortResponse
 
-__all__ = ["NMAP_ACK_WINDOWS", "Decoder", "Observation", "UnsupportedLinkType"]
+__all__ = ["NMAP_ACK_WINDOWS", "Decoder", "Observation", "PayloadWatch", "UnsupportedLinkType"]
 
-Observation = ConnectionAttempt | PortResponse | ArpObservation
+Observation = ConnectionAttempt | PortResponse | ArpObservation | PacketData
+
+_ICMP6_ROUTER_ADVERT = 134
+
+
+@dataclass(frozen=True)
+class PayloadWatch:
+    """The packets whose contents are handed to detectors as :class:`~mamori.model.PacketData`.
+
+    ``tcp_ports``: TCP segments with a payload to or from these ports (logins in clear text). ``flow_ports``: every
+    TCP segment to or from these ports that passed the filter but the handshake's, with or without payload
+    (reset injection: sampled segments, resets; a SYN flood's SYNs and SYN-ACKs would only churn its table).
+    ``udp_ports``: UDP datagrams to or from these ports (SNMP, DHCP). ``router_adverts``: ICMPv6 router
+    advertisements. ``max_payload``: bytes of payload kept per packet.
+    """
+
+    tcp_ports: frozenset[int] = frozenset()
+    flow_ports: frozenset[int] = frozenset()
+    udp_ports: frozenset[int] = frozenset()
+    router_adverts: bool = False
+    max_payload: int = 512
+
+    @property
+    def active(self) -> bool:
+        return bool(self.tcp_ports or self.flow_ports or self.udp_ports or self.router_adverts)
+
 
 # Raw-socket ACK probes (nmap -sA) carry one of these windows and no options; ordinary pure ACKs rarely do.
 NMAP_ACK_WINDOWS = frozenset({1024, 2048, 3072, 4096})
@@ -61,6 +93,9 @@ _SUPPORTED_LINKTYPES = frozenset(
 # Offsets and sizes bound once from the declared tables (module constants are cheaper to read than attributes).
 _FAST = ETH_IPV4_TCP_PROBE.struct.unpack_from
 _FAST_LEN = ETH_IPV4_TCP_PROBE.size
+# What a watched frame adds on the fast path: IPv4 total length and TTL, TCP sequence and acknowledgement numbers.
+_WATCHED = ETH_IPV4_TCP.keeping("total_len", "ttl", "seq", "ack", "flags").struct.unpack_from
+_ETH_IPV4 = ETH.size + IPV4.size
 _ETH_LEN = ETH.size
 _ETH_TYPE = ETH.offset["type"]
 _VLAN_LEN = VLAN.size
@@ -93,9 +128,22 @@ class UnsupportedLinkType(ValueError):
 class Decoder:
     """Decodes frames of one link type. Not thread-safe: one decoder per packet source."""
 
-    __slots__ = ("_ip_pairs", "_ips", "_link", "_mac_pairs", "_macs", "decoded", "ignored", "malformed", "problems")
+    __slots__ = (
+        "_extra",
+        "_ip_pairs",
+        "_ips",
+        "_link",
+        "_mac_pairs",
+        "_macs",
+        "_watch",
+        "_watch_tcp",
+        "decoded",
+        "ignored",
+        "malformed",
+        "problems",
+    )
 
-    def __init__(self, linktype: int) -> None:
+    def __init__(self, linktype: int, watch: PayloadWatch | None = None) -> None:
         if linktype not in _SUPPORTED_LINKTYPES:
             raise UnsupportedLinkType(
                 f"link-layer type {linktype} is not supported (Ethernet, Linux cooked capture and raw IP are)"
@@ -109,6 +157,10 @@ class Decoder:
         self.ignored = 0
         self.malformed = 0
         self.problems: Counter[str] = Counter()
+        self._watch = watch if watch is not None and watch.active else None
+        # TCP ports whose frames leave the fast path (their contents are read); None: no frame does.
+        self._watch_tcp = (watch.tcp_ports | watch.flow_ports) or None if watch is not None and watch.active else None
+        self._extra: list[PacketData] = []  # what the general path found beside its observation
 
     def _bad(self, reason: str) -> None:
         self.malformed += 1
@@ -152,8 +204,19 @@ class Decoder:
     def decode(self, buf: bytes, off: int, caplen: int, ts: float) -> Observation | None:
         """Decode the frame ``buf[off:off+caplen]``; None if it carries nothing a detector needs or is malformed.
 
-        The reference path for every link type and header; :meth:`decode_batch` gives the same result faster."""
-        return self._general(buf, off, caplen, ts)
+        The reference path for every link type and header; :meth:`decode_batch` gives the same result faster.
+        A watched packet's :class:`~mamori.model.PacketData` is not returned here: see :meth:`decode_all`."""
+        obs = self._general(buf, off, caplen, ts)
+        self._extra.clear()
+        return obs
+
+    def decode_all(self, buf: bytes, off: int, caplen: int, ts: float) -> list[Observation]:
+        """Every observation the frame makes: the header one and, for a watched packet, its contents."""
+        obs = self._general(buf, off, caplen, ts)
+        out: list[Observation] = [] if obs is None else [obs]
+        out.extend(self._extra)
+        self._extra.clear()
+        return out
 
     def decode_batch(self, buf: bytes, records: Iterable[tuple[int, int, int, int]]) -> tuple[list[Observation], float]:
         """Decode a batch: ``records`` are (seconds, microseconds, offset, captured length) of the frames in
@@ -167,6 +230,8 @@ class Decoder:
         general = self._general
         fast = _FAST if self._link == LINKTYPE.EN10MB else None
         mac_pairs, ip_pairs, macs_of, ips_of = self._mac_pairs, self._ip_pairs, self._mac_pair, self._ip_pair
+        watched = self._watch_tcp
+        extra = self._extra
         decoded = ignored = 0
         ts = 0.0
         for sec, usec, off, caplen in records:
@@ -176,6 +241,9 @@ class Decoder:
                 if etype == 0x0800 and ver_ihl == 0x45 and proto == 6 and not frag & _FRAG and doff >= 0x50:
                     dst, src = mac_pairs.get(mac12) or macs_of(mac12)
                     saddr, daddr = ip_pairs.get(ip8) or ips_of(ip8)
+                    data = None
+                    if watched is not None and (sport in watched or dport in watched):
+                        data = self._fast_data(buf, off, caplen, ts, (src, dst, saddr, daddr), sport, dport, doff)
                     if (
                         flags & _SYN_ACK == SYN  # a connection attempt
                         or not flags & _SYN_RST_ACK  # FIN, NULL, Xmas and other probes no connection sends
@@ -189,12 +257,19 @@ class Decoder:
                         append(_new(_RESPONSE, (ts, kind, "tcp", src, saddr, sport, daddr, dport, None)))
                     else:
                         ignored += 1
+                        if data is not None:
+                            append(data)
                         continue
                     decoded += 1
+                    if data is not None:
+                        append(data)
                     continue
             obs = general(buf, off, caplen, ts)  # anything else, or a bad TCP header length to report
             if obs is not None:
                 append(obs)
+            if extra:
+                out.extend(extra)
+                extra.clear()
         self.decoded += decoded
         self.ignored += ignored
         return out, ts
@@ -296,7 +371,7 @@ class Decoder:
         if p + _IPV4_MIN > end:
             self._bad("IPv4 header truncated")
             return None
-        ver_ihl, _tl, _id, frag, _ttl, proto, sip, dip = IPV4.struct.unpack_from(buf, p)
+        ver_ihl, total_len, _id, frag, ttl, proto, sip, dip = IPV4.struct.unpack_from(buf, p)
         ihl = (ver_ihl & 0x0F) * 4
         if ver_ihl >> 4 != 4 or ihl < _IPV4_MIN:
             self._bad("IPv4 header invalid (version or header length)")
@@ -304,7 +379,9 @@ class Decoder:
         if frag & IPV4_FRAG_OFFSET_MASK:
             self.ignored += 1  # a later fragment: no transport header
             return None
-        return self._transport(buf, p + ihl, end, ts, src_mac, dst_mac, self._ip(sip), self._ip(dip), proto, vlan)
+        if total_len >= ihl and p + total_len < end:
+            end = p + total_len  # Ethernet padding is not payload
+        return self._transport(buf, p + ihl, end, ts, src_mac, dst_mac, self._ip(sip), self._ip(dip), proto, vlan, ttl)
 
     def _ipv6(
         self, buf: bytes, p: int, end: int, ts: float, src_mac: str | None, dst_mac: str | None, vlan: int | None
@@ -312,7 +389,9 @@ class Decoder:
         if p + _IPV6_LEN > end:
             self._bad("IPv6 header truncated")
             return None
-        _vf, _plen, nxt, _hl, sip, dip = IPV6.struct.unpack_from(buf, p)
+        _vf, plen, nxt, hop_limit, sip, dip = IPV6.struct.unpack_from(buf, p)
+        if plen:
+            end = min(end, p + _IPV6_LEN + plen)  # Ethernet padding is not payload
         t = p + _IPV6_LEN
         for _ in range(8):  # a bounded walk over extension headers
             if nxt in IPV6_EXTENSION_HEADERS:
@@ -330,7 +409,7 @@ class Decoder:
                 nxt, t = buf[t], t + 8
             else:
                 break
-        return self._transport(buf, t, end, ts, src_mac, dst_mac, self._ip(sip), self._ip(dip), nxt, vlan)
+        return self._transport(buf, t, end, ts, src_mac, dst_mac, self._ip(sip), self._ip(dip), nxt, vlan, hop_limit)
 
     def _transport(
         self,
@@ -344,12 +423,17 @@ class Decoder:
         dst_ip: str,
         proto: int,
         vlan: int | None,
+        ttl: int = 0,
     ) -> Observation | None:
+        watch = self._watch
         if proto == PROTO.TCP:
             if t + _TCP_MIN > end:
                 self._bad("TCP header truncated")
                 return None
-            sport, dport, _seq, _ack, doff, flags, window = TCP.struct.unpack_from(buf, t)
+            sport, dport, seq, ack, doff, flags, window = TCP.struct.unpack_from(buf, t)
+            if watch is not None:
+                header = (sport, dport, seq, ack, doff, flags)
+                self._tcp_data(watch, buf, t, end, ts, src_mac, dst_mac, src_ip, dst_ip, header, ttl, vlan)
             return self._tcp_flags(ts, src_mac, dst_mac, src_ip, dst_ip, sport, dport, flags, doff, window, vlan)
         if proto == PROTO.UDP:
             if t + _UDP_LEN > end:
@@ -360,6 +444,11 @@ class Decoder:
                 self._bad("UDP length below 8")
                 return None
             if length != _UDP_LEN:
+                if watch is not None and (sport in watch.udp_ports or dport in watch.udp_ports):
+                    self.decoded += 1
+                    payload = buf[t + _UDP_LEN : min(end, t + length, t + _UDP_LEN + watch.max_payload)]
+                    fields = (ts, "udp", src_mac, dst_mac, src_ip, dst_ip, sport, dport, 0, 0, 0, ttl, payload, vlan)
+                    return _new(PacketData, fields)
                 self.ignored += 1  # datagrams with a payload are ordinary traffic; empty ones are scan probes
                 return None
             self.decoded += 1
@@ -368,18 +457,95 @@ class Decoder:
                 (ts, src_mac, dst_mac, src_ip, dst_ip, "udp", sport, dport, 0, 0, vlan, None, None, None),
             )
         if proto in (PROTO.ICMP, PROTO.ICMPV6):
-            if t + 2 > end:
-                self._bad("ICMP header truncated")
-                return None
-            icmp_type, icmp_code = buf[t], buf[t + 1]
-            if proto == PROTO.ICMP:
-                port_unreachable = icmp_type == ICMPTYPE.V4_UNREACHABLE and icmp_code == ICMPTYPE.V4_PORT_UNREACHABLE
-            else:
-                port_unreachable = icmp_type == ICMPTYPE.V6_UNREACHABLE and icmp_code == ICMPTYPE.V6_PORT_UNREACHABLE
-            if port_unreachable:
-                return self._quoted_udp(buf, t + _ICMP_QUOTED, end, ts, src_mac, src_ip, vlan)
+            return self._icmp(buf, t, end, ts, src_mac, dst_mac, src_ip, dst_ip, proto, vlan, ttl)
         self.ignored += 1
         return None
+
+    def _icmp(
+        self,
+        buf: bytes,
+        t: int,
+        end: int,
+        ts: float,
+        src_mac: str | None,
+        dst_mac: str | None,
+        src_ip: str,
+        dst_ip: str,
+        proto: int,
+        vlan: int | None,
+        ttl: int,
+    ) -> Observation | None:
+        if t + 2 > end:
+            self._bad("ICMP header truncated")
+            return None
+        icmp_type, icmp_code = buf[t], buf[t + 1]
+        if proto == PROTO.ICMP:
+            port_unreachable = icmp_type == ICMPTYPE.V4_UNREACHABLE and icmp_code == ICMPTYPE.V4_PORT_UNREACHABLE
+        else:
+            port_unreachable = icmp_type == ICMPTYPE.V6_UNREACHABLE and icmp_code == ICMPTYPE.V6_PORT_UNREACHABLE
+        if port_unreachable:
+            return self._quoted_udp(buf, t + _ICMP_QUOTED, end, ts, src_mac, src_ip, vlan)
+        watch = self._watch
+        if icmp_type == _ICMP6_ROUTER_ADVERT and proto == PROTO.ICMPV6 and watch and watch.router_adverts:
+            self.decoded += 1
+            payload = buf[t : min(end, t + watch.max_payload)]
+            return _new(PacketData, (ts, "icmp6", src_mac, dst_mac, src_ip, dst_ip, 0, 0, 0, 0, 0, ttl, payload, vlan))
+        self.ignored += 1
+        return None
+
+    def _fast_data(
+        self,
+        buf: bytes,
+        off: int,
+        caplen: int,
+        ts: float,
+        addresses: tuple[str | None, str | None, str, str],
+        sport: int,
+        dport: int,
+        doff: int,
+    ) -> PacketData | None:
+        """The contents of a watched frame on the fast path (Ethernet, IPv4 without options, TCP)."""
+        watch = self._watch
+        assert watch is not None  # noqa: S101 - only called with a watch
+        total_len, ttl, seq, ack, flags = _WATCHED(buf, off)
+        data = off + _ETH_IPV4 + (doff >> 4) * 4
+        end = off + caplen
+        if total_len >= _IPV4_MIN:
+            end = min(end, off + _ETH_LEN + total_len)  # Ethernet padding is not payload
+        if data > end:
+            return None
+        followed = (sport in watch.flow_ports or dport in watch.flow_ports) and not flags & SYN
+        if not followed and (data == end or not (sport in watch.tcp_ports or dport in watch.tcp_ports)):
+            return None
+        src, dst, saddr, daddr = addresses
+        payload = buf[data : min(end, data + watch.max_payload)]
+        return _new(PacketData, (ts, "tcp", src, dst, saddr, daddr, sport, dport, flags, seq, ack, ttl, payload, None))
+
+    def _tcp_data(
+        self,
+        watch: PayloadWatch,
+        buf: bytes,
+        t: int,
+        end: int,
+        ts: float,
+        src_mac: str | None,
+        dst_mac: str | None,
+        src_ip: str,
+        dst_ip: str,
+        header: tuple[int, int, int, int, int, int],
+        ttl: int,
+        vlan: int | None,
+    ) -> None:
+        """A watched TCP segment's contents, kept beside its header observation (:class:`PayloadWatch`)."""
+        sport, dport, seq, ack, doff, flags = header
+        data = t + (doff >> 4) * 4
+        if doff >> 4 < 5 or data > end:
+            return
+        followed = (sport in watch.flow_ports or dport in watch.flow_ports) and not flags & SYN
+        if followed or (data < end and (sport in watch.tcp_ports or dport in watch.tcp_ports)):
+            payload = buf[data : min(end, data + watch.max_payload)]
+            fields = (ts, "tcp", src_mac, dst_mac, src_ip, dst_ip, sport, dport, flags, seq, ack, ttl, payload, vlan)
+            self._extra.append(_new(PacketData, fields))
 
     def _quoted_udp(
         self, buf: bytes, q: int, end: int, ts: float, src_mac: str | None, src_ip: str, vlan: int | None

@@ -17,7 +17,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from mamori.capture.decode import Decoder, Observation, UnsupportedLinkType
+from mamori.capture.decode import Decoder, Observation, PayloadWatch, UnsupportedLinkType
 from mamori.capture.interfaces import activation_problem
 from mamori.errors import CaptureError
 
@@ -194,9 +194,17 @@ class FileSource:
     filtering (in C) overlap with decoding and detection (in Python) on a second core.
     """
 
-    def __init__(self, path: str | Path, bpf: str, *, parallel_min_bytes: int = 64 * 1024 * 1024) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        bpf: str,
+        *,
+        parallel_min_bytes: int = 64 * 1024 * 1024,
+        watch: PayloadWatch | None = None,
+    ) -> None:
         self.path = Path(path)
         self.bpf = bpf
+        self.watch = watch
         self.stats = CaptureStats(name=str(self.path))
         self.size = 0
         self.parallel_min_bytes = parallel_min_bytes
@@ -241,7 +249,7 @@ class FileSource:
             for item in raw_batches:
                 if isinstance(item, int):
                     try:
-                        decoder = Decoder(item)
+                        decoder = Decoder(item, self.watch)
                     except UnsupportedLinkType as exc:
                         raise CaptureError(f"{self.path}: {exc}") from exc
                     continue
@@ -338,8 +346,10 @@ class LiveSource:
         snaplen: int = 256,
         buffer_bytes: int = 64 * 1024 * 1024,
         promiscuous: bool = True,
+        watch: PayloadWatch | None = None,
     ) -> None:
         self.interface = interface
+        self.watch = watch
         self.bpf = bpf
         self.snaplen = snaplen
         self.buffer_bytes = buffer_bytes
@@ -371,7 +381,7 @@ class LiveSource:
                 raise CaptureError(problem)
             handle.setfilter(self.bpf)
             handle.setnonblock(1)
-            self._decoder = Decoder(handle.datalink())
+            self._decoder = Decoder(handle.datalink(), self.watch)
             self._fd = handle.getfd()
         except (pcapy.PcapError, UnsupportedLinkType) as exc:
             raise CaptureError(f"cannot capture on interface {self.interface!r}: {exc}") from exc

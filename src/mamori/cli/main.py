@@ -140,7 +140,9 @@ def analyze(config: Path, captures: tuple[Path, ...], as_json: bool, no_store: b
     progress_cb, finish = progress(captures)
     try:
         from mamori.runtime.exposure import stored_services
+        from mamori.runtime.lan import lan_storage
 
+        salt, logins = lan_storage(settings, store, writer)
         result = analyze_captures(
             settings,
             list(captures),
@@ -150,6 +152,8 @@ def analyze(config: Path, captures: tuple[Path, ...], as_json: bool, no_store: b
             known_services=stored_services(settings, store, writer),
             flow_counts=flows,
             devices=StoredDevices(store, writer) if store is not None else None,  # the asset ledger (2-①)
+            salt=salt,
+            logins=logins,
         )
     finally:
         finish()

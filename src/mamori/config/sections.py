@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
 from mamori.config.lateral import LateralMovementSettings
-from mamori.config.values import Duration, Ip, Strict, Zone
+from mamori.config.values import Duration, Ip, Port, Strict, Zone
+from mamori.config.zones import Network
 
 __all__ = [
     "CaptureSettings",
+    "CleartextSettings",
     "DetectionSettings",
     "ExposureSettings",
     "IncidentSettings",
@@ -20,6 +22,9 @@ __all__ = [
     "NewPathSettings",
     "PortScanSettings",
     "RemoteMaintenanceSettings",
+    "ResetInjectionSettings",
+    "RogueDhcpSettings",
+    "RogueRaSettings",
     "StorageSettings",
     "SynFloodSettings",
     "UnregisteredTerminalSettings",
@@ -135,6 +140,57 @@ class IncidentSettings(Strict):
     max_keys: int = Field(64, ge=4, le=10_000, description="addresses, computers and accounts kept per incident")
 
 
+class CleartextSettings(Strict):
+    """``cleartext-credentials``: logins sent in clear text. Off unless asked for: it widens the kernel filter to
+    these protocols' ports (docs/design.md §10, "LAN threats")."""
+
+    enabled: bool = False
+    protocols: tuple[Literal["ftp", "telnet", "http", "pop3", "imap", "snmp", "ldap", "ntlm"], ...] = (
+        "ftp",
+        "telnet",
+        "http",
+        "pop3",
+        "imap",
+        "snmp",
+        "ldap",
+    )
+    http_ports: tuple[Port, ...] = Field((80, 8080), description="ports where HTTP Basic logins are looked for")
+    ntlm_ports: tuple[Port, ...] = Field(
+        (445,), description="ports where NTLM logins are read for NTLMv1 (with 'ntlm' in protocols)"
+    )
+    networks: tuple[Network, ...] = Field(
+        (), description="watch only logins to servers in these networks (default: everywhere the sensor sees)"
+    )
+    quiet_period: Duration = Field(86400.0, description="after this much silence the same login is a new alert")
+    max_flows: int = Field(4096, ge=16, description="connections read at once; the oldest are let go")
+
+
+class RogueDhcpSettings(Strict):
+    enabled: bool = Field(True, description="judged only on segments that list dhcp_servers")
+    quiet_period: Duration = 3600.0
+
+
+class RogueRaSettings(Strict):
+    enabled: bool = Field(True, description="judged only on segments that list routers_v6")
+    quiet_period: Duration = 3600.0
+
+
+class ResetInjectionSettings(Strict):
+    """``tcp-reset-injection``: resets on department servers' connections that their endpoint did not send. Off
+    unless asked for: it lets a sample of established packets on those ports through the kernel filter."""
+
+    enabled: bool = False
+    ports: tuple[Port, ...] = Field((), description="server ports whose connections are followed (default: systems')")
+    sample_bits: int = Field(
+        5, ge=0, le=8, description="established packets sampled by IP id: 1 in 2**sample_bits (IPv4)"
+    )
+    seq_slack: int = Field(
+        1 << 20, ge=1024, description="bytes a reset's sequence number may lie beyond the endpoint's last one"
+    )
+    quiet_period: Duration = 3600.0
+    max_flows: int = Field(16384, ge=16, description="connections followed at once; the oldest are let go")
+
+
 class DetectionSettings(Strict):
     unregistered_terminal: UnregisteredTerminalSettings = UnregisteredTerminalSettings()
     port_scan: PortScanSettings = PortScanSettings()
@@ -145,5 +201,9 @@ class DetectionSettings(Strict):
     lateral_movement: LateralMovementSettings = LateralMovementSettings()
     exposure: ExposureSettings = ExposureSettings()
     remote_maintenance: RemoteMaintenanceSettings = RemoteMaintenanceSettings()
+    cleartext: CleartextSettings = CleartextSettings()
+    rogue_dhcp: RogueDhcpSettings = RogueDhcpSettings()
+    rogue_ra: RogueRaSettings = RogueRaSettings()
+    tcp_reset_injection: ResetInjectionSettings = ResetInjectionSettings()
     max_open_alerts: int = Field(20_000, ge=100, description="alerts kept in memory at once")
     incidents: IncidentSettings = IncidentSettings()

@@ -37,7 +37,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field
 
 from mamori.config.messages import bilingual
-from mamori.config.values import Ip, Strict
+from mamori.config.values import Ip, Strict, normalize_ip, normalize_mac
 from mamori.model import SEGMENT_ROLES, ZONES, DangerousPort, FlowRule, Segment, ZonePolicy
 
 __all__ = [
@@ -218,6 +218,26 @@ def _port_range(value: Any) -> tuple[int, int]:
 PortRange = Annotated[tuple[int, int], BeforeValidator(_port_range)]
 
 
+def _ip_or_mac(value: Any) -> str:
+    """A DHCP server or router named by its address or its MAC (``10.1.0.1``, ``fe80::1``, ``02:00:00:00:00:01``)."""
+    try:
+        return normalize_ip(value)
+    except ValueError:
+        pass
+    try:
+        return normalize_mac(value)
+    except ValueError:
+        raise ValueError(
+            bilingual(
+                f"{_shown(value)} は IP アドレスでも MAC アドレスでもありません",
+                f"{_shown(value)} is neither an IP address nor a MAC address",
+            )
+        ) from None
+
+
+IpOrMac = Annotated[str, BeforeValidator(_ip_or_mac)]
+
+
 class SegmentIn(Strict):
     name: str = Field(min_length=1, max_length=200)
     cidrs: Annotated[tuple[Network, ...], BeforeValidator(_one_or_many)] = Field(min_length=1)
@@ -225,6 +245,8 @@ class SegmentIn(Strict):
     proxies: Annotated[tuple[Ip, ...], BeforeValidator(_one_or_many)] = ()
     role: Literal["backup", "maintenance", "admin", "antivirus", "update", "asset-management"] | None = None
     note: str = ""
+    dhcp_servers: Annotated[tuple[IpOrMac, ...], BeforeValidator(_one_or_many)] | None = None
+    routers_v6: Annotated[tuple[IpOrMac, ...], BeforeValidator(_one_or_many)] | None = None
 
 
 class FlowRuleIn(Strict):
@@ -285,6 +307,8 @@ def segments_of(items: tuple[SegmentIn, ...]) -> tuple[Segment, ...]:
             proxies=tuple(dict.fromkeys(s.proxies)),
             role=s.role,
             note=s.note,
+            dhcp_servers=None if s.dhcp_servers is None else tuple(dict.fromkeys(s.dhcp_servers)),
+            routers_v6=None if s.routers_v6 is None else tuple(dict.fromkeys(s.routers_v6)),
         )
         for s in items
     )

@@ -20,6 +20,7 @@ from mamori.model import (
     ArpObservation,
     BackupEvidence,
     ConnectionAttempt,
+    PacketData,
     PortResponse,
     Severity,
     VpnEvent,
@@ -118,6 +119,17 @@ def sample_of(obs: Any) -> dict[str, Any]:
             "last_success": obs.last_success,
             "generations": obs.generations,
             "error": obs.error[:_SAMPLE_VALUE],
+        }
+    if isinstance(obs, PacketData):  # its header only: the contents may hold a password
+        return {
+            "ts": obs.ts,
+            "kind": "packet",
+            "proto": obs.proto,
+            "src_mac": obs.src_mac,
+            "src_ip": obs.src_ip,
+            "src_port": obs.src_port,
+            "dst_ip": obs.dst_ip,
+            "dst_port": obs.dst_port,
         }
     return {"value": repr(obs)}
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from mamori.config import DetectionSettings
 from mamori.detection.book import AlertBook
+from mamori.detection.cleartext import LoginSink
 from mamori.detection.devices import DeviceBook, DeviceMemory
 from mamori.detection.exposure import ServiceMemory
 from mamori.detection.flows import FlowSink
@@ -15,7 +16,17 @@ from mamori.detection.paths import PathMemory
 from mamori.detection.registry import Detector, DetectorContext, EntryPoints, build_detectors
 from mamori.detection.registry import _installed_entry_points as _detector_plugins
 from mamori.detection.site_index import SiteIndex
-from mamori.model import Alert, ArpObservation, Clock, ConnectionAttempt, PortResponse, Site, SystemClock, VpnEvent
+from mamori.model import (
+    Alert,
+    ArpObservation,
+    Clock,
+    ConnectionAttempt,
+    PacketData,
+    PortResponse,
+    Site,
+    SystemClock,
+    VpnEvent,
+)
 from mamori.rules import Catalogue, catalogue
 
 __all__ = ["Clock", "Engine", "SystemClock"]
@@ -43,6 +54,8 @@ class Engine:
         sessions: SessionSink | None = None,
         flow_counts: FlowSink | None = None,
         devices: DeviceMemory | None = None,
+        salt: bytes | None = None,
+        logins: LoginSink | None = None,
     ) -> None:
         self.clock: Clock = clock or SystemClock()
         self.index = SiteIndex(site)
@@ -59,6 +72,8 @@ class Engine:
                     known_services=known_services,
                     sessions=sessions,
                     flow_counts=flow_counts,
+                    salt=salt,
+                    logins=logins,
                 ),
                 rules,
                 detector_plugins,
@@ -75,6 +90,7 @@ class Engine:
                     self._on_response.setdefault(kind, []).append(handler)
         self._on_arp: list[Callable[[ArpObservation], None]] = _hooks(hooks, "on_arp")
         self._on_vpn: list[Callable[[VpnEvent], None]] = _hooks(hooks, "on_vpn")
+        self._on_packet: list[Callable[[PacketData], None]] = _hooks(hooks, "on_packet")
         self._tick: list[Callable[[float], None]] = _hooks(hooks, "tick")
         self._refresh: list[Callable[[], None]] = _hooks(hooks, "refresh")
         self._finish: list[Callable[[], None]] = _hooks(hooks, "finish")
@@ -96,7 +112,7 @@ class Engine:
         """The running detector of ``rule``, or None (switched off)."""
         return self.detectors.get(rule)
 
-    def feed(self, batch: Iterable[ConnectionAttempt | PortResponse | ArpObservation | VpnEvent]) -> None:
+    def feed(self, batch: Iterable[ConnectionAttempt | PortResponse | ArpObservation | VpnEvent | PacketData]) -> None:
         on_attempt = self._on_attempt
         on_response = self._on_response
         on_arp = self._on_arp
@@ -114,6 +130,9 @@ class Engine:
             elif kind is ArpObservation:
                 for handler_a in on_arp:
                     handler_a(obs)  # type: ignore[arg-type]
+            elif kind is PacketData:
+                for handler_p in self._on_packet:
+                    handler_p(obs)  # type: ignore[arg-type]
             else:
                 for handler_v in self._on_vpn:
                     handler_v(obs)  # type: ignore[arg-type]

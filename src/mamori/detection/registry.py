@@ -8,6 +8,7 @@ A detector watches observations for one rule of the catalogue (``mamori.rules``)
 - ``on_response(PortResponse)`` with ``response_kinds`` (the answers it reads: ``synack``, ``rst``...);
 - ``on_arp(ArpObservation)``;
 - ``on_vpn(VpnEvent)``: VPN logins, logouts and tunnels from the VPN gateways' logs;
+- ``on_packet(PacketData)``: packets whose contents the decoder was asked for (``mamori.capture.PayloadWatch``);
 - ``tick(now)``, ``refresh()``, ``finish()``: about once a second, before alerts are collected, at the end of input;
 - ``quiet_periods()``: the quiet period of each rule, for a detector that raises more than one rule's alerts.
 
@@ -32,12 +33,15 @@ from mamori.config import DetectionSettings
 from mamori.detection.arp import IpMacConflictDetector
 from mamori.detection.backups import OfflineExposureDetector
 from mamori.detection.book import AlertBook
+from mamori.detection.cleartext import CleartextDetector, LoginSink
 from mamori.detection.exposure import ExposureDetector, ServiceMemory
 from mamori.detection.flows import FlowSink
 from mamori.detection.lateral import LateralMovementDetector
 from mamori.detection.maintenance import RemoteMaintenanceDetector, SessionSink
 from mamori.detection.paths import PathMemory
 from mamori.detection.portscan import PortScanDetector
+from mamori.detection.resets import ResetInjectionDetector
+from mamori.detection.rogue import RogueDhcpDetector, RogueRaDetector
 from mamori.detection.site_index import SiteIndex
 from mamori.detection.synflood import SynFloodDetector
 from mamori.detection.unregistered import UnregisteredTerminalDetector
@@ -81,6 +85,8 @@ class DetectorContext:
     sessions: SessionSink | None = None  # where remote-maintenance sessions are recorded (the runtime's store)
     flow_counts: FlowSink | None = None  # where the hourly counts between segments go (the zone map)
     options: Mapping[str, Any] = field(default_factory=dict)  # a plugin's own settings, if it has any
+    salt: bytes | None = None  # the installation's salt for password tags (cleartext-credentials); None: per run
+    logins: LoginSink | None = None  # where logins seen in clear text are recorded (the runtime's store)
 
 
 DetectorFactory = Callable[[DetectorContext], Detector | None]
@@ -142,6 +148,32 @@ def _offline(ctx: DetectorContext) -> Detector | None:
     return OfflineExposureDetector(ctx.index, ctx.book)
 
 
+def _cleartext(ctx: DetectorContext) -> Detector | None:
+    s = ctx.settings.cleartext
+    return CleartextDetector(ctx.index, s, ctx.book, salt=ctx.salt, sink=ctx.logins) if s.enabled else None
+
+
+def _rogue_dhcp(ctx: DetectorContext) -> Detector | None:
+    """rogue-dhcp: built only when a segment lists its DHCP servers."""
+    s = ctx.settings.rogue_dhcp
+    if not s.enabled or all(seg.dhcp_servers is None for seg in ctx.index.site.segments):
+        return None
+    return RogueDhcpDetector(ctx.index, s, ctx.book)
+
+
+def _rogue_ra(ctx: DetectorContext) -> Detector | None:
+    """rogue-ra: built only when a segment lists its IPv6 routers."""
+    s = ctx.settings.rogue_ra
+    if not s.enabled or all(seg.routers_v6 is None for seg in ctx.index.site.segments):
+        return None
+    return RogueRaDetector(ctx.index, s, ctx.book)
+
+
+def _resets(ctx: DetectorContext) -> Detector | None:
+    s = ctx.settings.tcp_reset_injection
+    return ResetInjectionDetector(ctx.index, s, ctx.book) if s.enabled else None
+
+
 # In the order they see each attempt: the flood before the scan, so that a flooded port is known before its SYN
 # reaches the scan detector.
 BUILTIN: dict[str, DetectorFactory] = {
@@ -154,6 +186,10 @@ BUILTIN: dict[str, DetectorFactory] = {
     "exposure": _exposure,  # services seen answering (SYN-ACKs)
     "remote-maintenance": _maintenance,
     "backup-offline-exposed": _offline,
+    "cleartext-credentials": _cleartext,  # these four read packets' contents (on_packet)
+    "rogue-dhcp": _rogue_dhcp,
+    "rogue-ra": _rogue_ra,
+    "tcp-reset-injection": _resets,
 }
 
 EntryPoints = Callable[[], Iterable[metadata.EntryPoint]]

@@ -3,7 +3,7 @@ exposure, remote maintenance, backups, mamori itself."""
 
 from __future__ import annotations
 
-from mamori.rules import backups, blocking, exposure, lateral, maintenance, network, system, windows, zones
+from mamori.rules import backups, blocking, exposure, lan, lateral, maintenance, network, system, windows, zones
 from mamori.rules.catalogue import Rule
 
 __all__ = ["BUILTIN_RULES"]
@@ -16,6 +16,7 @@ BUILTIN_RULES: tuple[Rule, ...] = (
     *exposure.RULES,
     *maintenance.RULES,
     *backups.RULES,
+    *lan.RULES,
     *system.RULES,
     *blocking.RULES,
 )

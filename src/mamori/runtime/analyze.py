@@ -8,15 +8,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mamori.capture.bpf import build_filter
+from mamori.capture.decode import PayloadWatch
 from mamori.capture.packetpolice import PacketPoliceSource, looks_like_packet_police
 from mamori.capture.sources import CaptureStats, FileSource
 from mamori.config import Settings
 from mamori.detection import Engine
+from mamori.detection.cleartext import LoginSink
 from mamori.detection.devices import DeviceMemory
 from mamori.detection.exposure import ServiceMemory
 from mamori.detection.flows import FlowSink
 from mamori.errors import CaptureError
 from mamori.model import Alert, Site
+from mamori.runtime.lan import CapturePlan, capture_plan
 
 __all__ = ["AnalysisResult", "analyze_captures", "capture_filter"]
 
@@ -24,7 +27,9 @@ __all__ = ["AnalysisResult", "analyze_captures", "capture_filter"]
 Progress = Callable[[int, Path, int, int], None]
 
 
-def open_source(path: Path, settings: Settings, bpf: str) -> FileSource | PacketPoliceSource:
+def open_source(
+    path: Path, settings: Settings, bpf: str, watch: PayloadWatch | None = None
+) -> FileSource | PacketPoliceSource:
     """A capture file (pcap, pcapng) or a Packet Police CSV log, told apart by their first bytes."""
     try:
         with path.open("rb") as f:
@@ -34,12 +39,14 @@ def open_source(path: Path, settings: Settings, bpf: str) -> FileSource | Packet
     if looks_like_packet_police(head):
         zone = settings.capture.log_timezone
         return PacketPoliceSource(path, timezone=zoneinfo.ZoneInfo(zone) if zone else None)
-    return FileSource(path, bpf)
+    return FileSource(path, bpf, watch=watch)
 
 
-def capture_filter(settings: Settings) -> str:
+def capture_filter(settings: Settings, plan: CapturePlan | None = None) -> str:
+    """The kernel filter; with ``plan`` (:func:`mamori.runtime.lan.capture_plan`), also the packets whose contents
+    the LAN-threat detectors read."""
     c = settings.capture
-    return build_filter(udp=c.udp, ipv6=c.ipv6, vlan=c.vlan)
+    return build_filter(udp=c.udp, ipv6=c.ipv6, vlan=c.vlan, extra=plan.clauses if plan is not None else ())
 
 
 @dataclass
@@ -69,6 +76,8 @@ def analyze_captures(
     known_services: ServiceMemory | None = None,
     flow_counts: FlowSink | None = None,
     devices: DeviceMemory | None = None,
+    salt: bytes | None = None,
+    logins: LoginSink | None = None,
 ) -> AnalysisResult:
     """Analyse ``paths`` one after another with one engine (so an attack spanning files is one alert).
 
@@ -78,10 +87,12 @@ def analyze_captures(
     (reading the terminal ledger from the database) overlaps with libpcap reading a large capture.
     ``known_services`` keeps the services seen answering (the exposure rule's table).
     ``flow_counts``: where the hourly counts of flows between segments go (the zone map), if anywhere.
-    ``devices``: where the devices seen go (the asset ledger).
+    ``devices``: where the devices seen go (the asset ledger). ``salt`` and ``logins`` are the installation's salt
+    for password tags and where cleartext logins are recorded.
     """
-    bpf = capture_filter(settings)
-    first = open_source(paths[0], settings, bpf) if paths else None
+    plan = capture_plan(settings)
+    bpf = capture_filter(settings, plan)
+    first = open_source(paths[0], settings, bpf, plan.watch) if paths else None
     if isinstance(first, FileSource):
         first.start()
     try:
@@ -91,6 +102,8 @@ def analyze_captures(
             known_services=known_services,
             flow_counts=flow_counts,
             devices=devices,
+            salt=salt,
+            logins=logins,
         )
     except BaseException:
         if isinstance(first, FileSource):
@@ -99,7 +112,7 @@ def analyze_captures(
     result = AnalysisResult()
     latest: dict[str, Alert] = {}
     for index, path in enumerate(paths):
-        source = first if index == 0 and first is not None else open_source(path, settings, bpf)
+        source = first if index == 0 and first is not None else open_source(path, settings, bpf, plan.watch)
         try:
             for batch in source.batches():
                 engine.feed(batch)

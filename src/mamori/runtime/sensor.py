@@ -30,6 +30,7 @@ from mamori.runtime.blocking import build_block_manager
 from mamori.runtime.exposure import stored_services
 from mamori.runtime.flow_counts import stored_flows
 from mamori.runtime.known_paths import stored_paths
+from mamori.runtime.lan import PAYLOAD_SNAPLEN, capture_plan, lan_storage
 from mamori.runtime.maintenance import StoredSessions, plans_version
 from mamori.runtime.responses import build_dispatcher, log_deliveries
 from mamori.runtime.site import effective_site
@@ -51,13 +52,21 @@ OpenSource = Callable[[str], PacketSource]
 
 
 def live_sources(settings: Settings) -> OpenSource:
-    """Interfaces captured through libpcap with the kernel filter of these settings."""
-    bpf = capture_filter(settings)
+    """Interfaces captured through libpcap with the kernel filter of these settings (wider, and with more of each
+    packet, when a detector reads logins: runtime/lan.py)."""
+    plan = capture_plan(settings)
+    bpf = capture_filter(settings, plan)
     c = settings.capture
+    snaplen = max(c.snaplen, PAYLOAD_SNAPLEN) if plan.reads_payloads else c.snaplen
 
     def open_source(name: str) -> PacketSource:
         return LiveSource(
-            name, bpf, snaplen=c.snaplen, buffer_bytes=c.buffer_mb * 1024 * 1024, promiscuous=c.promiscuous
+            name,
+            bpf,
+            snaplen=snaplen,
+            buffer_bytes=c.buffer_mb * 1024 * 1024,
+            promiscuous=c.promiscuous,
+            watch=plan.watch,
         )
 
     return open_source
@@ -137,6 +146,7 @@ class Sensor:
         sessions = StoredSessions(db, self.writer) if db is not None else None
         flows = stored_flows(settings, db, self.writer)  # hourly counts between segments (the zone map)
         devices = StoredDevices(db, self.writer) if db is not None else None  # the asset ledger (2-①)
+        salt, logins = lan_storage(settings, db, self.writer)  # cleartext-credentials: salt, evidence
         self.engine = Engine(
             self._site(),
             settings.detection,
@@ -146,6 +156,8 @@ class Sensor:
             sessions=sessions,
             flow_counts=flows,
             devices=devices,
+            salt=salt,
+            logins=logins,
         )
         self.on_alerts = on_alerts
         # With a syslog collector running beside it, the collector's detector sends the heartbeat (once per box).

@@ -528,3 +528,45 @@ class BlockRow(models.Model):
             models.Index(fields=["state"], name="mamori_block_state"),
             models.Index(fields=["created_at"], name="mamori_block_created"),
         ]
+
+
+class InstallationSecret(models.Model):
+    """A secret made once per installation (the salt of the password tags of cleartext-credentials)."""
+
+    name = models.CharField(max_length=64, unique=True)
+    value = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "mamori_installation_secret"
+
+
+class CleartextLoginRecord(models.Model):
+    """Logins seen in clear text, one row per (method, client, server, port, account, password tag): checklist
+    evidence for cleartext protocols in use (2-⑫) and passwords used on several servers (2-⑧). Never the
+    password: ``password_tag`` is the start of its salted hash."""
+
+    protocol = models.CharField(max_length=16)
+    client_ip = models.CharField(max_length=45)
+    client_mac = models.CharField(max_length=17, blank=True, default="")
+    server_ip = models.CharField(max_length=45)
+    server_port = models.IntegerField()
+    account = models.CharField(max_length=256, blank=True, default="")
+    password_tag = models.CharField(max_length=16, blank=True, default="")
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    logins = models.BigIntegerField(default=0)
+    origin = models.CharField(max_length=32, default="sensor")
+
+    class Meta:
+        db_table = "mamori_cleartext_login"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["protocol", "client_ip", "server_ip", "server_port", "account", "password_tag"],
+                name="mamori_cleartext_login_unique",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["last_seen"], name="mamori_cleartext_login_seen"),
+            models.Index(fields=["password_tag"], name="mamori_cleartext_login_tag"),
+        ]

@@ -17,6 +17,7 @@ from typing import Protocol
 from mamori.errors import StorageError
 from mamori.model import (
     Alert,
+    CleartextLogin,
     Clock,
     Delivery,
     DeviceSighting,
@@ -114,6 +115,11 @@ class _Devices:
     sightings: Sequence[DeviceSighting]
 
 
+@dataclass(frozen=True)
+class _Logins:
+    logins: Sequence[CleartextLogin]
+
+
 _PRUNE_EVERY = 600.0  # seconds of the clock between prunings of the flow counts
 
 _Item = (
@@ -125,6 +131,7 @@ _Item = (
     | _Sessions
     | _Flows
     | _Devices
+    | _Logins
     | threading.Event
     | None
 )
@@ -158,6 +165,7 @@ class AlertWriter:
         self._flows: list[FlowCount] = []
         self._next_prune = 0.0
         self._devices: dict[str, DeviceSighting] = {}
+        self._logins: list[CleartextLogin] = []
         self._pending: dict[str, Alert] = {}
         self._health: tuple[SensorHealth, ...] = ()
         self.last_error: str | None = None
@@ -203,6 +211,11 @@ class AlertWriter:
         """Merge devices seen (the asset ledger's sightings) into the store with the next batch."""
         if sightings:
             self._put(_Devices(list(sightings)))
+
+    def submit_logins(self, logins: Sequence[CleartextLogin]) -> None:
+        """Record logins seen in clear text (checklist evidence) with the next batch."""
+        if logins:
+            self._put(_Logins(list(logins)))
 
     def submit_health(self, health: list[SensorHealth]) -> None:
         """Record sensor health with the next batch (the newest figures replace older ones)."""
@@ -289,6 +302,8 @@ class AlertWriter:
             self._write_flows()
         if self._devices:
             self._write_devices()
+        if self._logins:
+            self._write_logins()
 
     def _write_services(self) -> None:
         from mamori.storage.exposure import ExposureTable
@@ -341,6 +356,17 @@ class AlertWriter:
             return
         self._devices.clear()
 
+    def _write_logins(self) -> None:
+        from mamori.storage.lan import CleartextLoginTable
+
+        try:
+            CleartextLoginTable(self.store).save(self._logins, origin=self.origin)  # type: ignore[arg-type]
+        except StorageError as exc:
+            log.error("%s (will retry)", exc)
+            del self._logins[:-10_000]  # bounded while the store is away: the newest are kept
+            return
+        self._logins = []
+
     def _absorb(self, item: _Item) -> None:
         """Keep one submitted item for the next write."""
         if isinstance(item, _Deliveries):
@@ -353,6 +379,8 @@ class AlertWriter:
             self._sessions.update((s.uid, s) for s in item.sessions)
         elif isinstance(item, _Flows):
             self._flows.extend(item.flows)
+        elif isinstance(item, _Logins):
+            self._logins.extend(item.logins)
         elif isinstance(item, _Devices):
             for sighting in item.sightings:  # the newest sighting of a MAC carries all it has seen
                 self._devices[sighting.mac] = sighting

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from mamori.capture import FileSource, build_filter
+from mamori.capture.decode import PayloadWatch
 from mamori.model import Site
 from mamori.runtime import analyze as analyze_module
 from mamori.runtime import analyze_captures
@@ -19,8 +20,8 @@ STRANGER_MAC = "02:00:00:00:0a:01"
 class ForkedSource(FileSource):
     """A capture source that treats every file as large: read by a reader process (the lab's files are small)."""
 
-    def __init__(self, path: Path, bpf: str) -> None:
-        super().__init__(path, bpf, parallel_min_bytes=1)
+    def __init__(self, path: Path, bpf: str, *, watch: PayloadWatch | None = None) -> None:
+        super().__init__(path, bpf, parallel_min_bytes=1, watch=watch)
 
 
 def test_the_site_is_asked_for_once_the_first_capture_is_being_read(lab_pcaps: Path, tmp_path: Path) -> None:
