@@ -2,8 +2,8 @@
 
 The composition root (``mamori.cli``) configures Django once for the run, opens the store, and hands the app
 exactly what the views use: the site model (filters, registration), the ``web:`` section, the actions (to redact
-their secrets from delivery records), the store, the ledger, and what the checklist's evidence providers read. The views ask :func:`dashboard` for them; nothing
-reads the settings file or mamori's settings back out of Django's.
+their secrets from delivery records), the store, the ledger, and what the checklist's evidence providers read.
+The views ask :func:`dashboard` for them; nothing reads the settings file or mamori's settings back out of Django's.
 """
 
 from __future__ import annotations

@@ -235,3 +235,30 @@ def incident_keys(incident: Any) -> dict[str, list[str]]:
 def rule_story(rules: Any) -> str:
     """The rules of an incident's alerts, in the order they began, as one line of titles."""
     return " → ".join(rule_name(r) for r in rules or ())
+
+
+_NAV_GROUPS = {
+    "terminals": "network",
+    "assets": "network",
+    "zones": "network",
+    "exposure": "network",
+    "maintenance": "operations",
+    "backups": "operations",
+    "checklist": "inspection",
+    "reports": "inspection",
+    "admin": "admin",
+}
+
+
+@register.filter
+def nav_group(nav: str) -> str:
+    """The menu of the navigation bar a page is in (its label is shown as the current one)."""
+    return _NAV_GROUPS.get(nav or "", "")
+
+
+@register.filter
+def port_name(key: str) -> str:
+    """A service as the asset ledger stores it (``tcp/445``) in words: ``445 (SMB)``."""
+    from mamori.rules.exposure import port_label
+
+    return port_label(str(key))
