@@ -134,8 +134,29 @@ def backup_evidence(ctx: EvidenceContext) -> Iterable[Evidence]:
             )
         )
     fresh_test = tested_at is not None and ctx.now - tested_at <= _YEAR
-    good = posture.ok == posture.jobs and posture.several_generations_by_several_methods and fresh_test
-    proposed = YES if good and offline_ok else NO
+    reasons = [
+        (ja, en)
+        for ok, ja, en in (
+            (posture.ok == posture.jobs, "正常でないジョブがある", "a job is not in order"),
+            (
+                posture.several_generations_by_several_methods,
+                "2 つ以上の方法で 2 世代以上を保管していない",
+                "not two generations or more by two methods or more",
+            ),
+            (offline_ok, "オフラインまたは変更不可のコピーが確かでない", "no offline or immutable copy that stays so"),
+            (fresh_test, "1 年以内の復元テストの記録がない", "no restore test recorded within a year"),
+        )
+        if not ok
+    ]
+    if reasons:
+        lines.append(
+            EvidenceLine(
+                "「いいえ」を提案する理由: " + "、".join(r[0] for r in reasons) + "。",
+                "Why いいえ (no) is proposed: " + "; ".join(r[1] for r in reasons) + ".",
+                "/backups/",
+            )
+        )
+    proposed = NO if reasons else YES
     for f in ("medical", "vendor"):
         yield Evidence(f, "3-②", "backups", tuple(lines), proposed)
 
