@@ -14,7 +14,16 @@ import pytest
 
 from tests.integration.conftest import run_mamori
 from tests.integration.dashboard import Dashboard, add_user, start_dashboard
-from tests.integration.test_web_browser import ADMIN, CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, VIEWER, login, shot
+from tests.integration.test_web_browser import (
+    ADMIN,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    SCREENSHOTS,
+    VIEWER,
+    login,
+    open_menu,
+    shot,
+)
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
@@ -77,7 +86,7 @@ def page_for(browser: Any, dashboard: Dashboard) -> Any:
 def test_the_backups_page_shows_each_jobs_state_and_records_a_restore_test(browser: Any, site: Dashboard) -> None:
     page = page_for(browser, site)
     login(page, ADMIN)
-    page.click("nav.main >> text=バックアップ")
+    open_menu(page, "運用", "バックアップ")
     page.wait_for_url("**/backups/")
     rows = page.locator("table.backups tbody tr")
     assert rows.count() == 3

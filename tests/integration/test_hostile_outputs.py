@@ -1056,3 +1056,92 @@ def test_hostile_nmap_text_in_the_exposure_alert_through_every_alert_output(
         words = summary(alert, "ja")
         assert fragment(nmap_text(case)) in squash(words), (case, words[:200])  # the summary carries nmap's words
         assert fragment(nmap_text(case)) in squash(shown[alert.uid]), (output, case)
+
+
+# -- the asset ledger and the checklist: hostile device names, notes and vendor names through the pages and files ----
+
+HOSTILE_VENDOR = "=cmd|'/c calc'!A1 <script>window.__pwned = 1</script>"
+
+
+@pytest.fixture(scope="module")
+def hostile_ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
+    """The demo hospital (its capture fills the asset ledger) with a vendor whose name is hostile."""
+    from tests.integration.dashboard import demo_site
+
+    folder = tmp_path_factory.mktemp("hostile-ledger")
+    config = demo_site(folder)
+    vendor = {"name": HOSTILE_VENDOR, "sources": ["10.20.0.0/24"], "devices": ["192.168.10.11"]}
+    with config.open("a", encoding="utf-8") as out:
+        out.write("vendors: " + json.dumps([vendor]) + "\n")
+    add_user(config, *ADMIN[:1], "admin", ADMIN[1])
+    dashboard = start_dashboard(config)
+    try:
+        yield dashboard
+    finally:
+        dashboard.stop()
+
+
+def _no_markup(page: str) -> None:
+    assert "<script>window.__pwned" not in page and '<img src="/etc/passwd"/>' not in page and "<admin>" not in page
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_hostile_device_names_notes_and_vendors_in_the_ledger_and_the_checklist(
+    case: str, hostile_ledger: Dashboard, tmp_path: Path
+) -> None:
+    import urllib.parse
+
+    import openpyxl
+
+    text = HOSTILE[case]
+    name, note = f"{case}: {text}"[:200], text[:2000]
+    admin = Client(hostile_ledger)
+    assert admin.login(*ADMIN)[0] == 302
+    token = admin.token("/assets/")
+    mac = "02:10:00:00:01:21"
+    status, _h, _b = admin.post(
+        "/assets/review/", {"csrf_token": token, "mac": mac, "action": "confirm", "name": name, "note": note}
+    )
+    assert status == 302
+    status, _h, _b = admin.post(
+        "/checklist/answer/",
+        {"csrf_token": token, "form": "medical", "item": "2-①", "answer": "yes", "checked_on": "2026-11-30",
+         "note": note},
+    )  # fmt: skip
+    assert status == 302
+    status, _h, _b = admin.post("/assets/compare/", {"csrf_token": token, "missing": "0", "compare_note": note})
+    assert status == 302
+    stored_note = note.strip()  # the pages strip what a form's field begins and ends with
+    vendor_form = "/checklist/?form=" + urllib.parse.quote(f"vendor:{HOSTILE_VENDOR}", safe="")
+    for path, shown in (("/assets/", stored_note), ("/checklist/", stored_note), (vendor_form, HOSTILE_VENDOR)):
+        status, _h, body = admin.get(path)
+        page = body.decode()
+        assert status == 200, path
+        _no_markup(page)
+        assert fragment(shown) in squash(html_text(page)), path
+    # The ledger's CSV and XLSX: the name and the note as text, never a formula.
+    status, _h, body = admin.get("/assets/export/?format=csv")
+    rows = {r[0]: r for r in csv.reader(io.StringIO(body.decode("utf-8-sig")))}
+    assert rows[mac][9] == _as_cell(name, "csv") and rows[mac][10] == _as_cell(stored_note, "csv")
+    assert not [c for r in rows.values() for c in r if c.startswith(FORMULA_START)]
+    status, _h, body = admin.get("/assets/export/?format=xlsx")
+    sheet = openpyxl.load_workbook(io.BytesIO(body)).worksheets[0]
+    (row,) = [r for r in sheet.iter_rows(values_only=True) if r[0] == mac]
+    assert row[9] == _as_cell(name, "xlsx") and (row[10] or "") == _as_cell(stored_note, "xlsx")
+    # The checklist's XLSX: the note as text; the vendor's form: its hostile name as text in the XLSX and the PDF.
+    status, _h, body = admin.get("/checklist/export/?form=medical&format=xlsx")
+    sheet = openpyxl.load_workbook(io.BytesIO(body)).worksheets[0]
+    (row,) = [r for r in sheet.iter_rows(values_only=True) if r[0] == "2-①"]
+    assert row[8] == _as_cell(stored_note, "xlsx")
+    vendor_key = urllib.parse.quote(f"vendor:{HOSTILE_VENDOR}", safe="")
+    status, headers, body = admin.get(f"/checklist/export/?form={vendor_key}&format=xlsx")
+    assert status == 200 and headers["Content-Disposition"] == 'attachment; filename="checklist-vendor-1.xlsx"'
+    sheet = openpyxl.load_workbook(io.BytesIO(body)).worksheets[0]
+    assert str(sheet["A1"].value).endswith(f"（事業者確認用）（{HOSTILE_VENDOR}）")
+    assert not [c for r in sheet.iter_rows(values_only=True) for c in r if isinstance(c, str) and c.startswith("=")]
+    if shutil.which("pdftotext") and case == "script":  # the vendor's name is the same in every case
+        status, _h, body = admin.get(f"/checklist/export/?form={vendor_key}&format=pdf")
+        pdf = tmp_path / "vendor.pdf"
+        pdf.write_bytes(body)
+        shown = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+        assert squash(HOSTILE_VENDOR)[:30] in squash(shown)

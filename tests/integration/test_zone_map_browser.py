@@ -139,7 +139,8 @@ def test_the_zone_map_shows_the_segments_and_the_flows(page: Any, lang: str) -> 
     page.goto("/zones/?period=day")
     ja = lang == "ja"
     assert page.locator("h1").inner_text() == ("ゾーンマップ" if ja else "Zone map")
-    assert page.locator("nav.main a.active").inner_text() == ("ゾーン" if ja else "Zones")
+    assert page.locator("nav.main .menu.active .menu-label").inner_text() == ("ネットワーク" if ja else "Network")
+    assert page.locator("nav.main a.active").get_attribute("href") == "/zones/"
     boxes = {b.get_attribute("data-map") for b in page.locator("svg rect[data-map]").all()}
     assert boxes == {f"segment:{n}" for n in ("電子カルテ", "バックアップ", "事務系", "公開系", "")}
     found = arrows(page)

@@ -7,51 +7,16 @@ from __future__ import annotations
 import datetime as dt
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from mamori.cli.common import CONFIG_OPTION, fail, load_or_exit, write_output
-from mamori.cli.compose import existing_store
-from mamori.config import Settings
+from mamori.cli.compose import evidence_context, existing_store
 from mamori.errors import MamoriError
 
-if TYPE_CHECKING:
-    from mamori.reports.checklist import EvidenceContext
-    from mamori.storage import Store
-
-__all__ = ["answer", "assets", "checklist", "evidence_context", "inspection_pack"]
+__all__ = ["answer", "assets", "checklist", "inspection_pack"]
 
 FORM_HELP = "様式: medical（医療機関確認用）、vendor:事業者名（事業者確認用）、heasnet-small / form"
-
-
-def evidence_context(settings: Settings, store: Store | None, now: float | None = None) -> EvidenceContext:
-    """What the evidence providers read: the store, the settings file's site, the evidence archive and its key."""
-    from mamori.reports.checklist import EvidenceContext
-
-    root = verifier = keep = None
-    if settings.syslog is not None:
-        from mamori.runtime.collector import archive_root, key_path
-        from mamori.storage.archive_keys import load_verifier
-        from mamori.storage.archive_maintenance import retention_days
-
-        root = archive_root(settings)
-        keep = retention_days(settings.syslog.archive.retention_years)
-        key = settings.syslog.archive.public_key
-        for candidate in [key] if key else [key_path(settings), key_path(settings).with_suffix(".pub")]:
-            try:
-                verifier = load_verifier(candidate)
-                break
-            except MamoriError:
-                continue
-    return EvidenceContext(
-        store=store,
-        site=settings.site,
-        now=time.time() if now is None else now,
-        archive_root=root,
-        archive_verifier=verifier,
-        archive_keep_days=keep,
-    )
 
 
 def _form_key(value: str) -> str:
@@ -177,12 +142,6 @@ def assets(config: Path, fmt: str, output: Path | None) -> None:
     click.echo(f"{len(rows)} 台 / {len(rows)} device(s)", err=True)
 
 
-def _fiscal_months(year: int, now: dt.date) -> list[tuple[int, int]]:
-    """The months of the Japanese fiscal year starting in April of ``year`` that have begun by ``now``."""
-    months = [(year + (m < 4), m) for m in (*range(4, 13), 1, 2, 3)]
-    return [(y, m) for y, m in months if dt.date(y, m, 1) <= now]
-
-
 @click.command("inspection-pack")
 @CONFIG_OPTION
 @click.option("--year", type=int, help="年度（4月始まり、省略時は今年度） / fiscal year starting in April")
@@ -190,28 +149,16 @@ def _fiscal_months(year: int, now: dt.date) -> list[tuple[int, int]]:
 def inspection_pack(config: Path, year: int | None, output: Path) -> None:
     """立入検査用の一式を ZIP にまとめる / One ZIP for the on-site inspection: the checklist (XLSX and PDF), the
     monthly reports of the fiscal year, the asset ledger, and the evidence archive's verification and manifests."""
-    from mamori.reports.checklist import build_checklist
-    from mamori.reports.checklist.pack import inspection_pack as make_pack
-    from mamori.reports.monthly import collect_month, render_pdf
-    from mamori.storage import AnswerTable
+    from mamori.reports.checklist.pack import fiscal_pack, fiscal_year
 
     settings = load_or_exit(config)
     store = existing_store(settings.database_path)
-    ctx = evidence_context(settings, store)
     today = dt.date.today()
-    fiscal = year if year is not None else (today.year if today.month >= 4 else today.year - 1)
-    keys = ["medical", "heasnet-small"] if settings.site.segments else ["medical"]
-    if store is not None:
-        keys += [f for f in AnswerTable(store).forms() if f.startswith("vendor:")]
     try:
-        checklists = [build_checklist(k, ctx) for k in keys]
-        monthly = {}
-        if store is not None:
-            for y, m in _fiscal_months(fiscal, today):
-                data = collect_month(store, y, m, site=settings.site.name)
-                monthly[f"monthly-{y}-{m:02d}.pdf"] = render_pdf(data)
-        data_zip = make_pack(checklists, ctx, monthly)
+        data_zip, checklists, monthly = fiscal_pack(
+            evidence_context(settings, store), year=year if year is not None else fiscal_year(today), today=today
+        )
     except MamoriError as exc:
         fail(str(exc))
     write_output(data_zip, output)
-    click.echo(f"{output}: {len(checklists)} checklist(s), {len(monthly)} monthly report(s)", err=True)
+    click.echo(f"{output}: {checklists} checklist(s), {monthly} monthly report(s)", err=True)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mamori.cli.common import fail, warn
 from mamori.config import Settings
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from mamori.incidents import IncidentRules
     from mamori.model import Alert
     from mamori.runtime import Sensor
+    from mamori.reports.checklist import EvidenceContext
     from mamori.storage import Store
     from mamori.web.apps import Dashboard
 
@@ -33,6 +35,7 @@ __all__ = [
     "compose_dashboard",
     "compose_sensor",
     "configure_run",
+    "evidence_context",
     "existing_store",
     "local_zone",
     "open_store",
@@ -170,9 +173,63 @@ def compose_dashboard(settings: Settings, listen: str | None = None) -> Dashboar
         store=store,
         ledger=Ledger(store),
         listen=served,
+        evidence=_evidence_factory(settings, store),
     )
     provide(parts)
     return parts
+
+
+def evidence_context(settings: Settings, store: Store | None, now: float | None = None) -> EvidenceContext:
+    """What the evidence providers read: the store, the settings file's site, the evidence archive and its key."""
+    import time
+
+    from mamori.reports.checklist import EvidenceContext
+
+    root = verifier = keep = None
+    if settings.syslog is not None:
+        from mamori.runtime.collector import archive_root, key_path
+        from mamori.storage.archive_keys import load_verifier
+        from mamori.storage.archive_maintenance import retention_days
+
+        root = archive_root(settings)
+        keep = retention_days(settings.syslog.archive.retention_years)
+        key = settings.syslog.archive.public_key
+        for candidate in [key] if key else [key_path(settings), key_path(settings).with_suffix(".pub")]:
+            try:
+                verifier = load_verifier(candidate)
+                break
+            except MamoriError:
+                continue
+    return EvidenceContext(
+        store=store,
+        site=settings.site,
+        now=time.time() if now is None else now,
+        archive_root=root,
+        archive_verifier=verifier,
+        archive_keep_days=keep,
+    )
+
+
+def _evidence_factory(settings: Settings, store: Store) -> Callable[[], EvidenceContext]:
+    """What the dashboard's checklist page reads, made afresh for each page; the evidence archive's verification
+    (a pass over every day file) is kept for ``_ARCHIVE_KEPT`` seconds between pages."""
+    import time
+
+    shared: dict[str, Any] = {}
+    made = [0.0]
+
+    def make() -> EvidenceContext:
+        now = time.time()
+        if now - made[0] > _ARCHIVE_KEPT:
+            shared.clear()
+            made[0] = now
+        ctx = evidence_context(settings, store, now)
+        return dataclasses.replace(ctx, _cache=shared)
+
+    return make
+
+
+_ARCHIVE_KEPT = 600.0
 
 
 def warn_if_exposed(web: WebSettings, listen: str) -> None:

@@ -35,6 +35,7 @@ def demo(folder: Path, no_web: bool, listen: str, lang: str) -> None:
     """デモ病院で試す / Make a demo site and capture, analyse them into SQLite, and open the dashboard on them."""
     from mamori.demo import write_demo
     from mamori.runtime import analyze_captures
+    from mamori.runtime.assets import StoredDevices
     from mamori.storage import AlertWriter, SensorHealth
 
     if not no_web:
@@ -48,7 +49,8 @@ def demo(folder: Path, no_web: bool, listen: str, lang: str) -> None:
     # Django once for the run: for the dashboard served on --listen, else for the store alone.
     store = open_store(db, settings) if no_web else compose_dashboard(settings, listen).store
     writer = AlertWriter(store, origin="analyze")
-    result = analyze_captures(settings, captures, on_changes=writer.submit)
+    # the asset ledger (2-①) fills from the same capture, as it does from the sensor
+    result = analyze_captures(settings, captures, on_changes=writer.submit, devices=StoredDevices(store, writer))
     writer.submit_health(
         [
             SensorHealth(

@@ -2,12 +2,13 @@
 
 The composition root (``mamori.cli``) configures Django once for the run, opens the store, and hands the app
 exactly what the views use: the site model (filters, registration), the ``web:`` section, the actions (to redact
-their secrets from delivery records), the store and the ledger. The views ask :func:`dashboard` for them; nothing
-reads the settings file or mamori's settings back out of Django's.
+their secrets from delivery records), the store, the ledger, and what the checklist's evidence providers read.
+The views ask :func:`dashboard` for them; nothing reads the settings file or mamori's settings back out of Django's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from mamori.config import ActionSettings
     from mamori.config.web import WebSettings
     from mamori.model import Site
+    from mamori.reports.checklist import EvidenceContext
     from mamori.storage import Ledger, Store
 
 __all__ = ["Dashboard", "WebConfig", "dashboard", "provide"]
@@ -34,6 +36,7 @@ class Dashboard:
     store: Store
     ledger: Ledger
     listen: str  # the address served (``--listen``, else ``web.listen``); the host names are allowed for it
+    evidence: Callable[[], EvidenceContext]  # what the checklist's evidence providers read, as of now
 
 
 class WebConfig(AppConfig):

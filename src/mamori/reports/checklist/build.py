@@ -64,5 +64,7 @@ def build_checklist(
     rows = []
     for item in the_form.items:
         evidence = tuple(found.get((the_form.key, item.number), ()))
+        if key != the_form.key:  # a vendor's own form: that vendor's evidence too
+            evidence += tuple(found.get((key, item.number), ()))
         rows.append(Row(item, evidence, _proposal(evidence), answers.get(item.number)))
     return Checklist(key, the_form, tuple(rows), site_name or ctx.site.name, ctx.now)

@@ -14,18 +14,32 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from importlib.metadata import entry_points
-from pathlib import Path
-from typing import Any
 
 from mamori.errors import MamoriError
-from mamori.model import Site
-from mamori.storage import AssetTable, Ledger, Store
+from mamori.reports.checklist.base import (
+    NO,
+    RECENT,
+    YES,
+    Evidence,
+    EvidenceContext,
+    EvidenceLine,
+    Provider,
+    day,
+)
+from mamori.reports.checklist.operations import (
+    MAINTENANCE_ITEMS,
+    backup_evidence,
+    exposure_evidence,
+    maintenance_evidence,
+)
+from mamori.storage import AssetTable, Ledger
 
 __all__ = [
     "BUILTIN_PROVIDERS",
+    "NO",
+    "YES",
     "Evidence",
     "EvidenceContext",
     "EvidenceLine",
@@ -35,71 +49,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-YES, NO = "yes", "no"
-_RECENT = 30 * 86400
-
-
-@dataclass(frozen=True)
-class EvidenceLine:
-    ja: str
-    en: str
-    link: str = ""  # a dashboard path (``/assets/``), shown as a link on the page and as text in files
-    figures: Mapping[str, Any] = field(default_factory=dict)
-
-    def text(self, lang: str) -> str:
-        return self.ja if lang == "ja" else self.en
-
-
-@dataclass(frozen=True)
-class Evidence:
-    form: str  # medical | vendor | heasnet-small
-    item: str
-    source: str  # the provider's name
-    lines: tuple[EvidenceLine, ...]
-    proposed: str | None = None  # yes | no | None (no proposal)
-    observed: bool = True
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "proposed": self.proposed or "",
-            "observed": self.observed,
-            "lines": [{"ja": x.ja, "en": x.en, "link": x.link, "figures": dict(x.figures)} for x in self.lines],
-        }
-
-
-@dataclass(frozen=True)
-class EvidenceContext:
-    """What providers may read: the store, the site model of the settings file, the evidence archive (its folder
-    and the key to check its signatures), and the time."""
-
-    store: Store | None
-    site: Site
-    now: float
-    archive_root: Path | None = None
-    archive_verifier: Any = None  # mamori.storage.archive_keys.Verifier, or None: signatures not checked
-    archive_keep_days: int | None = None
-    _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-
-    def cached(self, key: str, make: Callable[[], Any]) -> Any:
-        """One value per context (an archive is verified once for all the items that cite it)."""
-        if key not in self._cache:
-            self._cache[key] = make()
-        return self._cache[key]
-
-
-ProviderFunc = Callable[[EvidenceContext], Iterable[Evidence]]
-
-
-@dataclass(frozen=True)
-class Provider:
-    name: str
-    items: tuple[tuple[str, str], ...]  # (form, item) pairs it speaks to
-    func: ProviderFunc
-
-
-def _day(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, tz=dt.UTC).astimezone().strftime("%Y-%m-%d")
 
 
 # -- 2-⑬ and 2-①: registered terminals per department system ------------------------------------------------------
@@ -136,7 +85,7 @@ def terminal_evidence(ctx: EvidenceContext) -> Iterable[Evidence]:
     if ctx.store is not None:
         from mamori.storage.models import AlertRecord
 
-        since = dt.datetime.fromtimestamp(ctx.now - _RECENT, tz=dt.UTC)
+        since = dt.datetime.fromtimestamp(ctx.now - RECENT, tz=dt.UTC)
         n = AlertRecord.objects.using(ctx.store.alias).filter(rule="unregistered-terminal", last_seen__gte=since)
         count = n.count()
         lines.append(
@@ -189,12 +138,12 @@ def asset_evidence(ctx: EvidenceContext) -> Iterable[Evidence]:
     else:
         lines.append(
             EvidenceLine(
-                f"台帳と実機の照合: {_day(comparison.ts)}（{comparison.user}）、その時点の未確認機器 "
+                f"台帳と実機の照合: {day(comparison.ts)}（{comparison.user}）、その時点の未確認機器 "
                 f"{comparison.unknown} 台。",
-                f"Ledger compared with observation on {_day(comparison.ts)} by {comparison.user}: "
+                f"Ledger compared with observation on {day(comparison.ts)} by {comparison.user}: "
                 f"{comparison.unknown} unknown devices then.",
                 "/assets/",
-                {"compared_on": _day(comparison.ts), "unknown_then": comparison.unknown},
+                {"compared_on": day(comparison.ts), "unknown_then": comparison.unknown},
             )
         )
         fresh = ctx.now - comparison.ts <= 365 * 86400
@@ -225,7 +174,7 @@ def archive_evidence(ctx: EvidenceContext) -> Iterable[Evidence]:
     signed_en = "signatures verified" if ctx.archive_verifier is not None else "signatures not checked"
     state_ja = "改ざんなし" if report.ok else f"改ざん・欠落 {len(report.errors)} 件"
     state_en = "no tampering found" if report.ok else f"{len(report.errors)} problems (altered or missing)"
-    today = _day(ctx.now)
+    today = day(ctx.now)
     line = EvidenceLine(
         f"{senders} 台の機器の syslog を証跡として保管（{report.days} 日分、{report.records} 件）。本日 {today} に"
         f"ハッシュ連鎖を検証: {state_ja}（{signed} {report.signatures} 件）。",
@@ -353,7 +302,7 @@ def _zone_alerts(ctx: EvidenceContext) -> dict[str, int]:
         return {}
     from mamori.storage.models import AlertRecord
 
-    since = dt.datetime.fromtimestamp(ctx.now - _RECENT, tz=dt.UTC)
+    since = dt.datetime.fromtimestamp(ctx.now - RECENT, tz=dt.UTC)
     out: dict[str, int] = {}
     rows = AlertRecord.objects.using(ctx.store.alias).filter(rule="zone-policy", last_seen__gte=since)
     for details in rows.values_list("details", flat=True):
@@ -367,6 +316,9 @@ BUILTIN_PROVIDERS: tuple[Provider, ...] = (
     Provider("assets", (("medical", "2-①"), ("vendor", "2-①")), asset_evidence),
     Provider("archive", (("heasnet-small", "2-3-4"), ("heasnet-small", "3-5-2")), archive_evidence),
     Provider("zones", tuple(("heasnet-small", i) for i in ("3-1-1", "3-1-2", *_ZONE_ITEMS)), zone_evidence),
+    Provider("backups", (("medical", "3-②"), ("vendor", "3-②")), backup_evidence),
+    Provider("exposure", tuple((f, i) for f in ("medical", "vendor") for i in ("2-⑫", "2-⑬")), exposure_evidence),
+    Provider("maintenance", MAINTENANCE_ITEMS, maintenance_evidence),
 )
 
 

@@ -9,19 +9,29 @@ import json
 import zipfile
 from pathlib import Path
 
+from mamori.reports.assets import asset_views
 from mamori.reports.checklist.build import Checklist
 from mamori.reports.checklist.evidence import EvidenceContext
 from mamori.reports.checklist.output import checklist_pdf, checklist_xlsx
 from mamori.reports.oui import OuiRegistry
 from mamori.reports.tables import to_csv, to_xlsx
-from mamori.storage import AssetTable
 
-__all__ = ["ASSET_HEADER", "asset_rows", "inspection_pack"]
+__all__ = [
+    "ASSET_HEADER",
+    "asset_rows",
+    "checklist_keys",
+    "fiscal_months",
+    "fiscal_pack",
+    "fiscal_year",
+    "inspection_pack",
+]
 
 ASSET_HEADER = (
     "MAC",
     "IP",
     "ベンダー / Vendor",
+    "セグメント・ゾーン / Segment (zone)",
+    "登録 / Registered as",
     "初回観測 / First seen",
     "最終観測 / Last seen",
     "サービス / Services",
@@ -40,24 +50,25 @@ def _local(ts: float | None) -> str:
 
 
 def asset_rows(ctx: EvidenceContext, oui: OuiRegistry | None = None) -> list[list[str]]:
-    """The asset ledger as rows of ASSET_HEADER (vendors from the OUI registry)."""
+    """The asset ledger as rows of ASSET_HEADER, unknown devices first (vendors from the OUI registry)."""
     if ctx.store is None:
         return []
-    oui = oui or OuiRegistry()
     return [
         [
-            a.mac,
-            " ".join(a.ips) + (" …" if a.many_ips else ""),
-            oui.vendor(a.mac),
-            _local(a.first_seen),
-            _local(a.last_seen),
-            " ".join(a.services),
-            _STATUS.get(a.status, a.status),
-            a.name,
-            a.note,
-            a.reviewed_by,
+            v.mac,
+            " ".join(v.asset.ips) + (" …" if v.asset.many_ips else ""),
+            v.vendor,
+            " ".join(v.segments),
+            " / ".join(v.registered),
+            _local(v.asset.first_seen),
+            _local(v.asset.last_seen),
+            " ".join(v.asset.services),
+            _STATUS.get(v.status, v.status),
+            v.asset.name,
+            v.asset.note,
+            v.asset.reviewed_by,
         ]
-        for a in AssetTable(ctx.store).assets()
+        for v in asset_views(ctx.store, ctx.site, "ja", oui=oui)
     ]
 
 
@@ -78,6 +89,43 @@ def inspection_pack(
         pack.writestr("ledger/assets.xlsx", to_xlsx(ASSET_HEADER, rows, title="assets"))
         _archive(pack, ctx)
     return out.getvalue()
+
+
+def checklist_keys(ctx: EvidenceContext) -> list[str]:
+    """The forms of this site: the medical institution's, the HEASNET checksheet where segments are declared, and a
+    vendor form for each declared vendor and each vendor form already answered."""
+    from mamori.storage import AnswerTable
+
+    keys = ["medical", "heasnet-small"] if ctx.site.segments else ["medical"]
+    vendors = [f"vendor:{v.name}" for v in ctx.site.vendors]
+    if ctx.store is not None:
+        vendors += [f for f in AnswerTable(ctx.store).forms() if f.startswith("vendor:") and f not in vendors]
+    return keys + vendors
+
+
+def fiscal_year(today: dt.date) -> int:
+    """The Japanese fiscal year (April to March) ``today`` is in, by the year it starts."""
+    return today.year if today.month >= 4 else today.year - 1
+
+
+def fiscal_months(year: int, today: dt.date) -> list[tuple[int, int]]:
+    """The months of the fiscal year starting in April of ``year`` that have begun by ``today``."""
+    months = [(year + (m < 4), m) for m in (*range(4, 13), 1, 2, 3)]
+    return [(y, m) for y, m in months if dt.date(y, m, 1) <= today]
+
+
+def fiscal_pack(ctx: EvidenceContext, *, year: int, today: dt.date) -> tuple[bytes, int, int]:
+    """The inspection pack of fiscal ``year``: every form of the site, the monthly reports of the months begun by
+    ``today``. Returns the ZIP's bytes, the number of checklists and of monthly reports."""
+    from mamori.reports.checklist.build import build_checklist
+    from mamori.reports.monthly import collect_month, render_pdf
+
+    checklists = [build_checklist(k, ctx) for k in checklist_keys(ctx)]
+    monthly = {}
+    if ctx.store is not None:
+        for y, m in fiscal_months(year, today):
+            monthly[f"monthly-{y}-{m:02d}.pdf"] = render_pdf(collect_month(ctx.store, y, m, site=ctx.site.name))
+    return inspection_pack(checklists, ctx, monthly), len(checklists), len(monthly)
 
 
 def _archive(pack: zipfile.ZipFile, ctx: EvidenceContext) -> None:

@@ -249,6 +249,18 @@ _SELF_CHECK_STATUS = {
     "warning": ("注意", "Warning"),
     "skipped": ("対象外", "Not used"),
 }
+_NAV_GROUPS = {
+    "terminals": "network",
+    "assets": "network",
+    "zones": "network",
+    "exposure": "network",
+    "blocks": "network",
+    "maintenance": "operations",
+    "backups": "operations",
+    "checklist": "inspection",
+    "reports": "inspection",
+    "admin": "admin",
+}
 
 
 @register.filter
@@ -269,3 +281,17 @@ def self_check_name(value: str) -> str:
 def bilingual(ja: str, en: str) -> str:
     """A text this template gives in both languages, for the reader's."""
     return en if _lang() == "en" else ja
+
+
+@register.filter
+def nav_group(nav: str) -> str:
+    """The menu of the navigation bar a page is in (its label is shown as the current one)."""
+    return _NAV_GROUPS.get(nav or "", "")
+
+
+@register.filter
+def port_name(key: str) -> str:
+    """A service as the asset ledger stores it (``tcp/445``) in words: ``445 (SMB)``."""
+    from mamori.rules.exposure import port_label
+
+    return port_label(str(key))
