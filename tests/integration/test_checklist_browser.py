@@ -119,6 +119,7 @@ def test_the_navigation_groups_pages_and_works_with_the_keyboard(browser: Any, s
         "機器台帳\nネットワークで見えたすべての機器",
         "ゾーン\nセグメント間の通信",
         "公開状況\n各ホストが提供しているサービス",
+        "遮断中の機器\nネットワークから遮断した機器と、その解除",
     ]
     shot(page, "nav-ja")
     page.mouse.move(1200, 800)

@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 
     from mamori.incidents import IncidentRules
     from mamori.model import Alert
-    from mamori.runtime import Sensor
     from mamori.reports.checklist import EvidenceContext
+    from mamori.runtime import Sensor
     from mamori.storage import Store
     from mamori.web.apps import Dashboard
 
