@@ -68,7 +68,7 @@ def _texts(evidence: list, form: str, item: str, lang: str = "ja") -> list[str]:
 
 def test_every_part_is_registered_once() -> None:
     names = [p.name for p in BUILTIN_PROVIDERS]
-    assert names == ["terminals", "assets", "archive", "zones", "backups", "exposure", "maintenance"]
+    assert names == ["terminals", "assets", "archive", "zones", "backups", "exposure", "maintenance", "cleartext"]
     assert len(set(names)) == len(names)
 
 

@@ -28,6 +28,7 @@ from mamori.reports.checklist.base import (
     Provider,
     day,
 )
+from mamori.reports.checklist.lan import LAN_ITEMS, lan_checklist_evidence
 from mamori.reports.checklist.operations import (
     MAINTENANCE_ITEMS,
     backup_evidence,
@@ -319,6 +320,7 @@ BUILTIN_PROVIDERS: tuple[Provider, ...] = (
     Provider("backups", (("medical", "3-②"), ("vendor", "3-②")), backup_evidence),
     Provider("exposure", tuple((f, i) for f in ("medical", "vendor") for i in ("2-⑫", "2-⑬")), exposure_evidence),
     Provider("maintenance", MAINTENANCE_ITEMS, maintenance_evidence),
+    Provider("cleartext", LAN_ITEMS, lan_checklist_evidence),
 )
 
 
