@@ -150,8 +150,9 @@ def test_an_unknown_action_type_lists_the_known_ones_plugins_included(plugin: Pa
     refused = run_mamori("check", "--config", str(site), check=False)
     assert refused.returncode == 2
     assert f"{site}:7:" in refused.stderr and "actions[0].type" in refused.stderr
-    assert "unknown type 'file-drop'; expected one of 'script', 'zabbix', 'syslog', 'email', 'webhook', 'filedrop'" in (
-        refused.stderr
+    assert (
+        "unknown type 'file-drop'; expected one of 'script', 'zabbix', 'syslog', 'email', 'webhook', 'snmp-port', 'arp-isolate', 'filedrop'"
+        in (refused.stderr)
     )
 
 
