@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mamori.cli.backups import backups
+from mamori.cli.central import central, publish
 from mamori.cli.check import check
 from mamori.cli.checklist import answer, assets, checklist, inspection_pack
 from mamori.cli.common import CONFIG_OPTION, EXIT_PROBLEM, LANG_OPTION, fail, load_or_exit
@@ -354,6 +355,8 @@ cli.add_command(answer)
 cli.add_command(assets)
 cli.add_command(inspection_pack)
 cli.add_command(backups)
+cli.add_command(central)
+cli.add_command(publish)
 cli.add_command(demo)
 cli.add_command(rules)
 cli.add_command(terminals)

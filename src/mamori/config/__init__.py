@@ -10,6 +10,7 @@ from mamori.config.actions import (
     redact_secrets,
     redact_url,
 )
+from mamori.config.central import CentralSettings, NatsTls, PostgresSettings
 from mamori.config.loader import Settings, load_settings, settings_from_text
 from mamori.config.sections import (
     CaptureSettings,
@@ -30,13 +31,16 @@ from mamori.config.values import normalize_ip, normalize_mac, parse_duration
 __all__ = [
     "ActionSettings",
     "CaptureSettings",
+    "CentralSettings",
     "DetectionSettings",
     "EmailAction",
     "ExposureSettings",
     "IpMacConflictSettings",
     "LateralMovementSettings",
+    "NatsTls",
     "NewPathSettings",
     "PortScanSettings",
+    "PostgresSettings",
     "RemoteMaintenanceSettings",
     "ScriptAction",
     "Settings",

@@ -17,6 +17,7 @@ from pydantic import BeforeValidator, Field, ValidationError
 
 from mamori.config.actions import ActionSettings
 from mamori.config.backups import BackupIn, backup_checks, backups_of, resolve_backup_paths
+from mamori.config.central import CentralSettings, PostgresSettings
 from mamori.config.lateral import ExemptHostIn, exempt_hosts_of
 from mamori.config.messages import bilingual, pydantic_message
 from mamori.config.scan import ScanIn, scan_checks, scan_of
@@ -100,6 +101,19 @@ class _SettingsIn(Strict):
     windows: WindowsSettings = WindowsSettings()
     syslog: SyslogSettings | None = None
     web: WebSettings = WebSettings()
+    central: CentralSettings | None = None
+
+
+def resolve_central_paths(settings: Settings, base: Path) -> Settings:
+    """The central link's certificate files and the PostgreSQL password file, relative to the settings' folder."""
+    storage, central = settings.storage, settings.central
+    if storage.postgresql is not None and storage.postgresql.password_file is not None:
+        pg = storage.postgresql.model_copy(update={"password_file": base / storage.postgresql.password_file})
+        storage = storage.model_copy(update={"postgresql": pg})
+    if central is not None:
+        tls = central.tls.model_copy(update={n: base / getattr(central.tls, n) for n in ("ca", "cert", "key")})
+        central = central.model_copy(update={"tls": tls})
+    return dataclasses.replace(settings, storage=storage, central=central)
 
 
 @dataclass(frozen=True)
@@ -117,10 +131,16 @@ class Settings:
     syslog: SyslogSettings | None = None
     web: WebSettings = dataclasses.field(default_factory=WebSettings)
     warnings: tuple[ConfigProblem, ...] = ()  # not errors: an empty file, no system to protect
+    central: CentralSettings | None = None  # the NATS link to the central server (docs/design.md §10)
 
     @property
     def database_path(self) -> Path:
         return self.storage.path if self.storage.path is not None else self.data_dir / "mamori.db"
+
+    @property
+    def database(self) -> Path | PostgresSettings:
+        """The store: the PostgreSQL database when ``storage.postgresql`` is set, else the SQLite file."""
+        return self.storage.postgresql if self.storage.postgresql is not None else self.database_path
 
 
 # -- YAML with line marks -------------------------------------------------------------------------------------------
@@ -445,6 +465,7 @@ def settings_from_text(text: str, *, source: str = "<settings>", data_dir: Path 
         windows=parsed.windows,
         syslog=parsed.syslog,
         web=parsed.web,
+        central=parsed.central,
         warnings=_warnings(node, raw, source, located),
     )
 
@@ -475,6 +496,7 @@ def load_settings(path: str | Path, *, data_dir: Path | None = None) -> Settings
     if settings.site.backups:
         backups = resolve_backup_paths(settings.site.backups, path.parent.resolve())
         settings = dataclasses.replace(settings, site=dataclasses.replace(settings.site, backups=backups))
+    settings = resolve_central_paths(settings, path.parent.resolve())
     web = settings.web
     if web.tls is not None or web.secret_key_file is not None:
         base = path.parent.resolve()
