@@ -53,7 +53,12 @@ class Publisher:
         return await asyncio.get_running_loop().run_in_executor(self._db, fn, *args)
 
     def _error(self, text: str) -> None:
+        """Keep the newest problem, and record it in the outbox's state (on the store's thread)."""
         self.stats.last_error = text
+        log.warning("publisher: %s", text)
+        asyncio.get_running_loop().run_in_executor(self._db, self._record_error, text)
+
+    def _record_error(self, text: str) -> None:
         try:
             self.outbox.record_error(text)
         except StorageError as exc:

@@ -83,16 +83,20 @@ class CentralTable:
     """Applies sensors' messages to the central store (PostgreSQL; SQLite works too, unpartitioned)."""
 
     def __init__(self, store: Store) -> None:
-        from django.db import connections
-
         from mamori.storage.models import AlertRecord, MaintenanceSessionRecord
 
         self.store = store
         self.alias = store.alias
-        self.connection = connections[self.alias]
         self._partitions: set[str] = set()
         self._alert_fields = [f for f in AlertRecord._meta.concrete_fields if f.column != "id"]
         self._session_fields = [f for f in MaintenanceSessionRecord._meta.concrete_fields if f.column != "id"]
+
+    @property
+    def connection(self) -> Any:
+        """This thread's connection (Django's connections are per thread)."""
+        from django.db import connections
+
+        return connections[self.alias]
 
     @property
     def partitioned(self) -> bool:
