@@ -39,6 +39,12 @@ def _central_settings(config: Path) -> Settings:
     return settings
 
 
+def _logging() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    # asyncio's own note when a TLS peer closes (nats-py answers EOF that way): not a problem of ours
+    logging.getLogger("asyncio").setLevel(logging.ERROR)
+
+
 def _run(main: object) -> None:
     """Run the coroutine until it ends or SIGINT/SIGTERM asks it to stop (it then finishes its batch)."""
 
@@ -65,7 +71,7 @@ def central(config: Path, idle_exit: float | None) -> None:
     messages (NATS JetStream) to the central store, a batch per transaction, acknowledged after the commit."""
     settings = _central_settings(config)
     assert settings.central is not None
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    _logging()
     from mamori.central import CentralConsumer
     from mamori.storage.central import CentralTable
 
@@ -112,7 +118,7 @@ def publish(config: Path, until_empty: bool, no_backlog: bool) -> None:
     assert central_settings is not None
     if central_settings.site is None:
         fail(f"{config}: central.site（この拠点の名前）が必要です / central.site (this site's name) is required")
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    _logging()
     from mamori.central import Publisher
     from mamori.storage.outbox import Outbox
 
