@@ -26,10 +26,14 @@ def outbox_triggers(apps, schema_editor):
         return
     for name, table, event, kind, column in _trigger_names():
         row = "OLD" if event == "DELETE" else "NEW"
+        # DELETE then INSERT, not INSERT OR REPLACE: inside an upsert (INSERT ... ON CONFLICT DO UPDATE, the alert
+        # writer's statement) SQLite applies the outer statement's conflict handling to the trigger's insert.
+        key = f"{row}.{column}"
         schema_editor.execute(
             f"CREATE TRIGGER {name} AFTER {event} ON {table} "  # noqa: S608 - names from the list above
-            "WHEN (SELECT enabled FROM mamori_outbox_state ORDER BY id LIMIT 1) = 1 "
-            f"BEGIN INSERT OR REPLACE INTO mamori_outbox (kind, ref) VALUES ('{kind}', {row}.{column}); END"
+            "WHEN (SELECT enabled FROM mamori_outbox_state ORDER BY id LIMIT 1) = 1 BEGIN "
+            f"DELETE FROM mamori_outbox WHERE kind = '{kind}' AND ref = {key}; "
+            f"INSERT INTO mamori_outbox (kind, ref) VALUES ('{kind}', {key}); END"
         )
 
 
