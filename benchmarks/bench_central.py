@@ -92,7 +92,7 @@ def _central_count(stack: CentralStack, site: str) -> int:
 
 def _run(*args: str) -> tuple[float, str]:
     started = time.perf_counter()
-    result = subprocess.run([MAMORI, *args], capture_output=True, text=True, timeout=1800)
+    result = subprocess.run([MAMORI, *args], capture_output=True, text=True, timeout=1800, check=False)
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
         raise SystemExit(f"mamori {args[0]} exited {result.returncode}: {result.stderr[-2000:]}")
@@ -109,8 +109,10 @@ async def _bare_nats(stack: CentralStack, bodies: list[bytes]) -> tuple[float, f
 
     pki = stack.folder / "pki"
     settings = CentralSettings.model_validate(
-        {"servers": [stack.nats.url], "tls": {"ca": pki / "ca.crt", "cert": pki / f"{CENTRAL_USER}.crt",
-                                               "key": pki / f"{CENTRAL_USER}.key"}}  # fmt: skip
+        {
+            "servers": [stack.nats.url],
+            "tls": {"ca": pki / "ca.crt", "cert": pki / f"{CENTRAL_USER}.crt", "key": pki / f"{CENTRAL_USER}.key"},
+        }
     )
     nc = await nats.connect(stack.nats.url, tls=ssl_context(settings))
     js = nc.jetstream(timeout=10)
@@ -194,8 +196,10 @@ def main() -> None:
         plain = _write(folder / "plain.db", _alerts(n, now), outbox_site=None)
         with_outbox = _write(folder / "sensor.db", _alerts(n, now), outbox_site="bench")
         print(f"sensor store, {n} alerts in batches of 500:")
-        print(f"  without outbox {plain / n * 1e6:8.1f} µs/alert   with outbox {with_outbox / n * 1e6:8.1f} µs/alert"
-              f"   overhead {(with_outbox - plain) / n * 1e6:+.1f} µs/alert ({(with_outbox / plain - 1) * 100:+.0f} %)")  # fmt: skip
+        print(
+            f"  without outbox {plain / n * 1e6:8.1f} µs/alert   with outbox {with_outbox / n * 1e6:8.1f} µs/alert"
+            f"   overhead {(with_outbox - plain) / n * 1e6:+.1f} µs/alert ({(with_outbox / plain - 1) * 100:+.0f} %)"
+        )
 
         # the stream and the durable consumer exist before anything is published
         _run("central", "--config", str(central_cfg), "--idle-exit", "1")
@@ -207,9 +211,11 @@ def main() -> None:
         assert _central_count(stack, "bench") == n, "not every alert arrived"
         consume_s -= 2.0  # the idle wait before it exits
         print(f"mamori publish --until-empty: {n / publish_s:9.0f} alerts/s ({publish_s:.2f} s, start-up included)")
-        print(f"mamori central (drain):       {n / consume_s:9.0f} alerts/s ({consume_s:.2f} s, start-up included);"
-              f" {stats['batches']} batches of up to {args.batch}: {stats['batches'] / stats['commit_seconds']:.0f}"
-              f" commits/s, {stats['messages'] / stats['commit_seconds']:.0f} messages/s inside the transactions")  # fmt: skip
+        print(
+            f"mamori central (drain):       {n / consume_s:9.0f} alerts/s ({consume_s:.2f} s, start-up included);"
+            f" {stats['batches']} batches of up to {args.batch}: {stats['batches'] / stats['commit_seconds']:.0f}"
+            f" commits/s, {stats['messages'] / stats['commit_seconds']:.0f} messages/s inside the transactions"
+        )
 
         # 4. end to end, both running
         from mamori.storage import Store
@@ -231,8 +237,10 @@ def main() -> None:
         for proc in (publisher, consumer):
             proc.terminate()
             proc.wait(30)
-        print(f"end to end (written at the sensor -> committed centrally): {n / e2e:9.0f} alerts/s ({e2e:.2f} s;"
-              f" the sensor's writes took {write_s:.2f} s of it)")  # fmt: skip
+        print(
+            f"end to end (written at the sensor -> committed centrally): {n / e2e:9.0f} alerts/s ({e2e:.2f} s;"
+            f" the sensor's writes took {write_s:.2f} s of it)"
+        )
 
         # references
         bodies = []
@@ -248,11 +256,15 @@ def main() -> None:
         for seq, row in enumerate(rows, 1):
             bodies.append(encode("bench", OutboxItem(seq, "alert", row[0], dict(zip(names, row, strict=True)))))
         pub, sub = asyncio.run(_bare_nats(stack, bodies))
-        print(f"reference, bare NATS (nats-py, same bodies, {sum(map(len, bodies)) / len(bodies):.0f} bytes avg): "
-              f"publish+ack {n / pub:9.0f} msg/s, fetch+ack {n / sub:9.0f} msg/s")  # fmt: skip
+        print(
+            f"reference, bare NATS (nats-py, same bodies, {sum(map(len, bodies)) / len(bodies):.0f} bytes avg): "
+            f"publish+ack {n / pub:9.0f} msg/s, fetch+ack {n / sub:9.0f} msg/s"
+        )
         rows_n, copy_s, insert_s = _bare_postgres(stack, "bench")
-        print(f"reference, bare PostgreSQL (same {rows_n} rows, same indexes, unpartitioned): COPY {rows_n / copy_s:9.0f}"
-              f" rows/s, INSERT of 500 {rows_n / insert_s:9.0f} rows/s")  # fmt: skip
+        print(
+            f"reference, bare PostgreSQL (same {rows_n} rows, same indexes, unpartitioned): COPY {rows_n / copy_s:9.0f}"
+            f" rows/s, INSERT of 500 {rows_n / insert_s:9.0f} rows/s"
+        )
     finally:
         stack.close()
         shutil.rmtree(folder, ignore_errors=True)

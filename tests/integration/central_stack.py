@@ -67,18 +67,55 @@ def make_pki(folder: Path, clients: tuple[str, ...]) -> None:
     P-256 keys, valid two days."""
     folder.mkdir(parents=True, exist_ok=True)
     ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes")
-    _run("openssl", "req", "-x509", *ec, "-keyout", folder / "ca.key", "-out", folder / "ca.crt", "-days", "2",
-         "-subj", "/CN=mamori test CA")  # fmt: skip
+    _run(
+        "openssl",
+        "req",
+        "-x509",
+        *ec,
+        "-keyout",
+        folder / "ca.key",
+        "-out",
+        folder / "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=mamori test CA",
+    )
     for name in ("server", *clients):
         ext = folder / f"{name}.ext"
         if name == "server":
             ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
         else:
             ext.write_text("extendedKeyUsage=clientAuth\n")
-        _run("openssl", "req", *ec, "-keyout", folder / f"{name}.key", "-out", folder / f"{name}.csr",
-             "-subj", f"/CN={name}")  # fmt: skip
-        _run("openssl", "x509", "-req", "-in", folder / f"{name}.csr", "-CA", folder / "ca.crt", "-CAkey",
-             folder / "ca.key", "-CAcreateserial", "-out", folder / f"{name}.crt", "-days", "2", "-extfile", ext)  # fmt: skip
+        _run(
+            "openssl",
+            "req",
+            *ec,
+            "-keyout",
+            folder / f"{name}.key",
+            "-out",
+            folder / f"{name}.csr",
+            "-subj",
+            f"/CN={name}",
+        )
+        _run(
+            "openssl",
+            "x509",
+            "-req",
+            "-in",
+            folder / f"{name}.csr",
+            "-CA",
+            folder / "ca.crt",
+            "-CAkey",
+            folder / "ca.key",
+            "-CAcreateserial",
+            "-out",
+            folder / f"{name}.crt",
+            "-days",
+            "2",
+            "-extfile",
+            ext,
+        )
 
 
 def nats_config(folder: Path, port: int, sites: tuple[str, ...]) -> str:
@@ -165,14 +202,28 @@ class Postgres:
         superuser.write_text(secrets.token_urlsafe(24) + "\n")
         shutil.chown(superuser, "postgres", "postgres")
         superuser.chmod(0o600)
-        self._as_postgres(pg / "initdb", "-D", data, "-A", "scram-sha-256", "-U", "postgres", "--pwfile", superuser,
-                          "-E", "UTF8", "--locale=C.UTF-8", "--no-sync")  # fmt: skip
+        self._as_postgres(
+            pg / "initdb",
+            "-D",
+            data,
+            "-A",
+            "scram-sha-256",
+            "-U",
+            "postgres",
+            "--pwfile",
+            superuser,
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            "--no-sync",
+        )
         options = (
             f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories='' "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         )
-        self._as_postgres(pg / "pg_ctl", "-D", data, "-l", data / "server.log", "-o", options, "-w", "-t", "60",
-                          "start")  # fmt: skip
+        self._as_postgres(
+            pg / "pg_ctl", "-D", data, "-l", data / "server.log", "-o", options, "-w", "-t", "60", "start"
+        )
         self.started = True
         password = secrets.token_urlsafe(24)
         self.password_file.write_text(password + "\n")
@@ -180,8 +231,14 @@ class Postgres:
         env = {**os.environ, "PGPASSWORD": superuser.read_text().strip()}
         psql = (pg / "psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-q")
         _run(*psql, "-d", "postgres", "-c", f"CREATE ROLE mamori LOGIN PASSWORD '{password}'", env=env)
-        _run(*psql, "-d", "postgres", "-c", "CREATE DATABASE mamori OWNER mamori ENCODING 'UTF8' TEMPLATE template0",
-             env=env)  # fmt: skip
+        _run(
+            *psql,
+            "-d",
+            "postgres",
+            "-c",
+            "CREATE DATABASE mamori OWNER mamori ENCODING 'UTF8' TEMPLATE template0",
+            env=env,
+        )
 
     def stop(self) -> None:
         pg, data = pg_bin(), self.folder / "pg"

@@ -273,9 +273,12 @@ def test_a_sensor_with_site_a_certificate_cannot_publish_as_site_b(stack: Centra
             errors.append(str(exc))
 
         nc = await nats.connect(
-            stack.nats.url, tls=ssl_context(central), inbox_prefix="_INBOX_site-a", error_cb=on_error,
+            stack.nats.url,
+            tls=ssl_context(central),
+            inbox_prefix="_INBOX_site-a",
+            error_cb=on_error,
             max_reconnect_attempts=0,
-        )  # fmt: skip
+        )
         js = nc.jetstream(timeout=2)
         refused = False
         try:
@@ -287,8 +290,9 @@ def test_a_sensor_with_site_a_certificate_cannot_publish_as_site_b(stack: Centra
         return refused, own.stream == "MAMORI"
 
     # the stream exists once a consumer has run (the other test's; else start one briefly)
-    consumer = _start("central", "--config", str(stack.central_settings()), "--idle-exit", "3",
-                      log=stack.folder / "permission.log")  # fmt: skip
+    consumer = _start(
+        "central", "--config", str(stack.central_settings()), "--idle-exit", "3", log=stack.folder / "permission.log"
+    )
     try:
         refused, own_accepted = asyncio.run(attempt())
     finally:
@@ -308,7 +312,7 @@ def test_a_sensor_with_site_a_certificate_cannot_publish_as_site_b(stack: Centra
     )
     time.sleep(6)
     _stop(publisher)
-    out, err = publisher.communicate()
+    _out, err = publisher.communicate()
     assert 'permissions violation for publish to "mamori.site-b.alert"' in err.lower(), err
     assert _pending(wrong_db) > 0  # nothing was acknowledged: nothing is lost either
     assert _central_alerts(stack, "site-b") == before

@@ -9,6 +9,7 @@ idempotent besides, so a resend older than the window is applied again without c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -132,7 +133,5 @@ class Publisher:
 
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:
     start = time.monotonic()
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=max(0.0, seconds - (time.monotonic() - start)))
-    except TimeoutError:
-        pass

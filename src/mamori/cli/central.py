@@ -70,13 +70,15 @@ def central(config: Path, idle_exit: float | None) -> None:
     """中央サーバー: 各拠点のセンサーのメッセージを中央のデータベースに書く / The central server: write every site's
     messages (NATS JetStream) to the central store, a batch per transaction, acknowledged after the commit."""
     settings = _central_settings(config)
-    assert settings.central is not None
+    central_settings = settings.central
+    if central_settings is None:  # _central_settings exits first
+        return
     _logging()
     from mamori.central import CentralConsumer
     from mamori.storage.central import CentralTable
 
     store = open_store(settings.database)
-    consumer = CentralConsumer(settings.central, CentralTable(store))
+    consumer = CentralConsumer(central_settings, CentralTable(store))
 
     async def main(stop: asyncio.Event) -> None:
         await consumer.run(stop, idle_exit=idle_exit)
@@ -115,7 +117,8 @@ def publish(config: Path, until_empty: bool, no_backlog: bool) -> None:
     and remote-maintenance sessions to the central server (NATS JetStream), resending after a cut."""
     settings = _central_settings(config)
     central_settings = settings.central
-    assert central_settings is not None
+    if central_settings is None:  # _central_settings exits first
+        return
     if central_settings.site is None:
         fail(f"{config}: central.site（この拠点の名前）が必要です / central.site (this site's name) is required")
     _logging()

@@ -100,7 +100,7 @@ class CentralTable:
 
     @property
     def partitioned(self) -> bool:
-        return self.connection.vendor == "postgresql"
+        return bool(self.connection.vendor == "postgresql")
 
     def apply(self, messages: Sequence[CentralMessage]) -> Applied:
         """Apply ``messages`` in one transaction (all or nothing)."""
@@ -114,25 +114,7 @@ class CentralTable:
                 applied.rejected.append(f"{m.site} #{m.seq}: unknown kind {m.kind!r}")
                 continue
             newest[key] = m  # the batch is in stream order: the last state of a thing wins
-        alerts: list[dict[str, Any]] = []
-        sessions: list[dict[str, Any]] = []
-        chosen: list[CentralMessage] = []
-        for m in newest.values():  # content checked one by one: a bad message is reported, never blocks the rest
-            try:
-                if m.kind == "alert":
-                    alerts.append(self._alert_values(m))
-                elif m.kind == "session":
-                    sessions.append(self._row_values(self._session_fields, m))
-                elif m.kind == "health":
-                    _require(m, "name", "kind", "started_at", "updated_at")
-                elif m.kind == "terminal":
-                    int(m.data["local_id"])
-                    if not m.data.get("deleted"):
-                        _require(m, "system", "name", "updated_at")
-            except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                applied.rejected.append(f"{m.site} #{m.seq} ({m.kind}): unusable content ({exc})")
-                continue
-            chosen.append(m)
+        alerts, sessions, chosen = self._prepare(list(newest.values()), applied)
         try:
             with transaction.atomic(using=self.alias):
                 if alerts:
@@ -152,6 +134,32 @@ class CentralTable:
         except DatabaseError as exc:
             raise StorageError(f"cannot write the sites' messages to {self.store.path}: {exc}") from exc
         return applied
+
+    def _prepare(
+        self, messages: list[CentralMessage], applied: Applied
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[CentralMessage]]:
+        """The rows of the alerts and sessions, and the messages whose content is usable; each one checked on its
+        own: a bad message is reported (``applied.rejected``), never blocks the rest."""
+        alerts: list[dict[str, Any]] = []
+        sessions: list[dict[str, Any]] = []
+        chosen: list[CentralMessage] = []
+        for m in messages:
+            try:
+                if m.kind == "alert":
+                    alerts.append(self._alert_values(m))
+                elif m.kind == "session":
+                    sessions.append(self._row_values(self._session_fields, m))
+                elif m.kind == "health":
+                    _require(m, "name", "kind", "started_at", "updated_at")
+                elif m.kind == "terminal":
+                    int(m.data["local_id"])
+                    if not m.data.get("deleted"):
+                        _require(m, "system", "name", "updated_at")
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                applied.rejected.append(f"{m.site} #{m.seq} ({m.kind}): unusable content ({exc})")
+                continue
+            chosen.append(m)
+        return alerts, sessions, chosen
 
     # -- alerts and sessions: one multi-row upsert each ---------------------------------------------------------
 

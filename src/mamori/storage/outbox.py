@@ -130,7 +130,7 @@ class Outbox:
                 for seq, ref in pairs:
                     data = found.get(ref)
                     local_id = found[ref]["id"] if data is not None else ref
-                    payload = {"deleted": True} if data is None else _row(dict(data))
+                    payload: dict[str, Any] = {"deleted": True} if data is None else _row(dict(data))
                     if kind == "terminal":
                         payload["local_id"] = int(local_id)
                     items.append(OutboxItem(seq, kind, ref, payload))

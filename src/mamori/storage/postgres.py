@@ -119,8 +119,7 @@ def ensure_partitions(alias: str, table: str, months: Iterable[dt.date], known: 
         try:
             with transaction.atomic(using=alias), connection.cursor() as cursor:
                 cursor.execute(
-                    f'CREATE TABLE IF NOT EXISTS "{name}" PARTITION OF "{table}" '
-                    "FOR VALUES FROM (%s) TO (%s)",
+                    f'CREATE TABLE IF NOT EXISTS "{name}" PARTITION OF "{table}" FOR VALUES FROM (%s) TO (%s)',
                     [start, end],
                 )
         except DatabaseError as exc:

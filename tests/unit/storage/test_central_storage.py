@@ -176,8 +176,8 @@ def test_a_newer_status_from_the_site_wins_an_older_one_does_not(tmp_path: Path)
 
 def test_a_message_with_unusable_content_is_reported_and_the_rest_written(tmp_path: Path) -> None:
     table = CentralTable(Store(tmp_path / "central.db"))
-    good = CentralMessage("site-a", 2, "health", {"name": "eth1", "kind": "interface",
-                          "started_at": "2030-01-01T00:00:00+00:00", "updated_at": "2030-01-01T00:01:00+00:00"})  # fmt: skip
+    times = {"started_at": "2030-01-01T00:00:00+00:00", "updated_at": "2030-01-01T00:01:00+00:00"}
+    good = CentralMessage("site-a", 2, "health", {"name": "eth1", "kind": "interface", **times})
     bad = CentralMessage("site-a", 1, "alert", {"uid": "x", "first_seen": "not a time"})
     applied = table.apply([bad, good])
     assert applied.health == 1 and applied.alerts == 0
