@@ -181,7 +181,11 @@ def main() -> None:
     args = parser.parse_args()
     n = args.alerts
 
+    import logging
+
     from mamori.storage.setup import configure_django
+
+    logging.getLogger("asyncio").setLevel(logging.ERROR)  # nats-py's TLS close note, not a result
 
     folder = Path(tempfile.mkdtemp(prefix="mamori-bench-central-"))
     configure_django(folder / "default.db")
