@@ -118,10 +118,13 @@ def make_pki(folder: Path, clients: tuple[str, ...]) -> None:
         )
 
 
-def nats_config(folder: Path, port: int, sites: tuple[str, ...]) -> str:
+def nats_config(folder: Path, port: int, sites: tuple[str, ...], leaf_port: int) -> str:
     """The hub's configuration: JetStream, TLS with client certificates mapped to users (verify_and_map), one
     account holding the stream, one user per site allowed to publish only to ``mamori.<site>.>`` and to hear only
-    its own replies (``_INBOX_<site>.>``), and the central user."""
+    its own replies (``_INBOX_<site>.>``), and the central user. Hospitals' leaf nodes connect on ``leaf_port``
+    with their site's certificate, into the same account (NATS 2.9 takes no permissions on a leaf node's user:
+    the leaf node's own users carry them, see :func:`leaf_config`)."""
+    leaf_users = ", ".join(f'{{ user: "CN={site}", account: "MAMORI" }}' for site in sites)
     users = [f'{{ user: "CN={CENTRAL_USER}" }}']
     for site in sites:
         users.append(
@@ -139,6 +142,17 @@ def nats_config(folder: Path, port: int, sites: tuple[str, ...]) -> str:
           verify_and_map: true
           timeout: 5
         }}
+        leafnodes {{
+          listen: 127.0.0.1:{leaf_port}
+          tls {{
+            cert_file: "{folder / "server.crt"}"
+            key_file: "{folder / "server.key"}"
+            ca_file: "{folder / "ca.crt"}"
+            verify_and_map: true
+            timeout: 5
+          }}
+          authorization {{ users: [ {leaf_users} ] }}
+        }}
         accounts {{
           MAMORI: {{
             jetstream: enabled
@@ -150,10 +164,46 @@ def nats_config(folder: Path, port: int, sites: tuple[str, ...]) -> str:
         """)
 
 
+def leaf_config(pki: Path, port: int, hub_leaf_port: int, site: str) -> str:
+    """A hospital box's NATS leaf node: its sensors connect on ``port`` (TLS, client certificates, the site's user
+    allowed only ``mamori.<site>.>``), and it connects out to the hub's leaf port with the site's certificate."""
+    return textwrap.dedent(f"""\
+        listen: 127.0.0.1:{port}
+        server_name: leaf-{site}
+        tls {{
+          cert_file: "{pki / "server.crt"}"
+          key_file: "{pki / "server.key"}"
+          ca_file: "{pki / "ca.crt"}"
+          verify_and_map: true
+          timeout: 5
+        }}
+        accounts {{
+          MAMORI: {{
+            users: [
+              {{ user: "CN={site}", permissions: {{ publish: {{ allow: ["mamori.{site}.>"] }},
+                                                   subscribe: {{ allow: ["_INBOX_{site}.>"] }} }} }}
+            ]
+          }}
+        }}
+        leafnodes {{
+          remotes: [
+            {{
+              url: "tls://127.0.0.1:{hub_leaf_port}"
+              account: "MAMORI"
+              tls: {{ cert_file: "{pki / f"{site}.crt"}", key_file: "{pki / f"{site}.key"}",
+                      ca_file: "{pki / "ca.crt"}" }}
+            }}
+          ]
+        }}
+        """)
+
+
 @dataclass
 class Nats:
     folder: Path
     port: int
+    leaf_port: int = 0
+    name: str = "nats"
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -161,9 +211,9 @@ class Nats:
         return f"tls://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        log = (self.folder / "nats.log").open("ab")
+        log = (self.folder / f"{self.name}.log").open("ab")
         self.proc = subprocess.Popen(
-            ["nats-server", "-c", str(self.folder / "nats.conf")], stdout=log, stderr=subprocess.STDOUT
+            ["nats-server", "-c", str(self.folder / f"{self.name}.conf")], stdout=log, stderr=subprocess.STDOUT
         )
         wait_port(self.port)
 
@@ -178,7 +228,7 @@ class Nats:
         self.proc = None
 
     def log(self) -> str:
-        return (self.folder / "nats.log").read_text(errors="replace")
+        return (self.folder / f"{self.name}.log").read_text(errors="replace")
 
 
 @dataclass
@@ -270,16 +320,19 @@ class CentralStack:
     nats: Nats
     pg: Postgres
 
-    def sensor_settings(self, site: str, database: Path, *, cert: str | None = None, extra: str = "") -> Path:
-        """A sensor's settings: its SQLite store and the central link with ``cert``'s certificate (its own)."""
+    def sensor_settings(
+        self, site: str, database: Path, *, cert: str | None = None, extra: str = "", url: str | None = None
+    ) -> Path:
+        """A sensor's settings: its SQLite store and the central link with ``cert``'s certificate (its own), to the
+        hub or to ``url`` (a leaf node)."""
         cert = cert or site
-        path = self.folder / f"{site}-{cert}.yaml"
+        path = self.folder / f"{site}-{cert}{'-leaf' if url else ''}.yaml"
         path.write_text(
             textwrap.dedent(f"""\
             storage: {{path: {database}}}
             central:
               site: {site}
-              servers: ["{self.nats.url}"]
+              servers: ["{url or self.nats.url}"]
               tls: {{ca: pki/ca.crt, cert: pki/{cert}.crt, key: pki/{cert}.key}}
               publish_interval: 0.2
             """)
@@ -314,12 +367,13 @@ def start_stack(folder: Path, sites: tuple[str, ...] = SITES, *, others: tuple[s
     """Make the CA and certificates (the sites', the central's, and ``others``), start NATS and PostgreSQL."""
     folder.chmod(0o755)  # PostgreSQL's own user reaches its data folder inside
     make_pki(folder / "pki", (*sites, CENTRAL_USER, *others))
-    port = free_port()
-    (folder / "nats.conf").write_text(nats_config(folder / "pki", port, sites))
+    port, leaf_port = free_port(), free_port()
+    (folder / "nats.conf").write_text(nats_config(folder / "pki", port, sites, leaf_port))
     # the JetStream store beside the certificates' folder
     text = (folder / "nats.conf").read_text().replace(str(folder / "pki" / "js"), str(folder / "js"))
     (folder / "nats.conf").write_text(text)
-    stack = CentralStack(folder, Nats(folder, port), Postgres(folder, free_port(), folder / "pg-mamori.pw"))
+    nats = Nats(folder, port, leaf_port)
+    stack = CentralStack(folder, nats, Postgres(folder, free_port(), folder / "pg-mamori.pw"))
     try:
         stack.nats.start()
         stack.pg.start()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import shutil
 import signal
 import sqlite3
@@ -29,7 +30,7 @@ from typing import Any
 import pytest
 
 from mamori.model import Alert, Severity
-from tests.integration.central_stack import CentralStack, missing_tools, start_stack
+from tests.integration.central_stack import CentralStack, Nats, free_port, leaf_config, missing_tools, start_stack
 from tests.integration.conftest import MAMORI, run_mamori
 from tests.integration.dashboard import Client, add_user, start_dashboard
 
@@ -49,7 +50,8 @@ def stack() -> Iterator[CentralStack]:
         yield started
     finally:
         started.close()
-        shutil.rmtree(folder, ignore_errors=True)
+        if not os.environ.get("MAMORI_KEEP_CENTRAL"):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _wait(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
@@ -317,6 +319,41 @@ def test_a_sensor_with_site_a_certificate_cannot_publish_as_site_b(stack: Centra
     assert _pending(wrong_db) > 0  # nothing was acknowledged: nothing is lost either
     assert _central_alerts(stack, "site-b") == before
     assert not set(_sensor_alerts(wrong_db)) & set(_central_alerts(stack, "site-b"))
+
+
+def test_a_hospital_leaf_node_carries_its_sensor_to_the_hub(stack: CentralStack, lab_pcaps: Path) -> None:
+    """site-a's box runs a NATS leaf node connected out to the hub with site-a's certificate; the sensor publishes
+    to the leaf on loopback; the alerts arrive centrally once, and the leaf's own user still cannot publish as
+    site-b."""
+    leaf = Nats(stack.folder, free_port(), name="leaf-site-a")
+    (stack.folder / "leaf-site-a.conf").write_text(
+        leaf_config(stack.folder / "pki", leaf.port, stack.nats.leaf_port, "site-a")
+    )
+    leaf.start()
+    db = stack.folder / "a-leaf.db"
+    config = stack.sensor_settings("site-a", db, url=leaf.url)
+    wrong_db = stack.folder / "b-leaf.db"
+    wrong = stack.sensor_settings("site-b", wrong_db, cert="site-a", url=leaf.url)
+    consumer = _start("central", "--config", str(stack.central_settings()), log=stack.folder / "leaf-central.log")
+    try:
+        _wait("the leaf node linked to the hub", lambda: "Leafnode connection created" in leaf.log())
+        _analyze(config, lab_pcaps / "scan_nmap_sU_1-50.pcap", lab_pcaps / "scan_nmap_sT_1-1000.pcap")
+        run_mamori("publish", "--config", str(config), "--until-empty", timeout=60)
+        mine = _sensor_alerts(db)
+        assert mine
+        _wait("the leaf's alerts at the center", lambda: set(mine) <= set(_central_alerts(stack, "site-a")))
+        central = _central_alerts(stack, "site-a")
+        assert {uid: central[uid] for uid in mine} == mine
+        _analyze(wrong, lab_pcaps / "scan_nmap_sA_1-1000.pcap")
+        publisher = subprocess.Popen([MAMORI, "publish", "--config", str(wrong)], stderr=subprocess.PIPE, text=True)
+        time.sleep(5)
+        _stop(publisher)
+        _out, err = publisher.communicate()
+        assert 'permissions violation for publish to "mamori.site-b.alert"' in err.lower(), err
+        assert not set(_sensor_alerts(wrong_db)) & set(_central_alerts(stack, "site-b"))
+    finally:
+        _stop(consumer)
+        leaf.stop()
 
 
 def test_the_central_dashboard_lists_both_sites(stack: CentralStack) -> None:

@@ -1,5 +1,5 @@
 """The messages between a sensor and the central server: subject ``mamori.<site>.<kind>``, header
-``Nats-Msg-Id: <site>:<sequence>``, and a JSON body ``{"v": 1, "site", "seq", "kind", "data"}``."""
+``Nats-Msg-Id: <site>:<box>:<sequence>``, and a JSON body ``{"v": 1, "site", "seq", "kind", "data"}``."""
 
 from __future__ import annotations
 
@@ -25,9 +25,10 @@ def subject(site: str, kind: str) -> str:
     return f"mamori.{site}.{kind}"
 
 
-def message_id(site: str, seq: int) -> str:
-    """The id JetStream's duplicate window recognises a resend by: the site and the outbox sequence."""
-    return f"{site}:{seq}"
+def message_id(site: str, box: str, seq: int) -> str:
+    """The id JetStream's duplicate window recognises a resend by: the site, the sensor database's own id and the
+    outbox sequence (two boxes of one site, or a database made anew, count their sequences from 1 each)."""
+    return f"{site}:{box}:{seq}"
 
 
 def encode(site: str, item: OutboxItem) -> bytes:

@@ -1,7 +1,7 @@
 """The sensor's side: publish the outbox to JetStream, forget what JetStream acknowledged (docs/design.md §10).
 
-Each outbox entry becomes one message on ``mamori.<site>.<kind>`` with ``Nats-Msg-Id: <site>:<seq>``. An entry is
-deleted only after its PubAck; after a cut, a crash or a restart of either side the entries left are published
+Each outbox entry becomes one message on ``mamori.<site>.<kind>`` with ``Nats-Msg-Id: <site>:<box>:<seq>``
+(``box``: the sensor database's own id). An entry is deleted only after its PubAck; after a cut, a crash or a restart of either side the entries left are published
 again with the same ids, and JetStream's duplicate window drops the copies it already has. The central writes are
 idempotent besides, so a resend older than the window is applied again without counting anything twice.
 """
@@ -49,6 +49,10 @@ class Publisher:
         self.ack_timeout = ack_timeout
         self.stats = PublisherStats()
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mamori-outbox")
+        status = outbox.status()
+        if status is None or not status.box:
+            raise MamoriError("the outbox is not enabled: Outbox.enable(site) comes first")
+        self.box = status.box
 
     async def _call(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._db, fn, *args)
@@ -126,7 +130,7 @@ class Publisher:
         ack = await js.publish(
             subject(self.site, item.kind),
             encode(self.site, item),
-            headers={"Nats-Msg-Id": message_id(self.site, item.seq)},
+            headers={"Nats-Msg-Id": message_id(self.site, self.box, item.seq)},
         )
         return bool(ack.duplicate)
 

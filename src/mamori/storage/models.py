@@ -40,7 +40,7 @@ class AlertRecord(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     # The site the alert comes from, on the central server (docs/design.md §10, central); "" on a sensor's own box.
-    site = models.CharField(max_length=64, blank=True, default="")
+    site = models.CharField(max_length=64, blank=True, default="", db_default="")  # a database default: old writers
 
     class Meta:
         db_table = "mamori_alert"
@@ -302,7 +302,7 @@ class MaintenanceSessionRecord(models.Model):
     alert_uid = models.CharField(max_length=64, blank=True, default="")
     ended = models.BooleanField(default=False)
     origin = models.CharField(max_length=32, default="sensor")
-    site = models.CharField(max_length=64, blank=True, default="")  # the central server: the sensor's site
+    site = models.CharField(max_length=64, blank=True, default="", db_default="")  # central: the sensor's site
 
     class Meta:
         db_table = "mamori_maintenance_session"
@@ -506,6 +506,9 @@ class OutboxState(models.Model):
     highest sequence JetStream acknowledged."""
 
     site = models.CharField(max_length=64)
+    # this database's own id (random, made when first enabled): message ids are <site>:<box>:<seq>, so two boxes
+    # of one site, or a box whose database was made anew, never reuse another's ids inside the duplicate window
+    box = models.CharField(max_length=32, default="")
     enabled = models.BooleanField(default=False)
     acked_seq = models.BigIntegerField(default=0)
     published = models.BigIntegerField(default=0)

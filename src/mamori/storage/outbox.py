@@ -10,6 +10,7 @@ their message; a resend after a cut carries the same sequence, so JetStream's du
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,7 @@ class OutboxItem:
 @dataclass(frozen=True)
 class OutboxStatus:
     site: str
+    box: str
     enabled: bool
     acked_seq: int
     published: int
@@ -87,6 +89,7 @@ class Outbox:
                 if state is None:
                     state = self._State(site=site)
                 state.site, state.enabled = site, True
+                state.box = state.box or uuid.uuid4().hex
                 state.save(using=self.alias)
                 if backlog and not was_enabled:
                     entries = self._Entry.objects.using(self.alias)
@@ -181,6 +184,7 @@ class Outbox:
             raise self._fail("read", exc) from exc
         return OutboxStatus(
             site=state.site,
+            box=state.box,
             enabled=state.enabled,
             acked_seq=state.acked_seq,
             published=state.published,

@@ -91,6 +91,10 @@ def test_acknowledged_entries_go_and_newer_ones_stay(tmp_path: Path) -> None:
     assert [(i.ref, i.data["count"]) for i in left] == [("a1", 2)]
     status = outbox.status()
     assert status is not None and status.acked_seq == max(i.seq for i in items) and status.published == 2
+    assert len(status.box) == 32  # this database's own id in the message ids
+    other = Outbox(Store(tmp_path / "other.db"))
+    other.enable("site-a")
+    assert other.status().box != status.box  # type: ignore[union-attr]
 
 
 def test_a_terminal_removed_from_the_ledger_is_published_as_deleted(tmp_path: Path) -> None:
@@ -110,7 +114,7 @@ def test_messages_carry_site_sequence_and_kind_and_refuse_mismatches() -> None:
     item = OutboxItem(7, "alert", "a1", {"uid": "a1"})
     body = encode("site-a", item)
     assert subject("site-a", "alert") == "mamori.site-a.alert"
-    assert message_id("site-a", 7) == "site-a:7"
+    assert message_id("site-a", "b0x", 7) == "site-a:b0x:7"
     message = decode("mamori.site-a.alert", body)
     assert (message.site, message.seq, message.kind, message.data) == ("site-a", 7, "alert", {"uid": "a1"})
     for subj, data in (

@@ -154,6 +154,7 @@ class Migration(migrations.Migration):
             fields=[
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
                 ("site", models.CharField(max_length=64)),
+                ("box", models.CharField(default="", max_length=32)),
                 ("enabled", models.BooleanField(default=False)),
                 ("acked_seq", models.BigIntegerField(default=0)),
                 ("published", models.BigIntegerField(default=0)),
@@ -167,12 +168,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="alertrecord",
             name="site",
-            field=models.CharField(blank=True, default="", max_length=64),
+            field=models.CharField(blank=True, db_default="", default="", max_length=64),
         ),
         migrations.AddField(
             model_name="maintenancesessionrecord",
             name="site",
-            field=models.CharField(blank=True, default="", max_length=64),
+            field=models.CharField(blank=True, db_default="", default="", max_length=64),
         ),
         migrations.AddIndex(
             model_name="alertrecord",
