@@ -1,9 +1,10 @@
 """The sensor's side: publish the outbox to JetStream, forget what JetStream acknowledged (docs/design.md §10).
 
 Each outbox entry becomes one message on ``mamori.<site>.<kind>`` with ``Nats-Msg-Id: <site>:<box>:<seq>``
-(``box``: the sensor database's own id). An entry is deleted only after its PubAck; after a cut, a crash or a restart of either side the entries left are published
-again with the same ids, and JetStream's duplicate window drops the copies it already has. The central writes are
-idempotent besides, so a resend older than the window is applied again without counting anything twice.
+(``box``: the sensor database's own id). An entry is deleted only after its PubAck; after a cut, a crash or a
+restart of either side the entries left are published again with the same ids, and JetStream's duplicate window
+drops the copies it already has. The central writes are idempotent besides, so a resend older than the window is
+applied again without counting anything twice.
 """
 
 from __future__ import annotations
