@@ -28,6 +28,8 @@ files[/usr/lib/*/rsyslog/omrelp.so]=rsyslog-relp  # rsyslog forwarding over RELP
 # (openssl, above, makes the HTTPS test's certificate)
 packages[nft]=nftables  # the zones test's router logs and rejects with nftables (tc, for its mirror port, is iproute2)
 packages[restic]=restic  # the backup tests make real restic and borg repositories
+# the central tests run their own NATS server (JetStream, mutual TLS) and PostgreSQL cluster (above) on loopback
+packages[nats-server]=nats-server
 packages[borg]=borgbackup
 packages[chromium]=chromium
 packages[pdftotext]=poppler-utils

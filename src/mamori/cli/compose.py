@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mamori.cli.common import fail, warn
-from mamori.config import Settings
+from mamori.config import PostgresSettings, Settings
 from mamori.config.web import WebSettings
 from mamori.errors import MamoriError
 
@@ -65,7 +65,7 @@ def local_zone() -> str:
     return os.environ.get("TZ") or "UTC"
 
 
-def configure_run(database: Path, web: WebRun | None = None) -> None:
+def configure_run(database: Path | PostgresSettings, web: WebRun | None = None) -> None:
     """Configure Django for this run, once: the store at ``database``; with ``web``, the dashboard served on
     ``web.listen`` (its host names, cookies and lockout derived from that address and the ``web:`` section)."""
     from mamori.storage.setup import configure_django
@@ -78,7 +78,7 @@ def configure_run(database: Path, web: WebRun | None = None) -> None:
     configure_django(database, extra)
 
 
-def open_store(database: Path, settings: Settings | None = None) -> Store:
+def open_store(database: Path | PostgresSettings, settings: Settings | None = None) -> Store:
     """The store at ``database``, created if missing. Configures Django for the store alone unless this run has
     configured it already (the dashboard's commands do, before they open their store). A command that writes
     alerts passes its ``settings``: the store groups them into incidents by their ``detection.incidents``."""
@@ -160,12 +160,17 @@ def compose_dashboard(settings: Settings, listen: str | None = None) -> Dashboar
     from mamori.storage import Ledger, Store, check_database_path
     from mamori.web.apps import Dashboard, provide
 
-    check_database_path(settings.database_path)  # one line naming the file and the reason, before anything is made
+    database = settings.database  # the SQLite file, or PostgreSQL on the central server (docs/design.md §10)
+    if not isinstance(database, PostgresSettings):
+        check_database_path(database)  # one line naming the file and the reason, before anything is made
     served = listen or settings.web.listen
     key_file = settings.web.secret_key_file or settings.data_dir / "web-secret.key"
-    configure_run(settings.database_path, WebRun(settings.web, served, key_file))
-    # the default database: migrating it migrates the dashboard's apps too
-    store = Store(settings.database_path, incidents=_incidents(settings))
+    try:
+        configure_run(database, WebRun(settings.web, served, key_file))
+        # the default database: migrating it migrates the dashboard's apps too
+        store = Store(database, incidents=_incidents(settings))
+    except MamoriError as exc:
+        fail(str(exc))
     parts = Dashboard(
         site=settings.site,
         web=settings.web,

@@ -14,6 +14,7 @@ from mamori.config.actions import (
     redact_secrets,
     redact_url,
 )
+from mamori.config.central import CentralSettings, NatsTls, PostgresSettings
 from mamori.config.loader import Settings, load_settings, settings_from_text
 from mamori.config.sections import (
     CaptureSettings,
@@ -41,14 +42,17 @@ __all__ = [
     "ActionSettings",
     "ArpIsolateAction",
     "CaptureSettings",
+    "CentralSettings",
     "CleartextSettings",
     "DetectionSettings",
     "EmailAction",
     "ExposureSettings",
     "IpMacConflictSettings",
     "LateralMovementSettings",
+    "NatsTls",
     "NewPathSettings",
     "PortScanSettings",
+    "PostgresSettings",
     "RemoteMaintenanceSettings",
     "ResetInjectionSettings",
     "RogueDhcpSettings",

@@ -20,6 +20,7 @@ from mamori.config.actions import BUILTIN_ACTION_OPTIONS, ActionOptionTypes, Act
 from mamori.config.backups import BackupIn, backup_checks, backups_of, resolve_backup_paths
 from mamori.config.blocking import BlockingIn, SwitchIn, blocking_checks, switches_of
 from mamori.config.blocking import policy_of as block_policy_of
+from mamori.config.central import CentralSettings, PostgresSettings
 from mamori.config.lateral import ExemptHostIn, exempt_hosts_of
 from mamori.config.messages import bilingual, pydantic_message
 from mamori.config.scan import ScanIn, scan_checks, scan_of
@@ -105,6 +106,19 @@ class _SettingsIn(Strict):
     windows: WindowsSettings = WindowsSettings()
     syslog: SyslogSettings | None = None
     web: WebSettings = WebSettings()
+    central: CentralSettings | None = None
+
+
+def resolve_central_paths(settings: Settings, base: Path) -> Settings:
+    """The central link's certificate files and the PostgreSQL password file, relative to the settings' folder."""
+    storage, central = settings.storage, settings.central
+    if storage.postgresql is not None and storage.postgresql.password_file is not None:
+        pg = storage.postgresql.model_copy(update={"password_file": base / storage.postgresql.password_file})
+        storage = storage.model_copy(update={"postgresql": pg})
+    if central is not None:
+        tls = central.tls.model_copy(update={n: base / getattr(central.tls, n) for n in ("ca", "cert", "key")})
+        central = central.model_copy(update={"tls": tls})
+    return dataclasses.replace(settings, storage=storage, central=central)
 
 
 @functools.lru_cache(maxsize=8)
@@ -140,10 +154,16 @@ class Settings:
     syslog: SyslogSettings | None = None
     web: WebSettings = dataclasses.field(default_factory=WebSettings)
     warnings: tuple[ConfigProblem, ...] = ()  # not errors: an empty file, no system to protect
+    central: CentralSettings | None = None  # the NATS link to the central server (docs/design.md §10)
 
     @property
     def database_path(self) -> Path:
         return self.storage.path if self.storage.path is not None else self.data_dir / "mamori.db"
+
+    @property
+    def database(self) -> Path | PostgresSettings:
+        """The store: the PostgreSQL database when ``storage.postgresql`` is set, else the SQLite file."""
+        return self.storage.postgresql if self.storage.postgresql is not None else self.database_path
 
 
 # -- YAML with line marks -------------------------------------------------------------------------------------------
@@ -482,6 +502,7 @@ def settings_from_text(
         windows=parsed.windows,
         syslog=parsed.syslog,
         web=parsed.web,
+        central=parsed.central,
         warnings=_warnings(node, raw, source, located),
     )
 
@@ -538,6 +559,7 @@ def load_settings(
         settings = dataclasses.replace(settings, site=dataclasses.replace(settings.site, backups=backups))
     if settings.site.switches:
         settings = dataclasses.replace(settings, site=_with_key_paths(settings.site, path.parent.resolve()))
+    settings = resolve_central_paths(settings, path.parent.resolve())
     web = settings.web
     if web.tls is not None or web.secret_key_file is not None:
         base = path.parent.resolve()

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from mamori.config.central import PostgresSettings
 from mamori.config.lateral import LateralMovementSettings
 from mamori.config.values import Duration, Ip, Port, Strict, Zone
 from mamori.config.zones import Network
@@ -35,6 +36,9 @@ __all__ = [
 class StorageSettings(Strict):
     path: Path | None = Field(None, description="SQLite database file; default: mamori.db in the data directory")
     batch_interval: Duration = Field(1.0, description="seconds between batched writes")
+    postgresql: PostgresSettings | None = Field(
+        None, description="a PostgreSQL database instead of the SQLite file (the central server)"
+    )
 
 
 class CaptureSettings(Strict):

@@ -39,6 +39,8 @@ class AlertRecord(models.Model):
     incident_uid = models.CharField(max_length=32, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The site the alert comes from, on the central server (docs/design.md §10, central); "" on a sensor's own box.
+    site = models.CharField(max_length=64, blank=True, default="", db_default="")  # a database default: old writers
 
     class Meta:
         db_table = "mamori_alert"
@@ -55,6 +57,7 @@ class AlertRecord(models.Model):
             models.Index(fields=["src_mac"], name="mamori_alert_src_mac"),
             models.Index(fields=["status", "last_seen"], name="mamori_alert_status"),
             models.Index(fields=["incident_uid", "first_seen"], name="mamori_alert_incident"),
+            models.Index(fields=["site", "last_seen", "severity", "rule", "status"], name="mamori_alert_site_f"),
         ]
 
 
@@ -299,6 +302,7 @@ class MaintenanceSessionRecord(models.Model):
     alert_uid = models.CharField(max_length=64, blank=True, default="")
     ended = models.BooleanField(default=False)
     origin = models.CharField(max_length=32, default="sensor")
+    site = models.CharField(max_length=64, blank=True, default="", db_default="")  # central: the sensor's site
 
     class Meta:
         db_table = "mamori_maintenance_session"
@@ -570,3 +574,93 @@ class CleartextLoginRecord(models.Model):
             models.Index(fields=["last_seen"], name="mamori_cleartext_login_seen"),
             models.Index(fields=["password_tag"], name="mamori_cleartext_login_tag"),
         ]
+
+
+# -- many sensors, one view (docs/design.md §10, central) ----------------------------------------------------------
+
+
+class OutboxEntry(models.Model):
+    """What a sensor still has to publish to the central server: one row per changed thing (an alert, a source's
+    health, a terminal of the ledger, a remote-maintenance session), written by SQLite triggers in the same
+    transaction as the change. A newer change of the same thing replaces the row with a higher ``id`` (the message
+    sequence), so an outage costs one row per thing. Rows are deleted once JetStream acknowledged them."""
+
+    kind = models.CharField(max_length=16)  # alert | health | terminal | session
+    ref = models.CharField(max_length=255)  # the thing's key: alert uid, source name, terminal id, session uid
+
+    class Meta:
+        db_table = "mamori_outbox"
+        constraints = [models.UniqueConstraint(fields=["kind", "ref"], name="mamori_outbox_kind_ref")]
+
+
+class OutboxState(models.Model):
+    """The outbox's switch and progress (one row): the triggers write only while ``enabled``; ``acked_seq`` is the
+    highest sequence JetStream acknowledged."""
+
+    site = models.CharField(max_length=64)
+    # this database's own id (random, made when first enabled): message ids are <site>:<box>:<seq>, so two boxes
+    # of one site, or a box whose database was made anew, never reuse another's ids inside the duplicate window
+    box = models.CharField(max_length=32, default="")
+    enabled = models.BooleanField(default=False)
+    acked_seq = models.BigIntegerField(default=0)
+    published = models.BigIntegerField(default=0)
+    last_ack_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+
+    class Meta:
+        db_table = "mamori_outbox_state"
+
+
+class CentralSite(models.Model):
+    """A site as the central server hears it: its last message and how many were applied."""
+
+    site = models.CharField(max_length=64, unique=True)
+    first_message_at = models.DateTimeField()
+    last_message_at = models.DateTimeField()
+    last_seq = models.BigIntegerField(default=0)
+    messages = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "mamori_central_site"
+
+
+class CentralSensorStatus(models.Model):
+    """A packet source's health at a site (the sensor's SensorStatus row, as last published)."""
+
+    site = models.CharField(max_length=64)
+    name = models.CharField(max_length=255)
+    kind = models.CharField(max_length=16)
+    started_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    last_packet = models.DateTimeField(null=True, blank=True)
+    matched = models.BigIntegerField(default=0)
+    decoded = models.BigIntegerField(default=0)
+    malformed = models.BigIntegerField(default=0)
+    received = models.BigIntegerField(default=0)
+    dropped = models.BigIntegerField(default=0)
+    if_dropped = models.BigIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        db_table = "mamori_central_sensor"
+        constraints = [models.UniqueConstraint(fields=["site", "name"], name="mamori_central_sensor_site_name")]
+
+
+class CentralTerminal(models.Model):
+    """A terminal of a site's ledger (the sensor's TerminalRecord, by its id there), as last published."""
+
+    site = models.CharField(max_length=64)
+    local_id = models.BigIntegerField()
+    system = models.CharField(max_length=200)
+    name = models.CharField(max_length=200)
+    mac = models.CharField(max_length=17, null=True, blank=True)
+    ip = models.CharField(max_length=45, null=True, blank=True)
+    note = models.TextField(blank=True, default="")
+    source = models.CharField(max_length=16, default="import")
+    updated_at = models.DateTimeField()
+    retired_at = models.DateTimeField(null=True, blank=True)
+    deleted = models.BooleanField(default=False)
+
+    class Meta:
+        db_table = "mamori_central_terminal"
+        constraints = [models.UniqueConstraint(fields=["site", "local_id"], name="mamori_central_terminal_site_id")]

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mamori.config.central import PostgresSettings
 from mamori.errors import StorageError
 
 __all__ = [
@@ -111,10 +112,18 @@ def database_alias(path: Path) -> str:
     return "db_" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
 
 
-def storage_settings(path: Path) -> dict[str, Any]:
+def _database(database: Path | PostgresSettings) -> dict[str, Any]:
+    if isinstance(database, PostgresSettings):
+        from mamori.storage.postgres import postgres_database
+
+        return postgres_database(database)
+    return _sqlite(Path(database).resolve())
+
+
+def storage_settings(path: Path | PostgresSettings) -> dict[str, Any]:
     """Django's settings for the store alone (``watch``, ``analyze``...: the dashboard's apps are not loaded)."""
     return {
-        "DATABASES": {"default": _sqlite(Path(path).resolve())},
+        "DATABASES": {"default": _database(path)},
         "INSTALLED_APPS": ["mamori.storage"],
         "USE_TZ": True,
         "TIME_ZONE": "UTC",
@@ -129,7 +138,7 @@ def django_configured() -> bool:
     return bool(settings.configured)
 
 
-def configure_django(database: Path, extra: Mapping[str, Any] | None = None) -> None:
+def configure_django(database: Path | PostgresSettings, extra: Mapping[str, Any] | None = None) -> None:
     """Configure Django for this process: ``database`` is its default database, ``extra`` adds to or replaces the
     store's settings (the dashboard's apps, middleware and host names when the web is served).
 
@@ -149,15 +158,20 @@ def configure_django(database: Path, extra: Mapping[str, Any] | None = None) -> 
         django.setup()
 
 
-def ensure_database(path: Path, *, migrate: bool = True) -> str:
+def ensure_database(path: Path | PostgresSettings, *, migrate: bool = True) -> str:
     """Make ``path`` usable through Django's ORM (configured already): connect, migrate. Returns the connection
     alias: ``default`` for the run's own database, whose migrations then include every installed app's (the
-    dashboard's tables too when the web is served)."""
+    dashboard's tables too when the web is served). ``path`` may be a PostgreSQL database (the central server)."""
     if not django_configured():
         raise RuntimeError(
             "Django is not configured: the composition root calls mamori.storage.setup.configure_django before "
             "it opens a store (docs/design.md §11)"
         )
+    if isinstance(path, PostgresSettings):
+        from mamori.storage.postgres import ensure_postgres
+
+        with _lock:
+            return ensure_postgres(path, _migrated, migrate=migrate)
     path = path.resolve()
     alias = database_alias(path)
     if alias not in _migrated:

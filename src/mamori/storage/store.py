@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mamori.config.central import PostgresSettings
 from mamori.errors import StorageError
 from mamori.incidents import IncidentGrouper, IncidentRules
 from mamori.model import (
@@ -92,8 +93,8 @@ class Store:
     """Opens (and creates or upgrades) the SQLite database at ``path``. Alerts written through it are grouped into
     incidents by ``incidents`` (mamori.incidents; the defaults unless the settings say otherwise)."""
 
-    def __init__(self, path: Path, *, incidents: IncidentRules | None = None) -> None:
-        self.path = Path(path)
+    def __init__(self, path: Path | PostgresSettings, *, incidents: IncidentRules | None = None) -> None:
+        self.path = path if isinstance(path, PostgresSettings) else Path(path)  # PostgreSQL: the central store
         self.alias = ensure_database(self.path)
         from mamori.storage.models import AlertRecord, DeliveryRecord, SensorHour, SensorStatus
 

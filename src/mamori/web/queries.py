@@ -21,6 +21,8 @@ from mamori.storage.models import (
     AlertHandling,
     AlertHourly,
     AlertRecord,
+    CentralSensorStatus,
+    CentralSite,
     DeliveryRecord,
     IncidentRecord,
     SelfCheckRecord,
@@ -28,7 +30,7 @@ from mamori.storage.models import (
 )
 from mamori.web.apps import dashboard
 
-__all__ = ["STATUSES", "AlertQuery", "alert_detail", "incident_detail", "incidents", "overview"]
+__all__ = ["STATUSES", "AlertQuery", "alert_detail", "incident_detail", "incidents", "known_sites", "overview"]
 
 STATUSES = ("open", "acknowledged", "resolved", "false_positive")
 
@@ -56,6 +58,7 @@ class AlertQuery:
     status: str = ""
     since: str = ""
     until: str = ""
+    site: str = ""  # the central server: one site's alerts (docs/design.md §10, central)
 
     @classmethod
     def from_params(cls, params: QueryDict) -> AlertQuery:
@@ -71,6 +74,7 @@ class AlertQuery:
             status=pick("status", STATUSES),
             since=pick("since"),
             until=pick("until"),
+            site=pick("site", tuple(known_sites())),
         )
 
     def queryset(self) -> QuerySet[AlertRecord]:
@@ -90,6 +94,8 @@ class AlertQuery:
                 qs = qs.filter(src_ip=self.terminal)
         if self.status:
             qs = qs.filter(status=self.status)
+        if self.site:
+            qs = qs.filter(site=self.site)
         since = _date(self.since)
         if since is not None:
             qs = qs.filter(last_seen__gte=since)
@@ -104,6 +110,48 @@ class AlertQuery:
     @property
     def active(self) -> bool:
         return bool(self.as_params())
+
+
+SILENT_AFTER = dt.timedelta(minutes=10)  # a site heard from less recently is shown as silent
+
+
+def known_sites() -> list[str]:
+    """The sites the central server has heard from (none on a sensor's own dashboard)."""
+    return list(CentralSite.objects.order_by("site").values_list("site", flat=True))
+
+
+def sites_overview() -> list[dict[str, Any]]:
+    """Every site on the central server: its last message, its alerts (open and serious), its sources' health."""
+    counts: dict[str, dict[str, int]] = {}
+    serious = [int(s) for s in Severity if s >= Severity.HIGH]
+    rows = (
+        AlertRecord.objects.exclude(site="")
+        .values("site")
+        .annotate(
+            total=Count("id"),
+            open=Count("id", filter=Q(status="open")),
+            serious=Count("id", filter=Q(status="open", severity__in=serious)),
+        )
+    )
+    for row in rows:
+        counts[row["site"]] = row
+    sources: dict[str, list[CentralSensorStatus]] = {}
+    for h in CentralSensorStatus.objects.order_by("site", "name"):
+        sources.setdefault(h.site, []).append(h)
+    now = timezone.now()
+    return [
+        {
+            "site": s.site,
+            "last_message_at": s.last_message_at,
+            "silent": now - s.last_message_at > SILENT_AFTER,
+            "messages": s.messages,
+            "total": counts.get(s.site, {}).get("total", 0),
+            "open": counts.get(s.site, {}).get("open", 0),
+            "serious": counts.get(s.site, {}).get("serious", 0),
+            "sources": sources.get(s.site, []),
+        }
+        for s in CentralSite.objects.order_by("site")
+    ]
 
 
 def overview(days: int = 30) -> dict[str, Any]:
@@ -146,6 +194,7 @@ def overview(days: int = 30) -> dict[str, Any]:
         "newest": list(newest),
         "health": list(SensorStatus.objects.order_by("name")),
         "self_check": list(SelfCheckRecord.objects.order_by("id")),
+        "sites": sites_overview(),
     }
 
 

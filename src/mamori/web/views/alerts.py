@@ -19,7 +19,7 @@ from mamori.storage import refresh_incidents
 from mamori.storage.models import AlertHandling, AlertRecord
 from mamori.web.apps import dashboard
 from mamori.web.audit import audit
-from mamori.web.queries import STATUSES, AlertQuery, alert_detail
+from mamori.web.queries import STATUSES, AlertQuery, alert_detail, known_sites
 from mamori.web.roles import is_admin
 
 __all__ = ["alert_action", "alert_detail_view", "alert_list", "register_terminal"]
@@ -48,6 +48,7 @@ def alert_list(request: HttpRequest) -> HttpResponse:
         "severities": [s.label for s in sorted(Severity, reverse=True)],
         "statuses": STATUSES,
         "systems": [s.name for s in dashboard().site.systems],
+        "sites": known_sites(),
     }
     template = "mamori/alerts_table.html" if request.headers.get("HX-Request") else "mamori/alerts.html"
     return render(request, template, context)

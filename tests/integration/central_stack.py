@@ -1,0 +1,383 @@
+"""The real parts of the central tests and benchmark: a small CA made with openssl, a NATS server with JetStream,
+mutual TLS and one user per site, and a PostgreSQL 15 cluster of its own, all on loopback in a temporary folder.
+
+Nothing system-wide is started or changed: nats-server and PostgreSQL run from the folder with their own ports,
+and are stopped (by the pids they were started with) when the stack is closed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import textwrap
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SITES = ("site-a", "site-b")
+CENTRAL_USER = "mamori-central"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pg_bin() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[4]))
+    return Path(found[-1]).parent if found else None
+
+
+def missing_tools() -> list[str]:
+    missing = [t for t in ("nats-server", "openssl") if shutil.which(t) is None]
+    if pg_bin() is None:
+        missing.append("PostgreSQL server (postgresql)")
+    return missing
+
+
+def _run(*cmd: str | Path, timeout: float = 60, **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
+    result = subprocess.run([str(c) for c in cmd], capture_output=True, timeout=timeout, **kwargs)
+    if result.returncode != 0:
+        raise AssertionError(f"{cmd[0]} exited {result.returncode}: {(result.stderr + result.stdout).decode()}")
+    return result
+
+
+def wait_port(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f} s")
+
+
+# -- certificates ---------------------------------------------------------------------------------------------------
+
+
+def make_pki(folder: Path, clients: tuple[str, ...]) -> None:
+    """A CA, the server's certificate (127.0.0.1, localhost) and one client certificate per name (subject CN=name),
+    P-256 keys, valid two days."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes")
+    _run(
+        "openssl",
+        "req",
+        "-x509",
+        *ec,
+        "-keyout",
+        folder / "ca.key",
+        "-out",
+        folder / "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=mamori test CA",
+    )
+    for name in ("server", *clients):
+        ext = folder / f"{name}.ext"
+        if name == "server":
+            ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+        else:
+            ext.write_text("extendedKeyUsage=clientAuth\n")
+        _run(
+            "openssl",
+            "req",
+            *ec,
+            "-keyout",
+            folder / f"{name}.key",
+            "-out",
+            folder / f"{name}.csr",
+            "-subj",
+            f"/CN={name}",
+        )
+        _run(
+            "openssl",
+            "x509",
+            "-req",
+            "-in",
+            folder / f"{name}.csr",
+            "-CA",
+            folder / "ca.crt",
+            "-CAkey",
+            folder / "ca.key",
+            "-CAcreateserial",
+            "-out",
+            folder / f"{name}.crt",
+            "-days",
+            "2",
+            "-extfile",
+            ext,
+        )
+
+
+def nats_config(folder: Path, port: int, sites: tuple[str, ...], leaf_port: int) -> str:
+    """The hub's configuration: JetStream, TLS with client certificates mapped to users (verify_and_map), one
+    account holding the stream, one user per site allowed to publish only to ``mamori.<site>.>`` and to hear only
+    its own replies (``_INBOX_<site>.>``), and the central user. Hospitals' leaf nodes connect on ``leaf_port``
+    with their site's certificate, into the same account (NATS 2.9 takes no permissions on a leaf node's user:
+    the leaf node's own users carry them, see :func:`leaf_config`)."""
+    leaf_users = ", ".join(f'{{ user: "CN={site}", account: "MAMORI" }}' for site in sites)
+    users = [f'{{ user: "CN={CENTRAL_USER}" }}']
+    for site in sites:
+        users.append(
+            f'{{ user: "CN={site}", permissions: {{ publish: {{ allow: ["mamori.{site}.>"] }}, '
+            f'subscribe: {{ allow: ["_INBOX_{site}.>"] }} }} }}'
+        )
+    return textwrap.dedent(f"""\
+        listen: 127.0.0.1:{port}
+        server_name: mamori-hub
+        jetstream {{ store_dir: "{folder / "js"}", max_memory_store: 64MB, max_file_store: 1GB }}
+        tls {{
+          cert_file: "{folder / "server.crt"}"
+          key_file: "{folder / "server.key"}"
+          ca_file: "{folder / "ca.crt"}"
+          verify_and_map: true
+          timeout: 5
+        }}
+        leafnodes {{
+          listen: 127.0.0.1:{leaf_port}
+          tls {{
+            cert_file: "{folder / "server.crt"}"
+            key_file: "{folder / "server.key"}"
+            ca_file: "{folder / "ca.crt"}"
+            verify_and_map: true
+            timeout: 5
+          }}
+          authorization {{ users: [ {leaf_users} ] }}
+        }}
+        accounts {{
+          MAMORI: {{
+            jetstream: enabled
+            users: [
+              {(chr(10) + "              ").join(users)}
+            ]
+          }}
+        }}
+        """)
+
+
+def leaf_config(pki: Path, port: int, hub_leaf_port: int, site: str) -> str:
+    """A hospital box's NATS leaf node: its sensors connect on ``port`` (TLS, client certificates, the site's user
+    allowed only ``mamori.<site>.>``), and it connects out to the hub's leaf port with the site's certificate."""
+    return textwrap.dedent(f"""\
+        listen: 127.0.0.1:{port}
+        server_name: leaf-{site}
+        tls {{
+          cert_file: "{pki / "server.crt"}"
+          key_file: "{pki / "server.key"}"
+          ca_file: "{pki / "ca.crt"}"
+          verify_and_map: true
+          timeout: 5
+        }}
+        accounts {{
+          MAMORI: {{
+            users: [
+              {{ user: "CN={site}", permissions: {{ publish: {{ allow: ["mamori.{site}.>"] }},
+                                                   subscribe: {{ allow: ["_INBOX_{site}.>"] }} }} }}
+            ]
+          }}
+        }}
+        leafnodes {{
+          remotes: [
+            {{
+              url: "tls://127.0.0.1:{hub_leaf_port}"
+              account: "MAMORI"
+              tls: {{ cert_file: "{pki / f"{site}.crt"}", key_file: "{pki / f"{site}.key"}",
+                      ca_file: "{pki / "ca.crt"}" }}
+            }}
+          ]
+        }}
+        """)
+
+
+@dataclass
+class Nats:
+    folder: Path
+    port: int
+    leaf_port: int = 0
+    name: str = "nats"
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"tls://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        log = (self.folder / f"{self.name}.log").open("ab")
+        self.proc = subprocess.Popen(
+            ["nats-server", "-c", str(self.folder / f"{self.name}.conf")], stdout=log, stderr=subprocess.STDOUT
+        )
+        wait_port(self.port)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc = None
+
+    def log(self) -> str:
+        return (self.folder / f"{self.name}.log").read_text(errors="replace")
+
+
+@dataclass
+class Postgres:
+    folder: Path
+    port: int
+    password_file: Path
+    started: bool = False
+    env: dict[str, str] = field(default_factory=dict)
+
+    def _as_postgres(self, *cmd: str | Path, stdin: bytes | None = None, timeout: float = 60) -> None:
+        _run(*cmd, input=stdin, timeout=timeout, user="postgres", group="postgres", extra_groups=[], cwd="/")
+
+    def start(self) -> None:
+        pg = pg_bin()
+        assert pg is not None
+        data = self.folder / "pg"
+        data.mkdir(mode=0o700)
+        shutil.chown(data, "postgres", "postgres")
+        superuser = self.folder / "pg-superuser.pw"
+        superuser.write_text(secrets.token_urlsafe(24) + "\n")
+        shutil.chown(superuser, "postgres", "postgres")
+        superuser.chmod(0o600)
+        self._as_postgres(
+            pg / "initdb",
+            "-D",
+            data,
+            "-A",
+            "scram-sha-256",
+            "-U",
+            "postgres",
+            "--pwfile",
+            superuser,
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            "--no-sync",
+        )
+        options = (
+            f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories='' "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )
+        self._as_postgres(
+            pg / "pg_ctl", "-D", data, "-l", data / "server.log", "-o", options, "-w", "-t", "60", "start"
+        )
+        self.started = True
+        password = secrets.token_urlsafe(24)
+        self.password_file.write_text(password + "\n")
+        self.password_file.chmod(0o600)
+        env = {**os.environ, "PGPASSWORD": superuser.read_text().strip()}
+        psql = (pg / "psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-q")
+        _run(*psql, "-d", "postgres", "-c", f"CREATE ROLE mamori LOGIN PASSWORD '{password}'", env=env)
+        _run(
+            *psql,
+            "-d",
+            "postgres",
+            "-c",
+            "CREATE DATABASE mamori OWNER mamori ENCODING 'UTF8' TEMPLATE template0",
+            env=env,
+        )
+
+    def stop(self) -> None:
+        pg, data = pg_bin(), self.folder / "pg"
+        if pg is None or not self.started or not (data / "postmaster.pid").exists():
+            return
+        try:
+            self._as_postgres(pg / "pg_ctl", "-D", data, "-m", "fast", "-w", "-t", "30", "stop")
+        except (AssertionError, subprocess.TimeoutExpired):
+            with contextlib.suppress(OSError, ValueError, IndexError):  # the postmaster this stack started
+                os.kill(int((data / "postmaster.pid").read_text().split()[0]), signal.SIGKILL)
+        self.started = False
+
+    def connect(self) -> Any:
+        import psycopg
+
+        return psycopg.connect(
+            host="127.0.0.1",
+            port=self.port,
+            dbname="mamori",
+            user="mamori",
+            password=self.password_file.read_text().strip(),
+            autocommit=True,
+        )
+
+
+@dataclass
+class CentralStack:
+    folder: Path
+    nats: Nats
+    pg: Postgres
+
+    def sensor_settings(
+        self, site: str, database: Path, *, cert: str | None = None, extra: str = "", url: str | None = None
+    ) -> Path:
+        """A sensor's settings: its SQLite store and the central link with ``cert``'s certificate (its own), to the
+        hub or to ``url`` (a leaf node)."""
+        cert = cert or site
+        path = self.folder / f"{site}-{cert}{'-leaf' if url else ''}.yaml"
+        path.write_text(
+            textwrap.dedent(f"""\
+            storage: {{path: {database}}}
+            central:
+              site: {site}
+              servers: ["{url or self.nats.url}"]
+              tls: {{ca: pki/ca.crt, cert: pki/{cert}.crt, key: pki/{cert}.key}}
+              publish_interval: 0.2
+            """)
+            + extra,
+            encoding="utf-8",
+        )
+        return path
+
+    def central_settings(self, *, batch: int = 256, web: str = "") -> Path:
+        path = self.folder / "central.yaml"
+        path.write_text(
+            textwrap.dedent(f"""\
+            storage:
+              postgresql: {{host: 127.0.0.1, port: {self.pg.port}, db: mamori, user: mamori,
+                            password_file: {self.pg.password_file.name}, sslmode: disable}}
+            central:
+              servers: ["{self.nats.url}"]
+              tls: {{ca: pki/ca.crt, cert: pki/{CENTRAL_USER}.crt, key: pki/{CENTRAL_USER}.key}}
+              batch: {batch}
+            """)
+            + web,
+            encoding="utf-8",
+        )
+        return path
+
+    def close(self) -> None:
+        self.nats.stop()
+        self.pg.stop()
+
+
+def start_stack(folder: Path, sites: tuple[str, ...] = SITES, *, others: tuple[str, ...] = ()) -> CentralStack:
+    """Make the CA and certificates (the sites', the central's, and ``others``), start NATS and PostgreSQL."""
+    folder.chmod(0o755)  # PostgreSQL's own user reaches its data folder inside
+    make_pki(folder / "pki", (*sites, CENTRAL_USER, *others))
+    port, leaf_port = free_port(), free_port()
+    (folder / "nats.conf").write_text(nats_config(folder / "pki", port, sites, leaf_port))
+    # the JetStream store beside the certificates' folder
+    text = (folder / "nats.conf").read_text().replace(str(folder / "pki" / "js"), str(folder / "js"))
+    (folder / "nats.conf").write_text(text)
+    nats = Nats(folder, port, leaf_port)
+    stack = CentralStack(folder, nats, Postgres(folder, free_port(), folder / "pg-mamori.pw"))
+    try:
+        stack.nats.start()
+        stack.pg.start()
+    except BaseException:
+        stack.close()
+        raise
+    return stack
