@@ -528,3 +528,20 @@ class BlockRow(models.Model):
             models.Index(fields=["state"], name="mamori_block_state"),
             models.Index(fields=["created_at"], name="mamori_block_created"),
         ]
+
+
+class AuditEntry(models.Model):
+    """The audit log (監査ログ): something a person did or tried on the dashboard or the command line, or a block the
+    sensor made, refused or released: who, what, on what, from where, when. Written by the dashboard, the CLI and
+    the sensor (``mamori watch``), shown to administrators (docs/design.md, blocking: why it is here)."""
+
+    ts = models.DateTimeField(auto_now_add=True)
+    user = models.CharField(max_length=150)
+    action = models.CharField(max_length=64)
+    target = models.CharField(max_length=255, blank=True, default="")
+    detail = models.TextField(blank=True, default="")
+    ip = models.CharField(max_length=45, blank=True, default="")
+
+    class Meta:
+        db_table = "mamori_audit"
+        indexes = [models.Index(fields=["ts"], name="mamori_audit_ts")]
