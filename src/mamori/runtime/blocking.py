@@ -61,6 +61,12 @@ def block_alert(event: BlockEvent, now: float) -> Alert | None:
     )
 
 
+def _isolated(text: str) -> str:
+    """``text`` between Unicode's first-strong isolate and its end (FSI ... PDI): a right-to-left override in a
+    port's description (hostile text) then ends with it instead of turning the rest of the line round."""
+    return f"\u2068{text}\u2069" if text else ""
+
+
 def block_audit(event: BlockEvent) -> tuple[str, str, str, str]:
     """The audit log's entry for ``event``: (user, action, target, detail). The action is ``block.<event>``
     (the audit page words it in the reader's language); the detail names the place and the port as the switch
@@ -68,16 +74,24 @@ def block_audit(event: BlockEvent) -> tuple[str, str, str, str]:
     English ("日本語 / English", as mamori's own error messages), since the entry is written once for every reader."""
     r = event.record
     method = METHODS.get(r.method)
-    parts = [f"{method.ja} / {method.en}" if method else r.method, r.place, r.port_descr]
+    parts = [f"{method.ja} / {method.en}" if method else r.method, _isolated(r.place), _isolated(r.port_descr)]
     if r.reason:
         parts.append(f"{reason_text(r.reason, 'ja')} / {reason_text(r.reason, 'en')}")
     if event.event == "released":
         by = RELEASED_BY.get(r.released_by)
         parts.append(f"{by.ja} / {by.en}" if by else f"解除を依頼した人 / requested by: {r.released_by}")
     if r.detail:
-        parts.append(r.detail)
+        parts.append(_isolated(r.detail))
     target = f"{r.mac} {r.ip or ''}".strip()
     return SENSOR, f"block.{event.event}", target, " · ".join(p for p in parts if p)
+
+
+def _audited(event: BlockEvent, failing: dict[str, str]) -> bool:
+    """Whether ``event`` goes in the audit log: not an alert the site does not block for (every alert reaches the
+    block actions: that refusal is only a failed delivery on the alert), nor the same release failure again."""
+    if event.event == "refused" and event.record.reason == "not-allowed":
+        return False
+    return not (event.event == "release-failed" and failing.get(event.record.id) == event.record.detail)
 
 
 def build_block_manager(
@@ -113,7 +127,7 @@ def build_block_manager(
             detail = f"released by {r.released_by}" if ok else r.detail
             record([Delivery(r.alert_uid, r.action, r.method, "release", 1, now, ok, ok, detail[:4000], 0)])
         # Last, so that a failing audit write (logged by the manager) cannot hold the alert back.
-        if audit is not None and not (event.event == "release-failed" and failing.get(r.id) == r.detail):
+        if audit is not None and _audited(event, failing):
             audit.write(*block_audit(event))
         if event.event == "release-failed":
             failing[r.id] = r.detail

@@ -1,10 +1,12 @@
 """The sensor writes each block event in the audit log (mamori.storage.audit): a dry run, a refusal with its reason
 in both languages, a release with who or what released it; a release failing again and again (retried every few
 seconds) is written once per distinct failure. The real SNMP and namespace runs are in tests/integration
-(test_blocks_web.py shows these entries on the audit page in a browser)."""
+(test_blocks_web.py shows these entries on the audit page in a browser). An alert of a rule the site does not block
+for is not an entry (every alert reaches the block actions)."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from mamori.config import ArpIsolateAction, settings_from_text
@@ -48,6 +50,8 @@ def test_each_block_event_of_the_sensor_is_in_the_audit_log(tmp_path: Path) -> N
     assert dry.state == "dry-run"
     refused = manager.isolate(_alert("02:4b:00:00:00:12", "10.75.0.12"), action)
     assert (refused.state, refused.reason) == ("refused", "registered")
+    scan = dataclasses.replace(_alert("02:4b:00:00:00:67", "10.75.0.67"), rule="port-scan")
+    assert manager.isolate(scan, action).reason == "not-allowed"  # the site does not block for it: not audited
     manager.release(dry.id, "kanri")
 
     entries = list(reversed(AuditLog(store).recent("block.")))
@@ -56,7 +60,7 @@ def test_each_block_event_of_the_sensor_is_in_the_audit_log(tmp_path: Path) -> N
         (SENSOR, "block.refused", "02:4b:00:00:00:12 10.75.0.12"),
         (SENSOR, "block.released", "02:4b:00:00:00:66 10.75.0.66"),
     ]
-    assert entries[0]["detail"] == "ARP による隔離 / ARP isolation · lo: 10.75.0.2, 10.75.0.1"
+    assert entries[0]["detail"] == "ARP による隔離 / ARP isolation · \u2068lo: 10.75.0.2, 10.75.0.1\u2069"
     assert "正規端末（登録済み）なので遮断しません / a registered terminal: never blocked" in entries[1]["detail"]
     assert "requested by: kanri" in entries[2]["detail"]
     assert [(d.action, d.event, d.ok) for d in deliveries] == [("isolate", "release", True)]
@@ -100,5 +104,6 @@ def test_the_entry_names_the_port_as_the_switch_gives_it() -> None:
     user, action, target, detail = block_audit(BlockEvent(record, "blocked"))
     assert (user, action, target) == (SENSOR, "block.blocked", "02:4b:00:00:00:aa")
     assert detail == (
-        "スイッチのポート停止（SNMP） / switch port shut (SNMP) · sw <b>Gi1/0/11</b> (ifIndex 11) · =cmd|' /C calc'!A0"
-    )  # kept as the switch said it: the audit page escapes it (HTML autoescape)
+        "スイッチのポート停止（SNMP） / switch port shut (SNMP) · \u2068sw <b>Gi1/0/11</b> (ifIndex 11)\u2069 · "
+        "\u2068=cmd|' /C calc'!A0\u2069"
+    )  # kept as the switch said it, each in a bidi isolate: the audit page escapes it (HTML autoescape)
