@@ -22,7 +22,7 @@ def _record(block_id: str, mac: str, state: str, created: float, **fields: objec
 
 
 def test_blocks_in_force_are_reported_with_their_age(tmp_path: Path) -> None:
-    settings = make_settings("storage: {path: mamori.db}\n", tmp_path)
+    settings = make_settings(f"storage: {{path: {tmp_path / 'mamori.db'}}}\n", tmp_path)
     assert check_blocks(settings, NOW) == []  # no database yet: nothing to say (check_database says it)
     store = Store(settings.database_path)
     book = BlockTable(store)
