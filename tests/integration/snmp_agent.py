@@ -49,12 +49,17 @@ def _free_udp_port() -> int:
 
 
 @contextmanager
-def simulated_switch(tmp: Path, *, netns: str | None = None, port: int | None = None) -> Iterator[Agent]:
+def simulated_switch(
+    tmp: Path, *, netns: str | None = None, port: int | None = None, records: str | None = None
+) -> Iterator[Agent]:
+    """snmpsim serving the recorded walk (or ``records``: another switch's .snmprec text, OIDs in order)."""
     responder = shutil.which("snmpsim-command-responder", path=str(Path(sys.executable).parent))
     if responder is None:
         raise RuntimeError("snmpsim is not installed (pip install -e '.[test]')")
     data, cache, keys = tmp / "snmp-data", tmp / "snmp-cache", tmp / "snmp-keys"
     shutil.copytree(DATA, data)
+    if records is not None:
+        (data / f"{COMMUNITY}.snmprec").write_text(records, encoding="utf-8")
     cache.mkdir()
     keys.mkdir()
     for name, value in (("community", COMMUNITY), ("auth.key", V3_AUTH), ("priv.key", V3_PRIV)):

@@ -149,7 +149,7 @@ def _wait(condition: object, seconds: float) -> bool:
 
 
 def test_a_stranger_is_blocked_by_arp_and_snmp_and_registering_it_releases_both(lan: None, tmp_path: Path) -> None:
-    from mamori.storage import BlockTable, Ledger, LedgerEntry, Store
+    from mamori.storage import AuditLog, BlockTable, Ledger, LedgerEntry, Store
 
     with simulated_switch(tmp_path, netns=_ns("sen")) as agent:
         site = _settings(tmp_path, agent)
@@ -191,9 +191,18 @@ def test_a_stranger_is_blocked_by_arp_and_snmp_and_registering_it_releases_both(
             assert admin_status(agent, 5, netns=_ns("sen")) == 1
             assert _wait(lambda: connects("stg", 1.0), 10), "the stranger was not put back within seconds"
             assert connects("trm")
-            deliveries = {(d.action, d.event, d.ok) for d in store.deliveries()}
-            assert ("isolate", "release", True) in deliveries and ("shut-port", "release", True) in deliveries
+            # The release deliveries go through the alert writer (a batch a second) after the block's row changed.
+            wanted = {("isolate", "release", True), ("shut-port", "release", True)}
+            assert _wait(lambda: wanted <= {(d.action, d.event, d.ok) for d in store.deliveries()}, 5), wanted
             assert {a.rule for a in store.alerts()} >= {"unregistered-terminal", "device-blocked"}
+            # Every block and release of the sensor is in the audit log (the administrators' audit page).
+            audit = AuditLog(store).recent("block.")
+            made = sorted(e["detail"].split(" · ")[0] for e in audit if e["action"] == "block.blocked")
+            assert made == ["ARP による隔離 / ARP isolation", "スイッチのポート停止（SNMP） / switch port shut (SNMP)"]
+            lifted = [e for e in audit if e["action"] == "block.released"]
+            assert len(lifted) == 2 and all("released: the terminal was registered" in e["detail"] for e in lifted)
+            assert {e["user"] for e in audit} == {"(sensor)"}, audit
+            assert all(e["target"] == " ".join(STRANGER) for e in audit), [(e["action"], e["target"]) for e in audit]
         finally:
             proc.send_signal(signal.SIGTERM)
             try:

@@ -3,7 +3,9 @@ user name, a service name and path (real Windows rules make the alerts and their
 handling comment, a terminal's name and a far end's answer; each output of OUTPUTS is read back the way its
 reader would (pdftotext, csv, openpyxl, a real browser, a real SMTP server, rsyslog, an HTTP server, a CommonMark
 parser for Teams) and must show the text as text: no markup, formula, mention, link, header or extra record.
-The same strings as nmap's service, product, version and host name go through the exposure outputs (at the end).
+The same strings as nmap's service, product, version and host name go through the exposure outputs, and as a
+switch's port names and descriptions (ifName, ifDescr, ifAlias over SNMP) through the device-blocked alert's
+outputs, the blocked-devices page, the audit page and the monthly PDF's section 6 (at the end).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from mamori.config.windows import WindowsSettings
 from mamori.detection import Engine
 from mamori.detection.windows.engine import WindowsEngine
 from mamori.incidents import alert_keys
-from mamori.model import Alert, Delivery, PacketData, Site, WindowsEvent
+from mamori.model import Alert, Delivery, PacketData, Severity, Site, WindowsEvent
 from mamori.reports.alert_format import alert_line
 from mamori.rules.render import alert_to_dict, summary
 from mamori.testing.winevents import ecs_line, event
@@ -1152,3 +1154,204 @@ def test_hostile_device_names_notes_and_vendors_in_the_ledger_and_the_checklist(
         pdf.write_bytes(body)
         shown = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
         assert squash(HOSTILE_VENDOR)[:30] in squash(shown)
+
+
+# -- blocking: a switch's port names and descriptions (ifName, ifDescr, ifAlias over SNMP) through every output -----
+
+
+def _hostile_switch_walk() -> tuple[str, dict[str, str]]:
+    """A switch (an snmpsim walk) with one access port per case, whose ifName, ifDescr and ifAlias are the string,
+    each port having learned one MAC. Returns the walk and case -> MAC."""
+    records: list[tuple[tuple[int, ...], str]] = [((1, 3, 6, 1, 2, 1, 1, 5, 0), "4|floor9-hostile")]
+    macs: dict[str, str] = {}
+    for i, (case, text) in enumerate(HOSTILE.items(), start=1):
+        mac = (2, 0x4B, 0, 0, 0x0A, i)
+        macs[case] = ":".join(f"{b:02x}" for b in mac)
+        words = "4x|" + text.encode().hex()
+        records += [
+            ((1, 3, 6, 1, 2, 1, 2, 2, 1, 1, i), f"2|{i}"),
+            ((1, 3, 6, 1, 2, 1, 2, 2, 1, 2, i), words),  # ifDescr
+            ((1, 3, 6, 1, 2, 1, 2, 2, 1, 7, i), "2:writecache|value=1"),  # ifAdminStatus, writable
+            ((1, 3, 6, 1, 2, 1, 17, 1, 4, 1, 2, i), f"2|{i}"),  # bridge port -> ifIndex
+            ((1, 3, 6, 1, 2, 1, 17, 4, 3, 1, 2, *mac), f"2|{i}"),  # dot1dTpFdbPort
+            ((1, 3, 6, 1, 2, 1, 17, 4, 3, 1, 3, *mac), "2|3"),  # learned
+            ((1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 1, i), words),  # ifName
+            ((1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 18, i), words),  # ifAlias
+        ]
+    return "".join(f"{'.'.join(map(str, oid))}|{value}\n" for oid, value in sorted(records)), macs
+
+
+@dataclasses.dataclass
+class BlockWorld:
+    config: Path
+    dashboard: Dashboard
+    alerts: dict[str, Alert]  # case -> its device-blocked alert as stored
+    blocks: dict[str, Any]  # case -> its BlockRecord
+    month: str
+
+
+@pytest.fixture(scope="module")
+def hostile_blocks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BlockWorld]:
+    """The sensor's blocking (runtime/blocking.build_block_manager: the block book, an alert writer, the audit
+    log) shuts each port of the hostile switch after an unregistered-terminal alert; the dashboard shows them."""
+    from mamori.config import SnmpPortAction, load_settings
+    from mamori.runtime.blocking import build_block_manager
+    from mamori.storage import AlertWriter, Store
+    from mamori.testing import FakeClock
+    from tests.integration.snmp_agent import admin_status, simulated_switch
+
+    folder = tmp_path_factory.mktemp("hostile-blocks")
+    walk, macs = _hostile_switch_walk()
+    with simulated_switch(folder, records=walk) as agent:
+        config = folder / "site.yaml"
+        config.write_text(
+            "storage: {path: mamori.db}\nweb: {secret_key_file: web-secret.key}\n"
+            + agent.switch_yaml("2c")
+            + "actions:\n  - {name: shut-port, type: snmp-port}\n",
+            encoding="utf-8",
+        )
+        settings = load_settings(config)
+        store = Store(settings.database_path)
+        writer = AlertWriter(store, interval=0.1)
+        manager = build_block_manager(
+            settings, settings.site, [], store=store, writer=writer, dispatcher=lambda: None,
+            record=writer.submit_deliveries, clock=FakeClock(time.time() - 60),
+        )  # fmt: skip
+        assert manager is not None
+        action = settings.actions[0]
+        assert isinstance(action, SnmpPortAction)
+        blocks = {}
+        for i, (case, mac) in enumerate(macs.items(), start=1):
+            alert = Alert(uid=f"stranger-{i}", rule="unregistered-terminal", key=mac, severity=Severity.HIGH,
+                          first_seen=1.0, last_seen=1.0, count=1, src_mac=mac, src_ip=f"10.9.0.{i}")  # fmt: skip
+            blocks[case] = manager.block_port(alert, action)
+            assert blocks[case].state == "active", (case, blocks[case])
+            assert admin_status(agent, i) == 2
+        writer.close()
+        by_mac = {a.src_mac: a for a in store.alerts() if a.rule == "device-blocked"}
+        alerts = {case: by_mac[mac] for case, mac in macs.items()}
+        store.close()
+    add_user(config, *ADMIN[:1], "admin", ADMIN[1])
+    dashboard = start_dashboard(config)
+    try:
+        month = dt.datetime.fromtimestamp(time.time() - 60).strftime("%Y-%m")
+        yield BlockWorld(config, dashboard, alerts, blocks, month)
+    finally:
+        dashboard.stop()
+
+
+def _switch_text(case: str) -> str:
+    """The string as mamori keeps a switch's words: NUL dropped, cut to 255 characters (snmp._text)."""
+    return HOSTILE[case].replace("\0", "")[:255]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("output", EXPOSURE_ALERT_OUTPUTS)
+def test_hostile_port_names_in_the_device_blocked_alert_through_every_alert_output(
+    output: str, request: pytest.FixtureRequest, hostile_blocks: BlockWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The device-blocked alerts the sensor raised (their summary names the port as the switch gave it) through
+    the readers of the table above. The readers find a case by the alert's uid and expect a department system
+    (as the alerts above have): both are set on a copy; the port's words stay the switch's."""
+    import sys
+
+    alerts = [
+        dataclasses.replace(a, uid=f"case-{case}-0", system="電子カルテ") for case, a in hostile_blocks.alerts.items()
+    ]
+    monkeypatch.setattr(sys.modules[__name__], "_alerts", lambda: list(alerts))
+    shown = READERS[output](request)
+    assert len(shown) == len(HOSTILE), sorted(shown)
+    for alert in alerts:
+        case = case_of(alert.uid)
+        assert alert.details.get("port_descr") == _switch_text(case)
+        assert fragment(_switch_text(case)) in squash(summary(alert, "ja")), case  # the place, in the summary
+        assert fragment(_switch_text(case)) in squash(shown[alert.uid]), (output, case)
+
+
+@pytest.mark.slow
+def test_hostile_port_names_in_the_alert_exports_and_the_cli_json(hostile_blocks: BlockWorld) -> None:
+    w = hostile_blocks
+    admin = Client(w.dashboard)
+    assert admin.login(*ADMIN)[0] == 302
+    uids = {a.uid: case for case, a in w.alerts.items()}
+    for fmt in ("csv", "xlsx"):
+        status, _headers, body = admin.get(f"/alerts/export/?format={fmt}")
+        assert status == 200, body[:300]
+        if fmt == "csv":
+            rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"), newline="")))
+        else:
+            from openpyxl import load_workbook
+
+            sheet = load_workbook(io.BytesIO(body)).worksheets[0]
+            assert all(c.data_type in ("s", "n") for row in sheet.iter_rows() for c in row if c.value is not None)
+            rows = [["" if c.value is None else str(c.value) for c in row] for row in sheet.iter_rows()]
+        header, *data = rows
+        seen = {}
+        for row in data:
+            assert not any(cell.startswith(FORMULA_START) for cell in row), (fmt, row[:3])
+            values = dict(zip(header, row, strict=True))
+            if values["uid"] in uids:
+                seen[uids[values["uid"]]] = "".join(row)
+        assert set(seen) == set(HOSTILE), fmt
+        for case, text in seen.items():
+            assert fragment(_switch_text(case)) in squash(text), (fmt, case)
+    out = run_mamori("alerts", "--config", str(w.config), "--json").stdout
+    docs = [json.loads(line) for line in out.split("\n") if line.strip()]  # JSON lines end at \n only
+    blocked = {d["uid"]: d for d in docs if d["rule"] == "device-blocked"}
+    assert set(blocked) == set(uids)
+    for uid, case in uids.items():
+        assert blocked[uid]["port_descr"] == _switch_text(case)  # verbatim, as JSON data
+        assert fragment(_switch_text(case)) in squash(blocked[uid]["summary_en"])
+
+
+@pytest.mark.slow
+def test_hostile_port_names_on_the_blocks_audit_and_alert_pages_in_a_browser(hostile_blocks: BlockWorld) -> None:
+    from tests.integration.test_web_browser import CHROMIUM, CHROMIUM_ARGS
+
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's chromium is not installed")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    w = hostile_blocks
+    injected = "document.querySelectorAll('main img, main admin, main script, main a[href^=\"https://evil\"]').length"
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(base_url=w.dashboard.base, locale="ja-JP").new_page()
+            dialogs: list[str] = []
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            page.goto("/login/")
+            page.fill("input[name=username]", ADMIN[0])
+            page.fill("input[name=password]", ADMIN[1])
+            page.click("form[action='/login/'] button[type=submit]")
+            page.wait_for_url(f"{w.dashboard.base}/")
+            for path in ("/blocks/", "/admin/audit/"):
+                page.goto(path)
+                assert page.evaluate(injected) == 0 and page.evaluate("window.__pwned") is None, path
+                for case, block in w.blocks.items():
+                    where = f"[data-block='{block.id}']" if path == "/blocks/" else "[data-action='block.blocked']"
+                    rows = squash(" ".join(page.locator(f"tr{where}").all_inner_texts()))
+                    assert squash(rows).count(fragment(_switch_text(case))) >= (2 if path == "/blocks/" else 1), (
+                        path, case)  # fmt: skip
+            for case, alert in w.alerts.items():
+                page.goto(f"/alerts/{alert.uid}/")
+                assert page.evaluate(injected) == 0 and page.evaluate("window.__pwned") is None, case
+                assert fragment(_switch_text(case)) in squash(page.evaluate("document.body.innerText")), case
+            assert dialogs == []
+        finally:
+            browser.close()
+
+
+@pytest.mark.slow
+def test_hostile_port_names_in_the_monthly_pdf_blocks_section(hostile_blocks: BlockWorld) -> None:
+    if shutil.which("pdftotext") is None:
+        pytest.fail("pdftotext (poppler-utils) is not installed")
+    w = hostile_blocks
+    admin = Client(w.dashboard)
+    assert admin.login(*ADMIN)[0] == 302
+    status, _headers, body = admin.get(f"/reports/monthly.pdf?month={w.month}")
+    assert status == 200 and body.startswith(b"%PDF-"), body[:300]
+    text = subprocess.run(["pdftotext", "-", "-"], input=body, capture_output=True, check=True).stdout.decode()
+    section = squash(text.split("6. 遮断と解除", 1)[1])
+    for case in HOSTILE:
+        # A table cell wraps its text: the first characters are on one line (as the zone map's names are read).
+        assert squash(_switch_text(case))[:12] in section, case

@@ -461,6 +461,16 @@ elif mode == "escalate":  # a scan first seen as medium, growing, then classifie
         outcome = action.deliver(Notification(alert, event))
         if not outcome.ok:
             break
+    # then a block and its release, as the sensor reports them (runtime/blocking.py): a problem, then history
+    from dataclasses import replace
+    from mamori.blocking import BlockEvent, BlockRecord
+    from mamori.runtime.blocking import block_alert
+    block = BlockRecord("b-esc", "snmp-port", "shut-port", "esc-1", "unregistered-terminal", "02:4b:00:00:00:66",
+                        "10.89.0.66", "active", now, place="floor2-access Gi1/0/5 (ifIndex 5)", port_name="Gi1/0/5")
+    released = replace(block, state="released", released_at=now + 1, released_by="auto")
+    for event, sent in ((BlockEvent(block, "blocked"), "new"), (BlockEvent(released, "released"), "update")):
+        if outcome.ok:
+            outcome = action.deliver(Notification(block_alert(event, now + 1), sent))
 else:
     alert = Alert("flood-1", "syn-flood", "k", Severity.CRITICAL, now, now, 9000,
                   src_ip="10.89.0.66", dst_ip="10.89.0.2", dst_port=6000, system="透析システム")
@@ -568,10 +578,19 @@ def test_an_escalated_alert_raises_a_problem_at_its_new_severity(zabbix: Zabbix)
     values = _wait("values", lambda: _history(z, ESCALATION_HOST, "mamori.alert[port-scan]"), 20, lambda v: len(v) >= 4)
     events = [v.split("|")[:2] for v in values]
     assert events == [["medium", "new"], ["medium", "update"], ["high", "escalated"], ["high", "update"]], values
-    wanted = {_trigger("port-scan", "中", "medium"), _trigger("port-scan", "高", "high")}
+    # The block (one problem) and its release (history only) on the device-blocked item.
+    blocks = _wait("block values", lambda: _history(z, ESCALATION_HOST, "mamori.alert[device-blocked]"), 20,
+                   lambda v: len(v) >= 2)  # fmt: skip
+    assert [v.split("|")[:3] for v in blocks] == [["medium", "new", "device-blocked"],
+                                                  ["medium", "update", "device-blocked"]], blocks  # fmt: skip
+    assert "Gi1/0/5" in blocks[0] and "released" in blocks[1]
+    wanted = {
+        _trigger("port-scan", "中", "medium"), _trigger("port-scan", "高", "high"),
+        _trigger("device-blocked", "中", "medium"),
+    }  # fmt: skip
     # (the host's "sensor silent" problem may fire meanwhile: its test is below)
     firing = _wait("two problems", lambda: _firing(z, ESCALATION_HOST), 20, lambda f: wanted <= set(f))
-    assert sorted(firing[name]["priority"] for name in wanted) == ["3", "4"], firing  # Average (medium), then High
+    assert sorted(firing[name]["priority"] for name in wanted) == ["3", "3", "4"], firing  # Average, Average, High
     scans = [p for p in _problems(z, ESCALATION_HOST) if {"tag": "rule", "value": "port-scan"} in p["tags"]]
     assert len(scans) == 2, scans
 

@@ -129,7 +129,7 @@ def user_add(config: Path, name: str, role: str) -> None:
     from django.contrib.auth import get_user_model
     from django.db import transaction
 
-    from mamori.web.models import AuditEntry
+    from mamori.storage.models import AuditEntry
 
     model = get_user_model()
     if model.objects.filter(username=name).exists():
@@ -153,7 +153,7 @@ def user_passwd(config: Path, name: str) -> None:
     _dashboard(config)
     from django.contrib.auth import get_user_model
 
-    from mamori.web.models import AuditEntry
+    from mamori.storage.models import AuditEntry
 
     account = get_user_model().objects.filter(username=name).first()
     if account is None:
@@ -173,7 +173,7 @@ def user_role(config: Path, name: str, role: str) -> None:
     _dashboard(config)
     from django.contrib.auth import get_user_model
 
-    from mamori.web.models import AuditEntry
+    from mamori.storage.models import AuditEntry
 
     account = get_user_model().objects.filter(username=name).first()
     if account is None:
@@ -191,7 +191,7 @@ def user_remove(config: Path, name: str) -> None:
     _dashboard(config)
     from django.contrib.auth import get_user_model
 
-    from mamori.web.models import AuditEntry
+    from mamori.storage.models import AuditEntry
 
     deleted, _ = get_user_model().objects.filter(username=name).delete()
     if not deleted:
@@ -212,7 +212,7 @@ def user_unlock(config: Path, name: str | None, address: str | None) -> None:
     from axes.utils import reset
     from django.contrib.auth import get_user_model
 
-    from mamori.web.models import AuditEntry
+    from mamori.storage.models import AuditEntry
 
     if name and not get_user_model().objects.filter(username=name).exists():
         _no_user(name)

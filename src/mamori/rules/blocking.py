@@ -10,7 +10,7 @@ from mamori.model import Severity
 from mamori.rules.catalogue import Rule, Summary, Text
 from mamori.rules.details import Details
 
-__all__ = ["DEVICE_BLOCKED", "METHODS", "RULES", "STATES"]
+__all__ = ["DEVICE_BLOCKED", "METHODS", "RELEASED_BY", "RULES", "STATES"]
 
 STATES: dict[str, Text] = {
     "active": Text("遮断中", "blocked"),

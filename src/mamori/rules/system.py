@@ -83,6 +83,7 @@ CHECK_NAMES: Mapping[str, tuple[str, str]] = {
     "key-backup": ("署名鍵のバックアップ", "signing key backup"),
     "dashboard": ("ダッシュボード（TLS）", "dashboard (TLS)"),
     "endpoint": ("通知先", "notification endpoint"),
+    "blocks": ("遮断中の機器", "blocked devices"),
 }
 
 

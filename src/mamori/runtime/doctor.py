@@ -38,6 +38,7 @@ __all__ = [
     "SystemTimeSource",
     "TimeSource",
     "TimeState",
+    "check_blocks",
     "key_backup_record",
     "record_key_backup",
     "run_doctor",
@@ -740,6 +741,88 @@ def check_endpoints(settings: Settings, timeout: float) -> list[Finding]:
     return findings
 
 
+# -- blocks still in force ------------------------------------------------------------------------------------------
+
+_OVERDUE = 120.0  # seconds past its release time (or a release request) after which the sensor is not releasing
+
+
+def _age(seconds: float) -> tuple[str, str]:
+    hours = max(0, int(seconds // 3600))
+    if hours >= 48:
+        return f"{hours // 24} 日 {hours % 24} 時間", f"{hours // 24} d {hours % 24} h"
+    if hours >= 1:
+        return f"{hours} 時間", f"{hours} h"
+    return f"{max(0, int(seconds // 60))} 分", f"{max(0, int(seconds // 60))} min"
+
+
+def _utc_seconds(value: str | None) -> float | None:
+    """A time as Django keeps it in SQLite (UTC, no zone) as seconds since the epoch."""
+    if not value:
+        return None
+    import datetime as dt
+
+    return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC).timestamp()
+
+
+def check_blocks(settings: Settings, now: float | None = None) -> list[Finding]:
+    """Devices mamori has blocked and not released (``mamori_block``, read-only), each with its age: a switch port
+    shut over SNMP stays shut while the sensor is stopped, and its timer runs only in the sensor. A block past its
+    release time, or whose release was asked for, is a problem (the sensor is not carrying it out); otherwise a
+    warning, so that nobody forgets a device cut off. Nothing when there is no table or nothing in force."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    path = settings.database_path
+    now = time.time() if now is None else now
+    if not path.exists():
+        return []
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        try:
+            rows = connection.execute(
+                "SELECT method, mac, ip, place, created_at, release_at, release_requested_at FROM mamori_block "
+                "WHERE state = 'active' ORDER BY created_at"
+            ).fetchall()
+        finally:
+            connection.close()
+    except sqlite3.Error:
+        return []  # no table yet (a database older than blocking), or unreadable: check_database says so
+    zone = ZoneInfo(settings.site.time_zone)
+    findings: list[Finding] = []
+    for method, mac, ip, place, created, release_at, requested in rows:
+        since = _utc_seconds(created) or now
+        due = _utc_seconds(release_at)
+        asked = _utc_seconds(requested)
+        age_ja, age_en = _age(now - since)
+        when = dt.datetime.fromtimestamp(since, zone).strftime("%Y-%m-%d %H:%M")
+        how_ja, how_en = ("スイッチのポート停止", "switch port shut") if method == "snmp-port" else ("ARP 隔離", "ARP")
+        who = f"{mac} ({ip})" if ip else mac
+        found_ja = f"{who} を遮断中です（{how_ja}、{place}、{when} から {age_ja}）"
+        found_en = f"{who} is blocked ({how_en}, {place}, since {when}: {age_en})"
+        overdue = (due is not None and now - due > _OVERDUE) or (asked is not None and now - asked > _OVERDUE)
+        if overdue:
+            found_ja += "。解除の時刻を過ぎても解除されていません（センサーが止まっている可能性があります）"
+            found_en += "; it is past its release and still in force (is the sensor stopped?)"
+        elif due is None:
+            found_ja += "。自動では解除されません"
+            found_en += "; it is not released automatically"
+        fix_ja = (
+            "センサー（mamori watch）を起動すると解除が行われます。機器を戻してよければダッシュボードの「遮断中の"
+            "機器」で解除するか、正規の端末なら端末台帳に登録します"
+        )
+        fix_en = (
+            "start the sensor (mamori watch), which carries releases out; to put the device back, release it on "
+            "the dashboard's Blocked devices page, or register it in the terminal ledger if it is legitimate"
+        )
+        if not overdue:
+            fix_ja = fix_ja.split("。", 1)[1]
+            fix_en = fix_en.split("; ", 1)[1]
+        findings.append(
+            Finding("blocks", PROBLEM if overdue else WARNING, found_ja, found_en, fix_ja, fix_en, target=mac)
+        )
+    return findings
+
+
 def run_doctor(
     settings: Settings, *, time_source: TimeSource | None = None, options: DoctorOptions | None = None
 ) -> list[Finding]:
@@ -751,6 +834,7 @@ def run_doctor(
     findings.append(check_time(time_source or SystemTimeSource(), options.max_offset))
     findings.extend(check_disk(settings, options.min_free_bytes))
     findings.append(check_database(settings))
+    findings.extend(check_blocks(settings))
     findings.extend(check_archive(settings))
     findings.append(check_dashboard(settings, options.connect_timeout))
     findings.extend(check_endpoints(settings, options.connect_timeout))

@@ -2,6 +2,7 @@
 is opened, never by capture or detection."""
 
 from mamori.storage.assets import Answer, AnswerTable, Asset, AssetTable, Comparison
+from mamori.storage.audit import SENSOR, AuditLog
 from mamori.storage.backups import BACKUP_RULES, BackupPosture, BackupTable
 from mamori.storage.blocks import BlockTable
 from mamori.storage.exposure import ExposureTable
@@ -16,6 +17,7 @@ from mamori.storage.writer import AlertStore, AlertWriter, SensorHealth
 
 __all__ = [
     "BACKUP_RULES",
+    "SENSOR",
     "AlertFilter",
     "AlertStore",
     "AlertWriter",
@@ -23,6 +25,7 @@ __all__ = [
     "AnswerTable",
     "Asset",
     "AssetTable",
+    "AuditLog",
     "BackupPosture",
     "BackupTable",
     "BlockTable",

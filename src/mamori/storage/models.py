@@ -664,3 +664,20 @@ class CentralTerminal(models.Model):
     class Meta:
         db_table = "mamori_central_terminal"
         constraints = [models.UniqueConstraint(fields=["site", "local_id"], name="mamori_central_terminal_site_id")]
+
+
+class AuditEntry(models.Model):
+    """The audit log (監査ログ): something a person did or tried on the dashboard or the command line, or a block the
+    sensor made, refused or released: who, what, on what, from where, when. Written by the dashboard, the CLI and
+    the sensor (``mamori watch``), shown to administrators (docs/design.md, blocking: why it is here)."""
+
+    ts = models.DateTimeField(auto_now_add=True)
+    user = models.CharField(max_length=150)
+    action = models.CharField(max_length=64)
+    target = models.CharField(max_length=255, blank=True, default="")
+    detail = models.TextField(blank=True, default="")
+    ip = models.CharField(max_length=45, blank=True, default="")
+
+    class Meta:
+        db_table = "mamori_audit"
+        indexes = [models.Index(fields=["ts"], name="mamori_audit_ts")]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 
-from mamori.web.models import AuditEntry
+from mamori.storage.models import AuditEntry
 
 __all__ = ["audit", "client_ip"]
 

@@ -16,9 +16,9 @@ from django.db.models import Count, Max, Sum
 from django.http import HttpRequest
 from django.utils import timezone
 
+from mamori.storage.models import AuditEntry
 from mamori.web.apps import dashboard
 from mamori.web.audit import client_ip
-from mamori.web.models import AuditEntry
 
 __all__ = ["AddressState", "LockedPair", "address_failures", "locked_pairs", "note_throttle", "throttled_addresses"]
 

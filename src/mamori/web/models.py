@@ -1,24 +1,14 @@
-"""The dashboard's own tables: the audit log of admin actions and each user's preferences."""
+"""The dashboard's own table: each user's preferences. The audit log is storage's (``mamori.storage.audit``): the
+sensor writes its blocks there too."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
 
+from mamori.storage.models import AuditEntry
 
-class AuditEntry(models.Model):
-    """Something an administrator did (or tried): who, what, on what, from where, when."""
-
-    ts = models.DateTimeField(auto_now_add=True)
-    user = models.CharField(max_length=150)
-    action = models.CharField(max_length=64)
-    target = models.CharField(max_length=255, blank=True, default="")
-    detail = models.TextField(blank=True, default="")
-    ip = models.CharField(max_length=45, blank=True, default="")
-
-    class Meta:
-        db_table = "mamori_audit"
-        indexes = [models.Index(fields=["ts"], name="mamori_audit_ts")]
+__all__ = ["AuditEntry", "UserPreference"]
 
 
 class UserPreference(models.Model):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import subprocess
@@ -147,3 +148,39 @@ def test_cli_prints_the_template() -> None:
     assert result.stdout == build_template(name="mamori-ward2", prefix="ward2")
     bad = subprocess.run([mamori, "zabbix-template", "--name", "a/b"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "template name" in bad.stderr
+
+
+def test_the_device_blocked_item_and_its_triggers_match_the_values_blocking_sends() -> None:
+    """Blocks reach Zabbix (issue 15): the generated template has the device-blocked item, its triggers raise a
+    problem for a block made (medium) and for a release that failed (high: the port stays shut), and a release
+    that worked is only in the item's history (an update of the same alert)."""
+    from mamori.blocking import BlockEvent, BlockRecord
+    from mamori.runtime.blocking import block_alert
+
+    item = _items(_template())["mamori.alert[device-blocked]"]
+    assert item["name"] == "mamori 機器の遮断 / Device blocked"
+    assert (item["type"], item["value_type"]) == ("TRAP", "TEXT")
+    patterns = {}
+    for trigger in item["triggers"]:
+        found = _FIND.match(trigger["expression"])
+        assert found is not None and found["key"] == "mamori.alert[device-blocked]", trigger["expression"]
+        assert "機器の遮断" in trigger["name"] and "Device blocked" in trigger["name"]
+        patterns[trigger["priority"]] = re.compile(found["pattern"])
+
+    record = BlockRecord(id="b1", method="snmp-port", action="shut-port", alert_uid="u1", rule="unregistered-terminal",
+                         mac="02:4b:00:00:00:66", ip="10.75.0.66", state="active", created_at=1_800_000_000.0,
+                         place="floor2-access Gi1/0/5 (ifIndex 5)", port_name="Gi1/0/5",
+                         port_descr="2F exam room 3")  # fmt: skip
+
+    def raised(event: BlockEvent, sent: str) -> set[str]:
+        alert = block_alert(event, 1_800_000_060.0)
+        assert alert is not None and alert.rule == "device-blocked"
+        value = zabbix_value(alert, sent)
+        assert value.split("|")[2] == "device-blocked" and "Gi1/0/5" in value
+        return {priority for priority, pattern in patterns.items() if pattern.search(value)}
+
+    assert raised(BlockEvent(record, "blocked"), "new") == {"AVERAGE"}
+    failed = dataclasses.replace(record, detail="release failed: switch gone")
+    assert raised(BlockEvent(failed, "release-failed"), "escalated") == {"HIGH"}
+    released = dataclasses.replace(record, state="released", released_at=1_800_000_050.0, released_by="auto")
+    assert raised(BlockEvent(released, "released"), "update") == set()

@@ -4,6 +4,8 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+from mamori.storage.migrations._audit_table import create_if_absent
+
 
 class Migration(migrations.Migration):
     initial = True
@@ -13,22 +15,34 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.CreateModel(
-            name="AuditEntry",
-            fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("ts", models.DateTimeField(auto_now_add=True)),
-                ("user", models.CharField(max_length=150)),
-                ("action", models.CharField(max_length=64)),
-                ("target", models.CharField(blank=True, default="", max_length=255)),
-                ("detail", models.TextField(blank=True, default="")),
-                ("ip", models.CharField(blank=True, default="", max_length=45)),
+        # The audit table moved to storage (0016_audit), whose migration may have made it first on a sensor's
+        # database: the model here in the state only, the table made only when absent (docs/design.md, blocking).
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.CreateModel(
+                    name="AuditEntry",
+                    fields=[
+                        (
+                            "id",
+                            models.BigAutoField(
+                                auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                            ),
+                        ),
+                        ("ts", models.DateTimeField(auto_now_add=True)),
+                        ("user", models.CharField(max_length=150)),
+                        ("action", models.CharField(max_length=64)),
+                        ("target", models.CharField(blank=True, default="", max_length=255)),
+                        ("detail", models.TextField(blank=True, default="")),
+                        ("ip", models.CharField(blank=True, default="", max_length=45)),
+                    ],
+                    options={
+                        "db_table": "mamori_audit",
+                        "indexes": [models.Index(fields=["ts"], name="mamori_audit_ts")],
+                    },
+                ),
             ],
-            options={
-                "db_table": "mamori_audit",
-                "indexes": [models.Index(fields=["ts"], name="mamori_audit_ts")],
-            },
         ),
+        migrations.RunPython(create_if_absent("web"), migrations.RunPython.noop),
         migrations.CreateModel(
             name="UserPreference",
             fields=[

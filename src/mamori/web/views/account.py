@@ -82,9 +82,9 @@ def locked_out(
     # One entry per lockout (a user name from an address), not one per attempt made while it lasts.
     from django.utils import timezone
 
+    from mamori.storage.models import AuditEntry
     from mamori.web.apps import dashboard
     from mamori.web.audit import client_ip
-    from mamori.web.models import AuditEntry
 
     recent = timezone.now() - dt.timedelta(seconds=dashboard().web.lockout.cooloff)
     ip = client_ip(request)
