@@ -341,7 +341,7 @@ class CentralStack:
         )
         return path
 
-    def central_settings(self, *, batch: int = 256, web: str = "") -> Path:
+    def central_settings(self, *, batch: int = 256, web: str = "", silent_after: str = "10m") -> Path:
         path = self.folder / "central.yaml"
         path.write_text(
             textwrap.dedent(f"""\
@@ -352,6 +352,7 @@ class CentralStack:
               servers: ["{self.nats.url}"]
               tls: {{ca: pki/ca.crt, cert: pki/{CENTRAL_USER}.crt, key: pki/{CENTRAL_USER}.key}}
               batch: {batch}
+              silent_after: {silent_after}
             """)
             + web,
             encoding="utf-8",

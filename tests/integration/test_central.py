@@ -379,3 +379,112 @@ def test_the_central_dashboard_lists_both_sites(stack: CentralStack) -> None:
         assert shown > 0 and '<td class="nowrap" data-test="site">site-b</td>' not in page
     finally:
         dashboard.stop()
+
+
+def _silent_alerts(stack: CentralStack, key: str) -> list[tuple[str, str, int, dict[str, Any]]]:
+    with stack.pg.connect() as c:
+        rows = c.execute(
+            "SELECT uid, status, count, details FROM mamori_alert WHERE rule = 'sensor-silent' AND key = %s "
+            "ORDER BY first_seen",
+            [key],
+        ).fetchall()
+    return [(uid, status, count, details) for uid, status, count, details in rows]
+
+
+def test_a_silent_sensor_raises_one_alert_centrally_until_it_speaks_again(stack: CentralStack) -> None:
+    """A live sensor (site-a, two capture sources whose health it records every half second, published by `mamori
+    publish`) and the central consumer with a 4 s silence threshold: a source that stops raises one sensor-silent
+    alert, updated at each check and resolved when its health comes again; the publisher killed (-9) makes the
+    whole site silent: one alert for the site (not one per source), resolved when the publisher is back."""
+    import threading
+
+    db = stack.folder / "a-silent.db"
+    config = stack.sensor_settings("site-a", db).rename(stack.folder / "site-a-silent.yaml")
+    central_cfg = stack.central_settings(silent_after="4s")
+    log = stack.folder / "silent.log"
+    speaking = {"ward3": True, "ward5": True}
+    halt = threading.Event()
+
+    def sensor() -> None:  # what the live sensor's writer does every batch, per capture source
+        from mamori.storage import SensorHealth, Store
+
+        store = Store(db)
+        try:
+            started = time.time()
+            while not halt.wait(0.5):
+                now = time.time()
+                store.record_health(
+                    [
+                        SensorHealth(f"site-a-{n}", "interface", started, now, 10, 100, 0, 100, 0, 0)
+                        for n, on in speaking.items()
+                        if on
+                    ]
+                )
+        finally:
+            store.close()
+
+    writer = threading.Thread(target=sensor, daemon=True)
+    writer.start()
+    publisher = _start("publish", "--config", str(config), log=log)
+    central = _start("central", "--config", str(central_cfg), log=log)
+    try:
+        _wait("both sources heard centrally", lambda: _health_names(stack) >= {"site-a-ward3", "site-a-ward5"})
+        time.sleep(6)  # more than the threshold: nothing of this live sensor is silent
+        assert not _silent_alerts(stack, "site-a/site-a-ward3") and not _silent_alerts(stack, "site-a/site-a-ward5")
+        # site-a was silent since the first test: an alert raised then is resolved now; none is open
+        site_a = _silent_alerts(stack, "site-a")
+        assert all(status == "resolved" for _uid, status, _n, _d in site_a), site_a
+        # site-b stopped publishing with the first test: one alert for the whole site, none for its source
+        if "site-b" in _site_names(stack):
+            _wait("site-b's silence", lambda: len(_silent_alerts(stack, "site-b")) == 1)
+            assert not _silent_alerts(stack, "site-b/site-b-mirror0")
+
+        # -- one capture source stops: one alert, updated while it lasts, resolved when it speaks again ----------
+        speaking["ward5"] = False
+        _wait("ward5's silence raised", lambda: _silent_alerts(stack, "site-a/site-a-ward5"), timeout=30)
+        _wait("ward5's alert updated", lambda: _silent_alerts(stack, "site-a/site-a-ward5")[0][2] >= 3, timeout=30)
+        episodes = _silent_alerts(stack, "site-a/site-a-ward5")
+        assert len(episodes) == 1 and episodes[0][1] == "open"
+        assert episodes[0][3]["packet_source"] == "site-a-ward5" and episodes[0][3]["threshold_minutes"] == 0.1
+        assert not _silent_alerts(stack, "site-a/site-a-ward3") and _silent_alerts(stack, "site-a") == site_a
+        speaking["ward5"] = True
+        _wait("ward5's alert resolved", lambda: _silent_alerts(stack, "site-a/site-a-ward5")[0][1] == "resolved")
+        time.sleep(3)
+        (_uid, status, _count, details), *more = _silent_alerts(stack, "site-a/site-a-ward5")
+        assert not more and status == "resolved" and details["resumed_at"]
+
+        # -- the sensor stops publishing (kill -9): one alert for the site, none per source ----------------------
+        publisher.kill()
+        publisher.wait(10)
+        _wait("site-a's silence raised", lambda: len(_silent_alerts(stack, "site-a")) > len(site_a), timeout=30)
+        time.sleep(6)  # several checks
+        episodes = _silent_alerts(stack, "site-a")[len(site_a) :]
+        assert len(episodes) == 1 and episodes[0][1] == "open" and episodes[0][2] >= 2, episodes
+        assert episodes[0][3]["packet_source"] is None
+        assert not _silent_alerts(stack, "site-a/site-a-ward3")
+        assert len(_silent_alerts(stack, "site-a/site-a-ward5")) == 1  # the resolved one only
+        publisher = _start("publish", "--config", str(config), log=log)
+        _wait("site-a's alert resolved", lambda: _silent_alerts(stack, "site-a")[-1][1] == "resolved", timeout=30)
+        with stack.pg.connect() as c:
+            row = c.execute(
+                "SELECT summary_ja, summary_en, origin, site FROM mamori_alert WHERE uid = %s", [episodes[0][0]]
+            ).fetchone()
+        assert "拠点 site-a からのメッセージが" in row[0] and "再開" in row[0]
+        assert row[1].startswith("Site site-a: messages resumed at ") and row[2:] == ("central", "site-a")
+    finally:
+        halt.set()
+        writer.join(10)
+        _stop(publisher)
+        code = _stop(central)
+    assert code == 0, log.read_text(errors="replace")[-3000:]
+    assert "Traceback" not in log.read_text(errors="replace")
+
+
+def _health_names(stack: CentralStack) -> set[str]:
+    with stack.pg.connect() as c:
+        return {r[0] for r in c.execute("SELECT name FROM mamori_central_sensor")}
+
+
+def _site_names(stack: CentralStack) -> set[str]:
+    with stack.pg.connect() as c:
+        return {r[0] for r in c.execute("SELECT site FROM mamori_central_site")}

@@ -33,6 +33,8 @@ class ConsumerStats:
     new_alerts: int = 0
     rejected: int = 0  # messages whose content could not be used (reported in the log, acknowledged)
     commit_seconds: float = 0.0  # time spent in the transactions
+    silence_raised: int = 0  # sensor-silent alerts raised (one per silent site or capture source)
+    silence_resolved: int = 0
     last_error: str = ""
     problems: list[str] = field(default_factory=list)  # the newest reasons for rejected messages (at most 100)
 
@@ -114,16 +116,38 @@ class CentralConsumer:
             SUBJECTS, durable=self.central.durable, stream=self.central.stream, config=config
         )
         last_message = time.monotonic()
+        next_check = 0.0
+        caught_up = False  # silence is judged only once the backlog is applied (else all sites look silent)
         while not stop.is_set():
+            if caught_up and time.monotonic() >= next_check:
+                await self._check_silence()
+                next_check = time.monotonic() + min(max(self.central.silent_after / 4, 1.0), 60.0)
             try:
                 msgs = await psub.fetch(self.central.batch, timeout=1.0)
             except (TimeoutError, NatsTimeout):
+                caught_up = True
                 if idle_exit is not None and time.monotonic() - last_message > idle_exit:
                     return True
                 continue
             last_message = time.monotonic()
+            caught_up = len(msgs) < self.central.batch
             await self._handle(msgs, nc)
         return False
+
+    async def _check_silence(self) -> None:
+        """Raise, update or resolve the sensor-silent alerts (docs/design.md §10, central: silent sensors)."""
+        try:
+            done = await asyncio.get_running_loop().run_in_executor(
+                self._db, self.table.check_silence, self.central.silent_after
+            )
+        except StorageError as exc:
+            self._error(str(exc))
+            log.error("%s (checked again later)", exc)
+            return
+        self.stats.silence_raised += len(done.raised)
+        self.stats.silence_resolved += len(done.resolved)
+        for key in done.raised:
+            log.warning("central: %s is silent (no message for %.0f s)", key, self.central.silent_after)
 
     async def _handle(self, msgs: list[Any], nc: Any) -> None:
         good: list[CentralMessage] = []

@@ -96,6 +96,8 @@ def central(config: Path, idle_exit: float | None) -> None:
                 "alerts": s.alerts,
                 "new_alerts": s.new_alerts,
                 "rejected": s.rejected,
+                "silent_raised": s.silence_raised,
+                "silent_resolved": s.silence_resolved,
                 "commit_seconds": round(s.commit_seconds, 3),
                 "problems": s.problems[-10:],
             },

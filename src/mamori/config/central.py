@@ -60,4 +60,6 @@ class CentralSettings(Strict):
         7200.0, gt=0, description="how long JetStream remembers message ids to drop resends"
     )
     publish_interval: Duration = Field(1.0, gt=0, description="seconds between looks at the sensor's outbox")
-    silent_after: Duration = Field(600.0, gt=0, description="a site silent this long is shown as silent")
+    silent_after: Duration = Field(
+        600.0, gt=0, description="a site or capture source silent this long raises a sensor-silent alert centrally"
+    )

@@ -10,7 +10,7 @@ from mamori.model import Severity
 from mamori.rules.catalogue import Rule, Summary, Text
 from mamori.rules.details import Details
 
-__all__ = ["ARCHIVE_ERROR", "CHECK_NAMES", "RULES", "SELF_CHECK"]
+__all__ = ["ARCHIVE_ERROR", "CHECK_NAMES", "RULES", "SELF_CHECK", "SENSOR_SILENT", "SensorSilentDetails"]
 
 _ENOSPC = 28
 
@@ -137,4 +137,74 @@ SELF_CHECK = Rule(
     ),
 )
 
-RULES = (ARCHIVE_ERROR, SELF_CHECK)
+
+@dataclass(frozen=True, kw_only=True)
+class SensorSilentDetails(Details):
+    site: str | None = None
+    packet_source: str | None = None  # none: the whole site is silent (no message of any kind)
+    last_message: str | None = None  # local time, minutes, with the offset
+    silent_minutes: float | None = None
+    threshold_minutes: float | None = None
+    resumed_at: str | None = None
+
+    def words(self, lang: str) -> Mapping[str, Any]:
+        if self.packet_source:
+            what = (
+                f"拠点 {self.site} のセンサー「{self.packet_source}」"
+                if lang == "ja"
+                else (f"Site {self.site}'s sensor “{self.packet_source}”")
+            )
+        else:
+            what = f"拠点 {self.site}" if lang == "ja" else f"Site {self.site}"
+        return {"what": what}
+
+
+SENSOR_SILENT = Rule(
+    id="sensor-silent",
+    category="system",
+    severity=Severity.HIGH,
+    title=Text("センサーの応答なし（中央）", "Sensor silent (central)"),
+    short=Text(
+        "中央サーバーに、ある拠点（またはその監視ポート）から設定した時間以上メッセージが届いていません。",
+        "The central server has heard nothing from a site (or one of its capture sources) for longer than set.",
+    ),
+    meaning=Text(
+        "中央サーバー（mamori central）は、各拠点のセンサーから届く最後のメッセージの時刻を見ています。拠点全体から"
+        "何も届かない（センサーの機械が止まった、回線が切れた、mamori publish が止まった）か、拠点は届いているのに"
+        "ある監視ポートの稼働状況だけが更新されない（キャプチャが止まった）まま、設定した時間（central.silent_after、"
+        "既定 10 分）を過ぎると、このアラートを 1 件出します。黙っている間は同じアラートの時刻と件数が更新され、"
+        "メッセージが再び届くと「再開」を記録して解決にします。その間、その拠点の攻撃は中央に見えていません。",
+        "The central server (mamori central) watches the time of the last message from each site's sensor. When "
+        "nothing at all arrives from a site (the sensor machine stopped, the line is cut, mamori publish stopped), "
+        "or the site speaks but one capture source's health is no longer updated (its capture stopped), for longer "
+        "than set (central.silent_after, 10 minutes by default), one alert is raised. While the silence lasts the "
+        "same alert's time and count are updated; when messages come again it records the resumption and is "
+        "resolved. Meanwhile attacks at that site are not seen centrally.",
+    ),
+    response=Text(
+        "その拠点の担当者に連絡し、センサーの機械が動いているか、mamori publish と mamori watch が動いているか"
+        "（systemctl status）、中央への回線（NATS、TLS の証明書の期限）を確認します。センサー側では記録が送信待ちとして"
+        "残っており、つながれば欠けずに届きます。",
+        "Contact the site's staff: check that the sensor machine is running, that mamori publish and mamori watch "
+        "run (systemctl status), and the link to the center (NATS, the TLS certificates' expiry). The sensor keeps "
+        "what it could not send in its outbox; once linked again it all arrives, nothing lost.",
+    ),
+    details=SensorSilentDetails,
+    summaries=(
+        Summary(
+            ja="{what} からのメッセージが {resumed_at} に再開しました（解決）",
+            en="{what}: messages resumed at {resumed_at} (resolved)",
+            when=lambda a: bool(a.details.resumed_at),
+            system=False,
+        ),
+        Summary(
+            ja="{what} から {silent_minutes} 分メッセージが届いていません（最後: {last_message}、しきい値 "
+            "{threshold_minutes} 分）",
+            en="{what}: no message for {silent_minutes} minutes (last: {last_message}; threshold "
+            "{threshold_minutes} minutes)",
+            system=False,
+        ),
+    ),
+)
+
+RULES = (ARCHIVE_ERROR, SELF_CHECK, SENSOR_SILENT)

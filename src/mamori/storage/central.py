@@ -10,6 +10,7 @@ of that month are written, and the upsert's conflict target includes the partiti
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -20,7 +21,9 @@ from mamori.storage.postgres import ensure_partitions
 if TYPE_CHECKING:
     from mamori.storage.store import Store
 
-__all__ = ["Applied", "CentralMessage", "CentralTable", "SiteView"]
+__all__ = ["SILENT_RULE", "Applied", "CentralMessage", "CentralTable", "Silence", "SiteView"]
+
+SILENT_RULE = "sensor-silent"
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,15 @@ class Applied:
     terminals: int = 0
     sessions: int = 0
     rejected: list[str] = field(default_factory=list)  # messages whose content could not be used, in words
+
+
+@dataclass
+class Silence:
+    """What one silence check did: alerts raised, updated (still silent) and resolved (messages resumed)."""
+
+    raised: list[str] = field(default_factory=list)  # keys: "<site>" or "<site>/<source>"
+    updated: list[str] = field(default_factory=list)
+    resolved: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -301,6 +313,125 @@ class CentralTable:
             if not updated:
                 manager.create(site=site, first_message_at=now, last_message_at=now, last_seq=seq, messages=n)
 
+    # -- silent sensors -----------------------------------------------------------------------------------------
+
+    def check_silence(self, after: float, now: dt.datetime | None = None) -> Silence:
+        """Raise one ``sensor-silent`` alert per site heard from no longer than ``after`` seconds ago (no message
+        of any kind), and per capture source whose health was not updated for as long at a site that still speaks;
+        update it at each check while the silence lasts, resolve it when messages come again. One transaction."""
+        from django.db import DatabaseError, transaction
+
+        from mamori.storage.models import AlertRecord, CentralSensorStatus, CentralSite
+
+        now = now or dt.datetime.now(tz=dt.UTC)
+        limit = now - dt.timedelta(seconds=after)
+        done = Silence()
+        try:
+            with transaction.atomic(using=self.alias):
+                heard: dict[str, dt.datetime] = {}  # key -> its last message
+                silent: set[str] = set()
+                sites = dict(CentralSite.objects.using(self.alias).values_list("site", "last_message_at"))
+                for site, last in sites.items():
+                    heard[site] = last
+                    if last < limit:
+                        silent.add(site)
+                sources = CentralSensorStatus.objects.using(self.alias).values_list("site", "name", "updated_at")
+                for site, name, updated in sources:
+                    key = f"{site}/{name}"
+                    heard[key] = updated
+                    if updated < limit:
+                        silent.add(key)
+                episodes = {
+                    a.key: a
+                    for a in AlertRecord.objects.using(self.alias)
+                    .filter(rule=SILENT_RULE)
+                    .exclude(status__in=("resolved", "false_positive"))
+                    .order_by("first_seen")
+                }
+                rows: list[dict[str, Any]] = []
+                for key in sorted(silent):
+                    site, _, source = key.partition("/")
+                    if source and site in silent and key not in episodes:
+                        continue  # the whole site is silent: its one alert says so
+                    rows.append(self._silent_row(episodes.get(key), site, source, heard[key], after, now))
+                    (done.updated if key in episodes else done.raised).append(key)
+                for key, episode in episodes.items():
+                    if key not in silent:
+                        resumed = heard.get(key)
+                        rows.append(self._resolved_row(episode, resumed, now))
+                        done.resolved.append(key)
+                if rows:
+                    self._upsert_alerts(rows)
+        except DatabaseError as exc:
+            raise StorageError(f"cannot check the sites' silence in {self.store.path}: {exc}") from exc
+        return done
+
+    def _silent_row(
+        self, episode: Any, site: str, source: str, last: dt.datetime, after: float, now: dt.datetime
+    ) -> dict[str, Any]:
+        from mamori.model import Alert, Severity
+
+        details = {
+            "site": site,
+            "packet_source": source or None,
+            "last_message": _local(last),
+            "silent_minutes": round((now - last).total_seconds() / 60.0, 1),
+            "threshold_minutes": round(after / 60.0, 1),
+        }
+        alert = Alert(
+            uid=episode.uid if episode is not None else uuid.uuid4().hex,
+            rule=SILENT_RULE,
+            key=f"{site}/{source}" if source else site,
+            severity=Severity.HIGH,
+            first_seen=episode.first_seen.timestamp() if episode is not None else now.timestamp(),
+            last_seen=now.timestamp(),
+            count=(episode.count + 1) if episode is not None else 1,
+            details=details,
+        )
+        return self._alert_row(alert, site, now, None, episode)
+
+    def _resolved_row(self, episode: Any, resumed: dt.datetime | None, now: dt.datetime) -> dict[str, Any]:
+        from mamori.model import Alert, Severity
+
+        details = dict(episode.details)
+        details["resumed_at"] = _local(resumed or now)
+        alert = Alert(
+            uid=episode.uid,
+            rule=SILENT_RULE,
+            key=episode.key,
+            severity=Severity(episode.severity),
+            first_seen=episode.first_seen.timestamp(),
+            last_seen=episode.last_seen.timestamp(),
+            count=episode.count,
+            details=details,
+        )
+        return self._alert_row(alert, episode.site, now, "resolved", episode)
+
+    def _alert_row(self, alert: Any, site: str, now: dt.datetime, status: str | None, episode: Any) -> dict[str, Any]:
+        from mamori.model import ALERT_FIELDS
+        from mamori.rules import render
+
+        data: dict[str, Any] = {name: getattr(alert, name) for name in ALERT_FIELDS if name not in ("details",)}
+        data["severity"] = int(alert.severity)
+        data["samples"] = []
+        for name in ("first_seen", "last_seen"):
+            data[name] = dt.datetime.fromtimestamp(data[name], tz=dt.UTC)
+        if episode is not None:  # its stored times exactly (the partition key is part of the row's identity)
+            data["first_seen"] = episode.first_seen
+            if status is not None:
+                data["last_seen"] = episode.last_seen
+        data.update(
+            details=render.typed_details(alert).to_json(),
+            summary_ja=render.summary(alert, "ja"),
+            summary_en=render.summary(alert, "en"),
+            origin="central",
+            created_at=now,
+            updated_at=now,
+        )
+        if status is not None:
+            data.update(status=status, status_changed_at=now, status_by="mamori central")
+        return self._alert_values(CentralMessage(site=site, seq=0, kind="alert", data=data))
+
     # -- reading -------------------------------------------------------------------------------------------------
 
     def sites(self) -> list[SiteView]:
@@ -319,3 +450,9 @@ class CentralTable:
             SiteView(s.site, s.last_message_at.timestamp(), s.messages, *counts.get(s.site, (0, 0)))
             for s in CentralSite.objects.using(self.alias).order_by("site")
         ]
+
+
+def _local(when: dt.datetime) -> str:
+    """``2026-12-05 16:38:09 +09:00``: this machine's time zone, seconds, with the offset."""
+    text = when.astimezone().strftime("%Y-%m-%d %H:%M:%S %z")
+    return text[:-2] + ":" + text[-2:]
