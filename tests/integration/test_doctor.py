@@ -255,6 +255,35 @@ def test_problems_are_recorded_and_raise_one_self_check_alert(tmp_path: Path) ->
     assert socket.gethostname() == alerts[0]["details"]["machine"]
 
 
+def test_the_self_check_alert_goes_out_through_the_actions_once_as_new(tmp_path: Path) -> None:
+    """An hourly doctor continues one alert: its actions hear of it as new once, then as updates, never new again."""
+    log = tmp_path / "action.log"
+    script = tmp_path / "note.sh"
+    script.write_text(f'#!/bin/sh\necho "$MAMORI_EVENT $MAMORI_RULE $MAMORI_UID" >> {log}\n')
+    script.chmod(0o755)
+    site = tmp_path / "site.yaml"
+    site.write_text(
+        f"storage: {{path: {tmp_path}/mamori.db}}\ncapture: {{interfaces: [i17d-nosuch2]}}\nsystems: []\n"
+        f"actions:\n  - {{name: pager, type: script, command: [{script}]}}\n"
+    )
+    env = {**os.environ, "MAMORI_DATA_DIR": str(tmp_path)}
+    subprocess.run([MAMORI, "upgrade", "--config", str(site)], capture_output=True, env=env, check=True)
+    for _ in range(2):
+        result = subprocess.run([MAMORI, "doctor", "--config", str(site), "--seconds", "1"], capture_output=True,
+                                text=True, env=env)  # fmt: skip
+        assert result.returncode == 1, result.stderr
+    lines = log.read_text().splitlines()
+    assert lines[0].split()[:2] == ["new", "self-check"], lines
+    assert [line.split()[0] for line in lines].count("new") == 1, lines
+    assert len({line.split()[2] for line in lines}) == 1  # the same alert
+    deliveries = json_lines(
+        subprocess.run(
+            [MAMORI, "deliveries", "--config", str(site), "--json"], capture_output=True, text=True, env=env, check=True
+        ).stdout  # fmt: skip
+    )
+    assert deliveries and all(d["ok"] and d["action_type"] == "script" for d in deliveries), deliveries
+
+
 def test_the_overview_shows_the_self_check(tmp_path: Path) -> None:
     from tests.integration.dashboard import Client, add_user, demo_site, start_dashboard
 

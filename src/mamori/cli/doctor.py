@@ -7,13 +7,14 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from mamori.cli.common import CONFIG_OPTION, fail, load_or_exit, warn
 from mamori.config import Settings
 from mamori.errors import MamoriError
+from mamori.model import Alert
 
 if TYPE_CHECKING:
     from mamori.runtime.doctor import Finding
@@ -68,7 +69,7 @@ def doctor(  # one parameter per command-line option
     self-check アラートになります。 / Checks the interfaces and the servers' traffic, capture permission, time
     synchronisation, disk space for the archive's retention, the database and the archive (writable, verified),
     the signing key and its backup, the dashboard (TLS) and the notification endpoints; says how to fix each
-    problem. The findings appear on the dashboard's overview; problems raise a self-check alert.
+    problem. The findings appear on the dashboard's overview; problems raise a self-check alert, sent through the configured actions.
     """
     from mamori.runtime.doctor import DoctorOptions, record_key_backup, run_doctor
 
@@ -110,6 +111,33 @@ def _record(settings: Settings, findings: list[Finding]) -> None:
     from mamori.runtime.selfcheck import record_doctor
 
     try:
-        record_doctor(open_store(settings.database_path), findings, time.time())
+        store = open_store(settings.database_path)
+        alert = record_doctor(store, findings, time.time())
     except MamoriError as exc:
         warn(f"結果を保存できません / cannot store the findings: {exc}")
+        return
+    if alert is not None:
+        _notify(settings, store, alert)
+
+
+_NOTIFY_TIMEOUT = 60.0  # seconds the configured actions get to deliver the self-check alert (retries included)
+
+
+def _notify(settings: Settings, store: Any, alert: Alert) -> None:
+    """Send the self-check alert through the configured actions (e-mail, Zabbix, syslog, webhook...), as the sensor
+    sends its alerts: what was already delivered for it (an hourly timer continues one alert) is restored first, so
+    an action that notifies only new or escalated alerts is not told again every hour."""
+    from mamori.alerting import installed_action_types
+    from mamori.runtime.responses import build_dispatcher
+
+    try:
+        dispatcher = build_dispatcher(
+            settings, store.record_deliveries, heartbeat=False, action_types=installed_action_types()
+        )
+        if dispatcher is None:
+            return
+        dispatcher.restore(store.delivered([alert.uid]))
+        dispatcher.submit([alert])
+        dispatcher.close(timeout=_NOTIFY_TIMEOUT)
+    except MamoriError as exc:
+        warn(f"self-check アラートを通知できません / cannot send the self-check alert: {exc}")
