@@ -279,7 +279,7 @@ def test_the_self_check_alert_goes_out_through_the_actions_once_as_new(tmp_path:
     deliveries = json_lines(
         subprocess.run(
             [MAMORI, "deliveries", "--config", str(site), "--json"], capture_output=True, text=True, env=env, check=True
-        ).stdout  # fmt: skip
+        ).stdout
     )
     assert deliveries and all(d["ok"] and d["action_type"] == "script" for d in deliveries), deliveries
 

@@ -69,7 +69,8 @@ def doctor(  # one parameter per command-line option
     self-check アラートになります。 / Checks the interfaces and the servers' traffic, capture permission, time
     synchronisation, disk space for the archive's retention, the database and the archive (writable, verified),
     the signing key and its backup, the dashboard (TLS) and the notification endpoints; says how to fix each
-    problem. The findings appear on the dashboard's overview; problems raise a self-check alert, sent through the configured actions.
+    problem. The findings appear on the dashboard's overview; problems raise a self-check alert, sent through the
+    configured actions.
     """
     from mamori.runtime.doctor import DoctorOptions, record_key_backup, run_doctor
 
