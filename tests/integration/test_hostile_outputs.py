@@ -961,7 +961,7 @@ def hostile_exposure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Expos
     by_address = {a: c for c, a in addresses.items()}
     for host, j in zip(report.hosts, judged, strict=True):
         case = by_address[host.address]
-        book = AlertBook(new_uid=lambda case=case: f"case-{case}-0")  # type: ignore[misc]
+        book = AlertBook(new_uid=lambda case=case: f"case-{case}-e0")  # type: ignore[misc]
         (port,) = host.open_ports()
         words = {"tcp/389": f"{port.service} ({port.product} {port.version})"}
         raise_scan_alerts(
@@ -1256,7 +1256,7 @@ def test_hostile_port_names_in_the_device_blocked_alert_through_every_alert_outp
     import sys
 
     alerts = [
-        dataclasses.replace(a, uid=f"case-{case}-0", system="電子カルテ") for case, a in hostile_blocks.alerts.items()
+        dataclasses.replace(a, uid=f"case-{case}-b0", system="電子カルテ") for case, a in hostile_blocks.alerts.items()
     ]
     monkeypatch.setattr(sys.modules[__name__], "_alerts", lambda: list(alerts))
     shown = READERS[output](request)
