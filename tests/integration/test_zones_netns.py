@@ -18,6 +18,7 @@ Needs root, nftables (nft), tc, rsyslogd with imkmsg (scripts/test.sh installs t
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import sqlite3
@@ -154,7 +155,9 @@ def network() -> Iterator[Network]:
 @contextmanager
 def routed_network(prefix: str) -> Iterator[Network]:
     """The routed network above, its namespaces named with ``prefix``; taken down afterwards."""
-    tag = str(os.getpid() % 100000)
+    # Unique per network, not per process: the kernel log keeps earlier networks' lines, and the router's rsyslog
+    # (imkmsg) reads the log from its start, so a tag used twice in one run would count a line twice.
+    tag = f"{os.getpid() % 100000}{secrets.token_hex(2)}"
     net = Network(tag, f"{prefix}r{tag}", f"{prefix}m{tag}", prefix)
     namespaces = [net.router, net.sensor, *(net.ns(h[0]) for h in HOSTS)]
     listeners: list[subprocess.Popen[bytes]] = []
