@@ -10,6 +10,7 @@ outputs, the blocked-devices page, the audit page and the monthly PDF's section 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import datetime as dt
@@ -325,39 +326,49 @@ def _xlsx(request: pytest.FixtureRequest) -> dict[str, str]:
     return _table_rows(request, "xlsx")
 
 
-def _html(request: pytest.FixtureRequest) -> dict[str, str]:
+INJECTED = "document.querySelectorAll('main img, main admin, main script, main a[href^=\"https://evil\"]').length"
+
+
+@contextlib.contextmanager
+def admin_page(base: str) -> Iterator[tuple[Any, list[str]]]:
+    """Debian's chromium, logged in to the dashboard at ``base`` as the administrator, in Japanese; yields the page
+    and the dialogs it opened (a script that ran would open one)."""
     from tests.integration.test_web_browser import CHROMIUM, CHROMIUM_ARGS
 
     if not CHROMIUM.exists():
         pytest.fail("Debian's chromium is not installed")
     sync_api = pytest.importorskip("playwright.sync_api")
-    w: World = request.getfixturevalue("world")
-    seen: dict[str, str] = {}
-    injected = "document.querySelectorAll('main img, main admin, main script, main a[href^=\"https://evil\"]').length"
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            page = browser.new_context(base_url=w.dashboard.base, locale="ja-JP").new_page()
+            page = browser.new_context(base_url=base, locale="ja-JP").new_page()
             dialogs: list[str] = []
             page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
             page.goto("/login/")
             page.fill("input[name=username]", ADMIN[0])
             page.fill("input[name=password]", ADMIN[1])
             page.click("form[action='/login/'] button[type=submit]")
-            page.wait_for_url(f"{w.dashboard.base}/")
-            page.goto("/alerts/?status=resolved")
-            listing = page.evaluate("document.body.innerText")
-            assert page.evaluate(injected) == 0
-            listed = page.content()
-            assert all(a.uid in listed for a in w.all_alerts())  # every alert is listed (page size 50)
-            for alert in w.all_alerts():
-                page.goto(f"/alerts/{alert.uid}/")
-                assert page.evaluate(injected) == 0, alert.uid
-                assert page.evaluate("window.__pwned") is None
-                seen[alert.uid] = listing + "\n" + page.evaluate("document.body.innerText")
-            assert dialogs == []
+            page.wait_for_url(f"{base}/")
+            yield page, dialogs
         finally:
             browser.close()
+
+
+def _html(request: pytest.FixtureRequest) -> dict[str, str]:
+    w: World = request.getfixturevalue("world")
+    seen: dict[str, str] = {}
+    with admin_page(w.dashboard.base) as (page, dialogs):
+        page.goto("/alerts/?status=resolved")
+        listing = page.evaluate("document.body.innerText")
+        assert page.evaluate(INJECTED) == 0
+        listed = page.content()
+        assert all(a.uid in listed for a in w.all_alerts())  # every alert is listed (page size 50)
+        for alert in w.all_alerts():
+            page.goto(f"/alerts/{alert.uid}/")
+            assert page.evaluate(INJECTED) == 0, alert.uid
+            assert page.evaluate("window.__pwned") is None
+            seen[alert.uid] = listing + "\n" + page.evaluate("document.body.innerText")
+        assert dialogs == []
     return seen
 
 
@@ -548,30 +559,12 @@ def _script(request: pytest.FixtureRequest) -> dict[str, str]:
 
 
 def _work_report_html(request: pytest.FixtureRequest) -> dict[str, str]:
-    from tests.integration.test_web_browser import CHROMIUM, CHROMIUM_ARGS
-
-    if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is not installed")
-    sync_api = pytest.importorskip("playwright.sync_api")
     w: World = request.getfixturevalue("world")
-    injected = "document.querySelectorAll('main img, main admin, main script, main a[href^=\"https://evil\"]').length"
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_context(base_url=w.dashboard.base, locale="ja-JP").new_page()
-            dialogs: list[str] = []
-            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-            page.goto("/login/")
-            page.fill("input[name=username]", ADMIN[0])
-            page.fill("input[name=password]", ADMIN[1])
-            page.click("form[action='/login/'] button[type=submit]")
-            page.wait_for_url(f"{w.dashboard.base}/")
-            page.goto(f"/maintenance/?month={w.month}")
-            assert page.evaluate(injected) == 0
-            assert page.evaluate("window.__pwned") is None and dialogs == []
-            text = page.evaluate("document.body.innerText")
-        finally:
-            browser.close()
+    with admin_page(w.dashboard.base) as (page, dialogs):
+        page.goto(f"/maintenance/?month={w.month}")
+        assert page.evaluate(INJECTED) == 0
+        assert page.evaluate("window.__pwned") is None and dialogs == []
+        text = page.evaluate("document.body.innerText")
     return {a.uid: text for a in w.all_alerts()}
 
 
@@ -615,41 +608,23 @@ def _alerts() -> list[Alert]:
 def _incident_html(request: pytest.FixtureRequest) -> dict[str, str]:
     """The incident list and each incident's page in a real browser: the names that link the alerts (computers,
     accounts) and the summaries of its timeline are text, never markup or script."""
-    from tests.integration.test_web_browser import CHROMIUM, CHROMIUM_ARGS
-
-    if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is not installed")
-    sync_api = pytest.importorskip("playwright.sync_api")
     w: World = request.getfixturevalue("world")
     seen: dict[str, str] = {}
-    injected = "document.querySelectorAll('main img, main admin, main script, main a[href^=\"https://evil\"]').length"
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_context(base_url=w.dashboard.base, locale="ja-JP").new_page()
-            dialogs: list[str] = []
-            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-            page.goto("/login/")
-            page.fill("input[name=username]", ADMIN[0])
-            page.fill("input[name=password]", ADMIN[1])
-            page.click("form[action='/login/'] button[type=submit]")
-            page.wait_for_url(f"{w.dashboard.base}/")
-            page.goto("/incidents/")
-            assert page.evaluate(injected) == 0
-            links = page.locator("tr[data-incident]")
-            uids = [str(links.nth(i).get_attribute("data-incident")) for i in range(links.count())]
-            assert sorted(uids) == sorted(_incident_ids(w)), uids  # every incident listed, once
-            for uid in uids:
-                page.goto(f"/incidents/{uid}/")
-                assert page.evaluate(injected) == 0, uid
-                assert page.evaluate("window.__pwned") is None
-                text = page.evaluate("document.body.innerText")
-                rows = page.locator("[data-test=timeline] tbody tr")
-                for i in range(rows.count()):
-                    seen[str(rows.nth(i).get_attribute("data-uid"))] = text
-            assert dialogs == []
-        finally:
-            browser.close()
+    with admin_page(w.dashboard.base) as (page, dialogs):
+        page.goto("/incidents/")
+        assert page.evaluate(INJECTED) == 0
+        links = page.locator("tr[data-incident]")
+        uids = [str(links.nth(i).get_attribute("data-incident")) for i in range(links.count())]
+        assert sorted(uids) == sorted(_incident_ids(w)), uids  # every incident listed, once
+        for uid in uids:
+            page.goto(f"/incidents/{uid}/")
+            assert page.evaluate(INJECTED) == 0, uid
+            assert page.evaluate("window.__pwned") is None
+            text = page.evaluate("document.body.innerText")
+            rows = page.locator("[data-test=timeline] tbody tr")
+            for i in range(rows.count()):
+                seen[str(rows.nth(i).get_attribute("data-uid"))] = text
+        assert dialogs == []
     return seen
 
 
@@ -981,43 +956,25 @@ def hostile_exposure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Expos
 
 @pytest.mark.slow
 def test_hostile_nmap_text_in_the_exposure_table_and_host_page_in_a_browser(hostile_exposure: ExposureWorld) -> None:
-    from tests.integration.test_web_browser import CHROMIUM, CHROMIUM_ARGS
-
-    if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is not installed")
-    sync_api = pytest.importorskip("playwright.sync_api")
     w = hostile_exposure
-    injected = "document.querySelectorAll('main img, main admin, main script, main a[href^=\"https://evil\"]').length"
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_context(base_url=w.dashboard.base, locale="ja-JP").new_page()
-            dialogs: list[str] = []
-            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-            page.goto("/login/")
-            page.fill("input[name=username]", ADMIN[0])
-            page.fill("input[name=password]", ADMIN[1])
-            page.click("form[action='/login/'] button[type=submit]")
-            page.wait_for_url(f"{w.dashboard.base}/")
-            page.goto("/exposure/")
-            assert page.evaluate(injected) == 0 and page.evaluate("window.__pwned") is None
-            table = squash(page.evaluate("document.body.innerText"))
-            for case, address in w.addresses.items():
-                assert address in table, case
-                assert fragment(nmap_text(case)) in table, case  # nmap's words, shown as text
-            for case, address in w.addresses.items():
-                page.goto(f"/exposure/host/{address}/")
-                assert page.evaluate(injected) == 0, case
-                assert page.evaluate("window.__pwned") is None
-                shown = squash(page.evaluate("document.body.innerText"))
-                assert fragment(nmap_text(case)) in shown, case
-            for alert in w.alerts:  # the alert's summary carries nmap's words
-                page.goto(f"/alerts/{alert.uid}/")
-                assert page.evaluate(injected) == 0, alert.uid
-                assert fragment(nmap_text(case_of(alert.uid))) in squash(page.evaluate("document.body.innerText"))
-            assert dialogs == []
-        finally:
-            browser.close()
+    with admin_page(w.dashboard.base) as (page, dialogs):
+        page.goto("/exposure/")
+        assert page.evaluate(INJECTED) == 0 and page.evaluate("window.__pwned") is None
+        table = squash(page.evaluate("document.body.innerText"))
+        for case, address in w.addresses.items():
+            assert address in table, case
+            assert fragment(nmap_text(case)) in table, case  # nmap's words, shown as text
+        for case, address in w.addresses.items():
+            page.goto(f"/exposure/host/{address}/")
+            assert page.evaluate(INJECTED) == 0, case
+            assert page.evaluate("window.__pwned") is None
+            shown = squash(page.evaluate("document.body.innerText"))
+            assert fragment(nmap_text(case)) in shown, case
+        for alert in w.alerts:  # the alert's summary carries nmap's words
+            page.goto(f"/alerts/{alert.uid}/")
+            assert page.evaluate(INJECTED) == 0, alert.uid
+            assert fragment(nmap_text(case_of(alert.uid))) in squash(page.evaluate("document.body.innerText"))
+        assert dialogs == []
 
 
 @pytest.mark.slow
@@ -1306,39 +1263,21 @@ def test_hostile_port_names_in_the_alert_exports_and_the_cli_json(hostile_blocks
 
 @pytest.mark.slow
 def test_hostile_port_names_on_the_blocks_audit_and_alert_pages_in_a_browser(hostile_blocks: BlockWorld) -> None:
-    from tests.integration.test_web_browser import CHROMIUM, CHROMIUM_ARGS
-
-    if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is not installed")
-    sync_api = pytest.importorskip("playwright.sync_api")
     w = hostile_blocks
-    injected = "document.querySelectorAll('main img, main admin, main script, main a[href^=\"https://evil\"]').length"
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_context(base_url=w.dashboard.base, locale="ja-JP").new_page()
-            dialogs: list[str] = []
-            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-            page.goto("/login/")
-            page.fill("input[name=username]", ADMIN[0])
-            page.fill("input[name=password]", ADMIN[1])
-            page.click("form[action='/login/'] button[type=submit]")
-            page.wait_for_url(f"{w.dashboard.base}/")
-            for path in ("/blocks/", "/admin/audit/"):
-                page.goto(path)
-                assert page.evaluate(injected) == 0 and page.evaluate("window.__pwned") is None, path
-                for case, block in w.blocks.items():
-                    where = f"[data-block='{block.id}']" if path == "/blocks/" else "[data-action='block.blocked']"
-                    rows = squash(" ".join(page.locator(f"tr{where}").all_inner_texts()))
-                    assert squash(rows).count(fragment(_switch_text(case))) >= (2 if path == "/blocks/" else 1), (
-                        path, case)  # fmt: skip
-            for case, alert in w.alerts.items():
-                page.goto(f"/alerts/{alert.uid}/")
-                assert page.evaluate(injected) == 0 and page.evaluate("window.__pwned") is None, case
-                assert fragment(_switch_text(case)) in squash(page.evaluate("document.body.innerText")), case
-            assert dialogs == []
-        finally:
-            browser.close()
+    with admin_page(w.dashboard.base) as (page, dialogs):
+        for path in ("/blocks/", "/admin/audit/"):
+            page.goto(path)
+            assert page.evaluate(INJECTED) == 0 and page.evaluate("window.__pwned") is None, path
+            for case, block in w.blocks.items():
+                where = f"[data-block='{block.id}']" if path == "/blocks/" else "[data-action='block.blocked']"
+                rows = squash(" ".join(page.locator(f"tr{where}").all_inner_texts()))
+                assert squash(rows).count(fragment(_switch_text(case))) >= (2 if path == "/blocks/" else 1), (
+                    path, case)  # fmt: skip
+        for case, alert in w.alerts.items():
+            page.goto(f"/alerts/{alert.uid}/")
+            assert page.evaluate(INJECTED) == 0 and page.evaluate("window.__pwned") is None, case
+            assert fragment(_switch_text(case)) in squash(page.evaluate("document.body.innerText")), case
+        assert dialogs == []
 
 
 @pytest.mark.slow
