@@ -19,12 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
 
-from mamori.config.messages import pydantic_message
 from mamori.config.zones import SegmentIn, segments_of, zone_checks
 from mamori.model import Segment
-from mamori.reports.terminals_csv import CsvLayout, CsvProblem, encode_rows, fold
+from mamori.reports.terminals_csv import CsvLayout, CsvProblem, check_site_rows, encode_rows, fold
+from mamori.reports.terminals_csv import cell as csv_cell
 
 __all__ = ["ParsedSegments", "parse_segments", "segments_yaml", "write_segments"]
 
@@ -85,31 +84,17 @@ def parse_segments(data: bytes, *, source: str, encoding: str = "auto") -> Parse
     result.encoding, columns, header_row, records = _LAYOUT.read(data, source, encoding, result.problems)
     if result.problems:
         return result
-    raw: list[dict[str, Any]] = []
-    numbers: list[int] = []
-    valid: list[SegmentIn] = []
-    for number, row in records:
-        item = _item(row, columns)
-        raw.append(item)
-        numbers.append(number)
-        try:
-            valid.append(SegmentIn.model_validate(item))
-        except ValidationError as exc:
-            errors = exc.errors(include_url=False)
-            for error in errors:
-                key = str(error["loc"][0]) if error["loc"] else ""
-                if error["type"] == "too_short" and any(len(e["loc"]) > 1 and e["loc"][0] == key for e in errors):
-                    continue  # a list emptied by its own invalid items: the items' errors say it better
-                label = columns[key][1] if key in columns else _COLUMNS.get(key, (key, "", ()))[0]
-                result.problems.append(CsvProblem(source, number, label, pydantic_message(error, key)))
-
-    def problem(path: tuple[str | int, ...], message: str) -> None:
-        index = path[1] if len(path) > 1 and isinstance(path[1], int) else 0
-        key = str(path[2]) if len(path) > 2 else ""
-        label = columns[key][1] if key in columns else ""
-        result.problems.append(CsvProblem(source, numbers[index] if numbers else header_row, label, message))
-
-    zone_checks({"segments": raw}, problem)
+    valid = check_site_rows(
+        _LAYOUT,
+        (header_row, records),
+        columns,
+        source,
+        result.problems,
+        model=SegmentIn,
+        to_item=_item,
+        checks=zone_checks,
+        section="segments",
+    )
     if not result.problems:
         result.segments = list(segments_of(tuple(valid)))
     result.problems.sort(key=lambda p: p.row)
@@ -120,9 +105,7 @@ def _item(row: Sequence[str], columns: dict[str, tuple[int, str]]) -> dict[str, 
     """One row as the settings file's form of a segment (what is empty is left out)."""
 
     def cell(key: str) -> str:
-        index = columns.get(key, (-1, ""))[0]
-        value = row[index].strip() if 0 <= index < len(row) else ""
-        return value[1:] if value.startswith("'") and value[1:2] in ("=", "+", "-", "@") else value
+        return csv_cell(row, columns, key)
 
     item: dict[str, Any] = {"name": cell("name")}
     zone = cell("zone")

@@ -22,6 +22,7 @@ import io
 import unicodedata
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from mamori.config import normalize_ip, normalize_mac
 from mamori.storage import LedgerEntry
@@ -34,6 +35,8 @@ __all__ = [
     "CsvProblem",
     "ParsedTerminals",
     "ProposalRow",
+    "cell",
+    "check_site_rows",
     "decode_csv",
     "encode_rows",
     "fold",
@@ -246,6 +249,61 @@ class CsvLayout:
                     )
                 )
         return columns
+
+
+def cell(row: Sequence[str], columns: Mapping[str, tuple[int, str]], key: str) -> str:
+    """The cell of column ``key`` in ``row``, stripped, as written before our formula escaping ("" if absent)."""
+    index = columns.get(key, (-1, ""))[0]
+    return _unquoted(row[index].strip()) if 0 <= index < len(row) else ""
+
+
+def check_site_rows(
+    layout: CsvLayout,
+    rows: tuple[int, list[tuple[int, list[str]]]],
+    columns: dict[str, tuple[int, str]],
+    source: str,
+    problems: list[CsvProblem],
+    *,
+    model: Any,
+    to_item: Callable[[Sequence[str], dict[str, tuple[int, str]]], dict[str, Any]],
+    checks: Callable[[dict[str, Any], Callable[[tuple[str | int, ...], str], None]], None],
+    section: str,
+) -> list[Any]:
+    """Check a CSV of a site-file section (segments, vendors) row by row as the settings file would be: each row
+    turned into the section's item (``to_item``) and validated by its pydantic ``model``, then the whole section by
+    ``checks`` (duplicates, overlaps). Every problem goes to ``problems`` with its row and column as the file names
+    it; returns the valid items. ``rows``: the header's row number and the numbered records."""
+    from pydantic import ValidationError
+
+    from mamori.config.messages import pydantic_message
+
+    header_row, records = rows
+    raw: list[dict[str, Any]] = []
+    numbers: list[int] = []
+    valid: list[Any] = []
+    for number, row in records:
+        item = to_item(row, columns)
+        raw.append(item)
+        numbers.append(number)
+        try:
+            valid.append(model.model_validate(item))
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False)
+            for error in errors:
+                key = str(error["loc"][0]) if error["loc"] else ""
+                if error["type"] == "too_short" and any(len(e["loc"]) > 1 and e["loc"][0] == key for e in errors):
+                    continue  # a list emptied by its own invalid items: the items' errors say it better
+                label = columns[key][1] if key in columns else layout.columns.get(key, (key, "", ()))[0]
+                problems.append(CsvProblem(source, number, label, pydantic_message(error, key)))
+
+    def problem(path: tuple[str | int, ...], message: str) -> None:
+        index = path[1] if len(path) > 1 and isinstance(path[1], int) else 0
+        key = str(path[2]) if len(path) > 2 else ""
+        label = columns[key][1] if key in columns else ""
+        problems.append(CsvProblem(source, numbers[index] if numbers else header_row, label, message))
+
+    checks({section: raw}, problem)
+    return valid
 
 
 _LAYOUT = CsvLayout(_COLUMNS, ("system", "mac"), _LEDGER, "terminals")

@@ -22,12 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
 
-from mamori.config.messages import pydantic_message
 from mamori.config.vendors import VendorIn, vendor_checks, vendors_of
 from mamori.model import WEEKDAYS, Vendor, WorkPlan
-from mamori.reports.terminals_csv import CsvLayout, CsvProblem, encode_rows
+from mamori.reports.terminals_csv import CsvLayout, CsvProblem, check_site_rows, encode_rows
+from mamori.reports.terminals_csv import cell as csv_cell
 
 __all__ = ["ParsedVendors", "parse_vendors", "plan_item", "vendors_yaml", "write_vendors"]
 
@@ -82,28 +81,17 @@ def parse_vendors(data: bytes, *, source: str, encoding: str = "auto", time_zone
     result.encoding, columns, header_row, records = _LAYOUT.read(data, source, encoding, result.problems)
     if result.problems:
         return result
-    raw: list[dict[str, Any]] = []
-    numbers: list[int] = []
-    valid: list[VendorIn] = []
-    for number, row in records:
-        item = _item(row, columns)
-        raw.append(item)
-        numbers.append(number)
-        try:
-            valid.append(VendorIn.model_validate(item))
-        except ValidationError as exc:
-            for error in exc.errors(include_url=False):
-                key = str(error["loc"][0]) if error["loc"] else ""
-                label = columns[key][1] if key in columns else _COLUMNS.get(key, (key, "", ()))[0]
-                result.problems.append(CsvProblem(source, number, label, pydantic_message(error, key)))
-
-    def problem(path: tuple[str | int, ...], message: str) -> None:
-        index = path[1] if len(path) > 1 and isinstance(path[1], int) else 0
-        key = str(path[2]) if len(path) > 2 else ""
-        label = columns[key][1] if key in columns else ""
-        result.problems.append(CsvProblem(source, numbers[index] if numbers else header_row, label, message))
-
-    vendor_checks({"vendors": raw}, problem)
+    valid = check_site_rows(
+        _LAYOUT,
+        (header_row, records),
+        columns,
+        source,
+        result.problems,
+        model=VendorIn,
+        to_item=_item,
+        checks=vendor_checks,
+        section="vendors",
+    )
     if not result.problems:
         result.vendors = list(vendors_of(tuple(valid), time_zone))
     result.problems.sort(key=lambda p: p.row)
@@ -114,9 +102,7 @@ def _item(row: Sequence[str], columns: dict[str, tuple[int, str]]) -> dict[str, 
     """One row as the settings file's form of a vendor (what is empty is left out)."""
 
     def cell(key: str) -> str:
-        index = columns.get(key, (-1, ""))[0]
-        value = row[index].strip() if 0 <= index < len(row) else ""
-        return value[1:] if value.startswith("'") and value[1:2] in ("=", "+", "-", "@") else value
+        return csv_cell(row, columns, key)
 
     def listed(key: str, normalise: bool = True) -> list[str]:
         text = unicodedata.normalize("NFKC", cell(key)) if normalise else cell(key)
