@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -45,13 +47,27 @@ def _as_mamori(caps: str, *args: str, netns: str | None = None, env: dict[str, s
 
 
 @pytest.fixture
-def folder() -> Path:
+def folder() -> Iterator[Path]:
     path = Path("/tmp/i17-deploy-priv")
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(mode=0o755)
     os.chmod(path, 0o755)  # noqa: S103 - the service user must enter it (pytest's tmp folders are 0700)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    # The service user must reach this checkout's source and packages: a clone made in a `mktemp -d` folder, or under
+    # /root, sits below a folder only root may enter. Let others pass through (enter, not list) those folders for the
+    # test, as an installation under /opt or /usr/lib would allow, and put them back afterwards.
+    opened: list[tuple[Path, int]] = []
+    for place in (REPO, SITE):
+        for parent in (place, *place.parents):
+            mode = parent.stat().st_mode
+            if not mode & stat.S_IXOTH and all(parent != p for p, _ in opened):
+                opened.append((parent, mode))
+                os.chmod(parent, stat.S_IMODE(mode) | stat.S_IXOTH)
+    try:
+        yield path
+    finally:
+        for parent, mode in opened:
+            os.chmod(parent, stat.S_IMODE(mode))
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _env(folder: Path) -> dict[str, str]:
