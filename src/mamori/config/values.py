@@ -99,4 +99,6 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 class Strict(BaseModel):
     """Every settings section: unknown keys are errors, values are frozen once loaded."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    # defer_build: a section's validator is made the first time it is used, not at import; a site without e-mail,
+    # blocking or a central server never pays for those sections' schemas (docs/design.md §5, start-up).
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, defer_build=True)
