@@ -187,6 +187,18 @@ def test_check_reports_problems_and_accepts_good_files(site_file) -> None:
     assert "systems[0].servers[0].ip" in bad.stderr and "systems[0].ports[0]" in bad.stderr
 
 
+def test_check_lists_the_hosts_exempt_from_lateral_movement(site_file) -> None:
+    exempt = (
+        "exempt_hosts:\n"
+        "  - {name: 情シス管理端末, role: admin, ips: [10.2.0.10]}\n"
+        "  - {name: '=AV server', role: antivirus, computers: [AV01], accounts: [svc-av]}\n"
+    )
+    out = run_mamori("check", "--config", str(site_file(LAB_SITE + exempt))).stdout
+    assert "exempt from lateral-movement: 2" in out
+    assert "- 情シス管理端末 (admin): 10.2.0.10/32" in out
+    assert "- =AV server (antivirus): computer AV01, account svc-av" in out
+
+
 def test_analyze_stores_and_alerts_lists(lab_pcaps: Path, site_file, tmp_path: Path) -> None:
     site = site_file(LAB_SITE + f"storage: {{path: {tmp_path / 'm.db'}}}\n")
     printed = json_lines(

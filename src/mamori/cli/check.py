@@ -58,6 +58,19 @@ def check(config: Path) -> None:
             extra = f", proxies {', '.join(segment.proxies)}" if segment.proxies else ""
             extra += f", role {segment.role}" if segment.role else ""
             click.echo(f"  - {segment.name}: {segment.zone} {', '.join(segment.cidrs)}{extra}")
+    if site.exempt_hosts:
+        click.echo(
+            f"  横展開の除外 / exempt from lateral-movement: {len(site.exempt_hosts)} "
+            "（多数の機器へ接続しても警告しません / never reported for reaching many computers）"
+        )
+        for host in site.exempt_hosts:
+            what = [*host.networks, *(f"computer {c}" for c in host.computers)]
+            what += [f"account {a}" for a in host.accounts]
+            label = f"{one_line(host.name, 100)} " if host.name else ""
+            click.echo(f"  - {label}({host.role}): {one_line(', '.join(what), 400)}")
+    if site.vendors:
+        plans = sum(len(v.work_plans) for v in site.vendors)
+        click.echo(f"  保守業者 / vendors: {len(site.vendors)}, 作業計画 / work plans: {plans}")
     if site.backups:
         click.echo(f"  バックアップ / backups: {len(site.backups)}")
         for job in site.backups:
