@@ -15,8 +15,13 @@ from mamori.incidents import IncidentGrouper, IncidentRules
 from mamori.model import (
     ALERT_FIELDS,
     Alert,
+    CleartextLogin,
     Delivery,
+    DeviceSighting,
+    FlowCount,
     KnownPath,
+    KnownService,
+    MaintenanceSession,
     Severity,
 )
 from mamori.rules import SCHEMA_KEY, Details, RawDetails, catalogue, render
@@ -360,6 +365,38 @@ class Store:
         from mamori.storage.paths import KnownPathTable
 
         KnownPathTable(self).save(learning_started, paths, max_paths=max_paths)
+
+    # The alert writer's side tables (AlertStore): each kept by its own table module.
+
+    def save_services(self, services: Sequence[KnownService], *, max_services: int | None = None) -> None:
+        from mamori.storage.exposure import ExposureTable
+
+        ExposureTable(self).save_services(services, max_services=max_services)
+
+    def save_sessions(self, sessions: Sequence[MaintenanceSession], *, origin: str = "sensor") -> None:
+        from mamori.storage.maintenance import SessionTable
+
+        SessionTable(self).save(sessions, origin=origin)
+
+    def add_flows(self, flows: Sequence[FlowCount]) -> None:
+        from mamori.storage.flows import FlowTable
+
+        FlowTable(self).add(flows)
+
+    def prune_flows(self, now: float) -> int:
+        from mamori.storage.flows import FlowTable
+
+        return FlowTable(self).prune(now)
+
+    def save_devices(self, sightings: Sequence[DeviceSighting]) -> None:
+        from mamori.storage.assets import AssetTable
+
+        AssetTable(self).save(sightings)
+
+    def save_logins(self, logins: Sequence[CleartextLogin], *, origin: str = "sensor") -> None:
+        from mamori.storage.lan import CleartextLoginTable
+
+        CleartextLoginTable(self).save(logins, origin=origin)
 
     def close(self) -> None:
         from django.db import connections

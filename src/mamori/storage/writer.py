@@ -74,6 +74,24 @@ class AlertStore(Protocol):
     ) -> None:
         """Merge known paths into the store, keeping at most ``max_paths`` (the most recently seen)."""
 
+    def save_services(self, services: Sequence[KnownService], *, max_services: int | None = None) -> None:
+        """Merge the services seen answering (the exposure rule's table), keeping at most ``max_services``."""
+
+    def save_sessions(self, sessions: Sequence[MaintenanceSession], *, origin: str = "sensor") -> None:
+        """Insert or update remote-maintenance sessions (by key)."""
+
+    def add_flows(self, flows: Sequence[FlowCount]) -> None:
+        """Add hourly counts of flows between segments (summed with what the hour already has)."""
+
+    def prune_flows(self, now: float) -> int:
+        """Forget flow counts older than the kept period; returns how many rows went."""
+
+    def save_devices(self, sightings: Sequence[DeviceSighting]) -> None:
+        """Merge the devices seen on the wire into the asset ledger."""
+
+    def save_logins(self, logins: Sequence[CleartextLogin], *, origin: str = "sensor") -> None:
+        """Record logins seen in clear text (the password only as a salted tag)."""
+
     def close(self) -> None: ...
 
 
@@ -169,6 +187,7 @@ class AlertWriter:
         self._pending: dict[str, Alert] = {}
         self._health: tuple[SensorHealth, ...] = ()
         self.last_error: str | None = None
+        self._errors: list[str] = []  # this round's failed writes
         self.written = 0
         self._thread = threading.Thread(target=self._run, name="mamori-alert-writer", daemon=True)
         self._thread.start()
@@ -252,19 +271,31 @@ class AlertWriter:
         self._put(None)
         self._thread.join(timeout)
 
+    def _failed(self, exc: StorageError) -> None:
+        """A write that will be tried again: logged, and ``last_error`` until a whole round succeeds."""
+        log.error("%s (will retry)", exc)
+        self._errors.append(str(exc))
+
     def _write(self) -> None:
+        self._errors = []
+        try:
+            self._write_all()
+        finally:
+            self.last_error = self._errors[0] if self._errors else None
+
+    def _write_all(self) -> None:
         if self._health:
             try:
                 self.store.record_health(self._health)
                 self._health = ()
             except StorageError as exc:
-                log.error("%s (will retry)", exc)
+                self._failed(exc)
         if self._deliveries:
             try:
                 self.store.record_deliveries(self._deliveries)
                 self._deliveries = []
             except StorageError as exc:
-                log.error("%s (will retry)", exc)
+                self._failed(exc)
                 del self._deliveries[:-10_000]  # bounded: keep the newest records while the store is away
         if self._paths:
             self._write_paths()
@@ -275,12 +306,10 @@ class AlertWriter:
         try:
             self.store.upsert_alerts(batch, origin=self.origin)
         except StorageError as exc:
-            self.last_error = str(exc)
-            log.error("%s (will retry)", exc)
+            self._failed(exc)
             return
         self.written += len(batch)
         self._pending.clear()
-        self.last_error = None
 
     def _write_paths(self) -> None:
         while self._paths:
@@ -288,7 +317,7 @@ class AlertWriter:
             try:
                 self.store.save_paths(job.learning_started, job.paths, max_paths=job.max_paths)
             except StorageError as exc:
-                log.error("%s (will retry)", exc)
+                self._failed(exc)
                 del self._paths[:-100]  # bounded while the store is away: the newest saves are kept
                 return
             self._paths.pop(0)
@@ -306,50 +335,40 @@ class AlertWriter:
             self._write_logins()
 
     def _write_services(self) -> None:
-        from mamori.storage.exposure import ExposureTable
-
-        table = ExposureTable(self.store)  # type: ignore[arg-type]  # a database store (see the sensor)
         while self._services:
             job = self._services[0]
             try:
-                table.save_services(job.services, max_services=job.max_services)
+                self.store.save_services(job.services, max_services=job.max_services)
             except StorageError as exc:
-                log.error("%s (will retry)", exc)
+                self._failed(exc)
                 del self._services[:-100]  # bounded while the store is away: the newest saves are kept
                 return
             self._services.pop(0)
 
     def _write_sessions(self) -> None:
-        from mamori.storage.maintenance import SessionTable
-
         try:
-            SessionTable(self.store).save(list(self._sessions.values()), origin=self.origin)  # type: ignore[arg-type]
+            self.store.save_sessions(list(self._sessions.values()), origin=self.origin)
         except StorageError as exc:
-            log.error("%s (will retry)", exc)
+            self._failed(exc)
             return
         self._sessions.clear()
 
     def _write_flows(self) -> None:
-        from mamori.storage.flows import FlowTable
-
-        table = FlowTable(self.store)  # type: ignore[arg-type]
         try:
-            table.add(self._flows)
+            self.store.add_flows(self._flows)
             self._flows = []
             if self.clock.monotonic() >= self._next_prune:
                 self._next_prune = self.clock.monotonic() + _PRUNE_EVERY
-                table.prune(self.clock.now())
+                self.store.prune_flows(self.clock.now())
         except StorageError as exc:
-            log.error("%s (will retry)", exc)
+            self._failed(exc)
             del self._flows[:-100_000]  # bounded while the store is away: the newest counts are kept
 
     def _write_devices(self) -> None:
-        from mamori.storage.assets import AssetTable
-
         try:
-            AssetTable(self.store).save(list(self._devices.values()))  # type: ignore[arg-type]
+            self.store.save_devices(list(self._devices.values()))
         except StorageError as exc:
-            log.error("%s (will retry)", exc)
+            self._failed(exc)
             if len(self._devices) > 100_000:  # bounded while the store is away: the newest sightings are kept
                 for mac in list(self._devices)[: len(self._devices) - 100_000]:
                     del self._devices[mac]
@@ -357,12 +376,10 @@ class AlertWriter:
         self._devices.clear()
 
     def _write_logins(self) -> None:
-        from mamori.storage.lan import CleartextLoginTable
-
         try:
-            CleartextLoginTable(self.store).save(self._logins, origin=self.origin)  # type: ignore[arg-type]
+            self.store.save_logins(self._logins, origin=self.origin)
         except StorageError as exc:
-            log.error("%s (will retry)", exc)
+            self._failed(exc)
             del self._logins[:-10_000]  # bounded while the store is away: the newest are kept
             return
         self._logins = []

@@ -7,7 +7,16 @@ import threading
 from collections.abc import Iterable, Sequence
 
 from mamori.errors import StorageError
-from mamori.model import Alert, Delivery, KnownPath
+from mamori.model import (
+    Alert,
+    CleartextLogin,
+    Delivery,
+    DeviceSighting,
+    FlowCount,
+    KnownPath,
+    KnownService,
+    MaintenanceSession,
+)
 from mamori.storage.writer import SensorHealth
 from mamori.testing.paths import MemoryPaths
 
@@ -25,6 +34,13 @@ class MemoryStore:
         self.health: dict[str, SensorHealth] = {}
         self.deliveries: list[Delivery] = []
         self.paths = MemoryPaths()
+        # The side tables, as the database keeps them: services by (host, proto, port), sessions by uid, flows summed
+        # per (hour, segments, proto, port, forbidden), devices by MAC, cleartext logins appended.
+        self.services: dict[tuple[str, str, int], KnownService] = {}
+        self.sessions: dict[str, MaintenanceSession] = {}
+        self.flows: dict[tuple[float, str, str, str, int, bool], FlowCount] = {}
+        self.devices: dict[str, DeviceSighting] = {}
+        self.logins: list[CleartextLogin] = []
         self.writes = 0  # successful calls of upsert_alerts
         self.down = False
         self.closed = 0
@@ -83,6 +99,62 @@ class MemoryStore:
             if max_paths is not None and len(self.paths.paths) > max_paths:
                 keep = sorted(self.paths.paths.items(), key=lambda kv: kv[1].last_seen)[-max_paths:]
                 self.paths.paths = dict(keep)
+
+    def save_services(self, services: Sequence[KnownService], *, max_services: int | None = None) -> None:
+        with self._lock:
+            self._check("services")
+            for svc in services:
+                key = (svc.host, svc.proto, svc.port)
+                old = self.services.get(key)
+                first = min(svc.first_seen, old.first_seen) if old is not None else svc.first_seen
+                self.services[key] = svc._replace(first_seen=first)
+            if max_services is not None and len(self.services) > max_services:
+                keep = sorted(self.services.items(), key=lambda kv: kv[1].last_seen)[-max_services:]
+                self.services = dict(keep)
+
+    def save_sessions(self, sessions: Sequence[MaintenanceSession], *, origin: str = "sensor") -> None:
+        with self._lock:
+            self._check("remote-maintenance sessions")
+            self.sessions.update((s.uid, s) for s in sessions)
+
+    def add_flows(self, flows: Sequence[FlowCount]) -> None:
+        with self._lock:
+            self._check("flow counts")
+            for flow in flows:
+                key = (flow.hour, flow.src_segment, flow.dst_segment, flow.proto, flow.port, flow.forbidden)
+                old = self.flows.get(key)
+                self.flows[key] = (
+                    flow
+                    if old is None
+                    else flow._replace(
+                        connections=old.connections + flow.connections,
+                        blocked=old.blocked + flow.blocked,
+                        new=old.new + flow.new,
+                    )
+                )
+
+    def prune_flows(self, now: float) -> int:
+        return 0  # a test's flows are never old enough to go
+
+    def save_devices(self, sightings: Sequence[DeviceSighting]) -> None:
+        with self._lock:
+            self._check("devices")
+            for seen in sightings:
+                old = self.devices.get(seen.mac)
+                self.devices[seen.mac] = (
+                    seen
+                    if old is None
+                    else seen._replace(
+                        ips=tuple(dict.fromkeys((*old.ips, *seen.ips))),
+                        first_seen=min(old.first_seen, seen.first_seen),
+                        services=tuple(dict.fromkeys((*old.services, *seen.services))),
+                    )
+                )
+
+    def save_logins(self, logins: Sequence[CleartextLogin], *, origin: str = "sensor") -> None:
+        with self._lock:
+            self._check("cleartext logins")
+            self.logins.extend(logins)
 
     def close(self) -> None:
         self.closed += 1

@@ -3,7 +3,17 @@ outage that loses nothing, flush and close. Nothing sleeps (the writer on the SQ
 
 from __future__ import annotations
 
-from mamori.model import Alert, Delivery, KnownPath, Severity
+from mamori.model import (
+    Alert,
+    CleartextLogin,
+    Delivery,
+    DeviceSighting,
+    FlowCount,
+    KnownPath,
+    KnownService,
+    MaintenanceSession,
+    Severity,
+)
 from mamori.storage import AlertWriter, SensorHealth
 from mamori.testing import FakeClock, MemoryStore
 
@@ -74,3 +84,37 @@ def test_flush_writes_at_once_and_close_writes_the_rest() -> None:
     writer.submit([alert(count=2)])
     writer.close()
     assert store.alerts["a1"].count == 2 and store.closed == 1
+
+
+def test_the_side_tables_go_through_the_store_protocol_and_survive_an_outage() -> None:
+    """Services, remote-maintenance sessions, flow counts, devices and cleartext logins reach any AlertStore (here
+    the memory store, as in the sensor's tests) and wait, not lost, while it is down."""
+    clock, store = FakeClock(T0), MemoryStore()
+    writer = AlertWriter(store, interval=1.0, clock=clock)
+    store.down = True
+    service = KnownService("10.0.0.5", "tcp", 445, T0, T0 + 5, "10.0.0.9")
+    session = MaintenanceSession("s1", "ベンダーA", "192.0.2.7", T0, T0 + 60, targets=("10.0.0.5",), ports=(3389,))
+    flow = FlowCount(T0 - T0 % 3600, "事務系", "電子カルテ", "tcp", 3389, True, 2)
+    device = DeviceSighting("02:00:00:00:00:01", ("10.0.0.9",), T0, T0 + 1)
+    login = CleartextLogin(T0, "ftp", "10.0.0.9", "10.0.0.5", 21, "<admin>", "tag")
+    writer.submit_services([service])
+    writer.submit_sessions([session])
+    writer.submit_flows([flow, flow])
+    writer.submit_devices([device])
+    writer.submit_logins([login])
+    clock.advance(1.0)
+    assert writer.settle()
+    assert writer.last_error is not None and "it is down" in writer.last_error
+    assert not (store.services or store.sessions or store.flows or store.devices or store.logins)
+    store.down = False
+    # the device book's newest sighting of a MAC carries everything seen since it began
+    writer.submit_devices([device._replace(ips=("10.0.0.9", "10.0.0.10"), last_seen=T0 + 9)])
+    clock.advance(1.0)
+    assert writer.settle()
+    assert writer.last_error is None
+    assert list(store.services.values()) == [service]
+    assert store.sessions == {"s1": session}
+    assert [f.connections for f in store.flows.values()] == [4]  # the two counts of one hour summed
+    assert store.devices["02:00:00:00:00:01"].ips == ("10.0.0.9", "10.0.0.10")
+    assert store.devices["02:00:00:00:00:01"].last_seen == T0 + 9
+    assert store.logins == [login]
