@@ -31,3 +31,12 @@ def site_file(tmp_path: Path):
         return path
 
     return write
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium through Playwright, one per test module (tests/integration/browser.py)."""
+    from tests.integration.browser import chromium
+
+    with chromium() as running:
+        yield running

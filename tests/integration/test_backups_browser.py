@@ -12,20 +12,16 @@ from typing import Any
 
 import pytest
 
+from tests.integration.browser import open_page
 from tests.integration.conftest import run_mamori
 from tests.integration.dashboard import Dashboard, add_user, start_dashboard
 from tests.integration.test_web_browser import (
     ADMIN,
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    SCREENSHOTS,
     VIEWER,
     login,
     open_menu,
     shot,
 )
-
-sync_api = pytest.importorskip("playwright.sync_api")
 
 DAY = 86400.0
 
@@ -66,21 +62,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
 def page_for(browser: Any, dashboard: Dashboard) -> Any:
-    context = browser.new_context(
-        base_url=dashboard.base, locale="ja-JP", timezone_id="Asia/Tokyo", viewport={"width": 1280, "height": 900}
-    )
-    context.set_default_timeout(15_000)
-    return context.new_page()
+    return open_page(browser, dashboard.base)
 
 
 def test_the_backups_page_shows_each_jobs_state_and_records_a_restore_test(browser: Any, site: Dashboard) -> None:

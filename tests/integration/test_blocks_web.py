@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,15 +18,12 @@ from mamori.config import SnmpPortAction, load_settings
 from mamori.model import Alert, Severity
 from mamori.runtime.blocking import block_alert
 from mamori.testing import FakeClock
+from tests.integration.browser import SCREENSHOTS, log_in, open_page, playwright_api
 from tests.integration.dashboard import Dashboard, add_user, demo_site, start_dashboard
 from tests.integration.snmp_agent import Agent, admin_status, simulated_switch
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api")
+playwright_api()
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 ADMIN = ("kanri", "Kanri-pass-2026!")
 VIEWER = ("etsuran", "Etsuran-pass-2026!")
 HOSTILE_MAC = "02:4b:00:00:00:aa"  # on Gi1/0/11, whose description is a script tag and a spreadsheet formula
@@ -62,21 +58,12 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Dashboard,
 
 
 def _page(browser: Any, base: str, locale: str) -> Any:
-    context = browser.new_context(base_url=base, locale=locale, timezone_id="Asia/Tokyo",
-                                  viewport={"width": 1400, "height": 900})  # fmt: skip
-    context.set_default_timeout(15_000)
-    return context.new_page()
+    return open_page(browser, base, locale=locale, viewport={"width": 1400, "height": 900})
 
 
-def _login(page: Any, account: tuple[str, str]) -> None:
-    page.goto("/login/")
-    page.fill("input[name=username]", account[0])
-    page.fill("input[name=password]", account[1])
-    page.click("form[action='/login/'] button[type=submit]")
-    page.wait_for_load_state()
-
-
-def test_blocked_devices_page_and_one_click_release(setup: tuple[Dashboard, BlockManager, Agent, Any]) -> None:
+def test_blocked_devices_page_and_one_click_release(
+    setup: tuple[Dashboard, BlockManager, Agent, Any], browser: Any
+) -> None:
     server, manager, agent, writer = setup
     action = SnmpPortAction(name="shut-port", type="snmp-port")
     alert = Alert(uid="f" * 32, rule="unregistered-terminal", key=HOSTILE_MAC, severity=Severity.HIGH,
@@ -84,72 +71,68 @@ def test_blocked_devices_page_and_one_click_release(setup: tuple[Dashboard, Bloc
     record = manager.block_port(alert, action)
     assert record.state == "active", record
     assert admin_status(agent, 11) == 2
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
-        viewer = _page(browser, server.base, "ja-JP")
-        _login(viewer, VIEWER)
-        viewer.goto("/blocks/")
-        assert viewer.locator("[data-test=release]").count() == 0  # a viewer sees, but cannot release
-        page = _page(browser, server.base, "ja-JP")
-        dialogs: list[str] = []
-        page.on("dialog", lambda d: (dialogs.append(d.message), d.accept()))
-        _login(page, ADMIN)
-        page.goto("/blocks/")
-        row = page.locator(f"tr[data-block='{record.id}']")
-        assert row.count() == 1
-        text = row.inner_text()
-        assert "遮断中" in text and "Gi1/0/11" in text
-        assert "<script>alert('x')</script>=cmd|' /C calc'!A0" in text  # shown as text, never run
-        assert page.locator("script:text('alert')").count() == 0
-        page.screenshot(path=str(SCREENSHOTS / "blocked-ja.png"), full_page=True)
-        page.click(f"tr[data-block='{record.id}'] [data-test=release]")
-        page.wait_for_load_state()
-        assert dialogs and "解除" in dialogs[0]
-        assert "解除を依頼済み" in page.locator(f"tr[data-block='{record.id}']").inner_text()
-        # The sensor's timer tick carries the request out (on a thread of its own, as in the sensor: Playwright's
-        # event loop runs in this one).
-        tick = threading.Thread(target=manager.check)
-        tick.start()
-        tick.join(30)
-        assert admin_status(agent, 11) == 1
-        page.goto("/blocks/")
-        assert page.locator("[data-test=none-blocked]").count() == 1
-        history = page.locator("[data-test=blocks-history]").inner_text()
-        assert "解除済み" in history and ADMIN[0] in history
-        page.screenshot(path=str(SCREENSHOTS / "blocked-released-ja.png"), full_page=True)
-        # The audit page: the block the sensor made, the administrator's request, the sensor's release.
-        page.goto("/admin/audit/")
-        made = page.locator("tr[data-action='block.blocked']")
-        assert made.count() == 1
-        text = made.inner_text()
-        assert "センサー（mamori watch）" in text and "機器を遮断" in text and HOSTILE_MAC in text
-        assert "Gi1/0/11" in text and "<script>alert('x')</script>=cmd|' /C calc'!A0" in text  # as text
-        assert page.locator("main script").count() == 0
-        requested = page.locator("tr[data-action='block.release']").inner_text()
-        assert ADMIN[0] in requested and "遮断の解除を依頼" in requested
-        released = page.locator("tr[data-action='block.released']").inner_text()
-        assert "遮断を解除" in released and f"requested by: {ADMIN[0]}" in released
-        page.screenshot(path=str(SCREENSHOTS / "audit-blocks-ja.png"), full_page=True)
-        english = _page(browser, server.base, "en-US")
-        _login(english, ADMIN)
-        english.goto("/blocks/")
-        english.click("[data-test=lang-en]")
-        english.wait_for_load_state()
-        assert english.locator("h1").inner_text() == "Blocked devices"
-        assert "released" in english.locator("[data-test=blocks-history]").inner_text()
-        english.screenshot(path=str(SCREENSHOTS / "blocked-en.png"), full_page=True)
-        english.goto("/admin/audit/")
-        made_en = english.locator("tr[data-action='block.blocked']").inner_text()
-        assert "Sensor (mamori watch)" in made_en and "Device blocked" in made_en
-        assert "Block released" in english.locator("tr[data-action='block.released']").inner_text()
-        english.screenshot(path=str(SCREENSHOTS / "audit-blocks-en.png"), full_page=True)
-        # The device-blocked alert the sensor raised is on the alert page, its port as the switch named it.
-        writer.flush()
-        uid = block_alert(BlockEvent(record, "blocked"), 0.0)
-        assert uid is not None
-        english.goto(f"/alerts/{uid.uid}/")  # the administrator chose English above: the account's language now
-        shown = english.locator("main").inner_text()
-        assert "Device blocked" in shown and "was released" in shown and "Gi1/0/11" in shown
-        assert "<script>alert('x')</script>=cmd|' /C calc'!A0" in shown and english.locator("main script").count() == 0
-        browser.close()
+    viewer = _page(browser, server.base, "ja-JP")
+    log_in(viewer, VIEWER)
+    viewer.goto("/blocks/")
+    assert viewer.locator("[data-test=release]").count() == 0  # a viewer sees, but cannot release
+    page = _page(browser, server.base, "ja-JP")
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.accept()))
+    log_in(page, ADMIN)
+    page.goto("/blocks/")
+    row = page.locator(f"tr[data-block='{record.id}']")
+    assert row.count() == 1
+    text = row.inner_text()
+    assert "遮断中" in text and "Gi1/0/11" in text
+    assert "<script>alert('x')</script>=cmd|' /C calc'!A0" in text  # shown as text, never run
+    assert page.locator("script:text('alert')").count() == 0
+    page.screenshot(path=str(SCREENSHOTS / "blocked-ja.png"), full_page=True)
+    page.click(f"tr[data-block='{record.id}'] [data-test=release]")
+    page.wait_for_load_state()
+    assert dialogs and "解除" in dialogs[0]
+    assert "解除を依頼済み" in page.locator(f"tr[data-block='{record.id}']").inner_text()
+    # The sensor's timer tick carries the request out (on a thread of its own, as in the sensor: Playwright's
+    # event loop runs in this one).
+    tick = threading.Thread(target=manager.check)
+    tick.start()
+    tick.join(30)
+    assert admin_status(agent, 11) == 1
+    page.goto("/blocks/")
+    assert page.locator("[data-test=none-blocked]").count() == 1
+    history = page.locator("[data-test=blocks-history]").inner_text()
+    assert "解除済み" in history and ADMIN[0] in history
+    page.screenshot(path=str(SCREENSHOTS / "blocked-released-ja.png"), full_page=True)
+    # The audit page: the block the sensor made, the administrator's request, the sensor's release.
+    page.goto("/admin/audit/")
+    made = page.locator("tr[data-action='block.blocked']")
+    assert made.count() == 1
+    text = made.inner_text()
+    assert "センサー（mamori watch）" in text and "機器を遮断" in text and HOSTILE_MAC in text
+    assert "Gi1/0/11" in text and "<script>alert('x')</script>=cmd|' /C calc'!A0" in text  # as text
+    assert page.locator("main script").count() == 0
+    requested = page.locator("tr[data-action='block.release']").inner_text()
+    assert ADMIN[0] in requested and "遮断の解除を依頼" in requested
+    released = page.locator("tr[data-action='block.released']").inner_text()
+    assert "遮断を解除" in released and f"requested by: {ADMIN[0]}" in released
+    page.screenshot(path=str(SCREENSHOTS / "audit-blocks-ja.png"), full_page=True)
+    english = _page(browser, server.base, "en-US")
+    log_in(english, ADMIN)
+    english.goto("/blocks/")
+    english.click("[data-test=lang-en]")
+    english.wait_for_load_state()
+    assert english.locator("h1").inner_text() == "Blocked devices"
+    assert "released" in english.locator("[data-test=blocks-history]").inner_text()
+    english.screenshot(path=str(SCREENSHOTS / "blocked-en.png"), full_page=True)
+    english.goto("/admin/audit/")
+    made_en = english.locator("tr[data-action='block.blocked']").inner_text()
+    assert "Sensor (mamori watch)" in made_en and "Device blocked" in made_en
+    assert "Block released" in english.locator("tr[data-action='block.released']").inner_text()
+    english.screenshot(path=str(SCREENSHOTS / "audit-blocks-en.png"), full_page=True)
+    # The device-blocked alert the sensor raised is on the alert page, its port as the switch named it.
+    writer.flush()
+    uid = block_alert(BlockEvent(record, "blocked"), 0.0)
+    assert uid is not None
+    english.goto(f"/alerts/{uid.uid}/")  # the administrator chose English above: the account's language now
+    shown = english.locator("main").inner_text()
+    assert "Device blocked" in shown and "was released" in shown and "Gi1/0/11" in shown
+    assert "<script>alert('x')</script>=cmd|' /C calc'!A0" in shown and english.locator("main script").count() == 0

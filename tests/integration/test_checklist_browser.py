@@ -20,14 +20,12 @@ from typing import Any
 
 import pytest
 
+from tests.integration.browser import open_page
 from tests.integration.conftest import run_mamori
 from tests.integration.dashboard import Dashboard, add_user, demo_site, start_dashboard
 from tests.integration.test_web_browser import (
     ADMIN,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     CSP_WATCH,
-    SCREENSHOTS,
     VENDOR_MAC,
     VIEWER,
     login,
@@ -35,7 +33,6 @@ from tests.integration.test_web_browser import (
     shot,
 )
 
-sync_api = pytest.importorskip("playwright.sync_api")
 openpyxl = pytest.importorskip("openpyxl")
 
 DAY = 86400.0
@@ -75,25 +72,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
 def page_for(browser: Any, dashboard: Dashboard, *, account: tuple[str, str] = ADMIN) -> Any:
-    context = browser.new_context(
-        base_url=dashboard.base,
-        locale="ja-JP",
-        timezone_id="Asia/Tokyo",
-        viewport={"width": 1280, "height": 900},
-        accept_downloads=True,
-    )
-    context.set_default_timeout(15_000)
-    page = context.new_page()
+    page = open_page(browser, dashboard.base, accept_downloads=True)
     login(page, account)
     return page
 

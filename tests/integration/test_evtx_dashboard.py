@@ -11,13 +11,11 @@ from typing import Any
 
 import pytest
 
+from tests.integration.browser import log_in, open_page, playwright_api
 from tests.integration.conftest import run_mamori
 from tests.integration.dashboard import Dashboard, add_user, start_dashboard
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api")
+playwright_api()
 
 ADMIN = ("kanri", "Kanri-pass-2026!")
 
@@ -43,28 +41,19 @@ def dashboard(tmp_path: Path, cut_log: Path, shared_data: Path) -> Iterator[Dash
     server.stop()
 
 
-def test_the_overview_shows_where_a_cut_evtx_file_stops(dashboard: Dashboard, cut_log: Path) -> None:
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
-        try:
-            context = browser.new_context(base_url=dashboard.base, locale="ja-JP", timezone_id="Asia/Tokyo")
-            page: Any = context.new_page()
-            page.goto("/login/")
-            page.fill("input[name=username]", ADMIN[0])
-            page.fill("input[name=password]", ADMIN[1])
-            page.click("form[action='/login/'] button[type=submit]")
-            page.wait_for_url(dashboard.base + "/")
-            section = page.locator("section", has_text="センサーとログ収集")
-            table = section.locator("table")
-            row = table.locator("tbody tr", has_text=str(cut_log))
-            assert row.count() == 1, section.inner_text()
-            text = row.inner_text()
-            assert "evtx" in text
-            assert "ファイルが途中で終わっています: 70,000 バイトで切れています" in text
-            assert "読めたレコードは 104 件です" in text
-            assert "the file ends early: it stops at byte 70,000 of 200,704" in text
-            whole = table.locator("tbody tr", has_text="smb-password-guessing-security.evtx")
-            assert whole.count() == 1 and "ends early" not in whole.inner_text()
-            context.close()
-        finally:
-            browser.close()
+def test_the_overview_shows_where_a_cut_evtx_file_stops(dashboard: Dashboard, cut_log: Path, browser: Any) -> None:
+    page: Any = open_page(browser, dashboard.base)
+    log_in(page, ADMIN)
+    page.wait_for_url(dashboard.base + "/")
+    section = page.locator("section", has_text="センサーとログ収集")
+    table = section.locator("table")
+    row = table.locator("tbody tr", has_text=str(cut_log))
+    assert row.count() == 1, section.inner_text()
+    text = row.inner_text()
+    assert "evtx" in text
+    assert "ファイルが途中で終わっています: 70,000 バイトで切れています" in text
+    assert "読めたレコードは 104 件です" in text
+    assert "the file ends early: it stops at byte 70,000 of 200,704" in text
+    whole = table.locator("tbody tr", has_text="smb-password-guessing-security.evtx")
+    assert whole.count() == 1 and "ends early" not in whole.inner_text()
+    page.context.close()

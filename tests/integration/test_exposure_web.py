@@ -18,22 +18,18 @@ from typing import Any
 
 import pytest
 
+from tests.integration.browser import SCREENSHOTS, log_in, open_page, playwright_api
 from tests.integration.dashboard import Dashboard, add_user, start_dashboard
 from tests.integration.test_exposure_netns import LISTENER
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
 if os.geteuid() != 0 or shutil.which("nmap") is None:  # pragma: no cover - CI runs as root with nmap
     if os.environ.get("CI") == "true":
         raise RuntimeError("needs root and nmap")
     pytest.skip("needs root and nmap", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api")
+playwright_api()
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 ADMIN = ("kanri", "Kanri-pass-2026!")
 NS = "i12xweb"
 MAMORI = str(Path(sys.executable).with_name("mamori"))
@@ -94,22 +90,11 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
 
 
 @pytest.fixture
-def page(dashboard: Dashboard) -> Iterator[Any]:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(
-            base_url=dashboard.base, locale="ja-JP", timezone_id="Asia/Tokyo", viewport={"width": 1280, "height": 900}
-        )
-        context.set_default_timeout(15_000)
-        page = context.new_page()
-        page.goto("/login/")
-        page.fill("input[name=username]", ADMIN[0])
-        page.fill("input[name=password]", ADMIN[1])
-        page.click("form[action='/login/'] button[type=submit]")
-        page.wait_for_load_state()
-        yield page
-        browser.close()
+def page(dashboard: Dashboard, browser: Any) -> Iterator[Any]:
+    page = open_page(browser, dashboard.base)
+    log_in(page, ADMIN)
+    yield page
+    page.context.close()
 
 
 def shot(page: Any, name: str) -> None:

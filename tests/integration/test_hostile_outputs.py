@@ -333,25 +333,15 @@ INJECTED = "document.querySelectorAll('main img, main admin, main script, main a
 def admin_page(base: str) -> Iterator[tuple[Any, list[str]]]:
     """Debian's chromium, logged in to the dashboard at ``base`` as the administrator, in Japanese; yields the page
     and the dialogs it opened (a script that ran would open one)."""
-    from tests.integration.test_web_browser import CHROMIUM, CHROMIUM_ARGS
+    from tests.integration.browser import chromium, log_in, open_page
 
-    if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is not installed")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_context(base_url=base, locale="ja-JP").new_page()
-            dialogs: list[str] = []
-            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-            page.goto("/login/")
-            page.fill("input[name=username]", ADMIN[0])
-            page.fill("input[name=password]", ADMIN[1])
-            page.click("form[action='/login/'] button[type=submit]")
-            page.wait_for_url(f"{base}/")
-            yield page, dialogs
-        finally:
-            browser.close()
+    with chromium() as browser:
+        page = open_page(browser, base)
+        dialogs: list[str] = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        log_in(page, ADMIN)
+        page.wait_for_url(f"{base}/")
+        yield page, dialogs
 
 
 def _html(request: pytest.FixtureRequest) -> dict[str, str]:

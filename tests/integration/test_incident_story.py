@@ -24,6 +24,7 @@ from mamori.model import ACK, SYN
 from mamori.testing.evtx_writer import write_evtx
 from mamori.testing.pcapbuilder import PcapWriter, eth, ipv4, tcp
 from mamori.testing.winevents import CATERING_SERVER, VENDOR_IP, clear_every_log, osaka_chain
+from tests.integration.browser import open_page
 from tests.integration.conftest import json_lines, run_mamori
 from tests.integration.dashboard import Dashboard, add_user, start_dashboard
 from tests.integration.test_syslog import Collect, free_port, wait_for
@@ -175,25 +176,8 @@ def dashboard(story: Story) -> Iterator[Dashboard]:
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from tests.integration.test_web_browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, sync_api
-
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
 def _page(browser: Any, dashboard: Dashboard) -> Any:
-    context = browser.new_context(
-        base_url=dashboard.base, locale="ja-JP", timezone_id="Asia/Tokyo", viewport={"width": 1280, "height": 900}
-    )
-    context.set_default_timeout(15_000)
-    return context.new_page()
+    return open_page(browser, dashboard.base)
 
 
 def _timeline(page: Any) -> list[dict[str, str]]:

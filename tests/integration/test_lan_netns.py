@@ -23,7 +23,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,7 +31,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import MAMORI, json_lines, run_mamori
+from tests.integration.conftest import json_lines, run_mamori
+from tests.integration.netns_lab import sensor_watching
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
 
@@ -189,39 +189,9 @@ def settings(lan: Lan) -> Path:
 
 @contextmanager
 def watching(lan: Lan, config: Path) -> Iterator[list[str]]:
-    """`mamori watch` on the mirror, from start to a clean SIGTERM stop; yields its log lines."""
-    proc = subprocess.Popen(
-        ["ip", "netns", "exec", lan.sensor, MAMORI, "watch", "--config", str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines: list[str] = []
-    ready = threading.Event()
-
-    def read() -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            lines.append(line)
-            if "capturing on mirror" in line:
-                ready.set()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        if not ready.wait(30):
-            proc.kill()
-            raise AssertionError("the sensor did not start:\n" + "".join(lines))
+    """`mamori watch` on the mirror, from start to a SIGTERM stop; yields its log lines."""
+    with sensor_watching(lan.sensor, config, settle=2.0, clean_exit=False) as lines:
         yield lines
-        time.sleep(2.0)  # the sensor hands alerts to the store about once a second
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        reader.join(5)
 
 
 @contextmanager

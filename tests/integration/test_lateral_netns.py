@@ -17,7 +17,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +25,9 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import run_mamori
+from tests.integration.netns_lab import RoutedHost, routed_lab
 from tests.integration.test_syslog import Collect, free_port, wait_for
-from tests.integration.test_zones_netns import _ip, _listener, kernel_log, router_log, watching, zone_alerts
+from tests.integration.test_zones_netns import kernel_log, router_log, watching, zone_alerts
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
 __all__ = ["kernel_log"]  # the fixture, used by name
@@ -106,47 +106,9 @@ def _ruleset(log: str) -> str:
 def network() -> Iterator[Network]:
     tag = str(os.getpid() % 100000)
     net = Network(tag, f"i11lr{tag}", f"i11lm{tag}")
-    namespaces = [net.router, net.sensor, *(net.ns(h[0]) for h in HOSTS)]
-    listeners: list[subprocess.Popen[bytes]] = []
-    try:
-        for ns in namespaces:
-            _ip("netns", "add", ns)
-            _ip("-n", ns, "link", "set", "lo", "up")
-            net.run(ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")
-        net.run(net.router, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-        _ip("link", "add", "mir", "netns", net.router, "type", "veth", "peer", "name", "mirror", "netns", net.sensor)
-        _ip("-n", net.router, "link", "set", "mir", "up")
-        _ip("-n", net.sensor, "link", "set", "mirror", "up")
-        for name, rif, gateway, addresses, ports in HOSTS:
-            host = net.ns(name)
-            _ip("link", "add", rif, "netns", net.router, "type", "veth", "peer", "name", "eth0", "netns", host)
-            _ip("-n", net.router, "addr", "add", f"{gateway}/24", "dev", rif)
-            _ip("-n", net.router, "link", "set", rif, "up")
-            for address in addresses:
-                _ip("-n", host, "addr", "add", f"{address}/24", "dev", "eth0")
-            _ip("-n", host, "link", "set", "eth0", "up")
-            _ip("-n", host, "route", "add", "default", "via", gateway)
-            net.run(net.router, "tc", "qdisc", "add", "dev", rif, "handle", "ffff:", "ingress")
-            net.run(
-                net.router,
-                *("tc", "filter", "add", "dev", rif, "parent", "ffff:", "protocol", "all"),
-                *("u32", "match", "u32", "0", "0", "action", "mirred", "egress", "mirror", "dev", "mir"),
-            )
-            if ports:  # one listener per port on every server address (0.0.0.0)
-                listeners.append(
-                    subprocess.Popen(["ip", "netns", "exec", host, sys.executable, "-c", _listener(ports)])
-                )
-        subprocess.run(
-            ["ip", "netns", "exec", net.router, "nft", "-f", "-"], input=_ruleset(net.log_tag), text=True, check=True
-        )
-        time.sleep(0.5)
+    hosts = [RoutedHost(*host) for host in HOSTS]  # the servers: one listener per port on every address
+    with routed_lab(net.router, net.sensor, hosts, net.ns, _ruleset(net.log_tag)):
         yield net
-    finally:
-        for listener in listeners:
-            listener.kill()
-            listener.wait()
-        for ns in namespaces:
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
 def test_a_fan_out_over_smb_and_rdp_is_one_alert_per_evidence_and_none_for_the_admin_terminal(

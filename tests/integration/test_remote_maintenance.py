@@ -26,14 +26,13 @@ import pytest
 
 from mamori.testing.evtx_writer import write_evtx
 from mamori.testing.winevents import logon
+from tests.integration.browser import SCREENSHOTS, log_in, open_page
 from tests.integration.conftest import run_mamori
 from tests.integration.dashboard import add_user, start_dashboard
 from tests.integration.test_syslog import Collect, free_port, wait_for
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 ADMIN = ("kanri", "Kanri-pass-2026!")
 TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
 
@@ -171,36 +170,13 @@ def test_each_case_gives_exactly_its_alerts(site: tuple[Path, Path]) -> None:
     assert json.loads(img[2]) == ["vendor-img"]
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
-        yield chromium
-        chromium.close()
-
-
 def test_the_work_report_page_pdf_and_list(site: tuple[Path, Path], browser: Any, tmp_path: Path) -> None:
     config, _db = site
     add_user(config, ADMIN[0], "admin", ADMIN[1])
     server = start_dashboard(config)
     try:
-        context = browser.new_context(
-            base_url=server.base,
-            locale="ja-JP",
-            timezone_id="Asia/Tokyo",
-            viewport={"width": 1280, "height": 900},
-            accept_downloads=True,
-        )
-        page = context.new_page()
-        page.goto("/login/")
-        page.fill("input[name=username]", ADMIN[0])
-        page.fill("input[name=password]", ADMIN[1])
-        page.click("form[action='/login/'] button[type=submit]")
-        page.wait_for_load_state()
+        page = open_page(browser, server.base, accept_downloads=True)
+        log_in(page, ADMIN)
         page.goto("/maintenance/")
         text = page.locator("main").inner_text() if page.locator("main").count() else page.content()
         assert "リモートメンテナンス作業報告" in text
@@ -219,7 +195,7 @@ def test_the_work_report_page_pdf_and_list(site: tuple[Path, Path], browser: Any
         words = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True)
         assert "作業報告の確認" in words.stdout and "作業計画 2026-118" in words.stdout
         assert "<b>検査装置</b>=cmd|x" in words.stdout  # escaped for the PDF's markup, printed as written
-        csv_text = context.request.get(f"{server.base}/maintenance/access/?format=csv").text()
+        csv_text = page.context.request.get(f"{server.base}/maintenance/access/?format=csv").text()
         rows = list(csv.reader(io.StringIO(csv_text.lstrip("\ufeff"))))
         assert rows[0][0] == "開始" and len(rows) == 1 + 5
         assert any(r[2] == "<b>検査装置</b>=cmd|x" for r in rows)  # not a formula: starts with "<"
@@ -247,6 +223,6 @@ def test_the_work_report_page_pdf_and_list(site: tuple[Path, Path], browser: Any
         assert "Remote maintenance work report" in english and "outside every window of the work plan" in english
         page.screenshot(path=str(SCREENSHOTS / "work-report-en.png"), full_page=True)
         page.click("[data-test=lang-ja]")
-        context.close()
+        page.context.close()
     finally:
         server.stop()

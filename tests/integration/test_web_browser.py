@@ -18,22 +18,12 @@ from typing import Any
 
 import pytest
 
+from tests.integration.browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, log_in, playwright_api
 from tests.integration.dashboard import Dashboard, add_user, demo_site, start_dashboard
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api")
+sync_api = playwright_api()
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "SCREENSHOTS", "sync_api"]  # imported by other tests from here
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ADMIN = ("kanri", "Kanri-pass-2026!")
 VIEWER = ("etsuran", "Etsuran-pass-2026!")
 LOCKED = ("kensa", "Kensa-pass-2026!")  # the account the lockout test locks; nobody else uses it
@@ -53,15 +43,6 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
     server = start_dashboard(config)
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
@@ -94,11 +75,7 @@ def shot(page: Page, name: str) -> None:
 
 
 def login(page: Page, account: tuple[str, str], *, expect_ok: bool = True) -> None:
-    page.goto("/login/")
-    page.fill("input[name=username]", account[0])
-    page.fill("input[name=password]", account[1])
-    page.click("form[action='/login/'] button[type=submit]")
-    page.wait_for_load_state()
+    log_in(page, account)
     if expect_ok:
         assert not page.url.split("?")[0].endswith("/login/"), page.content()
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.browser import SCREENSHOTS, chromium, log_in, open_page
 from tests.integration.conftest import run_mamori
 from tests.integration.dashboard import Client, Dashboard, add_user, start_dashboard
-from tests.integration.test_web_browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS
 
 ADMIN = ("kanri", "Kanri-pass-2026!")
 NURSE = ("kango", "Kango-pass-2026!")
@@ -48,20 +48,8 @@ def _login(dashboard: Dashboard, source: str, account: tuple[str, str]) -> tuple
     return status, body.decode()
 
 
-def _browser_login(page: object, account: tuple[str, str]) -> None:
-    page.goto("/login/")  # type: ignore[attr-defined]
-    page.fill("input[name=username]", account[0])  # type: ignore[attr-defined]
-    page.fill("input[name=password]", account[1])  # type: ignore[attr-defined]
-    page.click("form[action='/login/'] button[type=submit]")  # type: ignore[attr-defined]
-    page.wait_for_load_state()  # type: ignore[attr-defined]
-
-
 @pytest.mark.slow
 def test_a_lock_is_per_name_and_address_and_a_sprayer_is_throttled(dashboard: Dashboard, tmp_path: Path) -> None:
-    if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is not installed")
-    sync_api = pytest.importorskip("playwright.sync_api")
-
     # Someone at another computer tries the administrator's name: that name is locked there, right password or not.
     answers = [_login(dashboard, INTRUDER, (ADMIN[0], f"guess-{i}"))[0] for i in range(FAILURES)]
     assert answers == [200] * (FAILURES - 1) + [403]
@@ -76,27 +64,22 @@ def test_a_lock_is_per_name_and_address_and_a_sprayer_is_throttled(dashboard: Da
     assert status == 429 and "このコンピュータからのログインの失敗が多すぎる" in page_text
     assert _login(dashboard, INTRUDER, NURSE)[0] == 302  # the nurse at any other computer logs in
 
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_context(base_url=dashboard.base, locale="ja-JP").new_page()
-            _browser_login(page, ADMIN)  # the administrator at their own desk is not locked out
-            assert page.url == f"{dashboard.base}/", page.content()
-            page.goto("/admin/security/")
-            locked = page.locator("[data-test=locked-pair]")
-            assert locked.count() == 1
-            # the right password tried while locked counted as one more failure
-            assert locked.locator("td").all_inner_texts()[1:] == [ADMIN[0], INTRUDER, str(FAILURES + 1)]
-            throttled = page.locator("[data-test=throttled-address]")
-            assert throttled.count() == 1
-            assert throttled.locator("td").all_inner_texts()[1:] == [SPRAYER, str(len(names)), str(ADDRESS_FAILURES)]
-            events = page.locator("section.card", has=page.locator("h2", has_text="アカウントのロック"))
-            assert events.locator("tbody tr", has_text="ユーザー名のロック").filter(has_text=INTRUDER).count() == 1
-            assert events.locator("tbody tr", has_text="アドレスの停止").filter(has_text=SPRAYER).count() == 1
-            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SCREENSHOTS / "security-lockouts.png"), full_page=True)
-        finally:
-            browser.close()
+    with chromium() as browser:
+        page = open_page(browser, dashboard.base)
+        log_in(page, ADMIN)  # the administrator at their own desk is not locked out
+        assert page.url == f"{dashboard.base}/", page.content()
+        page.goto("/admin/security/")
+        locked = page.locator("[data-test=locked-pair]")
+        assert locked.count() == 1
+        # the right password tried while locked counted as one more failure
+        assert locked.locator("td").all_inner_texts()[1:] == [ADMIN[0], INTRUDER, str(FAILURES + 1)]
+        throttled = page.locator("[data-test=throttled-address]")
+        assert throttled.count() == 1
+        assert throttled.locator("td").all_inner_texts()[1:] == [SPRAYER, str(len(names)), str(ADDRESS_FAILURES)]
+        events = page.locator("section.card", has=page.locator("h2", has_text="アカウントのロック"))
+        assert events.locator("tbody tr", has_text="ユーザー名のロック").filter(has_text=INTRUDER).count() == 1
+        assert events.locator("tbody tr", has_text="アドレスの停止").filter(has_text=SPRAYER).count() == 1
+        page.screenshot(path=str(SCREENSHOTS / "security-lockouts.png"), full_page=True)
 
     run_mamori("user", "unlock", "--config", str(dashboard.config), "--address", SPRAYER)
     assert _login(dashboard, SPRAYER, NURSE)[0] == 302

@@ -133,23 +133,15 @@ def test_webhook_url_and_token_never_shown(endpoint: int, lab_pcaps: Path, tmp_p
     add_user(config, VIEWER[0], "viewer", VIEWER[1])
     dashboard = start_dashboard(config)
     try:
-        from tests.integration.test_web_browser import CHROMIUM, CHROMIUM_ARGS
+        from tests.integration.browser import chromium, log_in, open_page
 
-        sync_api = pytest.importorskip("playwright.sync_api")
-        with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            try:
-                page = browser.new_context(base_url=dashboard.base, locale="ja-JP").new_page()
-                page.goto("/login/")
-                page.fill("input[name=username]", VIEWER[0])
-                page.fill("input[name=password]", VIEWER[1])
-                page.click("form[action='/login/'] button[type=submit]")
-                page.wait_for_url(f"{dashboard.base}/")
-                page.goto(f"/alerts/{uid}/")
-                text = page.evaluate("document.body.innerText")
-                html = page.content()
-            finally:
-                browser.close()
+        with chromium() as browser:
+            page = open_page(browser, dashboard.base)
+            log_in(page, VIEWER)
+            page.wait_for_url(f"{dashboard.base}/")
+            page.goto(f"/alerts/{uid}/")
+            text = page.evaluate("document.body.innerText")
+            html = page.content()
     finally:
         dashboard.stop()
     assert "slack-down" in text and "teams-refused" in text and "old record" in text

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import sqlite3
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from typing import Any
 import pytest
 
 from mamori.reports.tables import read_xlsx_rows
+from tests.integration.browser import SCREENSHOTS, log_in, open_page, playwright_api
 from tests.integration.dashboard import Client, Dashboard, add_user, start_dashboard
 from tests.integration.test_zones_netns import (
     BACKUP,
@@ -37,15 +37,8 @@ from tests.integration.test_zones_netns import (
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():  # pragma: no cover - CI installs it (scripts/test.sh)
-    if os.environ.get("CI") == "true":
-        raise RuntimeError("Debian's chromium is not installed (apt-get install chromium)")
-    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api")
+playwright_api()
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 ADMIN = ("kanri", "Kanri-pass-2026!")
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -96,24 +89,13 @@ def dashboard(traffic: Path) -> Iterator[Dashboard]:
 
 
 @pytest.fixture(scope="module")
-def page(dashboard: Dashboard) -> Iterator[Any]:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(
-            base_url=dashboard.base, locale="ja-JP", timezone_id="Asia/Tokyo", viewport={"width": 1400, "height": 900}
-        )
-        context.set_default_timeout(15_000)
-        page = context.new_page()
-        page.errors = []
-        page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
-        page.goto("/login/")
-        page.fill("input[name=username]", ADMIN[0])
-        page.fill("input[name=password]", ADMIN[1])
-        page.click("form[action='/login/'] button[type=submit]")
-        page.wait_for_load_state()
-        yield page
-        browser.close()
+def page(dashboard: Dashboard, browser: Any) -> Iterator[Any]:
+    page = open_page(browser, dashboard.base, viewport={"width": 1400, "height": 900})
+    page.errors = []
+    page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
+    log_in(page, ADMIN)
+    yield page
+    page.context.close()
 
 
 def set_language(page: Any, lang: str) -> None:

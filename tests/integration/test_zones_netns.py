@@ -20,12 +20,10 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,7 +32,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import MAMORI, json_lines, run_mamori
+from tests.integration.conftest import json_lines, run_mamori
+from tests.integration.netns_lab import RoutedHost, routed_lab, sensor_watching
 from tests.integration.test_syslog import Collect, free_port, wait_for
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
@@ -104,10 +103,6 @@ class Network:
         return self.run(self.ns(host), sys.executable, "-c", code).stdout.strip()
 
 
-def _ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True, text=True)
-
-
 def _ruleset(log: str) -> str:
     accept = f'log prefix "{log} ACCEPT " accept'
     return textwrap.dedent(f"""\
@@ -127,25 +122,6 @@ def _ruleset(log: str) -> str:
     """)
 
 
-def _listener(ports: tuple[int, ...]) -> str:
-    return textwrap.dedent(f"""
-        import socket, threading
-        def serve(port):
-            s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind(("0.0.0.0", port)); s.listen(64)
-            while True:
-                c, _ = s.accept()
-                try:
-                    c.settimeout(1); c.recv(100)
-                except OSError:
-                    pass
-                c.close()
-        for port in {list(ports)}:
-            threading.Thread(target=serve, args=(port,), daemon=True).start()
-        threading.Event().wait()
-    """)
-
-
 @pytest.fixture(scope="module")
 def network() -> Iterator[Network]:
     with routed_network("z") as net:
@@ -159,49 +135,9 @@ def routed_network(prefix: str) -> Iterator[Network]:
     # (imkmsg) reads the log from its start, so a tag used twice in one run would count a line twice.
     tag = f"{os.getpid() % 100000}{secrets.token_hex(2)}"
     net = Network(tag, f"{prefix}r{tag}", f"{prefix}m{tag}", prefix)
-    namespaces = [net.router, net.sensor, *(net.ns(h[0]) for h in HOSTS)]
-    listeners: list[subprocess.Popen[bytes]] = []
-    try:
-        for ns in namespaces:
-            _ip("netns", "add", ns)
-            _ip("-n", ns, "link", "set", "lo", "up")
-            net.run(ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")
-        net.run(net.router, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-        _ip("link", "add", "mir", "netns", net.router, "type", "veth", "peer", "name", "mirror", "netns", net.sensor)
-        _ip("-n", net.router, "link", "set", "mir", "up")
-        _ip("-n", net.sensor, "link", "set", "mirror", "up")
-        for name, rif, network_, gateway, addresses, ports in HOSTS:
-            host = net.ns(name)
-            _ip("link", "add", rif, "netns", net.router, "type", "veth", "peer", "name", "eth0", "netns", host)
-            _ip("-n", net.router, "addr", "add", f"{gateway}/24", "dev", rif)
-            _ip("-n", net.router, "link", "set", rif, "up")
-            for address in addresses:
-                _ip("-n", host, "addr", "add", f"{address}/24", "dev", "eth0")
-            _ip("-n", host, "link", "set", "eth0", "up")
-            _ip("-n", host, "route", "add", "default", "via", gateway)
-            # The mirror: a copy of every frame entering the router on this port goes out of "mir" to the sensor.
-            net.run(net.router, "tc", "qdisc", "add", "dev", rif, "handle", "ffff:", "ingress")
-            net.run(
-                net.router,
-                *("tc", "filter", "add", "dev", rif, "parent", "ffff:", "protocol", "all"),
-                *("u32", "match", "u32", "0", "0", "action", "mirred", "egress", "mirror", "dev", "mir"),
-            )
-            if ports:
-                listeners.append(
-                    subprocess.Popen(["ip", "netns", "exec", host, sys.executable, "-c", _listener(ports)])
-                )
-            assert network_  # documented above; the addresses carry it
-        subprocess.run(
-            ["ip", "netns", "exec", net.router, "nft", "-f", "-"], input=_ruleset(net.log_tag), text=True, check=True
-        )
-        time.sleep(0.5)
+    hosts = [RoutedHost(name, rif, gateway, addresses, ports) for name, rif, _, gateway, addresses, ports in HOSTS]
+    with routed_lab(net.router, net.sensor, hosts, net.ns, _ruleset(net.log_tag)):
         yield net
-    finally:
-        for listener in listeners:
-            listener.kill()
-            listener.wait()
-        for ns in namespaces:
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
 @pytest.fixture
@@ -228,39 +164,8 @@ def settings(tmp_path: Path, extra: str = "", name: str = "site.yaml") -> Path:
 @contextmanager
 def watching(net: Network, config: Path) -> Iterator[list[str]]:
     """`mamori watch` on the mirror port, from start to a clean SIGTERM stop; yields its stderr lines."""
-    proc = subprocess.Popen(
-        ["ip", "netns", "exec", net.sensor, MAMORI, "watch", "--config", str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines: list[str] = []
-    ready = threading.Event()
-
-    def read() -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            lines.append(line)
-            if "capturing on mirror" in line:
-                ready.set()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        if not ready.wait(30):
-            proc.kill()
-            raise AssertionError("the sensor did not start:\n" + "".join(lines))
+    with sensor_watching(net.sensor, config) as lines:
         yield lines
-        time.sleep(1.5)  # the sensor hands alerts to the store about once a second
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        reader.join(10)
-    assert proc.returncode == 0, "".join(lines)
 
 
 @contextmanager
