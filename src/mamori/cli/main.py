@@ -65,6 +65,7 @@ _LAZY_COMMANDS = {
     "learn": "learn",
     "logs": "logs",
     "publish": "central",
+    "sensor": "central",
     "rules": "rules",
     "scan": "scan",
     "segments": "segments",
