@@ -282,12 +282,20 @@ def test_a_sensor_with_site_a_certificate_cannot_publish_as_site_b(stack: Centra
             max_reconnect_attempts=0,
         )
         js = nc.jetstream(timeout=2)
+        deadline = time.monotonic() + 30
+        while True:  # the consumer just started makes the stream: until then nobody answers
+            try:
+                own = await js.publish("mamori.site-a.health", b"not json", headers={"Nats-Msg-Id": "site-a:bad-1"})
+                break
+            except nats.errors.NoRespondersError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
         refused = False
         try:
             await js.publish("mamori.site-b.alert", b"{}", headers={"Nats-Msg-Id": "site-b:999999"})
         except Exception:  # no PubAck: the server dropped the message
             refused = True
-        own = await js.publish("mamori.site-a.health", b"not json", headers={"Nats-Msg-Id": "site-a:bad-1"})
         await nc.close()
         return refused, own.stream == "MAMORI"
 
