@@ -15,6 +15,7 @@ from mamori.rules.render import summary as alert_summary
 from mamori.storage import record_to_alert
 from mamori.web.apps import dashboard
 from mamori.web.queries import AlertQuery
+from mamori.web.roles import scope_of
 from mamori.web.templatetags.mamori_tags import rule_name, severity_label, status_name
 from mamori.web.views.terminals import _download
 
@@ -35,7 +36,7 @@ def reports_view(request: HttpRequest) -> HttpResponse:
 
 def alerts_export(request: HttpRequest) -> HttpResponse:
     """The alert list with the filters of the query string, as CSV (UTF-8 BOM or Shift_JIS) or XLSX."""
-    query = AlertQuery.from_params(request.GET)
+    query = AlertQuery.from_params(request.GET, scope_of(request.user).visible)
     ja = getattr(request, "LANGUAGE_CODE", "ja") == "ja"
     header = [
         _("First seen"),
