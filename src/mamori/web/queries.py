@@ -191,6 +191,7 @@ def _per_day(since: dt.datetime, sites: Sites) -> dict[tuple[dt.date, int], int]
     from django.db.models.functions import TruncHour
 
     zone = timezone.get_current_timezone()
+    rows: Any
     if sites is None:
         # Grouped by hour in SQL and into local days here: a date function in SQL would run Python per row.
         rows = AlertHourly.objects.filter(hour__gte=since).values("hour", "severity").annotate(n=Sum("count"))

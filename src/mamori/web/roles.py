@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ADMIN", "ROLES", "SITE", "VIEWER", "Scope", "is_admin", "role_of", "scope_of"]
+__all__ = ["ADMIN", "ROLES", "SITE", "VIEWER", "Scope", "chosen_site", "is_admin", "role_of", "scope_of"]
 
 ADMIN = "admin"
 VIEWER = "viewer"
@@ -79,3 +79,20 @@ def scope_of(user: Any) -> Scope:
     if role is None:
         return Scope({})  # nothing (the middleware refuses such a user anyway)
     return Scope(None, group_admin=role == ADMIN)
+
+
+def chosen_site(scope: Scope, requested: str, known: list[str]) -> str | None:
+    """The site a report or checklist is restricted to: ``requested`` (``?site=``) if the reader may see it; a
+    reader bound to sites always gets one of theirs (the first when none is asked for); a group reader gets the
+    whole database when none is asked for. A site the reader may not see, or that is not known, raises Http404."""
+    from django.http import Http404
+
+    if scope.sites is not None:
+        if requested:
+            if requested not in scope.sites:
+                raise Http404
+            return requested
+        return min(scope.sites) if scope.sites else None
+    if requested and requested not in known:
+        raise Http404
+    return requested or None

@@ -103,12 +103,11 @@ def users_view(request: HttpRequest) -> HttpResponse:
         return redirect("/admin/users/")
     rows = []
     for account in model.objects.order_by("username"):
-        role = role_of(account)
         rows.append(
             {
                 "name": account.get_username(),
-                "role": role,
-                "sites": sorted((scope_of(account).sites or {}).items()) if role == SITE else [],
+                "role": role_of(account),
+                "sites": sorted((scope_of(account).sites or {}).items()) if role_of(account) == SITE else [],
                 "last_login": account.last_login,
             }
         )
