@@ -7,16 +7,48 @@ from __future__ import annotations
 import datetime as dt
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from mamori.cli.common import CONFIG_OPTION, fail, load_or_exit, write_output
-from mamori.cli.compose import evidence_context, existing_store
+from mamori.cli.compose import evidence_context, existing_store, open_store
 from mamori.errors import MamoriError
+
+if TYPE_CHECKING:
+    from mamori.config import Settings
+    from mamori.reports.checklist import EvidenceContext
 
 __all__ = ["answer", "assets", "checklist", "inspection_pack"]
 
 FORM_HELP = "様式: medical（医療機関確認用）、vendor:事業者名（事業者確認用）、heasnet-small / form"
+
+
+SITE_OPTION = click.option(
+    "--site",
+    help="中央サーバ: このサイトの行だけから作る / central server: from this site's rows only (its alerts, sessions, "
+    "ledger); what only its sensor keeps is marked so",
+)
+
+
+def _context(settings: Settings, site: str | None) -> EvidenceContext:
+    """The evidence of this box, or (``--site``, the central server) of that site's rows in the central store."""
+    import dataclasses
+
+    if site is None:
+        return evidence_context(settings, existing_store(settings.database_path))
+    if settings.storage.postgresql is None:
+        fail(
+            "--site は中央サーバ（storage.postgresql）の設定で使います / --site is for the central server's settings "
+            "(storage.postgresql): a sensor's checklist is its own site's"
+        )
+    store = open_store(settings.database, settings)
+    from mamori.web.accounts import UnknownSite, known_site_names
+
+    known = known_site_names()
+    if site not in known:
+        fail(str(UnknownSite(site, known)), code=2)
+    return dataclasses.replace(evidence_context(settings, store), central_site=site)
 
 
 def _form_key(value: str) -> str:
@@ -36,7 +68,8 @@ def _form_key(value: str) -> str:
 )
 @click.option("--format", "fmt", type=click.Choice(["xlsx", "pdf"]), default="xlsx", show_default=True)
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), help="出力先 / output file")
-def checklist(config: Path, form_key: str, fmt: str, output: Path | None) -> None:
+@SITE_OPTION
+def checklist(config: Path, form_key: str, fmt: str, output: Path | None, site: str | None) -> None:
     """チェックリストを根拠つきで出力する / Write the Ministry's checklist filled with mamori's evidence.
 
     \b
@@ -49,9 +82,9 @@ def checklist(config: Path, form_key: str, fmt: str, output: Path | None) -> Non
     from mamori.reports.checklist.output import checklist_pdf, checklist_xlsx
 
     settings = load_or_exit(config)
-    store = existing_store(settings.database_path)
+    ctx = _context(settings, site)
     try:
-        filled = build_checklist(form_key, evidence_context(settings, store))
+        filled = build_checklist(form_key, ctx)
         data = checklist_xlsx(filled) if fmt == "xlsx" else checklist_pdf(filled)
     except MamoriError as exc:
         fail(str(exc))
@@ -146,17 +179,18 @@ def assets(config: Path, fmt: str, output: Path | None) -> None:
 @CONFIG_OPTION
 @click.option("--year", type=int, help="年度（4月始まり、省略時は今年度） / fiscal year starting in April")
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), required=True)
-def inspection_pack(config: Path, year: int | None, output: Path) -> None:
+@SITE_OPTION
+def inspection_pack(config: Path, year: int | None, output: Path, site: str | None) -> None:
     """立入検査用の一式を ZIP にまとめる / One ZIP for the on-site inspection: the checklist (XLSX and PDF), the
     monthly reports of the fiscal year, the asset ledger, and the evidence archive's verification and manifests."""
     from mamori.reports.checklist.pack import fiscal_pack, fiscal_year
 
     settings = load_or_exit(config)
-    store = existing_store(settings.database_path)
+    ctx = _context(settings, site)
     today = dt.date.today()
     try:
         data_zip, checklists, monthly = fiscal_pack(
-            evidence_context(settings, store), year=year if year is not None else fiscal_year(today), today=today
+            ctx, year=year if year is not None else fiscal_year(today), today=today
         )
     except MamoriError as exc:
         fail(str(exc))

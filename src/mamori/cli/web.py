@@ -65,7 +65,7 @@ def web(config: Path, listen: str | None) -> None:
 
 @click.group()
 def user() -> None:
-    """ダッシュボードの利用者 / Dashboard accounts (roles: admin, viewer)."""
+    """ダッシュボードの利用者 / Dashboard accounts (roles: admin, viewer; on the central server also per site)."""
 
 
 def _read_password(confirm: bool = True) -> str:
@@ -91,14 +91,26 @@ def _validated_password(name: str) -> str:
     return password
 
 
-def _set_role(account: object, role: str) -> None:
-    from django.contrib.auth.models import Group
+_SITE_OPTION = click.option(
+    "--site",
+    "sites",
+    multiple=True,
+    help="中央サーバ: このサイトだけの役割（複数可） / central server: the role on this site only (repeatable); "
+    "without it, the role on every site",
+)
 
-    from mamori.web.roles import ROLES
 
-    groups = account.groups  # type: ignore[attr-defined]
-    groups.remove(*Group.objects.filter(name__in=ROLES))
-    groups.add(Group.objects.get_or_create(name=role)[0])
+def _set_role(account: object, role: str, sites: tuple[str, ...] = ()) -> None:
+    """The group role (every site), or the role on ``sites`` only; an unknown site stops with the known ones."""
+    from mamori.web.accounts import UnknownSite, bind_sites, set_group_role
+
+    try:
+        if sites:
+            bind_sites(account, dict.fromkeys(sites, role))
+        else:
+            set_group_role(account, role)
+    except UnknownSite as exc:
+        fail(str(exc), code=2)
 
 
 def _no_user(name: str) -> NoReturn:
@@ -123,7 +135,8 @@ def _no_user(name: str) -> NoReturn:
     required=True,
     help="admin: 変更可 / may change; viewer: 閲覧のみ / read only",
 )
-def user_add(config: Path, name: str, role: str) -> None:
+@_SITE_OPTION
+def user_add(config: Path, name: str, role: str, sites: tuple[str, ...]) -> None:
     """利用者を作成する / Create an account (password from a prompt, or from stdin when not a terminal)."""
     _dashboard(config)
     from django.contrib.auth import get_user_model
@@ -137,12 +150,35 @@ def user_add(config: Path, name: str, role: str) -> None:
             click.style("error: ", fg="red") + f"user {name!r} exists; use `mamori user passwd` or `role`", err=True
         )
         sys.exit(2)
+    if sites:
+        _known_sites(sites)  # before the password is asked for
     password = _validated_password(name)
     with transaction.atomic():
         account = model.objects.create_user(username=name, password=password)
-        _set_role(account, role)
-        AuditEntry.objects.create(user="(cli)", action="user.add", target=name, detail=f"role={role}")
-    click.echo(f"created {name} ({role}) / 作成しました")
+        _set_role(account, role, sites)
+        AuditEntry.objects.create(user="(cli)", action="user.add", target=name, detail=_detail(role, sites))
+    click.echo(f"created {name} ({_described(name)}) / 作成しました")
+
+
+def _known_sites(sites: tuple[str, ...]) -> None:
+    from mamori.web.accounts import UnknownSite, known_site_names
+
+    known = known_site_names()
+    for site in sites:
+        if site not in known:
+            fail(str(UnknownSite(site, known)), code=2)
+
+
+def _detail(role: str, sites: tuple[str, ...]) -> str:
+    return f"role={role}" + (f" sites={','.join(sites)}" if sites else " (every site)")
+
+
+def _described(name: str) -> str:
+    from django.contrib.auth import get_user_model
+
+    from mamori.web.accounts import describe_role
+
+    return describe_role(get_user_model().objects.get(username=name))
 
 
 @user.command("passwd")
@@ -168,8 +204,9 @@ def user_passwd(config: Path, name: str) -> None:
 @_CONFIG
 @click.argument("name")
 @click.argument("role", type=click.Choice(["admin", "viewer"]))
-def user_role(config: Path, name: str, role: str) -> None:
-    """役割を変更する / Change an account's role."""
+@_SITE_OPTION
+def user_role(config: Path, name: str, role: str, sites: tuple[str, ...]) -> None:
+    """役割を変更する / Change an account's role: on every site, or (--site) on these sites, keeping its others."""
     _dashboard(config)
     from django.contrib.auth import get_user_model
 
@@ -178,9 +215,38 @@ def user_role(config: Path, name: str, role: str) -> None:
     account = get_user_model().objects.filter(username=name).first()
     if account is None:
         _no_user(name)
-    _set_role(account, role)
-    AuditEntry.objects.create(user="(cli)", action="user.role", target=name, detail=f"role={role}")
-    click.echo(f"{name}: {role}")
+    _set_role(account, role, sites)
+    AuditEntry.objects.create(user="(cli)", action="user.role", target=name, detail=_detail(role, sites))
+    click.echo(f"{name}: {_described(name)}")
+
+
+@user.command("sites")
+@_CONFIG
+@click.argument("name")
+@click.option("--remove", "removed", multiple=True, help="このサイトの役割を外す / remove the role on this site")
+def user_sites(config: Path, name: str, removed: tuple[str, ...]) -> None:
+    """サイト別の役割を表示・削除する / Show an account's roles per site (central server), or remove some."""
+    _dashboard(config)
+    from django.contrib.auth import get_user_model
+
+    from mamori.storage.models import AuditEntry
+    from mamori.web.accounts import unbind_sites
+    from mamori.web.roles import role_of
+
+    account = get_user_model().objects.filter(username=name).first()
+    if account is None:
+        _no_user(name)
+    if removed:
+        unbind_sites(account, list(removed))
+        AuditEntry.objects.create(user="(cli)", action="user.sites", target=name, detail=f"removed {','.join(removed)}")
+    described = _described(name)
+    click.echo(f"{name}: {described}")
+    if role_of(get_user_model().objects.get(username=name)) is None:
+        click.echo(
+            "この利用者には役割がなく、ログインできません / this account has no role left and cannot log in: "
+            f"mamori user role --config {config} {name} viewer [--site SITE]",
+            err=True,
+        )
 
 
 @user.command("remove")
@@ -229,8 +295,8 @@ def user_list(config: Path) -> None:
     _dashboard(config)
     from django.contrib.auth import get_user_model
 
-    from mamori.web.roles import role_of
+    from mamori.web.accounts import describe_role
 
     for account in get_user_model().objects.order_by("username"):
         last = account.last_login.isoformat(timespec="seconds") if account.last_login else "-"
-        click.echo(f"{account.username}\t{role_of(account) or '-'}\tlast login {last}")
+        click.echo(f"{account.username}\t{describe_role(account)}\tlast login {last}")

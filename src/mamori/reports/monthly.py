@@ -68,6 +68,7 @@ class MonthData:
     now: dt.datetime | None = None  # when the report was made: a month under way counts only its hours so far
     zones: ZoneView | None = None  # flows between segments in the month (None: the site has no segments)
     blocks: list[BlockRecord] = field(default_factory=list)  # blocks made or released in the month
+    central_site: str | None = None  # one site's report on the central server: what is only on its sensor is said
 
     @property
     def hours(self) -> int:
@@ -85,17 +86,21 @@ def collect_month(
     zone: dt.tzinfo | None = None,
     now: dt.datetime | None = None,
     site_model: Site | None = None,
+    central_site: str | None = None,
 ) -> MonthData:
     """Everything the report shows, read through the store (``now``: the clock, for the hours the month has had;
-    ``site_model``: the segments, for the flows between them)."""
+    ``site_model``: the segments, for the flows between them). ``central_site``: on the central server, that
+    site's alerts only; its ledger changes, sensor hours, blocks and flows are on its sensor (said in the report)."""
     from mamori.storage.models import AlertHandling, AlertRecord, SensorHour
 
     zone = zone or dt.datetime.now().astimezone().tzinfo
     start = dt.datetime(year, month, 1, tzinfo=zone)
     end = dt.datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=zone)
     now = now or dt.datetime.now(dt.UTC)
-    data = MonthData(site=site, year=year, month=month, start=start, end=end, now=now)
+    data = MonthData(site=site, year=year, month=month, start=start, end=end, now=now, central_site=central_site)
     records = AlertRecord.objects.using(store.alias).filter(first_seen__lt=end, last_seen__gte=start)
+    if central_site is not None:
+        records = records.filter(site=central_site)
     for r in records.order_by("first_seen", "id").iterator():
         data.alerts.append(Store._to_alert(r))
         data.status[r.uid] = r.status
@@ -103,6 +108,8 @@ def collect_month(
     for start_i in range(0, len(uids), 500):
         for h in AlertHandling.objects.using(store.alias).filter(alert_uid__in=uids[start_i : start_i + 500]):
             data.handling.setdefault(h.alert_uid, []).append((h.ts, h.user, h.action, h.comment))
+    if central_site is not None:
+        return data
     for entry in Ledger(store).terminals(include_retired=True):
         if entry.created_at is not None and start.timestamp() <= entry.created_at < end.timestamp():
             data.added.append(entry)
@@ -203,10 +210,9 @@ def render_pdf(  # noqa: PLR0915 - one page flow
 
     Raises :class:`FontMissing` when there is none."""
     from reportlab.lib import colors
-    from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import ParagraphStyle
     from reportlab.lib.units import mm
-    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+    from reportlab.platypus import Paragraph, Spacer, Table, TableStyle
 
     font = _font(fonts)
     zone = data.start.tzinfo
@@ -287,6 +293,9 @@ def render_pdf(  # noqa: PLR0915 - one page flow
     else:
         story.append(Paragraph("ありません / None.", body))
 
+    if data.central_site is not None:
+        story.extend(_on_sensor(data.central_site, heading, body))
+        return _build(data, story)
     story.append(Paragraph("3. 端末台帳の変更 / Terminal ledger changes", heading))
     changes = [["変更 / Change", "システム / System", "端末名 / Name", "MAC", "IP"]]
     changes += [["登録 / added", e.system, e.name, e.mac, e.ip or ""] for e in data.added]
@@ -317,6 +326,13 @@ def render_pdf(  # noqa: PLR0915 - one page flow
 
     story.extend(zone_section(data, table, heading, body, small))
     story.extend(_block_section(data, table, heading, body))
+    return _build(data, story)
+
+
+def _build(data: MonthData, story: list[object]) -> bytes:
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.units import mm
+    from reportlab.platypus import SimpleDocTemplate
 
     out = io.BytesIO()
     doc = SimpleDocTemplate(
@@ -331,3 +347,21 @@ def render_pdf(  # noqa: PLR0915 - one page flow
     )
     doc.build(story)
     return out.getvalue()
+
+
+def _on_sensor(site: str, heading: Any, body: Any) -> list[object]:
+    """One site's report on the central server: what only its sensor keeps, said rather than left out."""
+    from reportlab.platypus import Paragraph
+
+    name = _text(site, 200)
+    return [
+        Paragraph("3. センサーにだけある記録 / Kept only on the sensor", heading),
+        Paragraph(
+            f"端末台帳の変更、センサーの稼働時間、ゾーン間の通信、遮断の記録、ログの証跡アーカイブの検証は、サイト "
+            f"{name} のセンサーにあり、中央サーバにはありません。センサーの月次報告で確認してください。"
+            f" / The terminal ledger's changes, the sensor's uptime, the flows between zones, the blocks and the "
+            f"verification of the evidence archive are kept on the sensor of site {name}, not on the central "
+            "server: see that sensor's monthly report.",
+            body,
+        ),
+    ]

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.utils import translation
 
-from mamori.web.roles import role_of
+from mamori.web.roles import SITE, role_of
 
 __all__ = [
     "CONTENT_SECURITY_POLICY",
@@ -18,9 +18,15 @@ __all__ = [
     "CsrfFieldMiddleware",
     "LoginRequiredMiddleware",
     "UserLanguageMiddleware",
+    "site_page",
 ]
 
 _PUBLIC = ("/login/", "/static/", "/lang/")
+# What a user bound to sites may open on the central server: the pages whose rows carry a site and are filtered by
+# it. The others (the central box's own ledger, assets, zones, exposure, backups, blocks, maintenance plans, the
+# administration) hold no site's rows or another site's: they answer 404 as if absent (docs/design.md §10).
+_SITE_PAGES = ("/alerts/", "/incidents/", "/checklist/", "/reports/", "/api/overview/", "/logout/")
+_SITE_EXACT = ("/", "/favicon.ico")
 LANGUAGE_COOKIE = "mamori_lang"
 # Every script, style and image is a file of the dashboard's own (no CDN, no inline script or style attribute):
 # whatever an attacker gets into a page through a name from the network cannot run.
@@ -60,7 +66,14 @@ class LoginRequiredMiddleware:
             if api:
                 return JsonResponse({"error": "no role"}, status=403)
             return HttpResponse(status=403)
+        if role_of(user) == SITE and path not in _SITE_EXACT and not path.startswith(_SITE_PAGES):
+            raise Http404
         return self.get_response(request)
+
+
+def site_page(path: str) -> bool:
+    """A page a user bound to sites may open (the navigation shows only these to them)."""
+    return path in _SITE_EXACT or path.startswith(_SITE_PAGES)
 
 
 class UserLanguageMiddleware:

@@ -7,7 +7,7 @@ the raw alert rows, so pages stay fast with a million alerts.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet, Sum
@@ -30,7 +30,27 @@ from mamori.storage.models import (
 )
 from mamori.web.apps import dashboard
 
-__all__ = ["STATUSES", "AlertQuery", "alert_detail", "incident_detail", "incidents", "known_sites", "overview"]
+__all__ = [
+    "STATUSES",
+    "AlertQuery",
+    "Sites",
+    "alert_detail",
+    "incident_detail",
+    "incidents",
+    "known_sites",
+    "overview",
+    "visible_alerts",
+]
+
+# The sites a reader may see: None for every site (a group role, or a sensor's own dashboard), else the sites a
+# user is bound to (mamori.web.roles.Scope.visible). Every read below takes it, so no page can forget the filter.
+Sites = list[str] | None
+
+
+def visible_alerts(sites: Sites = None) -> QuerySet[AlertRecord]:
+    qs = AlertRecord.objects.all()
+    return qs if sites is None else qs.filter(site__in=sites)
+
 
 STATUSES = ("open", "acknowledged", "resolved", "false_positive")
 
@@ -59,9 +79,10 @@ class AlertQuery:
     since: str = ""
     until: str = ""
     site: str = ""  # the central server: one site's alerts (docs/design.md §10, central)
+    allowed: tuple[str, ...] | None = field(default=None, repr=False)  # the reader's sites (None: all)
 
     @classmethod
-    def from_params(cls, params: QueryDict) -> AlertQuery:
+    def from_params(cls, params: QueryDict, sites: Sites = None) -> AlertQuery:
         def pick(name: str, allowed: tuple[str, ...] | None = None) -> str:
             value = (params.get(name) or "").strip()[:200]
             return value if allowed is None or value in allowed else ""
@@ -74,11 +95,12 @@ class AlertQuery:
             status=pick("status", STATUSES),
             since=pick("since"),
             until=pick("until"),
-            site=pick("site", tuple(known_sites())),
+            site=pick("site", tuple(known_sites(sites))),
+            allowed=None if sites is None else tuple(sites),
         )
 
     def queryset(self) -> QuerySet[AlertRecord]:
-        qs = AlertRecord.objects.all()
+        qs = visible_alerts(None if self.allowed is None else list(self.allowed))
         if self.rule:
             qs = qs.filter(rule=self.rule)
         if self.severity:
@@ -105,7 +127,7 @@ class AlertQuery:
         return qs.order_by("-last_seen", "-id")
 
     def as_params(self) -> dict[str, str]:
-        return {k: v for k, v in self.__dict__.items() if v}
+        return {k: v for k, v in self.__dict__.items() if v and k != "allowed"}
 
     @property
     def active(self) -> bool:
@@ -115,17 +137,22 @@ class AlertQuery:
 SILENT_AFTER = dt.timedelta(minutes=10)  # a site heard from less recently is shown as silent
 
 
-def known_sites() -> list[str]:
-    """The sites the central server has heard from (none on a sensor's own dashboard)."""
-    return list(CentralSite.objects.order_by("site").values_list("site", flat=True))
+def known_sites(sites: Sites = None) -> list[str]:
+    """The sites the central server has heard from (none on a sensor's own dashboard), those of ``sites`` only."""
+    qs = CentralSite.objects.order_by("site")
+    if sites is not None:
+        qs = qs.filter(site__in=sites)
+    return list(qs.values_list("site", flat=True))
 
 
-def sites_overview() -> list[dict[str, Any]]:
-    """Every site on the central server: its last message, its alerts (open and serious), its sources' health."""
+def sites_overview(sites: Sites = None) -> list[dict[str, Any]]:
+    """Every site on the central server (of ``sites``): its last message, its alerts (open and serious), its
+    sources' health."""
     counts: dict[str, dict[str, int]] = {}
     serious = [int(s) for s in Severity if s >= Severity.HIGH]
     rows = (
-        AlertRecord.objects.exclude(site="")
+        visible_alerts(sites)
+        .exclude(site="")
         .values("site")
         .annotate(
             total=Count("id"),
@@ -136,7 +163,11 @@ def sites_overview() -> list[dict[str, Any]]:
     for row in rows:
         counts[row["site"]] = row
     sources: dict[str, list[CentralSensorStatus]] = {}
-    for h in CentralSensorStatus.objects.order_by("site", "name"):
+    health = CentralSensorStatus.objects.order_by("site", "name")
+    listed = CentralSite.objects.order_by("site")
+    if sites is not None:
+        health, listed = health.filter(site__in=sites), listed.filter(site__in=sites)
+    for h in health:
         sources.setdefault(h.site, []).append(h)
     now = timezone.now()
     return [
@@ -150,27 +181,44 @@ def sites_overview() -> list[dict[str, Any]]:
             "serious": counts.get(s.site, {}).get("serious", 0),
             "sources": sources.get(s.site, []),
         }
-        for s in CentralSite.objects.order_by("site")
+        for s in listed
     ]
 
 
-def overview(days: int = 30) -> dict[str, Any]:
-    """The figures of the overview page."""
-    open_counts = dict(
-        AlertRecord.objects.filter(status="open")
-        .values_list("severity")
-        .annotate(n=Count("id"))
-        .values_list("severity", "n")
-    )
-    by_severity = [(s, open_counts.get(int(s), 0)) for s in sorted(Severity, reverse=True)]
-    since = timezone.now() - dt.timedelta(days=days)
-    per_day: dict[tuple[dt.date, int], int] = {}
-    # Grouped by hour in SQL and into local days here: a date function in SQL would run Python per row.
+def _per_day(since: dt.datetime, sites: Sites) -> dict[tuple[dt.date, int], int]:
+    """New alerts per local day and severity: from the hourly roll-up for every site; for a reader bound to sites
+    (the central server, PostgreSQL) from their sites' alert rows, by the site index."""
+    from django.db.models.functions import TruncHour
+
     zone = timezone.get_current_timezone()
-    rows = AlertHourly.objects.filter(hour__gte=since).values("hour", "severity").annotate(n=Sum("count"))
+    rows: Any
+    if sites is None:
+        # Grouped by hour in SQL and into local days here: a date function in SQL would run Python per row.
+        rows = AlertHourly.objects.filter(hour__gte=since).values("hour", "severity").annotate(n=Sum("count"))
+    else:
+        rows = (
+            visible_alerts(sites)
+            .filter(first_seen__gte=since)
+            .annotate(hour=TruncHour("first_seen"))
+            .values("hour", "severity")
+            .annotate(n=Count("id"))
+        )
+    per_day: dict[tuple[dt.date, int], int] = {}
     for row in rows:
         key = (row["hour"].astimezone(zone).date(), row["severity"])
         per_day[key] = per_day.get(key, 0) + row["n"]
+    return per_day
+
+
+def overview(days: int = 30, sites: Sites = None) -> dict[str, Any]:
+    """The figures of the overview page (of ``sites`` only when given)."""
+    alerts = visible_alerts(sites)
+    open_counts = dict(
+        alerts.filter(status="open").values_list("severity").annotate(n=Count("id")).values_list("severity", "n")
+    )
+    by_severity = [(s, open_counts.get(int(s), 0)) for s in sorted(Severity, reverse=True)]
+    since = timezone.now() - dt.timedelta(days=days)
+    per_day = _per_day(since, sites)
     today = timezone.localdate()
     day_list = [today - dt.timedelta(days=i) for i in range(days - 1, -1, -1)]
     chart = {
@@ -181,9 +229,9 @@ def overview(days: int = 30) -> dict[str, Any]:
         ],
     }
     serious = [int(s) for s in Severity if s >= Severity.HIGH]
-    attention = AlertRecord.objects.filter(status="open", severity__in=serious).order_by("-severity", "-last_seen")[:8]
-    newest = AlertRecord.objects.order_by("-last_seen", "-id")[:10]
-    open_incidents = incidents().filter(status="open")
+    attention = alerts.filter(status="open", severity__in=serious).order_by("-severity", "-last_seen")[:8]
+    newest = alerts.order_by("-last_seen", "-id")[:10]
+    open_incidents = incidents(sites).filter(status="open")
     return {
         "incidents": with_rules(list(open_incidents[:8])),
         "open_incidents": open_incidents.count(),
@@ -192,23 +240,23 @@ def overview(days: int = 30) -> dict[str, Any]:
         "chart": chart,
         "attention": list(attention),
         "newest": list(newest),
-        "health": list(SensorStatus.objects.order_by("name")),
-        "self_check": list(SelfCheckRecord.objects.order_by("id")),
-        "sites": sites_overview(),
+        # the box's own capture sources and self-check: the central box's, no site's (a site's are in "sites")
+        "health": list(SensorStatus.objects.order_by("name")) if sites is None else [],
+        "self_check": list(SelfCheckRecord.objects.order_by("id")) if sites is None else [],
+        "sites": sites_overview(sites),
     }
 
 
-def incidents() -> QuerySet[IncidentRecord]:
+def incidents(sites: Sites = None) -> QuerySet[IncidentRecord]:
     """Incidents, open ones first (the most serious, then the most recent), then the closed ones; merged ones are
-    not listed: their survivor holds their alerts."""
+    not listed: their survivor holds their alerts. Of ``sites``: those with an alert of those sites."""
     from django.db.models import Case, IntegerField, Value, When
 
     closed = Case(When(status="open", then=Value(0)), default=Value(1), output_field=IntegerField())
-    return (
-        IncidentRecord.objects.exclude(status="merged")
-        .annotate(closed=closed)
-        .order_by("closed", "-severity", "-last_seen", "-id")
-    )
+    qs = IncidentRecord.objects.all()
+    if sites is not None:
+        qs = qs.filter(uid__in=visible_alerts(sites).exclude(incident_uid=None).values("incident_uid"))
+    return qs.exclude(status="merged").annotate(closed=closed).order_by("closed", "-severity", "-last_seen", "-id")
 
 
 def with_rules(rows: list[IncidentRecord]) -> list[IncidentRecord]:
@@ -223,17 +271,19 @@ def with_rules(rows: list[IncidentRecord]) -> list[IncidentRecord]:
     return rows
 
 
-def incident_detail(uid: str) -> dict[str, Any] | None:
+def incident_detail(uid: str, sites: Sites = None) -> dict[str, Any] | None:
     """One incident and its alerts in the order they began (every alert, each a step of the story)."""
     record = IncidentRecord.objects.filter(uid=uid).first()
-    if record is None:
+    if record is None or (sites is not None and not visible_alerts(sites).filter(incident_uid=uid).exists()):
         return None
-    alerts = list(AlertRecord.objects.filter(incident_uid=uid).order_by("first_seen", "id"))
+    alerts = list(visible_alerts(sites).filter(incident_uid=uid).order_by("first_seen", "id"))
     return {"incident": record, "alerts": alerts}
 
 
-def alert_detail(uid: str) -> dict[str, Any] | None:
-    record = AlertRecord.objects.filter(uid=uid).first()
+def alert_detail(uid: str, sites: Sites = None) -> dict[str, Any] | None:
+    """One alert with its handling, deliveries, incident and related alerts; None when absent or not of
+    ``sites`` (the reader cannot tell which)."""
+    record = visible_alerts(sites).filter(uid=uid).first()
     if record is None:
         return None
     incident = IncidentRecord.objects.filter(uid=record.incident_uid).first() if record.incident_uid else None
@@ -245,7 +295,7 @@ def alert_detail(uid: str) -> dict[str, Any] | None:
         "alert": record,
         "handling": list(AlertHandling.objects.filter(alert_uid=uid).order_by("ts", "id")),
         "deliveries": deliveries,
-        "related": related_alerts(record),
+        "related": related_alerts(record, sites),
         "incident": incident,
     }
 
@@ -253,7 +303,7 @@ def alert_detail(uid: str) -> dict[str, Any] | None:
 _RELATED_SHOWN = 20
 
 
-def related_alerts(record: AlertRecord) -> list[AlertRecord]:
+def related_alerts(record: AlertRecord, sites: Sites = None) -> list[AlertRecord]:
     """Other alerts of the same source (its MAC, unless it is a router's, or its IP), newest first: the steps of one
     attack (a scan, then an unregistered connection, then a flood) read together."""
     gateways = {g.mac for g in dashboard().site.gateways}
@@ -264,5 +314,6 @@ def related_alerts(record: AlertRecord) -> list[AlertRecord]:
         match |= Q(src_ip=record.src_ip)
     if not match:
         return []
-    others = AlertRecord.objects.filter(match).exclude(uid=record.uid).order_by("-last_seen", "-id")
+    # the same site's only: two hospitals' 10.0.0.5 are two machines (on a sensor every site is "")
+    others = visible_alerts(sites).filter(match, site=record.site).exclude(uid=record.uid).order_by("-last_seen", "-id")
     return list(others[:_RELATED_SHOWN])

@@ -70,6 +70,7 @@ urlpatterns = [
     path("maintenance/vendors/export/", maintenance.vendors_export, name="vendors_export"),
     path("admin/audit/", admin.audit_view, name="audit"),
     path("admin/security/", admin.security_view, name="security"),
+    path("admin/users/", admin.users_view, name="users"),
     path("api/overview/", overview.overview_api, name="overview_api"),
     # Browsers ask for /favicon.ico whatever the page says: answer it rather than log a 404 on every page.
     path("favicon.ico", RedirectView.as_view(url=static("mamori/favicon.svg"), permanent=True), name="favicon"),

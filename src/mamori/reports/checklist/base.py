@@ -50,7 +50,7 @@ class Evidence:
 @dataclass(frozen=True)
 class EvidenceContext:
     """What providers may read: the store, the site model of the settings file, the evidence archive (its folder
-    and the key to check its signatures), and the time."""
+    and the key to check its signatures), and the time; on the central server, the site whose rows to read."""
 
     store: Store | None
     site: Site
@@ -58,6 +58,8 @@ class EvidenceContext:
     archive_root: Path | None = None
     archive_verifier: Any = None  # mamori.storage.archive_keys.Verifier, or None: signatures not checked
     archive_keep_days: int | None = None
+    # the central server: the evidence of this site only, from its rows in the central store (None: this box's own)
+    central_site: str | None = None
     _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def cached(self, key: str, make: Callable[[], Any]) -> Any:

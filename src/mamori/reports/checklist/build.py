@@ -60,11 +60,12 @@ def build_checklist(
     """The form of ``key`` filled from ``ctx`` (answers read from its store)."""
     the_form = form(key)
     found = gather(ctx, registry)
-    answers = AnswerTable(ctx.store).current(key) if ctx.store is not None else {}
+    # A site's answers are confirmed on its own dashboard (the central answers table is the central box's own).
+    answers = AnswerTable(ctx.store).current(key) if ctx.store is not None and ctx.central_site is None else {}
     rows = []
     for item in the_form.items:
         evidence = tuple(found.get((the_form.key, item.number), ()))
         if key != the_form.key:  # a vendor's own form: that vendor's evidence too
             evidence += tuple(found.get((key, item.number), ()))
         rows.append(Row(item, evidence, _proposal(evidence), answers.get(item.number)))
-    return Checklist(key, the_form, tuple(rows), site_name or ctx.site.name, ctx.now)
+    return Checklist(key, the_form, tuple(rows), site_name or ctx.central_site or ctx.site.name, ctx.now)

@@ -337,10 +337,15 @@ def providers() -> tuple[Provider, ...]:
 
 def gather(ctx: EvidenceContext, registry: Iterable[Provider] | None = None) -> dict[tuple[str, str], list[Evidence]]:
     """Every provider's evidence, by (form, item). A provider that fails gives a line saying so."""
+    from mamori.reports.checklist.central import site_evidence
+
     out: dict[tuple[str, str], list[Evidence]] = {}
     for provider in registry if registry is not None else providers():
         try:
-            found = list(provider.func(ctx))
+            if ctx.central_site is not None:  # one site on the central server (reports/checklist/central.py)
+                found = list(site_evidence(ctx, provider, builtin=provider in BUILTIN_PROVIDERS))
+            else:
+                found = list(provider.func(ctx))
         except Exception as exc:  # one failing source must not stop the checklist
             log.exception("evidence provider %s failed", provider.name)
             line = EvidenceLine(

@@ -84,10 +84,16 @@ def inspection_pack(
             pack.writestr(f"checklist/{name}.pdf", checklist_pdf(checklist))
         for filename, pdf in sorted(monthly.items()):
             pack.writestr(f"monthly/{filename}", pdf)
-        rows = asset_rows(ctx, oui)
-        pack.writestr("ledger/assets.csv", to_csv(ASSET_HEADER, rows))
-        pack.writestr("ledger/assets.xlsx", to_xlsx(ASSET_HEADER, rows, title="assets"))
-        _archive(pack, ctx)
+        if ctx.central_site is not None:  # one site on the central server: these are on its sensor
+            site = ctx.central_site
+            pack.writestr("ledger/README.txt", _on_sensor(site, "資産台帳", "The asset ledger"))
+            archive = ("ログの証跡アーカイブとその検証", "The evidence archive of logs and its verification")
+            pack.writestr("archive/README.txt", _on_sensor(site, *archive))
+        else:
+            rows = asset_rows(ctx, oui)
+            pack.writestr("ledger/assets.csv", to_csv(ASSET_HEADER, rows))
+            pack.writestr("ledger/assets.xlsx", to_xlsx(ASSET_HEADER, rows, title="assets"))
+            _archive(pack, ctx)
     return out.getvalue()
 
 
@@ -96,6 +102,8 @@ def checklist_keys(ctx: EvidenceContext) -> list[str]:
     vendor form for each declared vendor and each vendor form already answered."""
     from mamori.storage import AnswerTable
 
+    if ctx.central_site is not None:  # a site on the central server: its segments and vendors are on its sensor
+        return ["medical", "heasnet-small"]
     keys = ["medical", "heasnet-small"] if ctx.site.segments else ["medical"]
     vendors = [f"vendor:{v.name}" for v in ctx.site.vendors]
     if ctx.store is not None:
@@ -124,7 +132,8 @@ def fiscal_pack(ctx: EvidenceContext, *, year: int, today: dt.date) -> tuple[byt
     monthly = {}
     if ctx.store is not None:
         for y, m in fiscal_months(year, today):
-            monthly[f"monthly-{y}-{m:02d}.pdf"] = render_pdf(collect_month(ctx.store, y, m, site=ctx.site.name))
+            data = collect_month(ctx.store, y, m, site=ctx.central_site or ctx.site.name, central_site=ctx.central_site)
+            monthly[f"monthly-{y}-{m:02d}.pdf"] = render_pdf(data)
     return inspection_pack(checklists, ctx, monthly), len(checklists), len(monthly)
 
 
@@ -167,3 +176,12 @@ def _archive(pack: zipfile.ZipFile, ctx: EvidenceContext) -> None:
     public = Path(str(getattr(ctx.archive_verifier, "path", ""))) if ctx.archive_verifier is not None else None
     if public is not None and public.is_file():
         pack.write(public, f"archive/{public.name}")
+
+
+def _on_sensor(site: str, what_ja: str, what_en: str) -> str:
+    return (
+        f"{what_ja}はサイト {site} のセンサーにあり、中央サーバにはありません。センサーで "
+        "`mamori inspection-pack` を実行して加えてください。\n"
+        f"{what_en} is kept on the sensor of site {site}, not on the central server: run `mamori inspection-pack` "
+        "on that sensor and add it.\n"
+    )

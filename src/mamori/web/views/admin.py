@@ -16,7 +16,7 @@ from mamori.web import lockout
 from mamori.web.apps import dashboard
 from mamori.web.roles import is_admin
 
-__all__ = ["audit_view", "security_view"]
+__all__ = ["audit_view", "security_view", "users_view"]
 
 # What the sensor's entries (and the dashboard's release request) mean, in the reader's language; other actions are
 # shown by their name. The entries themselves keep the code (mamori.storage.audit).
@@ -65,4 +65,54 @@ def security_view(request: HttpRequest) -> HttpResponse:
             "failures": AccessFailureLog.objects.order_by("-attempt_time")[:200],
             "lockouts": events,
         },
+    )
+
+
+def users_view(request: HttpRequest) -> HttpResponse:
+    """The accounts and their roles: on every site (a group role), or per site on the central server. A group
+    administrator binds a user to a site with a role, removes a binding, or gives a role on every site."""
+    if not is_admin(request.user):
+        raise PermissionDenied(_("Administrators only."))
+    from django.contrib import messages
+    from django.contrib.auth import get_user_model
+    from django.shortcuts import redirect
+
+    from mamori.web.accounts import UnknownSite, bind_sites, known_site_names, set_group_role, unbind_sites
+    from mamori.web.audit import audit
+    from mamori.web.roles import ROLES, SITE, role_of, scope_of
+
+    model = get_user_model()
+    if request.method == "POST":
+        account = model.objects.filter(username=request.POST.get("user", "")).first()
+        action, site, role = (request.POST.get(k, "") for k in ("action", "site", "role"))
+        if account is None or action not in ("bind", "unbind", "group") or (action != "unbind" and role not in ROLES):
+            return HttpResponse(_("Unknown user or action."), status=400)
+        if account == request.user and action != "group":
+            messages.error(request, _("You cannot bind your own account to a site: ask another administrator."))
+            return redirect("/admin/users/")
+        try:
+            if action == "bind":
+                bind_sites(account, {site: role})
+            elif action == "unbind":
+                unbind_sites(account, [site])
+            else:
+                set_group_role(account, role)
+        except UnknownSite:
+            return HttpResponse(_("No such site."), status=400)
+        audit(request, f"user.{action}", account.get_username(), f"site={site} role={role}")
+        return redirect("/admin/users/")
+    rows = []
+    for account in model.objects.order_by("username"):
+        rows.append(
+            {
+                "name": account.get_username(),
+                "role": role_of(account),
+                "sites": sorted((scope_of(account).sites or {}).items()) if role_of(account) == SITE else [],
+                "last_login": account.last_login,
+            }
+        )
+    return render(
+        request,
+        "mamori/users.html",
+        {"nav": "admin", "rows": rows, "known_sites": known_site_names(), "roles": ROLES},
     )

@@ -20,7 +20,7 @@ from mamori.storage.models import AlertHandling, AlertRecord
 from mamori.web.apps import dashboard
 from mamori.web.audit import audit
 from mamori.web.queries import STATUSES, AlertQuery, alert_detail, known_sites
-from mamori.web.roles import is_admin
+from mamori.web.roles import scope_of
 
 __all__ = ["alert_action", "alert_detail_view", "alert_list", "register_terminal"]
 
@@ -36,7 +36,8 @@ _ACTIONS = {
 
 
 def alert_list(request: HttpRequest) -> HttpResponse:
-    query = AlertQuery.from_params(request.GET)
+    sites = scope_of(request.user).visible
+    query = AlertQuery.from_params(request.GET, sites)
     paginator = Paginator(query.queryset(), dashboard().web.page_size)
     page = paginator.get_page(request.GET.get("page"))
     context: dict[str, Any] = {
@@ -48,16 +49,28 @@ def alert_list(request: HttpRequest) -> HttpResponse:
         "severities": [s.label for s in sorted(Severity, reverse=True)],
         "statuses": STATUSES,
         "systems": [s.name for s in dashboard().site.systems],
-        "sites": known_sites(),
+        "sites": known_sites(sites),
     }
     template = "mamori/alerts_table.html" if request.headers.get("HX-Request") else "mamori/alerts.html"
     return render(request, template, context)
 
 
-def alert_detail_view(request: HttpRequest, uid: str) -> HttpResponse:
-    data = alert_detail(uid)
+def _visible(request: HttpRequest, uid: str) -> dict[str, Any]:
+    """The alert with its history, if the user may see its site; 404 otherwise, as for an alert that does not exist
+    (a 403 would tell a site's administrator that another site has it)."""
+    data = alert_detail(uid, scope_of(request.user).visible)
     if data is None:
         raise Http404(_("No such alert."))
+    return data
+
+
+def _may_act(request: HttpRequest, alert: AlertRecord, message: str) -> None:
+    if not scope_of(request.user).may_act(alert.site):
+        raise PermissionDenied(message)
+
+
+def alert_detail_view(request: HttpRequest, uid: str) -> HttpResponse:
+    data = _visible(request, uid)
     alert: AlertRecord = data["alert"]
     registered = any(h.action == "register_terminal" for h in data["handling"])
     can_register = _registrable(alert) and not registered
@@ -65,29 +78,35 @@ def alert_detail_view(request: HttpRequest, uid: str) -> HttpResponse:
     return render(
         request,
         "mamori/alert_detail.html",
-        {**data, "nav": "alerts", "can_register": can_register, "others": others, "other_rules": _rule_names(others)},
+        {
+            **data,
+            "nav": "alerts",
+            "can_register": can_register,
+            "others": others,
+            "other_rules": _rule_names(others),
+            "may_act": scope_of(request.user).may_act(alert.site),
+        },
     )
 
 
 @require_POST
 def alert_action(request: HttpRequest, uid: str) -> HttpResponse:
-    """Acknowledge, resolve (with a comment), mark as a false positive, or reopen. Administrators only."""
-    if not is_admin(request.user):
-        raise PermissionDenied(_("Only an administrator can change alerts."))
+    """Acknowledge, resolve (with a comment), mark as a false positive, or reopen. Administrators (of the alert's
+    site) only."""
+    data = _visible(request, uid)
+    _may_act(request, data["alert"], _("Only an administrator can change alerts."))
     action = request.POST.get("action", "")
     if action not in _ACTIONS:
         return HttpResponse(_("Unknown action."), status=400)
     comment = (request.POST.get("comment") or "").strip()[:2000]
     if action == "resolve" and not comment:  # what was done; a false positive needs no such account
-        alert = AlertRecord.objects.filter(uid=uid).first()
-        if alert is None:
-            raise Http404
         return render(
             request,
             "mamori/alert_detail.html",
             {
-                **(alert_detail(uid) or {}),
+                **data,
                 "nav": "alerts",
+                "may_act": True,
                 "comment_error": _("Please write what was done (a comment)."),
             },
             status=400,
@@ -116,12 +135,9 @@ def _set_status(uid: str, status: str, user: str, comment: str, action: str) -> 
 def register_terminal(request: HttpRequest, uid: str) -> HttpResponse:
     """ "Register this terminal": the unregistered source of an alert becomes a registered terminal of its system,
     after the administrator confirms (GET shows what will be registered; POST does it)."""
-    if not is_admin(request.user):
-        raise PermissionDenied(_("Only an administrator can register terminals."))
-    data = alert_detail(uid)
-    if data is None:
-        raise Http404(_("No such alert."))
+    data = _visible(request, uid)
     alert: AlertRecord = data["alert"]
+    _may_act(request, alert, _("Only an administrator can register terminals."))
     if not _registrable(alert):
         return HttpResponse(_("Only an unregistered terminal's alert can register its terminal."), status=400)
     by_ip = alert.details.get("reason") == "unregistered-ip"  # behind a router, or from a log: the IP is known
@@ -189,7 +205,11 @@ def _other_alerts(alert: AlertRecord) -> list[AlertRecord]:
         query |= Q(src_mac=mac)
     if ip:
         query |= Q(src_ip=ip, rule__in=("port-scan", "syn-flood"))
-    found = AlertRecord.objects.filter(query, rule__in=_SUSPECT_RULES).exclude(uid=alert.uid).order_by("first_seen")
+    found = (
+        AlertRecord.objects.filter(query, site=alert.site, rule__in=_SUSPECT_RULES)
+        .exclude(uid=alert.uid)
+        .order_by("first_seen")
+    )
     return [other for other in found[:50] if from_source(other)]
 
 

@@ -5,6 +5,7 @@ the XLSX and PDF of a form, and the inspection pack (ZIP)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from typing import Any
@@ -21,12 +22,33 @@ from mamori.reports.checklist.pack import checklist_keys, fiscal_pack, fiscal_ye
 from mamori.storage import Answer, AnswerTable
 from mamori.web.apps import dashboard
 from mamori.web.audit import audit
-from mamori.web.roles import is_admin
+from mamori.web.queries import known_sites
+from mamori.web.roles import chosen_site, is_admin, scope_of
 from mamori.web.views.terminals import _download
 
 __all__ = ["checklist_answer", "checklist_export", "checklist_pack", "checklist_view"]
 
 _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _context(request: HttpRequest) -> EvidenceContext:
+    """The evidence as of now: on the central server, of the site chosen (``?site=``; a user bound to sites always
+    gets one of theirs), else of this box (docs/design.md §10, central: the checklist per site)."""
+    scope = scope_of(request.user)
+    requested = (request.GET.get("site") or request.POST.get("site") or "").strip()
+    site = chosen_site(scope, requested, known_sites())
+    ctx = dashboard().evidence()
+    return ctx if site is None else dataclasses.replace(ctx, central_site=site, _cache={})
+
+
+def _site_choices(request: HttpRequest, ctx: EvidenceContext) -> dict[str, Any]:
+    scope = scope_of(request.user)
+    return {
+        "site_choices": known_sites(scope.visible),
+        "chosen_site": ctx.central_site or "",
+        "all_sites_allowed": not scope.bound,
+        "site_param": f"&site={_quote(ctx.central_site)}" if ctx.central_site else "",
+    }
 
 
 def _lang(request: HttpRequest) -> str:
@@ -100,7 +122,7 @@ def _page(
     status: int = 200,
 ) -> HttpResponse:
     errors, values = errors or {}, values or {}
-    ctx = dashboard().evidence()
+    ctx = _context(request)
     key, keys = _key(request, ctx, key_value)
     lang = _lang(request)
     filled = build_checklist(key, ctx)
@@ -123,7 +145,9 @@ def _page(
             "values": values,
             "today": today.isoformat(),
             "fiscal_year": fiscal_year(today),
-            "is_admin": is_admin(request.user),
+            # a site's answers are confirmed on its own dashboard (build_checklist shows none for it)
+            "is_admin": is_admin(request.user) and ctx.central_site is None,
+            **_site_choices(request, ctx),
         },
         status=status,
     )
@@ -144,7 +168,7 @@ def _date(value: str) -> dt.date | None:
 def checklist_answer(request: HttpRequest) -> HttpResponse:
     """Confirm an item's answer (administrators): はい or いいえ, 確認日, 目標日 for いいえ, a note. Stored with who
     and when, mamori's proposal then and the evidence shown."""
-    if not is_admin(request.user):
+    if not is_admin(request.user) or request.POST.get("site"):
         raise PermissionDenied(_("Only an administrator can confirm an answer."))
     values = {k: (request.POST.get(k) or "").strip() for k in ("form", "item", "answer", "checked_on", "target_on")}
     values["note"] = (request.POST.get("note") or "").strip()
@@ -211,13 +235,13 @@ def _file_stem(key: str, keys: list[str]) -> str:
 
 
 def checklist_export(request: HttpRequest) -> HttpResponse:
-    ctx = dashboard().evidence()
+    ctx = _context(request)
     key, keys = _key(request, ctx, request.GET.get("form"))
     fmt = request.GET.get("format", "xlsx")
     if fmt not in ("xlsx", "pdf"):
         raise Http404(_("No such format."))
     filled = build_checklist(key, ctx)
-    stem = _file_stem(key, keys)
+    stem = _file_stem(key, keys) + (f"-{ctx.central_site}" if ctx.central_site else "")
     if fmt == "pdf":
         return _download(checklist_pdf(filled), f"{stem}.pdf", "application/pdf")
     return _download(checklist_xlsx(filled), f"{stem}.xlsx", _XLSX)
@@ -229,5 +253,7 @@ def checklist_pack(request: HttpRequest) -> HttpResponse:
     text = request.GET.get("year") or str(fiscal_year(today))
     if not text.isdigit() or not 2000 <= int(text) <= today.year:
         return HttpResponse(_("Give the fiscal year as 2026."), status=400, content_type="text/plain; charset=utf-8")
-    data, _checklists, _months = fiscal_pack(dashboard().evidence(), year=int(text), today=today)
-    return _download(data, f"inspection-pack-{text}.zip", "application/zip")
+    ctx = _context(request)
+    data, _checklists, _months = fiscal_pack(ctx, year=int(text), today=today)
+    suffix = f"-{ctx.central_site}" if ctx.central_site else ""
+    return _download(data, f"inspection-pack-{text}{suffix}.zip", "application/zip")

@@ -9,19 +9,20 @@ from django.utils.translation import gettext as _
 
 from mamori.web.apps import dashboard
 from mamori.web.queries import incident_detail, incidents, with_rules
+from mamori.web.roles import scope_of
 
 __all__ = ["incident_detail_view", "incident_list"]
 
 
 def incident_list(request: HttpRequest) -> HttpResponse:
-    paginator = Paginator(incidents(), dashboard().web.page_size)
+    paginator = Paginator(incidents(scope_of(request.user).visible), dashboard().web.page_size)
     page = paginator.get_page(request.GET.get("page"))
     with_rules(list(page.object_list))
     return render(request, "mamori/incidents.html", {"nav": "incidents", "page": page})
 
 
 def incident_detail_view(request: HttpRequest, uid: str) -> HttpResponse:
-    data = incident_detail(uid)
+    data = incident_detail(uid, scope_of(request.user).visible)
     if data is None:
         raise Http404(_("No such incident."))
     if data["incident"].merged_into:  # an alert linked it to an older incident, which now tells the whole story

@@ -8,12 +8,13 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 from mamori.web.queries import overview
+from mamori.web.roles import scope_of
 
 
 def overview_view(request: HttpRequest) -> HttpResponse:
     from mamori.web.templatetags.mamori_tags import SEVERITY_NAMES
 
-    data = overview()
+    data = overview(sites=scope_of(request.user).visible)
     names = json.dumps({k: str(v) for k, v in SEVERITY_NAMES.items()}, ensure_ascii=False)
     return render(
         request,
@@ -29,7 +30,7 @@ def overview_view(request: HttpRequest) -> HttpResponse:
 
 def overview_api(request: HttpRequest) -> JsonResponse:
     """The overview's figures as JSON (for monitoring tools; the page itself is server-rendered)."""
-    data = overview()
+    data = overview(sites=scope_of(request.user).visible)
     return JsonResponse(
         {
             "open": {s.label: n for s, n in data["by_severity"]},

@@ -14,7 +14,8 @@ from mamori.reports.tables import to_csv, to_xlsx
 from mamori.rules.render import summary as alert_summary
 from mamori.storage import record_to_alert
 from mamori.web.apps import dashboard
-from mamori.web.queries import AlertQuery
+from mamori.web.queries import AlertQuery, known_sites
+from mamori.web.roles import chosen_site, scope_of
 from mamori.web.templatetags.mamori_tags import rule_name, severity_label, status_name
 from mamori.web.views.terminals import _download
 
@@ -30,12 +31,22 @@ def reports_view(request: HttpRequest) -> HttpResponse:
     for _i in range(12):
         months.append(f"{year}-{month:02d}")
         year, month = (year - 1, 12) if month == 1 else (year, month - 1)
-    return render(request, "mamori/reports.html", {"nav": "reports", "months": months})
+    scope = scope_of(request.user)
+    return render(
+        request,
+        "mamori/reports.html",
+        {
+            "nav": "reports",
+            "months": months,
+            "site_choices": known_sites(scope.visible),
+            "all_sites_allowed": not scope.bound,
+        },
+    )
 
 
 def alerts_export(request: HttpRequest) -> HttpResponse:
     """The alert list with the filters of the query string, as CSV (UTF-8 BOM or Shift_JIS) or XLSX."""
-    query = AlertQuery.from_params(request.GET)
+    query = AlertQuery.from_params(request.GET, scope_of(request.user).visible)
     ja = getattr(request, "LANGUAGE_CODE", "ja") == "ja"
     header = [
         _("First seen"),
@@ -98,14 +109,17 @@ def monthly_pdf(request: HttpRequest) -> HttpResponse:
     except ValueError:
         return HttpResponse(_("Give the month as YYYY-MM."), status=400)
     parts = dashboard()
+    # on the central server: one site's report (a user bound to sites gets one of theirs), else this box's
+    site = chosen_site(scope_of(request.user), (request.GET.get("site") or "").strip(), known_sites())
     data = collect_month(
         parts.store,
         year,
         month,
-        site=parts.site.name or "mamori",
+        site=site or parts.site.name or "mamori",
         zone=timezone.get_current_timezone(),
         now=timezone.now(),
-        site_model=parts.site,
+        site_model=parts.site if site is None else None,
+        central_site=site,
     )
     try:
         pdf = render_pdf(data)
@@ -124,4 +138,5 @@ def monthly_pdf(request: HttpRequest) -> HttpResponse:
             },
             status=500,
         )
-    return _download(pdf, f"mamori-report-{year}-{month:02d}.pdf", "application/pdf")
+    suffix = f"-{site}" if site else ""
+    return _download(pdf, f"mamori-report-{year}-{month:02d}{suffix}.pdf", "application/pdf")
