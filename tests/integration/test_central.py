@@ -385,6 +385,19 @@ def test_the_central_dashboard_lists_both_sites(stack: CentralStack) -> None:
         assert status == 200 and 'data-test="site-filter"' in page
         shown = page.count('<td class="nowrap" data-test="site">site-a</td>')
         assert shown > 0 and '<td class="nowrap" data-test="site">site-b</td>' not in page
+        assert "10 分間なにも届かない拠点は「無通信」" in client.get("/")[2].decode()  # central.silent_after
+    finally:
+        dashboard.stop()
+    # With a shorter central.silent_after the same sites are shown silent as soon as they are quiet that long.
+    config = stack.central_settings(web="web: {secret_key_file: web-secret.key}\n", silent_after="2s")
+    dashboard = start_dashboard(config)
+    try:
+        client = Client(dashboard)
+        client.login("group-admin", "central-view-test-pw-1")
+        time.sleep(2.5)
+        page = client.get("/")[2].decode()
+        assert "2 秒間なにも届かない拠点は「無通信」" in page
+        assert page.count('data-test="silent"') >= 2, page
     finally:
         dashboard.stop()
 

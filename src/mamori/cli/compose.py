@@ -179,6 +179,7 @@ def compose_dashboard(settings: Settings, listen: str | None = None) -> Dashboar
         ledger=Ledger(store),
         listen=served,
         evidence=_evidence_factory(settings, store),
+        silent_after=settings.central.silent_after if settings.central is not None else 600.0,
     )
     provide(parts)
     return parts

@@ -37,6 +37,7 @@ class Dashboard:
     ledger: Ledger
     listen: str  # the address served (``--listen``, else ``web.listen``); the host names are allowed for it
     evidence: Callable[[], EvidenceContext]  # what the checklist's evidence providers read, as of now
+    silent_after: float = 600.0  # central: a site heard from less recently is shown silent (central.silent_after)
 
 
 class WebConfig(AppConfig):

@@ -134,9 +134,6 @@ class AlertQuery:
         return bool(self.as_params())
 
 
-SILENT_AFTER = dt.timedelta(minutes=10)  # a site heard from less recently is shown as silent
-
-
 def known_sites(sites: Sites = None) -> list[str]:
     """The sites the central server has heard from (none on a sensor's own dashboard), those of ``sites`` only."""
     qs = CentralSite.objects.order_by("site")
@@ -145,9 +142,10 @@ def known_sites(sites: Sites = None) -> list[str]:
     return list(qs.values_list("site", flat=True))
 
 
-def sites_overview(sites: Sites = None) -> list[dict[str, Any]]:
+def sites_overview(sites: Sites = None, *, silent_after: float = 600.0) -> list[dict[str, Any]]:
     """Every site on the central server (of ``sites``): its last message, its alerts (open and serious), its
-    sources' health."""
+    sources' health; silent when nothing came from it for ``silent_after`` seconds (``central.silent_after``, the
+    same time after which the consumer raises sensor-silent)."""
     counts: dict[str, dict[str, int]] = {}
     serious = [int(s) for s in Severity if s >= Severity.HIGH]
     rows = (
@@ -174,7 +172,7 @@ def sites_overview(sites: Sites = None) -> list[dict[str, Any]]:
         {
             "site": s.site,
             "last_message_at": s.last_message_at,
-            "silent": now - s.last_message_at > SILENT_AFTER,
+            "silent": (now - s.last_message_at).total_seconds() > silent_after,
             "messages": s.messages,
             "total": counts.get(s.site, {}).get("total", 0),
             "open": counts.get(s.site, {}).get("open", 0),
@@ -210,7 +208,7 @@ def _per_day(since: dt.datetime, sites: Sites) -> dict[tuple[dt.date, int], int]
     return per_day
 
 
-def overview(days: int = 30, sites: Sites = None) -> dict[str, Any]:
+def overview(days: int = 30, sites: Sites = None, *, silent_after: float = 600.0) -> dict[str, Any]:
     """The figures of the overview page (of ``sites`` only when given)."""
     alerts = visible_alerts(sites)
     open_counts = dict(
@@ -243,7 +241,7 @@ def overview(days: int = 30, sites: Sites = None) -> dict[str, Any]:
         # the box's own capture sources and self-check: the central box's, no site's (a site's are in "sites")
         "health": list(SensorStatus.objects.order_by("name")) if sites is None else [],
         "self_check": list(SelfCheckRecord.objects.order_by("id")) if sites is None else [],
-        "sites": sites_overview(sites),
+        "sites": sites_overview(sites, silent_after=silent_after),
     }
 
 

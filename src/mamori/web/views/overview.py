@@ -7,6 +7,7 @@ import json
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
+from mamori.web.apps import dashboard
 from mamori.web.queries import overview
 from mamori.web.roles import scope_of
 
@@ -14,7 +15,8 @@ from mamori.web.roles import scope_of
 def overview_view(request: HttpRequest) -> HttpResponse:
     from mamori.web.templatetags.mamori_tags import SEVERITY_NAMES
 
-    data = overview(sites=scope_of(request.user).visible)
+    silent_after = dashboard().silent_after
+    data = overview(sites=scope_of(request.user).visible, silent_after=silent_after)
     names = json.dumps({k: str(v) for k, v in SEVERITY_NAMES.items()}, ensure_ascii=False)
     return render(
         request,
@@ -23,6 +25,8 @@ def overview_view(request: HttpRequest) -> HttpResponse:
             **data,
             "chart_json": json.dumps(data["chart"]),
             "severity_names": names,
+            "silent_minutes": f"{silent_after / 60:.3g}",
+            "silent_seconds": f"{silent_after:g}" if silent_after < 60 else "",
             "nav": "overview",
         },
     )
