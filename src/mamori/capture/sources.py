@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-import os
 import select
 import struct
 from collections.abc import Iterator, Sequence
@@ -18,7 +17,6 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from mamori.capture.chunks import PartReaders, split_file
 from mamori.capture.decode import Decoder, Observation, PayloadWatch, UnsupportedLinkType
 from mamori.capture.interfaces import activation_problem
 from mamori.errors import CaptureError
@@ -50,7 +48,6 @@ class CaptureStats:
     dropped: int = 0  # live only: packets the kernel dropped for lack of buffer space (ps_drop)
     if_dropped: int = 0  # live only: dropped by the interface or its driver (ps_ifdrop)
     last_packet: float | None = None
-    readers: int = 0  # files only: reader processes (0: read in this process; more than 1: in parts)
     problems: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
@@ -193,10 +190,8 @@ def _reader_process(path: str, bpf: str, conn: Connection) -> None:
 class FileSource:
     """Reads a pcap or pcapng file (any link type libpcap and :class:`Decoder` support) through a BPF filter.
 
-    Files larger than ``parallel_min_bytes`` are read by libpcap in child processes, so that reading and
-    filtering (in C) overlap with decoding and detection (in Python): a classic pcap file of at least twice that
-    size by one process per part on a machine with several cores (:mod:`mamori.capture.chunks`; ``readers``: at
-    most how many, default the cores up to 4), anything else by one.
+    Files larger than ``parallel_min_bytes`` are read by libpcap in a child process, so that reading and
+    filtering (in C) overlap with decoding and detection (in Python) on a second core.
     """
 
     def __init__(
@@ -206,17 +201,15 @@ class FileSource:
         *,
         parallel_min_bytes: int = 64 * 1024 * 1024,
         watch: PayloadWatch | None = None,
-        readers: int | None = None,
     ) -> None:
         self.path = Path(path)
-        self.readers = readers if readers is not None else min(os.cpu_count() or 1, 4)
         self.bpf = bpf
         self.watch = watch
         self.stats = CaptureStats(name=str(self.path))
         self.size = 0
         self.parallel_min_bytes = parallel_min_bytes
         self._position = 0
-        self._reader: tuple[Any, Connection] | PartReaders | None = None  # reading started ahead (start())
+        self._reader: tuple[Any, Connection] | None = None  # a reader process started ahead: (process, pipe)
 
     def position(self) -> int:
         return self._position
@@ -229,12 +222,10 @@ class FileSource:
             self._reader = self._spawn()
 
     def close(self) -> None:
-        """Stop the reader processes that :meth:`start` began and :meth:`batches` did not consume."""
-        reader, self._reader = self._reader, None
-        if isinstance(reader, PartReaders):
-            reader.close()
-        elif reader is not None:
-            proc, conn = reader
+        """Stop a reader process that :meth:`start` began and :meth:`batches` did not consume."""
+        if self._reader is not None:
+            proc, conn = self._reader
+            self._reader = None
             conn.close()
             proc.kill()
             proc.join(timeout=5)
@@ -249,10 +240,7 @@ class FileSource:
             raise CaptureError(f"{self.path}: cannot read ({exc.strerror})") from exc
         if self._reader is not None or (self.size >= self.parallel_min_bytes and _can_fork()):
             reader, self._reader = self._reader or self._spawn(), None
-            if isinstance(reader, PartReaders):
-                raw_batches = self._part_batches(reader)
-            else:
-                raw_batches = self._child_batches(*reader)
+            raw_batches = self._child_batches(*reader)
         else:
             raw_batches = self._local_batches()
         decoder: Decoder | None = None
@@ -281,64 +269,13 @@ class FileSource:
         if raw.error:
             self.stats.errors.append(raw.error)
 
-    def _spawn(self) -> tuple[Any, Connection] | PartReaders:
-        """Reading begins: one process per part of a large classic pcap file, else one for the whole file."""
-        size = _file_size(self.path)
-        parts = min(self.readers, size // self.parallel_min_bytes) if self.parallel_min_bytes > 0 else self.readers
-        if parts >= 2:
-            try:
-                header, found = split_file(self.path, parts)
-            except (OSError, ValueError):
-                found = []
-            if len(found) >= 2:
-                self.stats.readers = len(found)
-                return PartReaders(self.path, self.bpf, header, found)
-        self.stats.readers = 1
+    def _spawn(self) -> tuple[Any, Connection]:
         ctx = multiprocessing.get_context("fork")
         parent, child = ctx.Pipe(duplex=False)
         proc = ctx.Process(target=_reader_process, args=(str(self.path), self.bpf, child), daemon=True)
         proc.start()
         child.close()
         return proc, parent
-
-    def _part_batches(self, readers: PartReaders) -> Iterator[int | tuple[bytes, bytes, int]]:
-        """The parts' batches in the file's order. A part that does not end cleanly (damage, or a part that did not
-        begin where a record does) ends the parallel reading: the file is read again from its start in this process,
-        past the packets already delivered, so the result is what one reader gives, damage report included."""
-        delivered = 0
-        linked = False
-        trouble: str | None = None
-        try:
-            for _index, kind, value in readers.messages():
-                if kind == "link":
-                    if not linked:
-                        linked = True
-                        yield int(value)
-                elif kind == "batch":
-                    buf, meta = value
-                    delivered += len(meta) // _META.size
-                    yield buf, meta, readers.position()
-                elif value is not None:  # ("end", complaint)
-                    trouble = str(value)
-                    break
-        finally:
-            readers.close()
-        if trouble is None:
-            return
-        raw = _RawReader(self.path, self.bpf)
-        link = raw.open()
-        if not linked:
-            yield link
-        skip = delivered
-        for buf, meta, pos in raw.batches():
-            n = len(meta) // _META.size
-            if n <= skip:
-                skip -= n
-                continue
-            yield buf, meta[skip * _META.size :], pos  # the records' offsets into buf stay valid
-            skip = 0
-        if raw.error:
-            self.stats.errors.append(raw.error)
 
     def _child_batches(self, proc: Any, parent: Connection) -> Iterator[int | tuple[bytes, bytes, int]]:
         try:

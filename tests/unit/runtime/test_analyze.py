@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import multiprocessing
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 
@@ -19,20 +18,10 @@ STRANGER_MAC = "02:00:00:00:0a:01"
 
 
 class ForkedSource(FileSource):
-    """A capture source that treats every file as large: read by one reader process (the lab's files are small)."""
+    """A capture source that treats every file as large: read by a reader process (the lab's files are small)."""
 
     def __init__(self, path: Path, bpf: str, *, watch: PayloadWatch | None = None) -> None:
-        super().__init__(path, bpf, parallel_min_bytes=1, watch=watch, readers=1)
-
-
-class PartsSource(FileSource):
-    """The same, read in three parts by three reader processes."""
-
-    made: ClassVar[list[FileSource]] = []
-
-    def __init__(self, path: Path, bpf: str, *, watch: PayloadWatch | None = None) -> None:
-        super().__init__(path, bpf, parallel_min_bytes=1, watch=watch, readers=3)
-        PartsSource.made.append(self)
+        super().__init__(path, bpf, parallel_min_bytes=1, watch=watch)
 
 
 def test_the_site_is_asked_for_once_the_first_capture_is_being_read(lab_pcaps: Path, tmp_path: Path) -> None:
@@ -69,35 +58,10 @@ def test_a_large_capture_is_read_ahead_while_the_site_is_prepared(
     assert multiprocessing.active_children() == []
 
 
-def test_a_large_capture_is_read_in_parts_ahead_with_the_same_result(
-    lab_pcaps: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    settings = make_settings(LAB_SITE, tmp_path)
-    capture = lab_pcaps / "nmap_sS_1-1000.pcap"
-    whole = analyze_captures(settings, [capture])
-    monkeypatch.setattr(analyze_module, "FileSource", PartsSource)
-    readers: list[int] = []
-    PartsSource.made.clear()
-
-    def site() -> Site:
-        readers.append(PartsSource.made[0].stats.readers)
-        return settings.site
-
-    parts = analyze_captures(settings, [capture], site=site)
-    assert readers == [3]  # the three readers had begun (a small part may be read already)
-    assert [(a.rule, a.key, a.count, a.first_seen, a.last_seen) for a in parts.alerts] == [
-        (a.rule, a.key, a.count, a.first_seen, a.last_seen) for a in whole.alerts
-    ]
-    assert parts.files[0].matched == whole.files[0].matched
-    assert multiprocessing.active_children() == []
-
-
-@pytest.mark.parametrize("readers", [1, 3])
-def test_a_reader_started_ahead_is_stopped_when_the_site_cannot_be_read(lab_pcaps: Path, readers: int) -> None:
-    source = FileSource(lab_pcaps / "nmap_sS_1-1000.pcap", build_filter(), parallel_min_bytes=1, readers=readers)
+def test_a_reader_started_ahead_is_stopped_when_the_site_cannot_be_read(lab_pcaps: Path) -> None:
+    source = FileSource(lab_pcaps / "nmap_sS_1-1000.pcap", build_filter(), parallel_min_bytes=1)
     source.start()
-    assert source.stats.readers == readers
-    assert len(multiprocessing.active_children()) <= readers  # a part as small as these may be read already
+    assert len(multiprocessing.active_children()) == 1
     source.close()
     assert multiprocessing.active_children() == []
 
