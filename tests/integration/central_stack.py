@@ -283,7 +283,7 @@ class Nats:
     def healthy(self) -> bool:
         """The server's own health check: JetStream up and, in a cluster, its streams and consumers current."""
         try:
-            return self.monitor("healthz").get("status") == "ok"
+            return bool(self.monitor("healthz").get("status") == "ok")
         except (OSError, ValueError):
             return False
 
