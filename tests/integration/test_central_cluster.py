@@ -25,6 +25,7 @@ Traffic: 264 SYNs per nmap run, 21 runs, all inside the namespaces the test make
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
 import signal
@@ -40,7 +41,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.central_stack import CentralStack, missing_tools, start_cluster
+from tests.integration.central_stack import CentralStack, Nats, free_port, missing_tools, nats_config, start_cluster
 from tests.integration.conftest import MAMORI
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
@@ -487,3 +488,27 @@ def _assert_exactly_once(net: Net, stack: CentralStack, sensors: Sensors) -> Non
                 if info["name"] == "MAMORI":
                     states[n.name] = (info["state"]["messages"], info["state"]["last_seq"])
     assert len(states) == 3 and len(set(states.values())) == 1, states
+
+
+def test_replicas_above_one_on_a_lone_server_is_a_clear_error(cluster: tuple[Net, CentralStack]) -> None:
+    """`central.replicas: 3` against a NATS server that is not in a cluster: `mamori central` stops at once with
+    a message saying what to change, instead of retrying for ever."""
+    _net, stack = cluster
+    folder = stack.folder
+    lone = Nats(folder, free_port(), name="lone")
+    (folder / "lone.conf").write_text(nats_config(folder / "pki", lone.port, SITES, 0, store=folder / "js-lone"))
+    config = folder / "central-lone.yaml"
+    text = stack.central_settings().read_text(encoding="utf-8")
+    text = text.replace(json.dumps(stack.servers), json.dumps([lone.url]))
+    assert f"servers: {json.dumps([lone.url])}" in text and "replicas: 3" in text
+    config.write_text(text, encoding="utf-8")
+    lone.start()
+    try:
+        result = subprocess.run(
+            [MAMORI, "central", "--config", str(config), "--idle-exit", "5"], capture_output=True, text=True, timeout=60
+        )
+    finally:
+        lone.stop()
+    assert result.returncode != 0
+    assert "central.replicas is 3 but the NATS server is not a cluster" in result.stderr, result.stderr
+    assert "central.replicas が 3 ですが" in result.stderr and "Traceback" not in result.stderr
