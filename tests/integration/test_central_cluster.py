@@ -73,7 +73,7 @@ class Net:
         return f"i14cu{k}{self.tag}"
 
     @property
-    def dummy(self) -> str:  # the hub address's interface
+    def hub_if(self) -> str:  # the interface holding the cluster's client address
         return f"i14ch{self.tag}"
 
     def scan(self, k: int) -> None:
@@ -106,18 +106,20 @@ def _ns(ns: str, *cmd: str, timeout: float = 30) -> subprocess.CompletedProcess[
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[tuple[Net, CentralStack]]:
     missing = [t for t in ("ip", "nmap") if shutil.which(t) is None] + missing_tools()
-    if os.geteuid() != 0 or missing:
-        pytest.skip(f"needs root and: {', '.join(missing) or '-'} (scripts/test.sh installs them)")
+    if os.geteuid() != 0:
+        pytest.skip("needs root (network namespaces)")
+    if missing:
+        pytest.skip(f"missing: {', '.join(missing)} (scripts/test.sh installs them)")
     folder = Path(tempfile.mkdtemp(prefix="i14c-cluster-"))
     net = Net(str(os.getpid() % 100000), folder)
     namespaces = [f(k) for k in range(1, len(SITES) + 1) for f in (net.sensor, net.stranger)]
     stack: CentralStack | None = None
     try:
         # no dummy interfaces here (no kernel module): a veth pair of the root namespace holds the address
-        _ip("link", "add", net.dummy, "type", "veth", "peer", "name", f"i14ci{net.tag}")
+        _ip("link", "add", net.hub_if, "type", "veth", "peer", "name", f"i14ci{net.tag}")
         _ip("link", "set", f"i14ci{net.tag}", "up")
-        _ip("addr", "add", f"{HUB}/32", "dev", net.dummy)
-        _ip("link", "set", net.dummy, "up")
+        _ip("addr", "add", f"{HUB}/32", "dev", net.hub_if)
+        _ip("link", "set", net.hub_if, "up")
         for ns in namespaces:
             _ip("netns", "add", ns)
             _ip("-n", ns, "link", "set", "lo", "up")
@@ -143,7 +145,7 @@ def cluster() -> Iterator[tuple[Net, CentralStack]]:
             stack.close()
         for ns in namespaces:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)
-        subprocess.run(["ip", "link", "del", net.dummy], capture_output=True, timeout=30)
+        subprocess.run(["ip", "link", "del", net.hub_if], capture_output=True, timeout=30)
         if not os.environ.get("MAMORI_KEEP_CENTRAL"):
             shutil.rmtree(folder, ignore_errors=True)
 
