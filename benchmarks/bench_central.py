@@ -19,10 +19,14 @@ What it measures
        b. bare PostgreSQL: psycopg ``COPY`` of the same rows (taken back from the central table) into a plain table
           with the same columns and indexes, and the same rows as multi-row ``INSERT`` statements of 500.
 
+    With ``--cluster`` the same on a cluster of three nats-server (routes with mutual TLS on loopback) with the
+    stream replicated on all three (``central.replicas: 3``), the bare NATS reference's stream too: what R3 costs.
+
 How to run
     . .venv/bin/activate
     python benchmarks/bench_central.py              # 20,000 alerts
     python benchmarks/bench_central.py --alerts 50000 --batch 500
+    python benchmarks/bench_central.py --cluster    # three nodes, R3
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.integration.central_stack import CENTRAL_USER, CentralStack, start_stack  # noqa: E402
+from tests.integration.central_stack import CENTRAL_USER, CentralStack, start_cluster, start_stack  # noqa: E402
 
 MAMORI = str(Path(sys.executable).with_name("mamori"))
 
@@ -110,13 +114,15 @@ async def _bare_nats(stack: CentralStack, bodies: list[bytes]) -> tuple[float, f
     pki = stack.folder / "pki"
     settings = CentralSettings.model_validate(
         {
-            "servers": [stack.nats.url],
+            "servers": stack.servers,
             "tls": {"ca": pki / "ca.crt", "cert": pki / f"{CENTRAL_USER}.crt", "key": pki / f"{CENTRAL_USER}.key"},
         }
     )
-    nc = await nats.connect(stack.nats.url, tls=ssl_context(settings))
+    nc = await nats.connect(stack.servers, tls=ssl_context(settings))
     js = nc.jetstream(timeout=10)
-    await js.add_stream(StreamConfig(name="BARE", subjects=["bare.>"], duplicate_window=7200))
+    await js.add_stream(
+        StreamConfig(name="BARE", subjects=["bare.>"], duplicate_window=7200, num_replicas=stack.replicas)
+    )
     started = time.perf_counter()
     for i in range(0, len(bodies), 256):
         chunk = bodies[i : i + 256]
@@ -178,6 +184,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--alerts", type=int, default=20_000)
     parser.add_argument("--batch", type=int, default=256, help="messages per central transaction")
+    parser.add_argument("--cluster", action="store_true", help="three NATS servers, the stream replicated on all")
     args = parser.parse_args()
     n = args.alerts
 
@@ -189,7 +196,9 @@ def main() -> None:
 
     folder = Path(tempfile.mkdtemp(prefix="mamori-bench-central-"))
     configure_django(folder / "default.db")
-    stack = start_stack(folder, ("bench", "bench-e2e"))
+    sites = ("bench", "bench-e2e")
+    stack = start_cluster(folder, sites) if args.cluster else start_stack(folder, sites)
+    print(f"NATS: {len(stack.nodes) or 1} server(s), the stream on {stack.replicas}")
     try:
         central_cfg = stack.central_settings(batch=args.batch)
         sensor_cfg = stack.sensor_settings("bench", folder / "sensor.db")

@@ -1,14 +1,18 @@
 """The real parts of the central tests and benchmark: a small CA made with openssl, a NATS server with JetStream,
-mutual TLS and one user per site, and a PostgreSQL 15 cluster of its own, all on loopback in a temporary folder.
+mutual TLS and one user per site (or a cluster of three such servers, routes on loopback, the stream replicated on
+all three), and a PostgreSQL 15 cluster of its own, all on loopback in a temporary folder.
 
 Nothing system-wide is started or changed: nats-server and PostgreSQL run from the folder with their own ports,
-and are stopped (by the pids they were started with) when the stack is closed.
+and are stopped (by the pids they were started with) when the stack is closed. A cluster's client listeners may
+be given another local address (``host``: one the test put on an interface of its own, reachable from network
+namespaces); its routes and monitoring stay on loopback.
 """
 
 from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import os
 import secrets
 import shutil
@@ -17,6 +21,7 @@ import socket
 import subprocess
 import textwrap
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,21 +55,21 @@ def _run(*cmd: str | Path, timeout: float = 60, **kwargs: Any) -> subprocess.Com
     return result
 
 
-def wait_port(port: int, timeout: float = 20.0) -> None:
+def wait_port(port: int, timeout: float = 20.0, host: str = "127.0.0.1") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
             return
         time.sleep(0.1)
-    raise AssertionError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f} s")
+    raise AssertionError(f"nothing listens on {host}:{port} after {timeout:.0f} s")
 
 
 # -- certificates ---------------------------------------------------------------------------------------------------
 
 
-def make_pki(folder: Path, clients: tuple[str, ...]) -> None:
-    """A CA, the server's certificate (127.0.0.1, localhost) and one client certificate per name (subject CN=name),
-    P-256 keys, valid two days."""
+def make_pki(folder: Path, clients: tuple[str, ...], server_ips: tuple[str, ...] = ("127.0.0.1",)) -> None:
+    """A CA, the server's certificate (``server_ips``, localhost; usable as a client too, for a cluster's routes)
+    and one client certificate per name (subject CN=name), P-256 keys, valid two days."""
     folder.mkdir(parents=True, exist_ok=True)
     ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes")
     _run(
@@ -84,7 +89,8 @@ def make_pki(folder: Path, clients: tuple[str, ...]) -> None:
     for name in ("server", *clients):
         ext = folder / f"{name}.ext"
         if name == "server":
-            ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+            names = ",".join([*(f"IP:{ip}" for ip in server_ips), "DNS:localhost"])
+            ext.write_text(f"subjectAltName={names}\nextendedKeyUsage=serverAuth,clientAuth\n")
         else:
             ext.write_text("extendedKeyUsage=clientAuth\n")
         _run(
@@ -118,23 +124,36 @@ def make_pki(folder: Path, clients: tuple[str, ...]) -> None:
         )
 
 
-def nats_config(folder: Path, port: int, sites: tuple[str, ...], leaf_port: int) -> str:
+def nats_config(
+    folder: Path,
+    port: int,
+    sites: tuple[str, ...],
+    leaf_port: int,
+    *,
+    host: str = "127.0.0.1",
+    name: str = "mamori-hub",
+    store: Path | None = None,
+    cluster: str = "",
+    monitor_port: int = 0,
+) -> str:
     """The hub's configuration: JetStream, TLS with client certificates mapped to users (verify_and_map), one
     account holding the stream, one user per site allowed to publish only to ``mamori.<site>.>`` and to hear only
     its own replies (``_INBOX_<site>.>``), and the central user. Hospitals' leaf nodes connect on ``leaf_port``
-    with their site's certificate, into the same account (NATS 2.9 takes no permissions on a leaf node's user:
-    the leaf node's own users carry them, see :func:`leaf_config`)."""
-    leaf_users = ", ".join(f'{{ user: "CN={site}", account: "MAMORI" }}' for site in sites)
+    (none when 0) with their site's certificate, into the same account (NATS 2.9 takes no permissions on a leaf
+    node's user: the leaf node's own users carry them, see :func:`leaf_config`). ``cluster``: the block of
+    :func:`cluster_block` for a cluster's node; ``monitor_port``: the HTTP monitoring port on loopback."""
     users = [f'{{ user: "CN={CENTRAL_USER}" }}']
     for site in sites:
         users.append(
             f'{{ user: "CN={site}", permissions: {{ publish: {{ allow: ["mamori.{site}.>"] }}, '
             f'subscribe: {{ allow: ["_INBOX_{site}.>"] }} }} }}'
         )
-    return textwrap.dedent(f"""\
-        listen: 127.0.0.1:{port}
-        server_name: mamori-hub
-        jetstream {{ store_dir: "{folder / "js"}", max_memory_store: 64MB, max_file_store: 1GB }}
+    monitor = f"http: 127.0.0.1:{monitor_port}\n" if monitor_port else ""
+    return (
+        textwrap.dedent(f"""\
+        listen: {host}:{port}
+        server_name: {name}
+        jetstream {{ store_dir: "{store or folder / "js"}", max_memory_store: 64MB, max_file_store: 1GB }}
         tls {{
           cert_file: "{folder / "server.crt"}"
           key_file: "{folder / "server.key"}"
@@ -142,6 +161,24 @@ def nats_config(folder: Path, port: int, sites: tuple[str, ...], leaf_port: int)
           verify_and_map: true
           timeout: 5
         }}
+        accounts {{
+          MAMORI: {{
+            jetstream: enabled
+            users: [
+              {(chr(10) + "              ").join(users)}
+            ]
+          }}
+        }}
+        """)
+        + monitor
+        + cluster
+        + (_leaf_listener(folder, sites, leaf_port) if leaf_port else "")
+    )
+
+
+def _leaf_listener(folder: Path, sites: tuple[str, ...], leaf_port: int) -> str:
+    leaf_users = ", ".join(f'{{ user: "CN={site}", account: "MAMORI" }}' for site in sites)
+    return textwrap.dedent(f"""\
         leafnodes {{
           listen: 127.0.0.1:{leaf_port}
           tls {{
@@ -153,12 +190,23 @@ def nats_config(folder: Path, port: int, sites: tuple[str, ...], leaf_port: int)
           }}
           authorization {{ users: [ {leaf_users} ] }}
         }}
-        accounts {{
-          MAMORI: {{
-            jetstream: enabled
-            users: [
-              {(chr(10) + "              ").join(users)}
-            ]
+        """)
+
+
+def cluster_block(folder: Path, route_port: int, other_route_ports: list[int], name: str = "mamori-hub") -> str:
+    """A cluster node's routes on loopback, in a full mesh, with mutual TLS (the servers' own certificate)."""
+    routes = ", ".join(f'"nats-route://127.0.0.1:{p}"' for p in other_route_ports)
+    return textwrap.dedent(f"""\
+        cluster {{
+          name: {name}
+          listen: 127.0.0.1:{route_port}
+          routes: [ {routes} ]
+          tls {{
+            cert_file: "{folder / "server.crt"}"
+            key_file: "{folder / "server.key"}"
+            ca_file: "{folder / "ca.crt"}"
+            verify: true
+            timeout: 5
           }}
         }}
         """)
@@ -205,17 +253,39 @@ class Nats:
     leaf_port: int = 0
     name: str = "nats"
     proc: subprocess.Popen[bytes] | None = None
+    host: str = "127.0.0.1"
+    monitor_port: int = 0
 
     @property
     def url(self) -> str:
-        return f"tls://127.0.0.1:{self.port}"
+        return f"tls://{self.host}:{self.port}"
 
     def start(self) -> None:
         log = (self.folder / f"{self.name}.log").open("ab")
         self.proc = subprocess.Popen(
             ["nats-server", "-c", str(self.folder / f"{self.name}.conf")], stdout=log, stderr=subprocess.STDOUT
         )
-        wait_port(self.port)
+        log.close()
+        wait_port(self.port, host=self.host)
+
+    def kill(self) -> None:
+        """kill -9: no goodbye to the cluster, nothing flushed."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.proc = None
+
+    def monitor(self, path: str) -> Any:
+        """A monitoring endpoint's JSON (``jsz?...``, ``routez``...)."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.monitor_port}/{path}", timeout=5) as answer:
+            return json.loads(answer.read())
+
+    def healthy(self) -> bool:
+        """The server's own health check: JetStream up and, in a cluster, its streams and consumers current."""
+        try:
+            return bool(self.monitor("healthz").get("status") == "ok")
+        except (OSError, ValueError):
+            return False
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -317,8 +387,27 @@ class Postgres:
 @dataclass
 class CentralStack:
     folder: Path
-    nats: Nats
+    nats: Nats  # the hub; a cluster's first node
     pg: Postgres
+    nodes: tuple[Nats, ...] = ()  # a cluster's nodes (nats among them); none for a lone hub
+    replicas: int = 1
+
+    @property
+    def servers(self) -> list[str]:
+        """Every URL a sensor or the central consumer is given."""
+        return [n.url for n in self.nodes] if self.nodes else [self.nats.url]
+
+    def stream_leader(self, stream: str = "MAMORI") -> str | None:
+        """The cluster node (server name) leading ``stream`` now, from a running node's monitoring."""
+        for node in self.nodes:
+            if node.proc is None:
+                continue
+            with contextlib.suppress(OSError, ValueError):
+                for account in node.monitor("jsz?accounts=true&streams=true").get("account_details") or []:
+                    for info in account.get("stream_detail") or []:
+                        if info.get("name") == stream and (info.get("cluster") or {}).get("leader"):
+                            return str(info["cluster"]["leader"])
+        return None
 
     def sensor_settings(
         self, site: str, database: Path, *, cert: str | None = None, extra: str = "", url: str | None = None
@@ -332,7 +421,7 @@ class CentralStack:
             storage: {{path: {database}}}
             central:
               site: {site}
-              servers: ["{url or self.nats.url}"]
+              servers: {json.dumps([url] if url else self.servers)}
               tls: {{ca: pki/ca.crt, cert: pki/{cert}.crt, key: pki/{cert}.key}}
               publish_interval: 0.2
             """)
@@ -349,8 +438,9 @@ class CentralStack:
               postgresql: {{host: 127.0.0.1, port: {self.pg.port}, db: mamori, user: mamori,
                             password_file: {self.pg.password_file.name}, sslmode: disable}}
             central:
-              servers: ["{self.nats.url}"]
+              servers: {json.dumps(self.servers)}
               tls: {{ca: pki/ca.crt, cert: pki/{CENTRAL_USER}.crt, key: pki/{CENTRAL_USER}.key}}
+              replicas: {self.replicas}
               batch: {batch}
               silent_after: {silent_after}
             """)
@@ -360,7 +450,8 @@ class CentralStack:
         return path
 
     def close(self) -> None:
-        self.nats.stop()
+        for node in self.nodes or (self.nats,):
+            node.stop()
         self.pg.stop()
 
 
@@ -369,14 +460,53 @@ def start_stack(folder: Path, sites: tuple[str, ...] = SITES, *, others: tuple[s
     folder.chmod(0o755)  # PostgreSQL's own user reaches its data folder inside
     make_pki(folder / "pki", (*sites, CENTRAL_USER, *others))
     port, leaf_port = free_port(), free_port()
-    (folder / "nats.conf").write_text(nats_config(folder / "pki", port, sites, leaf_port))
-    # the JetStream store beside the certificates' folder
-    text = (folder / "nats.conf").read_text().replace(str(folder / "pki" / "js"), str(folder / "js"))
-    (folder / "nats.conf").write_text(text)
+    (folder / "nats.conf").write_text(nats_config(folder / "pki", port, sites, leaf_port, store=folder / "js"))
     nats = Nats(folder, port, leaf_port)
     stack = CentralStack(folder, nats, Postgres(folder, free_port(), folder / "pg-mamori.pw"))
     try:
         stack.nats.start()
+        stack.pg.start()
+    except BaseException:
+        stack.close()
+        raise
+    return stack
+
+
+def start_cluster(folder: Path, sites: tuple[str, ...], *, host: str = "127.0.0.1", size: int = 3) -> CentralStack:
+    """Like :func:`start_stack`, with a cluster of ``size`` NATS servers (``hub-1``...): clients on ``host`` (one
+    port each), routes and monitoring on loopback, each with its own JetStream store, the stream replicated on
+    ``size`` of them (``central.replicas``). Returns once every node says it is healthy."""
+    folder.chmod(0o755)
+    make_pki(folder / "pki", (*sites, CENTRAL_USER), server_ips=tuple(dict.fromkeys(("127.0.0.1", host))))
+    routes = [free_port() for _ in range(size)]
+    nodes = []
+    for i in range(size):
+        node = Nats(folder, free_port(), name=f"hub-{i + 1}", host=host, monitor_port=free_port())
+        others = [p for k, p in enumerate(routes) if k != i]
+        (folder / f"{node.name}.conf").write_text(
+            nats_config(
+                folder / "pki",
+                node.port,
+                sites,
+                0,
+                host=host,
+                name=node.name,
+                store=folder / f"js-{i + 1}",
+                cluster=cluster_block(folder / "pki", routes[i], others),
+                monitor_port=node.monitor_port,
+            )
+        )
+        nodes.append(node)
+    pg = Postgres(folder, free_port(), folder / "pg-mamori.pw")
+    stack = CentralStack(folder, nodes[0], pg, nodes=tuple(nodes), replicas=size)
+    try:
+        for node in nodes:
+            node.start()
+        deadline = time.monotonic() + 60
+        while not all(node.healthy() for node in nodes):
+            if time.monotonic() > deadline:
+                raise AssertionError("the NATS cluster did not form: " + nodes[0].log()[-2000:])
+            time.sleep(0.3)
         stack.pg.start()
     except BaseException:
         stack.close()

@@ -210,3 +210,17 @@ def test_an_empty_file_or_no_systems_warns_that_nothing_would_be_monitored() -> 
     [warning] = settings_from_text("capture: {interfaces: [eth1]}\n", source="bare.yaml").warnings
     assert "部門システム（systems）がありません" in warning.message and "nothing would be monitored" in warning.message
     assert settings_from_text(ISSUE_FORM).warnings == ()
+
+
+def test_central_replicas_default_one_and_bounded_by_jetstream() -> None:
+    """central.replicas: how many servers of a NATS cluster keep the stream (JetStream allows 1 to 5)."""
+    base = "central:\n  servers: [tls://10.0.0.1:4222]\n  tls: {ca: ca.crt, cert: s.crt, key: s.key}\n"
+    settings = settings_from_text(base, source="c.yaml")
+    assert settings.central is not None and settings.central.replicas == 1
+    settings = settings_from_text(base + "  replicas: 3\n", source="c.yaml")
+    assert settings.central is not None and settings.central.replicas == 3
+    for value in ("0", "6", "three"):
+        with pytest.raises(ConfigError) as caught:
+            settings_from_text(base + f"  replicas: {value}\n", source="c.yaml")
+        (problem,) = caught.value.problems
+        assert str(problem).startswith("c.yaml:4:13: central.replicas:"), str(problem)

@@ -50,9 +50,10 @@ class CentralConsumer:
         self.stats.last_error = text
 
     async def ensure_stream(self, js: Any) -> None:
-        """The stream holding every site's messages: file storage, the duplicate window of the settings."""
+        """The stream holding every site's messages: file storage, the duplicate window and the number of replicas
+        of the settings (an existing stream is updated to them: JetStream moves it to more or fewer servers)."""
         from nats.js.api import RetentionPolicy, StorageType, StreamConfig
-        from nats.js.errors import NotFoundError
+        from nats.js.errors import APIError, NotFoundError
 
         config = StreamConfig(
             name=self.central.stream,
@@ -61,13 +62,25 @@ class CentralConsumer:
             storage=StorageType.FILE,
             max_age=_KEEP_DAYS * 86400.0,
             duplicate_window=self.central.duplicate_window,
+            num_replicas=self.central.replicas,
         )
         try:
-            await js.stream_info(self.central.stream)
-        except NotFoundError:
-            await js.add_stream(config)
-        else:
-            await js.update_stream(config)
+            try:
+                await js.stream_info(self.central.stream)
+            except NotFoundError:
+                await js.add_stream(config)
+            else:
+                await js.update_stream(config)
+        except APIError as exc:
+            # a lone server (no waiting makes it a cluster): a setting to change, said once
+            if exc.err_code == 10074 or "non-clustered" in (exc.description or ""):
+                raise MamoriError(
+                    f"central.replicas が {self.central.replicas} ですが、NATS サーバーがクラスタではありません"
+                    f"（{exc.description}）。1 にするか、クラスタにつないでください / central.replicas is "
+                    f"{self.central.replicas} but the NATS server is not a cluster ({exc.description}): set it to 1 "
+                    "or connect to a cluster"
+                ) from exc
+            raise  # e.g. too few servers up yet: the caller connects again and retries
 
     async def run(self, stop: asyncio.Event, *, idle_exit: float | None = None) -> ConsumerStats:
         """Consume until stopped (or, with ``idle_exit``, until no message came for that many seconds)."""

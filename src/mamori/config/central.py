@@ -56,6 +56,13 @@ class CentralSettings(Strict):
     stream: str = Field("MAMORI", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     durable: str = Field("mamori-central", pattern=r"^[A-Za-z0-9_-]{1,64}$", description="the consumer's name")
     batch: int = Field(256, ge=1, le=10_000, description="messages per central transaction")
+    replicas: int = Field(
+        1,
+        ge=1,
+        le=5,
+        description="copies of the stream JetStream keeps on as many servers of a cluster (3: one server may be lost);"
+        " set by the central consumer, which creates the stream",
+    )
     duplicate_window: Duration = Field(
         7200.0, gt=0, description="how long JetStream remembers message ids to drop resends"
     )
