@@ -276,7 +276,7 @@ class Sensors:
 
     def start(self, k: int) -> None:
         """Sensor k's `mamori watch` on lan0, then its `mamori publish`, both in its namespace; returns once
-        capturing. One after the other: two processes creating a new store at once race in its migrations."""
+        capturing (the traffic that follows must find the sensor listening)."""
         log = self.log(k, "watch")
         seen = log.read_text(errors="replace").count("capturing on lan0") if log.exists() else 0
         self.watch[k] = _start("watch", "--config", str(self.configs[k]), log=log, ns=self.net.sensor(k))

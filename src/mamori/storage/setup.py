@@ -8,12 +8,13 @@ database file gets its own connection alias, so one process (a test, a report jo
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sqlite3
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -196,13 +197,38 @@ def ensure_database(path: Path | PostgresSettings, *, migrate: bool = True) -> s
             from django.db import DatabaseError
 
             try:
-                call_command("migrate", database=alias, verbosity=0, interactive=False)
+                with _migration_lock(path):
+                    call_command("migrate", database=alias, verbosity=0, interactive=False)
             except DatabaseError as exc:
                 raise _unusable(
                     path, f"開けないか更新できません（{exc}）", f"cannot open or upgrade it ({exc})"
                 ) from exc
             _migrated.add(alias)
     return alias
+
+
+@contextlib.contextmanager
+def _migration_lock(path: Path) -> Iterator[None]:
+    """One process at a time migrates a SQLite database: the sensor and `mamori publish` (or the dashboard) started
+    together on a database not made yet both created its tables, and the second failed ("table ... already
+    exists"; found by tests/integration/test_central_cluster.py). The lock is a file beside the database, never the
+    database itself: closing another descriptor of the database would drop SQLite's own locks."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    lock = path.with_name(path.name + ".migrate-lock")
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:  # a read-only folder: nobody can migrate there, and migrate says so
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def known_migrations(alias: str = "default") -> dict[str, list[str]]:

@@ -73,3 +73,21 @@ def test_django_is_configured_once_and_a_second_configuration_is_refused(tmp_pat
     assert found["alias"] == "default"  # the run's database is Django's default connection
     assert found["other_alias"].startswith("db_")
     assert found["uids"] == ["u1"]
+
+
+def test_processes_opening_a_new_database_together_all_succeed(tmp_path: Path) -> None:
+    """The sensor and `mamori publish` started at once on a database not made yet: one migrates, the others wait
+    and find it done (before the lock, one failed with "table ... already exists")."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from pathlib import Path; from mamori.cli.compose import open_store; open_store(Path(sys.argv[1]))"
+    )
+    for round_ in range(3):
+        db = tmp_path / f"new-{round_}.db"
+        procs = [
+            subprocess.Popen([sys.executable, "-c", code, str(db)], stderr=subprocess.PIPE, text=True) for _ in range(4)
+        ]
+        results = [(p.wait(120), p.stderr.read() if p.stderr else "") for p in procs]
+        assert [rc for rc, _ in results] == [0, 0, 0, 0], results
