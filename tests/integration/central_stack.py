@@ -11,6 +11,7 @@ namespaces); its routes and monitoring stay on loopback.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import glob
 import json
 import os
@@ -18,10 +19,12 @@ import secrets
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import textwrap
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -512,3 +515,61 @@ def start_cluster(folder: Path, sites: tuple[str, ...], *, host: str = "127.0.0.
         stack.close()
         raise
     return stack
+
+
+# -- what each side holds: the sensors' SQLite stores and the central PostgreSQL ---------------------------------------
+
+Row = tuple[int, str, str]  # count, last_seen, status
+
+
+def iso(value: Any) -> str:
+    """A time stamp from either database in one text form (UTC, microseconds)."""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return str(value)[:26]
+
+
+def sensor_alerts(db: Path) -> dict[str, Row]:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as c:
+        rows = c.execute("SELECT uid, count, last_seen, status FROM mamori_alert").fetchall()
+    return {uid: (count, iso(last), status) for uid, count, last, status in rows}
+
+
+def pending(db: Path) -> int:
+    """Entries of the sensor's outbox not yet acknowledged."""
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as c:
+        return int(c.execute("SELECT COUNT(*) FROM mamori_outbox").fetchone()[0])
+
+
+def central_alerts(stack: CentralStack, site: str) -> dict[str, Row]:
+    with stack.pg.connect() as c:
+        rows = c.execute("SELECT uid, count, last_seen, status FROM mamori_alert WHERE site = %s", [site]).fetchall()
+    return {uid: (count, iso(last), status) for uid, count, last, status in rows}
+
+
+def same_alerts(stack: CentralStack, dbs: dict[str, Path]) -> bool | str:
+    """True when every site's central alerts are its sensor's (uid, count, last seen, status); else what differs."""
+    for site, db in dbs.items():
+        mine, theirs = sensor_alerts(db), central_alerts(stack, site)
+        if mine != theirs:
+            missing = len(set(mine) - set(theirs))
+            differ = sum(1 for uid in set(mine) & set(theirs) if mine[uid] != theirs[uid])
+            return f"{site}: {len(mine)} at the sensor, {len(theirs)} central, {missing} missing, {differ} differ"
+    return True
+
+
+def wait_until(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
+    """``check()`` until it gives True or something truthy that is not a string (a string says what is not there
+    yet); an exception counts as not yet (a store being created, a node starting)."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except Exception as exc:
+            last = exc
+        else:
+            if last is True or (last and not isinstance(last, str)):
+                return last
+        time.sleep(0.3)
+    raise AssertionError(f"{what}: not within {timeout:.0f} s (last: {last!r})")

@@ -30,13 +30,23 @@ from typing import Any
 import pytest
 
 from mamori.model import Alert, Severity
-from tests.integration.central_stack import CentralStack, Nats, free_port, leaf_config, missing_tools, start_stack
+from tests.integration.central_stack import (
+    CentralStack,
+    Nats,
+    central_alerts,
+    free_port,
+    leaf_config,
+    missing_tools,
+    pending,
+    same_alerts,
+    sensor_alerts,
+    start_stack,
+    wait_until,
+)
 from tests.integration.conftest import MAMORI, run_mamori
 from tests.integration.dashboard import Client, add_user, start_dashboard
 
 pytestmark = pytest.mark.slow
-
-Row = tuple[int, str, str]  # count, last_seen, status
 
 
 @pytest.fixture(scope="module")
@@ -52,54 +62,6 @@ def stack() -> Iterator[CentralStack]:
         started.close()
         if not os.environ.get("MAMORI_KEEP_CENTRAL"):
             shutil.rmtree(folder, ignore_errors=True)
-
-
-def _wait(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except Exception as exc:  # not up yet
-            last = exc
-        else:
-            if last is True or (last and not isinstance(last, str)):
-                return last
-        time.sleep(0.3)
-    raise AssertionError(f"{what}: not within {timeout:.0f} s (last: {last!r})")
-
-
-def _sensor_alerts(db: Path) -> dict[str, Row]:
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
-        rows = c.execute("SELECT uid, count, last_seen, status FROM mamori_alert").fetchall()
-    return {uid: (count, _iso(last), status) for uid, count, last, status in rows}
-
-
-def _iso(value: Any) -> str:
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-    return str(value)[:26]
-
-
-def _central_alerts(stack: CentralStack, site: str) -> dict[str, Row]:
-    with stack.pg.connect() as c:
-        rows = c.execute("SELECT uid, count, last_seen, status FROM mamori_alert WHERE site = %s", [site]).fetchall()
-    return {uid: (count, _iso(last), status) for uid, count, last, status in rows}
-
-
-def _pending(db: Path) -> int:
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
-        return int(c.execute("SELECT COUNT(*) FROM mamori_outbox").fetchone()[0])
-
-
-def _same(stack: CentralStack, sensors: dict[str, Path]) -> bool | str:
-    for site, db in sensors.items():
-        mine, theirs = _sensor_alerts(db), _central_alerts(stack, site)
-        if mine != theirs:
-            missing = len(set(mine) - set(theirs))
-            differ = sum(1 for uid in set(mine) & set(theirs) if mine[uid] != theirs[uid])
-            return f"{site}: {len(mine)} at the sensor, {len(theirs)} central, {missing} missing, {differ} differ"
-    return True
 
 
 def _kill_when_under_way(proc: subprocess.Popen[bytes], progress: Callable[[], int], timeout: float = 60) -> int:
@@ -188,8 +150,8 @@ def test_every_alert_arrives_once_through_cuts_and_restarts(stack: CentralStack,
         _analyze(cfg["site-b"], lab_pcaps / "scan_hping3_flood_S_p6000.pcap")
         for site in sensors:
             publishers[site] = _start("publish", "--config", str(cfg[site]), log=log)
-        _wait("both sites' first alerts at the center", lambda: _same(stack, sensors))
-        assert all(_sensor_alerts(db) for db in sensors.values())
+        wait_until("both sites' first alerts at the center", lambda: same_alerts(stack, sensors))
+        assert all(sensor_alerts(db) for db in sensors.values())
 
         # -- the link cut: NATS stopped while both sensors produce alerts and a person acknowledges one ----------
         stack.nats.stop()
@@ -204,32 +166,32 @@ def test_every_alert_arrives_once_through_cuts_and_restarts(stack: CentralStack,
         for site, db in sensors.items():
             _record_health(db, f"{site}-mirror0")
         time.sleep(2.0)  # the publishers try and fail meanwhile
-        assert _pending(sensors["site-a"]) > 0 and _pending(sensors["site-b"]) > 0
-        assert _same(stack, sensors) is not True
+        assert pending(sensors["site-a"]) > 0 and pending(sensors["site-b"]) > 0
+        assert same_alerts(stack, sensors) is not True
         stack.nats.start()
-        _wait("every alert after the link came back", lambda: _same(stack, sensors), timeout=90)
-        acknowledged = [r for r in _central_alerts(stack, "site-a").values() if r[2] == "acknowledged"]
+        wait_until("every alert after the link came back", lambda: same_alerts(stack, sensors), timeout=90)
+        acknowledged = [r for r in central_alerts(stack, "site-a").values() if r[2] == "acknowledged"]
         assert len(acknowledged) == 1
 
         # -- the consumer killed (-9) mid-stream -----------------------------------------------------------------
-        before = len(_central_alerts(stack, "site-a"))
+        before = len(central_alerts(stack, "site-a"))
         central.send_signal(signal.SIGSTOP)  # held while the burst is written, killed once it has begun
         _write_alerts(sensors["site-a"], 2000)
         central.send_signal(signal.SIGCONT)
-        seen = _kill_when_under_way(central, lambda: len(_central_alerts(stack, "site-a")) - before)
+        seen = _kill_when_under_way(central, lambda: len(central_alerts(stack, "site-a")) - before)
         assert 0 < seen < 2000, seen  # killed mid-stream
         central = _start("central", "--config", str(central_cfg), log=log)
-        _wait("every alert after the consumer's restart", lambda: _same(stack, sensors), timeout=120)
+        wait_until("every alert after the consumer's restart", lambda: same_alerts(stack, sensors), timeout=120)
 
         # -- a publisher killed (-9) mid-stream, then started again: it resends what was not acknowledged --------
-        before = len(_central_alerts(stack, "site-b"))
+        before = len(central_alerts(stack, "site-b"))
         publishers["site-b"].send_signal(signal.SIGSTOP)  # hold it while the burst is written, then kill it
         _write_alerts(sensors["site-b"], 2000, rule="syn-flood")
         publishers["site-b"].send_signal(signal.SIGCONT)
-        seen = _kill_when_under_way(publishers["site-b"], lambda: 2000 - _pending(sensors["site-b"]))
+        seen = _kill_when_under_way(publishers["site-b"], lambda: 2000 - pending(sensors["site-b"]))
         assert 0 < seen < 2000, seen  # killed mid-stream
         publishers["site-b"] = _start("publish", "--config", str(cfg["site-b"]), log=log)
-        _wait("every alert after the publisher's restart", lambda: _same(stack, sensors), timeout=120)
+        wait_until("every alert after the publisher's restart", lambda: same_alerts(stack, sensors), timeout=120)
     finally:
         for proc in publishers.values():
             _stop(proc)
@@ -243,12 +205,12 @@ def test_every_alert_arrives_once_through_cuts_and_restarts(stack: CentralStack,
         partitions = [r[0] for r in c.execute("SELECT DISTINCT tableoid::regclass::text FROM mamori_alert")]
         sites = dict(c.execute("SELECT site, messages FROM mamori_central_site").fetchall())
         health = c.execute("SELECT site, name FROM mamori_central_sensor ORDER BY site, name").fetchall()
-    expected = sum(len(_sensor_alerts(db)) for db in sensors.values())
+    expected = sum(len(sensor_alerts(db)) for db in sensors.values())
     assert total == distinct == expected == hourly
     assert all(p.startswith("mamori_alert_y") for p in partitions), partitions  # monthly partitions, not default
     assert set(sites) == {"site-a", "site-b"}
     assert health == [("site-a", "site-a-mirror0"), ("site-b", "site-b-mirror0")]
-    assert all(_pending(db) == 0 for db in sensors.values())
+    assert all(pending(db) == 0 for db in sensors.values())
     text = log.read_text(errors="replace")
     assert "Traceback" not in text, text[-3000:]
 
@@ -316,7 +278,7 @@ def test_a_sensor_with_site_a_certificate_cannot_publish_as_site_b(stack: Centra
     wrong_db = stack.folder / "wrong.db"
     wrong = stack.sensor_settings("site-b", wrong_db, cert="site-a")
     _analyze(wrong, lab_pcaps / "scan_nmap_sT_1-1000.pcap")
-    before = _central_alerts(stack, "site-b")
+    before = central_alerts(stack, "site-b")
     publisher = subprocess.Popen(
         [MAMORI, "publish", "--config", str(wrong)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -324,9 +286,9 @@ def test_a_sensor_with_site_a_certificate_cannot_publish_as_site_b(stack: Centra
     _stop(publisher)
     _out, err = publisher.communicate()
     assert 'permissions violation for publish to "mamori.site-b.alert"' in err.lower(), err
-    assert _pending(wrong_db) > 0  # nothing was acknowledged: nothing is lost either
-    assert _central_alerts(stack, "site-b") == before
-    assert not set(_sensor_alerts(wrong_db)) & set(_central_alerts(stack, "site-b"))
+    assert pending(wrong_db) > 0  # nothing was acknowledged: nothing is lost either
+    assert central_alerts(stack, "site-b") == before
+    assert not set(sensor_alerts(wrong_db)) & set(central_alerts(stack, "site-b"))
 
 
 def test_a_hospital_leaf_node_carries_its_sensor_to_the_hub(stack: CentralStack, lab_pcaps: Path) -> None:
@@ -344,13 +306,13 @@ def test_a_hospital_leaf_node_carries_its_sensor_to_the_hub(stack: CentralStack,
     wrong = stack.sensor_settings("site-b", wrong_db, cert="site-a", url=leaf.url)
     consumer = _start("central", "--config", str(stack.central_settings()), log=stack.folder / "leaf-central.log")
     try:
-        _wait("the leaf node linked to the hub", lambda: "Leafnode connection created" in leaf.log())
+        wait_until("the leaf node linked to the hub", lambda: "Leafnode connection created" in leaf.log())
         _analyze(config, lab_pcaps / "scan_nmap_sU_1-50.pcap", lab_pcaps / "scan_nmap_sT_1-1000.pcap")
         run_mamori("publish", "--config", str(config), "--until-empty", timeout=60)
-        mine = _sensor_alerts(db)
+        mine = sensor_alerts(db)
         assert mine
-        _wait("the leaf's alerts at the center", lambda: set(mine) <= set(_central_alerts(stack, "site-a")))
-        central = _central_alerts(stack, "site-a")
+        wait_until("the leaf's alerts at the center", lambda: set(mine) <= set(central_alerts(stack, "site-a")))
+        central = central_alerts(stack, "site-a")
         assert {uid: central[uid] for uid in mine} == mine
         _analyze(wrong, lab_pcaps / "scan_nmap_sA_1-1000.pcap")
         publisher = subprocess.Popen([MAMORI, "publish", "--config", str(wrong)], stderr=subprocess.PIPE, text=True)
@@ -358,7 +320,7 @@ def test_a_hospital_leaf_node_carries_its_sensor_to_the_hub(stack: CentralStack,
         _stop(publisher)
         _out, err = publisher.communicate()
         assert 'permissions violation for publish to "mamori.site-b.alert"' in err.lower(), err
-        assert not set(_sensor_alerts(wrong_db)) & set(_central_alerts(stack, "site-b"))
+        assert not set(sensor_alerts(wrong_db)) & set(central_alerts(stack, "site-b"))
     finally:
         _stop(consumer)
         leaf.stop()
@@ -449,7 +411,7 @@ def test_a_silent_sensor_raises_one_alert_centrally_until_it_speaks_again(stack:
     publisher = _start("publish", "--config", str(config), log=log)
     central = _start("central", "--config", str(central_cfg), log=log)
     try:
-        _wait("both sources heard centrally", lambda: _health_names(stack) >= {"site-a-ward3", "site-a-ward5"})
+        wait_until("both sources heard centrally", lambda: _health_names(stack) >= {"site-a-ward3", "site-a-ward5"})
         time.sleep(6)  # more than the threshold: nothing of this live sensor is silent
         assert not _silent_alerts(stack, "site-a/site-a-ward3") and not _silent_alerts(stack, "site-a/site-a-ward5")
         # site-a was silent since the first test: an alert raised then is resolved now; none is open
@@ -457,19 +419,19 @@ def test_a_silent_sensor_raises_one_alert_centrally_until_it_speaks_again(stack:
         assert all(status == "resolved" for _uid, status, _n, _d in site_a), site_a
         # site-b stopped publishing with the first test: one alert for the whole site, none for its source
         if "site-b" in _site_names(stack):
-            _wait("site-b's silence", lambda: len(_silent_alerts(stack, "site-b")) == 1)
+            wait_until("site-b's silence", lambda: len(_silent_alerts(stack, "site-b")) == 1)
             assert not _silent_alerts(stack, "site-b/site-b-mirror0")
 
         # -- one capture source stops: one alert, updated while it lasts, resolved when it speaks again ----------
         speaking["ward5"] = False
-        _wait("ward5's silence raised", lambda: _silent_alerts(stack, "site-a/site-a-ward5"), timeout=30)
-        _wait("ward5's alert updated", lambda: _silent_alerts(stack, "site-a/site-a-ward5")[0][2] >= 3, timeout=30)
+        wait_until("ward5's silence raised", lambda: _silent_alerts(stack, "site-a/site-a-ward5"), timeout=30)
+        wait_until("ward5's alert updated", lambda: _silent_alerts(stack, "site-a/site-a-ward5")[0][2] >= 3, timeout=30)
         episodes = _silent_alerts(stack, "site-a/site-a-ward5")
         assert len(episodes) == 1 and episodes[0][1] == "open"
         assert episodes[0][3]["packet_source"] == "site-a-ward5" and episodes[0][3]["threshold_minutes"] == 0.1
         assert not _silent_alerts(stack, "site-a/site-a-ward3") and _silent_alerts(stack, "site-a") == site_a
         speaking["ward5"] = True
-        _wait("ward5's alert resolved", lambda: _silent_alerts(stack, "site-a/site-a-ward5")[0][1] == "resolved")
+        wait_until("ward5's alert resolved", lambda: _silent_alerts(stack, "site-a/site-a-ward5")[0][1] == "resolved")
         time.sleep(3)
         (_uid, status, _count, details), *more = _silent_alerts(stack, "site-a/site-a-ward5")
         assert not more and status == "resolved" and details["resumed_at"]
@@ -477,7 +439,7 @@ def test_a_silent_sensor_raises_one_alert_centrally_until_it_speaks_again(stack:
         # -- the sensor stops publishing (kill -9): one alert for the site, none per source ----------------------
         publisher.kill()
         publisher.wait(10)
-        _wait("site-a's silence raised", lambda: len(_silent_alerts(stack, "site-a")) > len(site_a), timeout=30)
+        wait_until("site-a's silence raised", lambda: len(_silent_alerts(stack, "site-a")) > len(site_a), timeout=30)
         time.sleep(6)  # several checks
         episodes = _silent_alerts(stack, "site-a")[len(site_a) :]
         assert len(episodes) == 1 and episodes[0][1] == "open" and episodes[0][2] >= 2, episodes
@@ -485,7 +447,7 @@ def test_a_silent_sensor_raises_one_alert_centrally_until_it_speaks_again(stack:
         assert not _silent_alerts(stack, "site-a/site-a-ward3")
         assert len(_silent_alerts(stack, "site-a/site-a-ward5")) == 1  # the resolved one only
         publisher = _start("publish", "--config", str(config), log=log)
-        _wait("site-a's alert resolved", lambda: _silent_alerts(stack, "site-a")[-1][1] == "resolved", timeout=30)
+        wait_until("site-a's alert resolved", lambda: _silent_alerts(stack, "site-a")[-1][1] == "resolved", timeout=30)
         with stack.pg.connect() as c:
             row = c.execute(
                 "SELECT summary_ja, summary_en, origin, site FROM mamori_alert WHERE uid = %s", [episodes[0][0]]

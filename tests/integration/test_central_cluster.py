@@ -37,11 +37,22 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.integration.central_stack import CentralStack, Nats, free_port, missing_tools, nats_config, start_cluster
+from tests.integration.central_stack import (
+    CentralStack,
+    Nats,
+    central_alerts,
+    free_port,
+    missing_tools,
+    nats_config,
+    pending,
+    same_alerts,
+    sensor_alerts,
+    start_cluster,
+    wait_until,
+)
 from tests.integration.conftest import MAMORI
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
@@ -53,7 +64,6 @@ PORTS = 24  # ports per scan (the port-scan rule's threshold is 20)
 # (the sensor then rightly sees one flood, not separate scans)
 RATE = 90
 DECOYS = 10  # nmap -D: sources per run besides the real one
-Row = tuple[int, str, str]  # count, last_seen, status
 
 
 @dataclass
@@ -153,57 +163,9 @@ def cluster() -> Iterator[tuple[Net, CentralStack]]:
 # -- what each side holds ---------------------------------------------------------------------------------------------
 
 
-def _iso(value: Any) -> str:
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-    return str(value)[:26]
-
-
-def _sensor_alerts(db: Path) -> dict[str, Row]:
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as c:
-        rows = c.execute("SELECT uid, count, last_seen, status FROM mamori_alert").fetchall()
-    return {uid: (count, _iso(last), status) for uid, count, last, status in rows}
-
-
 def _scan_sources(db: Path) -> set[str]:
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as c:
         return {r[0] for r in c.execute("SELECT src_ip FROM mamori_alert WHERE rule = 'port-scan'")}
-
-
-def _pending(db: Path) -> int:
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as c:
-        return int(c.execute("SELECT COUNT(*) FROM mamori_outbox").fetchone()[0])
-
-
-def _central_alerts(stack: CentralStack, site: str) -> dict[str, Row]:
-    with stack.pg.connect() as c:
-        rows = c.execute("SELECT uid, count, last_seen, status FROM mamori_alert WHERE site = %s", [site]).fetchall()
-    return {uid: (count, _iso(last), status) for uid, count, last, status in rows}
-
-
-def _same(stack: CentralStack, dbs: dict[str, Path]) -> bool | str:
-    for site, db in dbs.items():
-        mine, theirs = _sensor_alerts(db), _central_alerts(stack, site)
-        if mine != theirs:
-            missing = len(set(mine) - set(theirs))
-            differ = sum(1 for uid in set(mine) & set(theirs) if mine[uid] != theirs[uid])
-            return f"{site}: {len(mine)} at the sensor, {len(theirs)} central, {missing} missing, {differ} differ"
-    return True
-
-
-def _wait(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except Exception as exc:  # not there yet (a store being created, a node starting)
-            last = exc
-        else:
-            if last is True or (last and not isinstance(last, str)):
-                return last
-        time.sleep(0.3)
-    raise AssertionError(f"{what}: not within {timeout:.0f} s (last: {last!r})")
 
 
 def _leader(stack: CentralStack) -> str:
@@ -280,7 +242,7 @@ class Sensors:
         log = self.log(k, "watch")
         seen = log.read_text(errors="replace").count("capturing on lan0") if log.exists() else 0
         self.watch[k] = _start("watch", "--config", str(self.configs[k]), log=log, ns=self.net.sensor(k))
-        _wait(
+        wait_until(
             f"sensor {k} capturing",
             lambda: self.watch[k].poll() is None and log.read_text(errors="replace").count("capturing on lan0") > seen,
             timeout=30,
@@ -320,7 +282,7 @@ class Sensors:
         return True
 
     def all_published(self) -> bool:
-        return all(_pending(db) == 0 for db in self.dbs.values())
+        return all(pending(db) == 0 for db in self.dbs.values())
 
 
 @dataclass
@@ -358,9 +320,9 @@ def _backlog(stack: CentralStack, sensors: Sensors, center: Center, runs: int) -
     alerts in JetStream not yet central."""
     center.hold()
     sensors.scan_all(runs)
-    _wait("the scans' alerts at the sensors", sensors.scanned_seen, timeout=30)
-    _wait("the backlog in JetStream", sensors.all_published, timeout=60)
-    return sum(len(_sensor_alerts(db)) for db in sensors.dbs.values()) - _central_total(stack)
+    wait_until("the scans' alerts at the sensors", sensors.scanned_seen, timeout=30)
+    wait_until("the backlog in JetStream", sensors.all_published, timeout=60)
+    return sum(len(sensor_alerts(db)) for db in sensors.dbs.values()) - _central_total(stack)
 
 
 def _link_cut(net: Net, stack: CentralStack, sensors: Sensors) -> None:
@@ -378,15 +340,15 @@ def _link_cut(net: Net, stack: CentralStack, sensors: Sensors) -> None:
                 "WHERE id = (SELECT MIN(id) FROM mamori_alert)",
                 [dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")],
             )
-        _wait("site 1's alerts of the cut at its sensor", sensors.scanned_seen, timeout=30)
+        wait_until("site 1's alerts of the cut at its sensor", sensors.scanned_seen, timeout=30)
         time.sleep(max(0.0, 8.0 - (time.monotonic() - cut_at)))  # the publisher tries and fails meanwhile
-        assert _pending(db) > 0
-        unsent = set(_sensor_alerts(db)) - set(_central_alerts(stack, site))
+        assert pending(db) > 0
+        unsent = set(sensor_alerts(db)) - set(central_alerts(stack, site))
         assert len(unsent) >= 2 * (DECOYS + 1), len(unsent)  # the two scans during the cut stayed at the sensor
     finally:
         _ip("link", "set", uplink, "up")
-    _wait("every alert after the link came back", lambda: _same(stack, sensors.dbs), timeout=90)
-    statuses = [row[2] for row in _central_alerts(stack, site).values()]
+    wait_until("every alert after the link came back", lambda: same_alerts(stack, sensors.dbs), timeout=90)
+    statuses = [row[2] for row in central_alerts(stack, site).values()]
     assert statuses.count("acknowledged") == 1
 
 
@@ -398,7 +360,7 @@ def _consumer_killed(stack: CentralStack, sensors: Sensors, center: Center) -> N
     assert 0 < committed < backlog, (committed, backlog)  # killed mid-backlog: part of it was committed
     center.start()
     # a batch the killed consumer held unacknowledged comes again after JetStream's ack wait (60 s)
-    _wait("every alert after the consumer's restart", lambda: _same(stack, sensors.dbs), timeout=150)
+    wait_until("every alert after the consumer's restart", lambda: same_alerts(stack, sensors.dbs), timeout=150)
 
 
 def _node_killed(stack: CentralStack, sensors: Sensors, center: Center) -> None:
@@ -411,11 +373,11 @@ def _node_killed(stack: CentralStack, sensors: Sensors, center: Center) -> None:
     before, _after = _mid_backlog(stack, node.kill)
     assert 0 < before < backlog, (before, backlog)  # killed mid-backlog
     sensors.scan_all()  # the sensors connected to the dead node go to the others
-    _wait("the scans' alerts at the sensors", sensors.scanned_seen, timeout=30)
-    _wait("every alert with one node down", lambda: _same(stack, sensors.dbs), timeout=150)
+    wait_until("the scans' alerts at the sensors", sensors.scanned_seen, timeout=30)
+    wait_until("every alert with one node down", lambda: same_alerts(stack, sensors.dbs), timeout=150)
     assert _leader(stack) != leader
     node.start()
-    _wait(f"{leader} caught up with the cluster", node.healthy, timeout=60)
+    wait_until(f"{leader} caught up with the cluster", node.healthy, timeout=60)
 
 
 def test_three_live_sensors_every_alert_once_through_a_link_cut_kills_and_a_restart(
@@ -431,15 +393,15 @@ def test_three_live_sensors_every_alert_once_through_a_link_cut_kills_and_a_rest
     codes: dict[str, int | None] = {}
 
     def same() -> bool | str:
-        return _same(stack, sensors.dbs)
+        return same_alerts(stack, sensors.dbs)
 
     center.start()
     try:
         for k in sensors.configs:
             sensors.start(k)
         sensors.scan_all()
-        _wait("every source's alert at its sensor", sensors.scanned_seen, timeout=30)
-        _wait("the first scans at the center", same, timeout=60)
+        wait_until("every source's alert at its sensor", sensors.scanned_seen, timeout=30)
+        wait_until("the first scans at the center", same, timeout=60)
         _link_cut(net, stack, sensors)
         _consumer_killed(stack, sensors, center)
         _node_killed(stack, sensors, center)
@@ -448,14 +410,14 @@ def test_three_live_sensors_every_alert_once_through_a_link_cut_kills_and_a_rest
         codes["watch-3 stopped"], codes["publish-3 stopped"] = sensors.stop(3)
         sensors.start(3)
         sensors.scan_all()
-        _wait("the last scans' alerts at the sensors", sensors.scanned_seen, timeout=30)
-        _wait("every alert after site 3's restart", same, timeout=90)
+        wait_until("the last scans' alerts at the sensors", sensors.scanned_seen, timeout=30)
+        wait_until("every alert after site 3's restart", same, timeout=90)
 
         # the end: the sensors stop first (what they write on the way out is published too), then the rest
         for k in sorted(sensors.watch):
             codes[f"watch-{k}"] = _stop(sensors.watch.pop(k))
-        _wait("everything the sensors wrote, published", sensors.all_published, timeout=60)
-        _wait("every alert at the end", same, timeout=90)
+        wait_until("everything the sensors wrote, published", sensors.all_published, timeout=60)
+        wait_until("every alert at the end", same, timeout=90)
     finally:
         for k in sorted({*sensors.watch, *sensors.publish}):
             for what, code in zip(("watch", "publish"), sensors.stop(k), strict=True):
@@ -472,8 +434,8 @@ def test_three_live_sensors_every_alert_once_through_a_link_cut_kills_and_a_rest
 def _assert_exactly_once(net: Net, stack: CentralStack, sensors: Sensors) -> None:
     """Each site's central rows are its sensor's; no uid twice; the hourly roll-up counts each alert once; every
     outbox empty; the three nodes hold the same stream."""
-    assert _same(stack, sensors.dbs) is True
-    expected = {site: len(_sensor_alerts(db)) for site, db in sensors.dbs.items()}
+    assert same_alerts(stack, sensors.dbs) is True
+    expected = {site: len(sensor_alerts(db)) for site, db in sensors.dbs.items()}
     with stack.pg.connect() as c:
         per_site = dict(c.execute("SELECT site, COUNT(*) FROM mamori_alert GROUP BY site").fetchall())
         total, distinct = c.execute("SELECT COUNT(*), COUNT(DISTINCT uid) FROM mamori_alert").fetchone()

@@ -18,6 +18,7 @@ from mamori.model import (
     MaintenanceSession,
 )
 from mamori.storage.writer import SensorHealth
+from mamori.testing.flows import MemoryFlows
 from mamori.testing.paths import MemoryPaths
 
 __all__ = ["MemoryStore"]
@@ -35,10 +36,10 @@ class MemoryStore:
         self.deliveries: list[Delivery] = []
         self.paths = MemoryPaths()
         # The side tables, as the database keeps them: services by (host, proto, port), sessions by uid, flows summed
-        # per (hour, segments, proto, port, forbidden), devices by MAC, cleartext logins appended.
+        # per (hour, segments, proto, port, forbidden) as MemoryFlows does, devices by MAC, cleartext logins appended.
         self.services: dict[tuple[str, str, int], KnownService] = {}
         self.sessions: dict[str, MaintenanceSession] = {}
-        self.flows: dict[tuple[float, str, str, str, int, bool], FlowCount] = {}
+        self.flow_sink = MemoryFlows()
         self.devices: dict[str, DeviceSighting] = {}
         self.logins: list[CleartextLogin] = []
         self.writes = 0  # successful calls of upsert_alerts
@@ -120,18 +121,11 @@ class MemoryStore:
     def add_flows(self, flows: Sequence[FlowCount]) -> None:
         with self._lock:
             self._check("flow counts")
-            for flow in flows:
-                key = (flow.hour, flow.src_segment, flow.dst_segment, flow.proto, flow.port, flow.forbidden)
-                old = self.flows.get(key)
-                self.flows[key] = (
-                    flow
-                    if old is None
-                    else flow._replace(
-                        connections=old.connections + flow.connections,
-                        blocked=old.blocked + flow.blocked,
-                        new=old.new + flow.new,
-                    )
-                )
+            self.flow_sink.save(flows)
+
+    @property
+    def flows(self) -> dict[tuple[float, str, str, str, int, bool], FlowCount]:
+        return self.flow_sink.flows
 
     def prune_flows(self, now: float) -> int:
         return 0  # a test's flows are never old enough to go
