@@ -7,12 +7,14 @@ attempt is a delivery on the alert: made, recorded in dry run, refused (with the
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mamori.alerting.base import Notification, Outcome
-from mamori.blocking import BlockManager, BlockRecord, reason_text
 from mamori.config import ArpIsolateAction as ArpSettings
 from mamori.config import SnmpPortAction as SnmpSettings
+
+if TYPE_CHECKING:  # the blocking package is loaded when a block is made, not when the settings are read
+    from mamori.blocking import BlockManager, BlockRecord
 
 __all__ = ["ArpIsolateAction", "BlockingAction", "SnmpPortAction", "attach_blocking", "outcome_of"]
 
@@ -24,6 +26,8 @@ def outcome_of(record: BlockRecord) -> Outcome:
         return Outcome(True, f"blocked {record.mac}{where} (block {record.id})")
     if record.state == "dry-run":
         return Outcome(True, f"dry run: would block {record.mac}{where} (block {record.id})")
+    from mamori.blocking import reason_text
+
     text = reason_text(record.reason, "en")
     detail = f"{record.state}: {text}" + (f" ({record.detail})" if record.detail else "") + where
     return Outcome(False, detail, retry=record.state == "failed")
@@ -47,6 +51,8 @@ class BlockingAction:
 
     def deliver(self, note: Notification) -> Outcome:
         if self.manager is None:
+            from mamori.blocking import reason_text
+
             return Outcome(False, reason_text("unavailable", "en"), retry=False)
         if note.event != "new":
             return Outcome(True, "the block was decided on the alert's first notification")

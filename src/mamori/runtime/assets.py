@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from mamori.errors import StorageError
 from mamori.model import DeviceSighting
-from mamori.storage import AlertWriter, AssetTable, Store
+
+if TYPE_CHECKING:  # given by the caller; analyze --no-store never loads Django
+    from mamori.storage import AlertWriter, Store
 
 __all__ = ["StoredDevices"]
 
@@ -27,6 +30,8 @@ class StoredDevices:
             self.writer.submit_devices(devices)
             return
         try:
+            from mamori.storage import AssetTable
+
             AssetTable(self.store).save(devices)
         except StorageError as exc:
             log.error("%s", exc)

@@ -8,16 +8,18 @@ import logging
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from mamori.config import Settings
 from mamori.detection.book import AlertBook
 from mamori.detection.exposure import RULE, HostJudgement, judge_host, raise_scan_alerts, scan_key
 from mamori.detection.site_index import SiteIndex
 from mamori.errors import MamoriError, StorageError
-from mamori.ingest.nmap_xml import read_nmap_xml
 from mamori.model import Alert, KnownService, ScanReport, ScanScope, Site
-from mamori.scanner import NmapRun, run_nmap, source_address
-from mamori.storage import AlertWriter, ExposureTable, Store
+
+if TYPE_CHECKING:  # loaded when a scan runs or a store is given: analyze --no-store needs none of them
+    from mamori.scanner import NmapRun
+    from mamori.storage import AlertWriter, Store
 
 __all__ = ["ScanOutcome", "StoredServices", "continue_scan_alerts", "run_scan", "scope_record", "stored_services"]
 
@@ -55,6 +57,8 @@ class StoredServices:
             return self._approved
         self._approved_at = now
         try:
+            from mamori.storage import ExposureTable
+
             self._approved = {h: frozenset(p) for h, p in ExposureTable(self.store).baselines().items()}
         except StorageError as exc:
             log.error("cannot read the approved exposure baseline (kept as last read): %s", exc)
@@ -62,6 +66,8 @@ class StoredServices:
 
     def load(self) -> Iterable[KnownService]:
         try:
+            from mamori.storage import ExposureTable
+
             services = ExposureTable(self.store).load_services()
         except StorageError as exc:
             log.error("%s (services seen answering are learned again from now on)", exc)
@@ -75,6 +81,8 @@ class StoredServices:
             self.writer.submit_services(services, max_services=self.max_services)
             return
         try:
+            from mamori.storage import ExposureTable
+
             ExposureTable(self.store).save_services(services, max_services=self.max_services)
         except StorageError as exc:
             log.error("%s", exc)
@@ -117,6 +125,10 @@ def run_scan(
     scope = site.scan
     if scope is None:
         raise ValueError("the settings have no scan: section (targets, exclude, rate)")
+    from mamori.ingest.nmap_xml import read_nmap_xml
+    from mamori.scanner import run_nmap, source_address
+    from mamori.storage import ExposureTable
+
     table = ExposureTable(store)
     observer = source_address(scope.targets) or ""
     started = clock()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from mamori.capture.bpf import payload_clauses
 from mamori.capture.decode import PayloadWatch
@@ -15,8 +16,9 @@ from mamori.detection.resets import followed_ports
 from mamori.detection.site_index import SiteIndex
 from mamori.errors import StorageError
 from mamori.model import CleartextLogin
-from mamori.storage import AlertWriter, Store
-from mamori.storage.lan import CleartextLoginTable, installation_salt
+
+if TYPE_CHECKING:  # the store is opened by the caller; analyze --no-store never loads Django
+    from mamori.storage import AlertWriter, Store
 
 __all__ = ["CapturePlan", "StoredLogins", "capture_plan", "lan_storage"]
 
@@ -90,6 +92,8 @@ class StoredLogins:
         if self.writer is not None:
             self.writer.submit_logins(logins)
             return
+        from mamori.storage.lan import CleartextLoginTable
+
         try:
             CleartextLoginTable(self.store).save(logins, origin=self.origin)
         except StorageError as exc:
@@ -103,6 +107,8 @@ def lan_storage(
     run without a store tags passwords with a salt of its own."""
     if store is None or not settings.detection.cleartext.enabled:
         return None, None
+    from mamori.storage.lan import installation_salt
+
     try:
         return installation_salt(store), StoredLogins(store, writer)
     except StorageError as exc:

@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mamori.errors import StorageError
-from mamori.storage.blocks import BlockTable
-from mamori.storage.store import Store
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the store's modules load with the store: active_terminals_in needs only sqlite3
     from mamori.storage.models import TerminalRecord
+    from mamori.storage.store import Store
 
 __all__ = ["SOURCES", "ImportResult", "Ledger", "LedgerEntry", "active_terminals_in"]
 
@@ -166,6 +165,8 @@ class Ledger:
                     transaction.set_rollback(True, using=self.alias)
                 else:
                     # A terminal registered is never kept blocked: the sensor lifts its block within a second.
+                    from mamori.storage.blocks import BlockTable
+
                     BlockTable(self.store).request_release_of(
                         (e.mac for e in latest.values() if e.active), "registered", self._clock()
                     )

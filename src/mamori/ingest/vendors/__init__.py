@@ -43,7 +43,9 @@ EntryPoints = Callable[[], Iterable[metadata.EntryPoint]]
 
 
 def _installed_entry_points() -> Iterable[metadata.EntryPoint]:
-    return metadata.entry_points(group=ENTRY_POINT_GROUP)
+    from mamori.plugins import entry_points
+
+    return entry_points(ENTRY_POINT_GROUP)
 
 
 def available_parsers(entry_points: EntryPoints = _installed_entry_points) -> dict[str, Callable[[], LogParser]]:

@@ -15,9 +15,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterable
-from importlib.metadata import entry_points
 
 from mamori.errors import MamoriError
+from mamori.plugins import entry_points
 from mamori.reports.checklist.base import (
     NO,
     RECENT,
@@ -327,7 +327,7 @@ BUILTIN_PROVIDERS: tuple[Provider, ...] = (
 def providers() -> tuple[Provider, ...]:
     """The built-in providers and those plugins declare in the ``mamori.evidence`` entry-point group."""
     found = list(BUILTIN_PROVIDERS)
-    for ep in entry_points(group="mamori.evidence"):
+    for ep in entry_points("mamori.evidence"):
         loaded = ep.load()
         if not isinstance(loaded, Provider):
             raise MamoriError(f"entry point {ep.name!r} of mamori.evidence is not a Provider")
