@@ -54,6 +54,7 @@ CAPTURES = {
     "hospital-c": "scan_nmap_sX_1-1000.pcap",
 }
 GROUP = ("group-admin", "Group-admin-pass-2026!")
+AUDITOR = ("auditor", "Auditor-pass-2026!")
 SITE_ADMIN = ("a-admin", "Site-a-admin-pass-2026!")
 
 
@@ -341,3 +342,55 @@ def test_the_overview_in_a_browser_as_group_and_site_admin(central: Central) -> 
     assert "hospital-a" in site["ja"] and "hospital-b" not in site["ja"] and "hospital-c" not in site["en"]
     assert "hospital-a" in site["role_en"] and "administrator" in site["role_en"]
     assert "端末" not in site["nav_ja"] and "監査" not in site["nav_ja"]  # no pages of the central box's own
+
+
+def _roles(central: Central, name: str) -> str:
+    listed = _user(central.config, "list").stdout
+    return next((line for line in listed.splitlines() if line.split() and line.split()[0] == name), "")
+
+
+def test_the_users_page_binds_removes_and_gives_group_roles_in_a_browser(central: Central) -> None:
+    """Administration -> Users and sites, as a group administrator does it: bind an account to a site, remove the
+    binding (after the confirmation), give a role on every site; the administrator's own account is not offered and
+    a forged request to change it is refused with the reason."""
+    _user(central.config, "add", AUDITOR[0], "--role", "viewer", password=AUDITOR[1])
+    with chromium() as browser:
+        page = open_page(browser, central.web.base)
+        page.on("dialog", lambda d: d.accept())
+        log_in(page, GROUP)
+        page.goto("/admin/users/")
+        form = page.locator("[data-test=bind-form]")
+        assert GROUP[0] not in form.locator("select[name=user]").inner_text()  # not oneself
+        form.locator("select[name=user]").select_option("auditor")
+        form.locator("select[name=site]").select_option("hospital-b")
+        form.locator("select[name=role]").select_option("viewer")
+        form.locator("button").click()
+        page.wait_for_load_state()
+        assert "hospital-b:viewer" in _roles(central, "auditor")
+        row = page.locator("tr[data-user=auditor]")
+        assert "hospital-b" in row.inner_text() and "閲覧者" in row.inner_text()
+        page.screenshot(path=str(SCREENSHOTS / "central-users-ja.png"), full_page=True)
+        row.locator("[data-test=unbind]").click()
+        page.wait_for_load_state()
+        assert "hospital-b" not in _roles(central, "auditor")
+        assert "ログインできません" in page.locator("tr[data-user=auditor]").inner_text()  # no role left
+        group = page.locator("[data-test=group-form]")
+        group.locator("select[name=user]").select_option("auditor")
+        group.locator("select[name=role]").select_option("viewer")
+        group.locator("[data-test=group-role]").click()
+        page.wait_for_load_state()
+        assert "全拠点の閲覧者" in page.locator("tr[data-user=auditor]").inner_text()
+        assert _roles(central, "auditor").split("\t")[1] == "viewer"
+        page.click("[data-test=lang-en]")
+        page.wait_for_load_state()
+        assert "viewer of every site" in page.locator("tr[data-user=auditor]").inner_text()
+        page.screenshot(path=str(SCREENSHOTS / "central-users-en.png"), full_page=True)
+        page.click("[data-test=lang-ja]")
+        page.wait_for_load_state()
+    # A request the page never offers: the administrator demoting their own account.
+    client = _client(central, GROUP)
+    token = client.token("/admin/users/")
+    form = {"user": GROUP[0], "action": "group", "role": "viewer", "csrf_token": token}
+    assert client.post("/admin/users/", form)[0] == 302
+    assert "自分のアカウントの役割は変更できません" in client.get("/admin/users/")[2].decode()
+    assert _roles(central, GROUP[0]).split("\t")[1] == "admin", _roles(central, GROUP[0])

@@ -87,8 +87,8 @@ def users_view(request: HttpRequest) -> HttpResponse:
         action, site, role = (request.POST.get(k, "") for k in ("action", "site", "role"))
         if account is None or action not in ("bind", "unbind", "group") or (action != "unbind" and role not in ROLES):
             return HttpResponse(_("Unknown user or action."), status=400)
-        if account == request.user and action != "group":
-            messages.error(request, _("You cannot bind your own account to a site: ask another administrator."))
+        if account == request.user:  # nor demote oneself to viewer: the last administrator would lock everyone out
+            messages.error(request, _("You cannot change your own account's role: ask another administrator."))
             return redirect("/admin/users/")
         try:
             if action == "bind":
