@@ -50,6 +50,7 @@ from mamori.central.pki import (
 )
 from mamori.central.setup import CentralFolder, SetupError, check_site
 from mamori.errors import MamoriError
+from mamori.escape import one_line
 
 __all__ = [
     "CODE_HOURS",
@@ -434,7 +435,7 @@ def enroll_sensor(host: str, port: int, code: str, typed_fingerprint: str, confi
     except ValueError:
         reply = {}
     if status != 200:
-        message = str(reply.get("error") or f"HTTP {status}")
+        message = one_line(reply.get("error") or f"HTTP {status}", 500)  # printed on the terminal: no control codes
         raise (CodeRefused if status in (403, 429) else EnrollError)(message)
     try:
         cert = x509.load_pem_x509_certificate(str(reply["certificate"]).encode())
