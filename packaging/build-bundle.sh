@@ -52,6 +52,9 @@ platforms=()
 for tag in manylinux_2_36 manylinux_2_34 manylinux_2_31 manylinux_2_28 manylinux_2_26 manylinux_2_17 manylinux2014; do
     platforms+=(--platform "${tag}_$arch")
 done
+# mamori's own wheel carries the compiled pcap walker when this machine has gcc and Python's headers: a wheel for
+# this Python on this machine (linux_<arch>), which the target, of the same Python and architecture, installs.
+platforms+=(--platform "linux_$arch")
 find_links=()
 [ -n "$cache" ] && find_links=(--find-links "$cache")
 python3 -m pip download -q -d "$root/wheels" --only-binary=:all: --python-version "$python_version" \

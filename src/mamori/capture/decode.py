@@ -20,7 +20,8 @@ import socket
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from struct import unpack_from
+from struct import Struct, unpack_from
+from typing import Any
 
 from mamori.capture.headers import (
     ARP,
@@ -119,6 +120,21 @@ _SYN_ACK = SYN | ACK
 _SYN_RST = SYN | RST
 _SYN_RST_ACK = SYN | RST | ACK
 _CACHE_MAX = 65536
+_PACKED = Struct("=IIII")  # (sec, usec, offset, caplen) as libpcap's batches give them
+_WIDE = Struct("=IIQI")  # the same from the pcap walker (offsets into files above 4 GB)
+_NAMES = ("tcp", "synack", "rstack", "rst")  # the strings the compiled loop puts in observations
+
+
+def _compiled_decoder() -> Any:
+    """The compiled loop of :meth:`Decoder.decode_packed`, or None where it was not built (no C compiler)."""
+    try:
+        from mamori.capture import _pcapwalk  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return _pcapwalk
+
+
+_compiled = _compiled_decoder()
 
 
 class UnsupportedLinkType(ValueError):
@@ -270,6 +286,44 @@ class Decoder:
             if extra:
                 out.extend(extra)
                 extra.clear()
+        self.decoded += decoded
+        self.ignored += ignored
+        return out, ts
+
+    def decode_packed(self, buf: Any, records: bytes, wide: bool = False) -> tuple[list[Observation], float]:
+        """:meth:`decode_batch` over packed records: (seconds, microseconds, offset, captured length) as struct
+        ``=IIII`` (libpcap's batches) or ``=IIQI`` when ``wide`` (the pcap walker's). Ethernet captures take the
+        compiled loop where it is built (``mamori.capture._pcapwalk.decode``: the same fast path, the same
+        observations, a watched frame's contents read as :meth:`_fast_data` reads them; any other record comes back
+        to :meth:`decode_batch`); otherwise this is decode_batch."""
+        layout = _WIDE if wide else _PACKED
+        if _compiled is None or self._link != LINKTYPE.EN10MB:
+            return self.decode_batch(buf, layout.iter_unpack(records))
+        out: list[Observation] = []
+        extend = out.extend
+        decode_batch = self.decode_batch
+        watch = self._watch
+
+        def other(sec: int, usec: int, off: int, caplen: int) -> None:
+            extend(decode_batch(buf, ((sec, usec, off, caplen),))[0])
+
+        decoded, ignored, ts = _compiled.decode(
+            buf,
+            records,
+            wide,
+            out,
+            self._mac_pairs,
+            self._ip_pairs,
+            self._mac_pair,
+            self._ip_pair,
+            self._watch_tcp,
+            (watch.tcp_ports, watch.flow_ports, watch.max_payload) if watch is not None else None,
+            other,
+            ConnectionAttempt,
+            PortResponse,
+            PacketData,
+            _NAMES,
+        )
         self.decoded += decoded
         self.ignored += ignored
         return out, ts

@@ -8,9 +8,12 @@ kernel (live) or in C (files); Python sees only the packets that pass it, in bat
 from __future__ import annotations
 
 import contextlib
+import mmap
 import multiprocessing
+import queue
 import select
 import struct
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -24,8 +27,20 @@ from mamori.errors import CaptureError
 __all__ = ["CaptureStats", "FileSource", "LiveSource", "PacketSource", "wait_readable"]
 
 _META = struct.Struct("=IIII")  # sec, usec, offset, caplen: one record per packet from next_batch
+_WALKED = struct.Struct("=IIQI")  # the same from the pcap walker, the offset into the file (files above 4 GB)
 _BATCH = 4096
+_WALK_BATCH = 8192
 _U32 = 0xFFFFFFFF
+# Link types the walker reads (the file header's value is the DLT here): Ethernet, Linux cooked v1 and v2. Other
+# link types (raw IP's file value differs from its DLT, and some need libpcap's header fix-ups) stay with libpcap.
+_WALK_LINKS = frozenset({1, 113, 276})
+_MAX_SNAPLEN = 262144  # libpcap's largest captured length for these link types
+_PCAP_MAGIC = {  # classic pcap magic -> (byte order swapped, nanosecond time stamps)
+    b"\xd4\xc3\xb2\xa1": ("<", False),
+    b"\xa1\xb2\xc3\xd4": (">", False),
+    b"\x4d\x3c\xb2\xa1": ("<", True),
+    b"\xa1\xb2\x3c\x4d": (">", True),
+}
 
 
 def _pcapy() -> Any:
@@ -52,10 +67,12 @@ class CaptureStats:
     errors: list[str] = field(default_factory=list)
 
 
-def _decode_batch(decoder: Decoder, buf: bytes, meta: bytes, stats: CaptureStats) -> list[Observation]:
-    observations, ts = decoder.decode_batch(buf, _META.iter_unpack(meta))
+def _decode_batch(
+    decoder: Decoder, buf: Any, meta: bytes, stats: CaptureStats, layout: struct.Struct = _META
+) -> list[Observation]:
+    observations, ts = decoder.decode_packed(buf, meta, layout is _WALKED)
     if meta:
-        stats.matched += len(meta) // _META.size
+        stats.matched += len(meta) // layout.size
         stats.last_packet = ts
     return observations
 
@@ -127,22 +144,25 @@ class _RawReader:
             self.matched += len(meta) // _META.size
             yield buf, meta, self.position()
 
-    def _recover(self, reason: str) -> Iterator[tuple[bytes, bytes, int]]:
+    def _recover(self, reason: str | None, damaged: int = 0) -> Iterator[tuple[bytes, bytes, int]]:
         """Re-read from the start one packet at a time, past the packets already delivered, up to the damage.
 
         A record whose header cannot be a packet's (a time stamp outside the file format's unsigned 32 bits, as
-        a damaged record header gives) is skipped and counted; libpcap's own error ends the reading."""
+        a damaged record header gives) is skipped and counted; libpcap's own error ends the reading. ``reason``:
+        why the batch reading stopped; None when it was the walker that handed over (``error`` is then set only
+        if libpcap fails too, with libpcap's reason)."""
         pcapy = _pcapy()
         reader = self._open()
         delivered = 0
-        damaged = 0
+        failure = reason
         chunks: list[bytes] = []
         metas: list[bytes] = []
         size = 0
         while True:
             try:
                 header, data = reader.next()
-            except pcapy.PcapError:
+            except pcapy.PcapError as exc:
+                failure = failure or str(exc)
                 break
             if header is None:
                 break
@@ -161,14 +181,172 @@ class _RawReader:
                 yield b"".join(chunks), b"".join(metas), self.position()
                 chunks, metas, size = [], [], 0
         self.matched += len(metas)
-        skipped = f"; {damaged} damaged packet records skipped" if damaged else ""
-        self.error = (
-            f"{self.path}: the file is damaged or truncated after {self.matched} matching packets ({reason}"
-            f"{skipped}); everything before that point was analysed / ファイルが途中で壊れているか切れています"
-            f"（フィルタに合うパケット {self.matched} 件の後）。それより前はすべて解析しました"
-        )
+        if failure is not None:
+            self.error = _damage_message(self.path, self.matched, failure, damaged)
+        elif damaged:
+            self.error = _damaged_records_message(self.path, damaged)
         if metas:
             yield b"".join(chunks), b"".join(metas), self.position()
+
+
+def _damage_message(path: Path, matched: int, reason: str, damaged: int = 0) -> str:
+    skipped = f"; {damaged} damaged packet records skipped" if damaged else ""
+    return (
+        f"{path}: the file is damaged or truncated after {matched} matching packets ({reason}"
+        f"{skipped}); everything before that point was analysed / ファイルが途中で壊れているか切れています"
+        f"（フィルタに合うパケット {matched} 件の後）。それより前はすべて解析しました"
+    )
+
+
+def _damaged_records_message(path: Path, damaged: int) -> str:
+    return (
+        f"{path}: {damaged} damaged packet records skipped (time stamps no capture writes); everything else was "
+        f"analysed / 壊れたパケット記録 {damaged} 件（あり得ない時刻）を飛ばしました。ほかはすべて解析しました"
+    )
+
+
+def _walk_module() -> Any:
+    """The compiled walker, or None where it was not built (an install without a C compiler)."""
+    try:
+        from mamori.capture import _pcapwalk  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return _pcapwalk
+
+
+class _Walker:
+    """A classic pcap file read in place (an mmap of it) by the compiled walker, on a thread of its own.
+
+    The walker runs the BPF program libpcap compiles for the file's link type over every record without the GIL
+    and hands back where the matching packets are; the decoder reads them from the mapping, so nothing is copied.
+    pcapng files, other link types and an install without the compiled module are read by libpcap instead
+    (:meth:`open` answers None). docs/design-notes.md, "analyze: the pcap walker".
+    """
+
+    def __init__(self, path: Path, bpf: str) -> None:
+        self.path = path
+        self.bpf = bpf
+        self.link = 0
+        self.position = 0
+        self.matched = 0
+        self.damaged = 0
+        self.status = 0  # the walk's last status (the module's MORE, END, TRUNCATED, BOGUS)
+        self._program: Any = None
+        self._module: Any = None
+        self._mm: mmap.mmap | None = None
+        self._order = "<"
+        self._nsec = False
+        self._maxcap = _MAX_SNAPLEN
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=32)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @classmethod
+    def open(cls, path: Path, bpf: str) -> _Walker | None:
+        module = _walk_module()
+        if module is None:
+            return None
+        walker = cls(path, bpf)
+        try:
+            with path.open("rb") as f:
+                head = f.read(24)
+                if len(head) < 24 or head[:4] not in _PCAP_MAGIC:
+                    return None
+                walker._order, walker._nsec = _PCAP_MAGIC[head[:4]]
+                major, _minor, _zone, _sigfigs, snaplen, link = struct.unpack_from(walker._order + "HHiIII", head, 4)
+                if major != 2 or link not in _WALK_LINKS:
+                    return None
+                pcapy = _pcapy()
+                try:
+                    program = module.Program(pcapy.compile(link, _MAX_SNAPLEN, bpf, 1, _U32).get_bpf())
+                except (pcapy.PcapError, ValueError):
+                    return None  # libpcap reports a refused filter in its own words
+                walker._mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):
+            return None  # libpcap says what is wrong with the file
+        with contextlib.suppress(OSError, AttributeError):
+            walker._mm.madvise(mmap.MADV_SEQUENTIAL)
+        walker._module, walker._program, walker.link = module, program, link
+        walker._maxcap = snaplen if 0 < snaplen <= _MAX_SNAPLEN else _MAX_SNAPLEN  # as libpcap takes the snapshot
+        walker.position = 24
+        return walker
+
+    @property
+    def buffer(self) -> mmap.mmap:
+        if self._mm is None:
+            raise CaptureError(f"{self.path}: the walker was closed")
+        return self._mm
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._work, name="mamori-pcap-walker", daemon=True)
+            self._thread.start()
+
+    def _work(self) -> None:
+        mm, program, module = self.buffer, self._program, self._module
+        pos, end, swapped = 24, len(mm), self._order != _NATIVE_ORDER
+        try:
+            while not self._stop.is_set():
+                item = program.walk(mm, pos, end, swapped, self._nsec, self._maxcap, _WALK_BATCH)
+                self._put(item)
+                pos = item[1]
+                if item[2] != module.MORE:
+                    return
+        except BaseException as exc:  # handed to the reading side, which raises it there
+            self._put(exc)
+
+    def _put(self, item: Any) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def batches(self) -> Iterator[bytes]:
+        """The walker's matches, batch by batch (``_WALKED`` records); afterwards ``status`` says how it ended."""
+        self.start()
+        while True:
+            item = self._queue.get()
+            if isinstance(item, BaseException):
+                raise item
+            matches, self.position, self.status, damaged = item
+            self.damaged += damaged
+            if matches:
+                self.matched += len(matches) // _WALKED.size
+                yield matches
+            if self.status != self._module.MORE:
+                return
+
+    def truncation(self) -> str | None:
+        """Why the walk stopped short of the file's end, in the words of the damage message (None: it did not)."""
+        if self._mm is None or self.status != self._module.TRUNCATED:
+            return None
+        left = len(self._mm) - self.position
+        if left < 16:
+            return f"the last record header is cut: {left} of its 16 bytes are in the file"
+        caplen = struct.unpack_from(self._order + "I", self._mm, self.position + 8)[0]
+        return f"the last record is cut: {left - 16} of its {caplen} captured bytes are in the file"
+
+    @property
+    def bogus(self) -> bool:
+        """The walk met a record header libpcap must judge (a captured length above the file's snapshot)."""
+        return self._mm is not None and self.status == self._module.BOGUS
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            while self._thread.is_alive():
+                with contextlib.suppress(queue.Empty):
+                    self._queue.get(timeout=0.05)
+            self._thread = None
+        if self._mm is not None:
+            with contextlib.suppress(BufferError):  # a decoded batch still holding a view: the GC closes it
+                self._mm.close()
+            self._mm = None
+
+
+_NATIVE_ORDER = "<" if struct.pack("=H", 1) == b"\x01\x00" else ">"
 
 
 def _reader_process(path: str, bpf: str, conn: Connection) -> None:
@@ -201,6 +379,7 @@ class FileSource:
         *,
         parallel_min_bytes: int = 64 * 1024 * 1024,
         watch: PayloadWatch | None = None,
+        walk: bool = True,
     ) -> None:
         self.path = Path(path)
         self.bpf = bpf
@@ -208,21 +387,31 @@ class FileSource:
         self.stats = CaptureStats(name=str(self.path))
         self.size = 0
         self.parallel_min_bytes = parallel_min_bytes
+        self.walk = walk
         self._position = 0
         self._reader: tuple[Any, Connection] | None = None  # a reader process started ahead: (process, pipe)
+        self._walker: _Walker | None = None  # the walker started ahead
 
     def position(self) -> int:
         return self._position
 
     def start(self) -> None:
-        """Start reading now, before :meth:`batches` is asked for: a large file's reader process begins at once, so
-        that libpcap reads while the caller gets ready (the terminal ledger, the detectors). Call :meth:`close`
-        if the batches are then not read. A small file, or one that cannot be read, waits for :meth:`batches`."""
-        if self._reader is None and _can_fork() and _file_size(self.path) >= self.parallel_min_bytes:
+        """Start reading now, before :meth:`batches` is asked for, so that the file is read while the caller gets
+        ready (the terminal ledger, the detectors): the walker's thread for a classic pcap file, else a large file's
+        reader process. Call :meth:`close` if the batches are then not read. A small file that libpcap reads, or
+        one that cannot be read, waits for :meth:`batches`."""
+        if self._walker is None and self._reader is None and self.walk:
+            self._walker = _Walker.open(self.path, self.bpf)
+        if self._walker is not None:
+            self._walker.start()
+        elif self._reader is None and _can_fork() and _file_size(self.path) >= self.parallel_min_bytes:
             self._reader = self._spawn()
 
     def close(self) -> None:
-        """Stop a reader process that :meth:`start` began and :meth:`batches` did not consume."""
+        """Stop the walker or reader process that :meth:`start` began and :meth:`batches` did not consume."""
+        if self._walker is not None:
+            self._walker.close()
+            self._walker = None
         if self._reader is not None:
             proc, conn = self._reader
             self._reader = None
@@ -238,7 +427,13 @@ class FileSource:
         except OSError as exc:
             self.close()
             raise CaptureError(f"{self.path}: cannot read ({exc.strerror})") from exc
-        if self._reader is not None or (self.size >= self.parallel_min_bytes and _can_fork()):
+        walker, self._walker = self._walker, None
+        if walker is None and self._reader is None and self.walk:
+            walker = _Walker.open(self.path, self.bpf)
+        raw_batches: Iterator[int | tuple[Any, bytes, int] | tuple[Any, bytes, int, struct.Struct]]
+        if walker is not None:
+            raw_batches = self._walked_batches(walker)
+        elif self._reader is not None or (self.size >= self.parallel_min_bytes and _can_fork()):
             reader, self._reader = self._reader or self._spawn(), None
             raw_batches = self._child_batches(*reader)
         else:
@@ -253,14 +448,35 @@ class FileSource:
                     except UnsupportedLinkType as exc:
                         raise CaptureError(f"{self.path}: {exc}") from exc
                     continue
-                buf, meta, self._position = item
+                buf, meta, self._position, *layout = item
                 if decoder is None:  # the reader always announces the link type first
                     raise CaptureError(f"{self.path}: the reader sent packets before the link type")
-                yield _decode_batch(decoder, buf, meta, stats)
+                yield _decode_batch(decoder, buf, meta, stats, *layout)
                 _sync_decoder_stats(decoder, stats)
         finally:
+            if walker is not None:
+                walker.close()
             if decoder is not None:
                 _sync_decoder_stats(decoder, stats)
+
+    def _walked_batches(
+        self, walker: _Walker
+    ) -> Iterator[int | tuple[Any, bytes, int] | tuple[Any, bytes, int, struct.Struct]]:
+        yield walker.link
+        for matches in walker.batches():
+            yield walker.buffer, matches, walker.position, _WALKED
+        reason = walker.truncation()
+        if reason is not None:
+            self.stats.errors.append(_damage_message(self.path, walker.matched, reason, walker.damaged))
+        elif walker.bogus:  # a record libpcap must judge: it reads the rest, past what was delivered
+            raw = _RawReader(self.path, self.bpf)
+            raw.open()
+            raw.matched = walker.matched + walker.damaged
+            yield from raw._recover(None, walker.damaged)
+            if raw.error:
+                self.stats.errors.append(raw.error)
+        elif walker.damaged:
+            self.stats.errors.append(_damaged_records_message(self.path, walker.damaged))
 
     def _local_batches(self) -> Iterator[int | tuple[bytes, bytes, int]]:
         raw = _RawReader(self.path, self.bpf)

@@ -146,6 +146,7 @@ def analyze(config: Path, captures: tuple[Path, ...], as_json: bool, no_store: b
         from mamori.runtime.lan import lan_storage
 
         salt, logins = lan_storage(settings, store, writer)
+        gc.freeze()  # what the imports and the settings made lives until the end: no collection walks it again
         result = analyze_captures(
             settings,
             list(captures),

@@ -82,7 +82,7 @@ class Engine:
         hooks = self.detectors.values()
         self._on_attempt: list[Callable[[ConnectionAttempt], None]] = _hooks(hooks, "on_attempt")
         # Each detector says which answers it reads; the others are not handed to it (most answers are SYN-ACKs).
-        self._on_response: dict[str, list[Callable[[PortResponse], None]]] = {}
+        self._on_response: dict[str, list[Callable[[Any], None]]] = {}
         for detector in hooks:
             handler = getattr(detector, "on_response", None)
             if handler is not None:
@@ -105,6 +105,12 @@ class Engine:
             self._on_arp.append(self.devices.on_arp)
             self._tick.append(self.devices.tick)
             self._finish.append(self.devices.flush)
+        self._by_type: dict[type, list[Callable[[Any], None]]] = {
+            ConnectionAttempt: self._on_attempt,
+            ArpObservation: self._on_arp,
+            PacketData: self._on_packet,
+            VpnEvent: self._on_vpn,
+        }
         self.observations = 0
         self.last_ts: float | None = None
 
@@ -113,29 +119,23 @@ class Engine:
         return self.detectors.get(rule)
 
     def feed(self, batch: Iterable[ConnectionAttempt | PortResponse | ArpObservation | VpnEvent | PacketData]) -> None:
-        on_attempt = self._on_attempt
+        # One look-up per observation picks its handlers: by type, and for an answer by its kind.
+        by_type = self._by_type
         on_response = self._on_response
-        on_arp = self._on_arp
+        on_vpn = self._on_vpn  # what the sensor's other sources feed (VPN log events)
+        none: tuple[()] = ()
         n = 0
         obs = None
         for obs in batch:
             n += 1
             kind = type(obs)
-            if kind is ConnectionAttempt:
-                for handler in on_attempt:
-                    handler(obs)  # type: ignore[arg-type]
-            elif kind is PortResponse:
-                for handler_r in on_response.get(obs.kind, ()):  # type: ignore[union-attr]
-                    handler_r(obs)  # type: ignore[arg-type]
-            elif kind is ArpObservation:
-                for handler_a in on_arp:
-                    handler_a(obs)  # type: ignore[arg-type]
-            elif kind is PacketData:
-                for handler_p in self._on_packet:
-                    handler_p(obs)  # type: ignore[arg-type]
-            else:
-                for handler_v in self._on_vpn:
-                    handler_v(obs)  # type: ignore[arg-type]
+            handlers: list[Callable[[Any], None]] | tuple[()] = (
+                on_response.get(obs.kind, none)  # type: ignore[union-attr]
+                if kind is PortResponse
+                else by_type.get(kind, on_vpn)
+            )
+            for handler in handlers:
+                handler(obs)
         if obs is not None:
             self.observations += n
             self.last_ts = obs.ts

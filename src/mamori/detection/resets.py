@@ -69,7 +69,8 @@ class _End:
             self.first_ts = ts
         elif 0 < (seq - self.next_seq) & _MASK < _HALF:
             self.next_seq = seq
-        self.last_ts = max(self.last_ts, ts)
+        if ts > self.last_ts:  # noqa: PLR1730 - no call to max() on this path: one per followed segment
+            self.last_ts = ts
 
     def rate(self) -> float:
         """Bytes per second the endpoint has sent, as far as seen."""

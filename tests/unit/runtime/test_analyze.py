@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import threading
 from pathlib import Path
 
 import pytest
@@ -18,10 +19,41 @@ STRANGER_MAC = "02:00:00:00:0a:01"
 
 
 class ForkedSource(FileSource):
-    """A capture source that treats every file as large: read by a reader process (the lab's files are small)."""
+    """A capture source that treats every file as large and reads it with libpcap: a reader process (the lab's files
+    are small; the walker would read them in a thread)."""
 
     def __init__(self, path: Path, bpf: str, *, watch: PayloadWatch | None = None) -> None:
-        super().__init__(path, bpf, parallel_min_bytes=1, watch=watch)
+        super().__init__(path, bpf, parallel_min_bytes=1, watch=watch, walk=False)
+
+
+def _walkers() -> int:
+    return sum(1 for t in threading.enumerate() if t.name == "mamori-pcap-walker")
+
+
+def test_a_classic_pcap_is_walked_while_the_site_is_prepared(lab_pcaps: Path, tmp_path: Path) -> None:
+    pytest.importorskip("mamori.capture._pcapwalk")  # built where a C compiler is (under CI a skip fails)
+    settings = make_settings(LAB_SITE, tmp_path)
+    walking: list[int] = []
+
+    def site() -> Site:
+        walking.append(_walkers())
+        return settings.site
+
+    result = analyze_captures(settings, [lab_pcaps / "nmap_sS_1-1000.pcap"], site=site)
+    assert walking == [1]  # the walker's thread was already reading
+    assert sorted(a.rule for a in result.alerts) == ["port-scan", "unregistered-terminal"]
+    assert _walkers() == 0
+
+
+def test_an_error_getting_the_site_stops_the_walker(lab_pcaps: Path, tmp_path: Path) -> None:
+    settings = make_settings(LAB_SITE, tmp_path)
+
+    def site() -> Site:
+        raise RuntimeError("the database is locked")
+
+    with pytest.raises(RuntimeError, match="locked"):
+        analyze_captures(settings, [lab_pcaps / "nmap_sS_1-1000.pcap"], site=site)
+    assert _walkers() == 0
 
 
 def test_the_site_is_asked_for_once_the_first_capture_is_being_read(lab_pcaps: Path, tmp_path: Path) -> None:
@@ -38,7 +70,7 @@ def test_the_site_is_asked_for_once_the_first_capture_is_being_read(lab_pcaps: P
     assert sorted(a.rule for a in without.alerts) == ["port-scan", "unregistered-terminal"]
     with_ledger = analyze_captures(settings, [capture], site=site)
     assert [a.rule for a in with_ledger.alerts] == ["port-scan"]  # the ledger's terminal is not a stranger
-    assert readers == [0]  # a small file: read in this process, no reader started ahead
+    assert readers == [0]  # a classic pcap: walked in a thread, no reader process
 
 
 def test_a_large_capture_is_read_ahead_while_the_site_is_prepared(
@@ -59,7 +91,7 @@ def test_a_large_capture_is_read_ahead_while_the_site_is_prepared(
 
 
 def test_a_reader_started_ahead_is_stopped_when_the_site_cannot_be_read(lab_pcaps: Path) -> None:
-    source = FileSource(lab_pcaps / "nmap_sS_1-1000.pcap", build_filter(), parallel_min_bytes=1)
+    source = FileSource(lab_pcaps / "nmap_sS_1-1000.pcap", build_filter(), parallel_min_bytes=1, walk=False)
     source.start()
     assert len(multiprocessing.active_children()) == 1
     source.close()
