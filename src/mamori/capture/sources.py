@@ -2,7 +2,9 @@
 
 Only libpcap calls are used (open_offline, create/activate, setfilter, setnonblock, get_selectable_fd, stats), so
 the same code runs on Windows with Npcap. libpcap applies the BPF filter from :mod:`mamori.capture.bpf` in the
-kernel (live) or in C (files); Python sees only the packets that pass it, in batches.
+kernel (live) or in C (files); Python sees only the packets that pass it, in batches. A classic pcap file is read
+by the compiled walker instead where it is built (:class:`_Walker`: libpcap's own compiled filter, run over the
+file in memory on a thread of its own; docs/design-notes.md, "analyze: the pcap walker").
 """
 
 from __future__ import annotations
@@ -368,8 +370,9 @@ def _reader_process(path: str, bpf: str, conn: Connection) -> None:
 class FileSource:
     """Reads a pcap or pcapng file (any link type libpcap and :class:`Decoder` support) through a BPF filter.
 
-    Files larger than ``parallel_min_bytes`` are read by libpcap in a child process, so that reading and
-    filtering (in C) overlap with decoding and detection (in Python) on a second core.
+    A classic pcap file is walked by the compiled walker on a thread (``walk=False``: libpcap reads it). Other files
+    larger than ``parallel_min_bytes`` are read by libpcap in a child process. Either way reading and filtering
+    (in C) overlap with decoding and detection (in Python) on a second core.
     """
 
     def __init__(
