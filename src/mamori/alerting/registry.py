@@ -15,6 +15,7 @@ valid) and to the runtime (how to build them); an unknown type in the settings f
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -24,12 +25,6 @@ from types import MappingProxyType
 from typing import Any
 
 from mamori.alerting.base import Action
-from mamori.alerting.block_actions import ArpIsolateAction, SnmpPortAction
-from mamori.alerting.email import EmailAction
-from mamori.alerting.script import ScriptAction
-from mamori.alerting.syslog import SyslogAction
-from mamori.alerting.webhook import WebhookAction
-from mamori.alerting.zabbix import ZabbixAction
 from mamori.config import ActionOptionTypes, ActionSettings
 from mamori.config import ArpIsolateAction as ArpIsolateOptions
 from mamori.config import EmailAction as EmailOptions
@@ -78,6 +73,18 @@ class ActionType:
 ActionTypes = Mapping[str, ActionType]
 
 
+def _builtin(module: str, name: str) -> Callable[[Any], Action]:
+    """The factory of a built-in action, imported when the first action of its type is built: reading the settings
+    needs only the options (a command that runs no action never loads the Zabbix, SMTP or HTTP clients)."""
+
+    def factory(settings: Any) -> Action:
+        cls: Callable[[Any], Action] = getattr(importlib.import_module(f"mamori.alerting.{module}"), name)
+        return cls(settings)
+
+    factory.__qualname__ = factory.__name__ = name
+    return factory
+
+
 class UnknownActionTypeError(ValueError):
     def __init__(self, settings: ActionSettings, known: Iterable[str]) -> None:
         names = ", ".join(sorted(known))
@@ -89,13 +96,13 @@ class UnknownActionTypeError(ValueError):
 
 BUILTIN: ActionTypes = MappingProxyType(
     {
-        "script": ActionType("script", ScriptOptions, ScriptAction),
-        "zabbix": ActionType("zabbix", ZabbixOptions, ZabbixAction),
-        "syslog": ActionType("syslog", SyslogOptions, SyslogAction),
-        "email": ActionType("email", EmailOptions, EmailAction),
-        "webhook": ActionType("webhook", WebhookOptions, WebhookAction),
-        "snmp-port": ActionType("snmp-port", SnmpPortOptions, SnmpPortAction),
-        "arp-isolate": ActionType("arp-isolate", ArpIsolateOptions, ArpIsolateAction),
+        "script": ActionType("script", ScriptOptions, _builtin("script", "ScriptAction")),
+        "zabbix": ActionType("zabbix", ZabbixOptions, _builtin("zabbix", "ZabbixAction")),
+        "syslog": ActionType("syslog", SyslogOptions, _builtin("syslog", "SyslogAction")),
+        "email": ActionType("email", EmailOptions, _builtin("email", "EmailAction")),
+        "webhook": ActionType("webhook", WebhookOptions, _builtin("webhook", "WebhookAction")),
+        "snmp-port": ActionType("snmp-port", SnmpPortOptions, _builtin("block_actions", "SnmpPortAction")),
+        "arp-isolate": ActionType("arp-isolate", ArpIsolateOptions, _builtin("block_actions", "ArpIsolateAction")),
     }
 )
 

@@ -52,6 +52,7 @@ typedef struct {
     PyObject_HEAD
     insn_t *insns;
     Py_ssize_t count;
+    int uses_memory; /* the program reads scratch memory: it starts zeroed for each packet */
 } ProgramObject;
 
 /* One record of the result: where a matching packet is. Packed like struct.Struct("=IIQI"). */
@@ -72,9 +73,10 @@ static inline uint32_t load16(const uint8_t *p) { return ((uint32_t)p[0] << 8) |
 
 /* Run the program over one packet: what it returns (0: rejected). Loads outside the captured bytes reject the
  * packet, as libpcap's interpreter does. The program was validated when it was built (jumps inside, ends in RET). */
-static uint32_t run(const insn_t *pc, const uint8_t *p, uint32_t wirelen, uint32_t buflen) {
+static uint32_t run(const insn_t *pc, const uint8_t *p, uint32_t wirelen, uint32_t buflen, int uses_memory) {
     uint32_t A = 0, X = 0, k;
     uint32_t mem[MEMWORDS];
+    if (uses_memory) memset(mem, 0, sizeof mem);
     --pc;
     for (;;) {
         ++pc;
@@ -258,6 +260,10 @@ static int Program_init(ProgramObject *self, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"instructions", NULL};
     PyObject *seq_in;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "O", kwlist, &seq_in)) return -1;
+    if (self->insns != NULL) { /* a walk may be using it on another thread */
+        PyErr_SetString(PyExc_TypeError, "a Program is built once");
+        return -1;
+    }
     PyObject *seq = PySequence_Fast(seq_in, "instructions must be a sequence of (code, jt, jf, k)");
     if (seq == NULL) return -1;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
@@ -290,9 +296,13 @@ static int Program_init(ProgramObject *self, PyObject *args, PyObject *kwds) {
         PyErr_Format(PyExc_ValueError, "BPF program refused: %s", problem);
         return -1;
     }
-    PyMem_Free(self->insns);
     self->insns = insns;
     self->count = n;
+    self->uses_memory = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint16_t c = insns[i].code;
+        if (c == (C_LD | M_MEM) || c == (C_LDX | M_MEM)) self->uses_memory = 1;
+    }
     return 0;
 }
 
@@ -308,7 +318,7 @@ static PyObject *Program_run(ProgramObject *self, PyObject *args) {
     }
     uint32_t buflen = packet.len > 0xffffffffLL ? 0xffffffffU : (uint32_t)packet.len;
     uint32_t wl = wirelen < 0 ? buflen : (uint32_t)wirelen;
-    uint32_t r = run(self->insns, (const uint8_t *)packet.buf, wl, buflen);
+    uint32_t r = run(self->insns, (const uint8_t *)packet.buf, wl, buflen, self->uses_memory);
     PyBuffer_Release(&packet);
     return PyLong_FromUnsignedLong(r);
 }
@@ -349,6 +359,7 @@ static PyObject *Program_walk(ProgramObject *self, PyObject *args) {
     }
     const uint8_t *base = (const uint8_t *)view.buf;
     const insn_t *insns = self->insns;
+    const int uses_memory = self->uses_memory;
     Py_ssize_t found = 0, damaged = 0;
     int status = WALK_END;
     /* Each record's header is found from the one before: a chain the processor cannot fetch ahead on its own when
@@ -375,7 +386,7 @@ static PyObject *Program_walk(ProgramObject *self, PyObject *args) {
             break;
         }
         const uint8_t *packet = h + 16;
-        if (run(insns, packet, wirelen, caplen) == 0) {
+        if (run(insns, packet, wirelen, caplen, uses_memory) == 0) {
             /* not wanted */
         } else if ((sec | frac) & 0x80000000U) {
             damaged++;

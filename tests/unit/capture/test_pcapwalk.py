@@ -172,6 +172,12 @@ def test_programs_libpcap_would_not_run_are_refused() -> None:
         module.Program([(0xFF, 0, 0, 0), (0x06, 0, 0, 1)])
     with pytest.raises(ValueError, match="scratch memory"):
         module.Program([(0x02, 0, 0, 16), (0x06, 0, 0, 1)])
+    program = module.Program([(0x06, 0, 0, 1)])
+    with pytest.raises(TypeError, match="built once"):
+        program.__init__([(0x06, 0, 0, 0)])  # a walk on another thread may be using it
+    assert program.run(b"") == 1
+    # scratch memory starts at zero for every packet: load slot 3 (never stored), return it
+    assert module.Program([(0x60, 0, 0, 3), (0x16, 0, 0, 0)]).run(b"\x01") == 0
 
 
 @pytest.mark.parametrize("bpf", FILTERS, ids=["base", "tcp-ipv4-only", "no-vlan", "lan-wider"])
