@@ -431,7 +431,32 @@ static PyObject *Program_walk(ProgramObject *self, PyObject *args) {
 #define F_RST 0x04
 #define F_ACK 0x10
 
+/* A small direct-mapped cache in front of the decoder's pair dictionaries: most frames of a LAN carry one of a few
+ * hundred address pairs, and looking one up here costs no bytes object and no dictionary hash. An entry holds the
+ * text pair the decoder made for those raw bytes (a pure function of them, so one cache serves every decoder); a
+ * colliding pair replaces it. */
+#define PAIR_SLOTS 4096
+typedef struct {
+    uint8_t key[12];
+    PyObject *pair;
+} pair_slot;
+static pair_slot mac_slots[PAIR_SLOTS];
+static pair_slot ip_slots[PAIR_SLOTS];
+
+static inline pair_slot *slot_for(pair_slot *slots, const uint8_t *raw, Py_ssize_t n) {
+    uint64_t a, b = 0;
+    memcpy(&a, raw, 8);
+    if (n > 8) memcpy(&b, raw + 8, (size_t)(n - 8));
+    uint64_t h = (a ^ (b * 0x9E3779B97F4A7C15ULL)) * 0xFF51AFD7ED558CCDULL;
+    return &slots[(h >> 40) & (PAIR_SLOTS - 1)];
+}
+
 static PyObject *pair_of(PyObject *cache, PyObject *fill, const uint8_t *raw, Py_ssize_t n) {
+    pair_slot *slot = slot_for(n == 12 ? mac_slots : ip_slots, raw, n);
+    if (slot->pair != NULL && memcmp(slot->key, raw, (size_t)n) == 0) {
+        Py_INCREF(slot->pair);
+        return slot->pair;
+    }
     PyObject *key = PyBytes_FromStringAndSize((const char *)raw, n);
     if (key == NULL) return NULL;
     PyObject *pair = PyDict_GetItemWithError(cache, key); /* borrowed */
@@ -446,11 +471,13 @@ static PyObject *pair_of(PyObject *cache, PyObject *fill, const uint8_t *raw, Py
         Py_DECREF(key);
         if (pair == NULL) return NULL;
     }
-    if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+    if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2) {
         Py_DECREF(pair);
         PyErr_SetString(PyExc_TypeError, "an address pair must be a tuple of two");
         return NULL;
     }
+    Py_XSETREF(slot->pair, Py_NewRef(pair));
+    memcpy(slot->key, raw, (size_t)n);
     return pair;
 }
 
