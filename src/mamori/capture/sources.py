@@ -11,20 +11,21 @@ from __future__ import annotations
 
 import contextlib
 import mmap
-import multiprocessing
 import queue
 import select
 import struct
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from mamori.capture.decode import Decoder, Observation, PayloadWatch, UnsupportedLinkType
 from mamori.capture.interfaces import activation_problem
 from mamori.errors import CaptureError
+
+if TYPE_CHECKING:  # the forked reader's; multiprocessing is loaded only when a file is read by libpcap in a child
+    from multiprocessing.connection import Connection
 
 __all__ = ["CaptureStats", "FileSource", "LiveSource", "PacketSource", "wait_readable"]
 
@@ -489,6 +490,8 @@ class FileSource:
             self.stats.errors.append(raw.error)
 
     def _spawn(self) -> tuple[Any, Connection]:
+        import multiprocessing
+
         ctx = multiprocessing.get_context("fork")
         parent, child = ctx.Pipe(duplex=False)
         proc = ctx.Process(target=_reader_process, args=(str(self.path), self.bpf, child), daemon=True)
@@ -521,6 +524,8 @@ class FileSource:
 
 
 def _can_fork() -> bool:
+    import multiprocessing
+
     return "fork" in multiprocessing.get_all_start_methods()
 
 

@@ -31,6 +31,20 @@ from mamori.rules import Catalogue, catalogue
 
 __all__ = ["Clock", "Engine", "SystemClock"]
 
+_KIND = PortResponse._fields.index("kind")
+
+
+def _compiled_dispatch() -> Any:
+    """Engine.feed's loop, compiled (where the machine had a C compiler at install), or None."""
+    try:
+        from mamori.detection import _dispatch  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return _dispatch
+
+
+_compiled = _compiled_dispatch()
+
 
 class Engine:
     """Feed it observations (in time order, as they come); collect the alerts that changed.
@@ -119,10 +133,18 @@ class Engine:
         return self.detectors.get(rule)
 
     def feed(self, batch: Iterable[ConnectionAttempt | PortResponse | ArpObservation | VpnEvent | PacketData]) -> None:
-        # One look-up per observation picks its handlers: by type, and for an answer by its kind.
+        # One look-up per observation picks its handlers: by type, and for an answer by its kind. A list goes
+        # through the compiled loop where it is built (mamori.detection._dispatch: the same calls in the same
+        # order); the loop below is the reference.
         by_type = self._by_type
         on_response = self._on_response
         on_vpn = self._on_vpn  # what the sensor's other sources feed (VPN log events)
+        if _compiled is not None and type(batch) is list:
+            if batch:
+                _compiled.dispatch(batch, by_type, on_response, on_vpn, PortResponse, _KIND)
+                self.observations += len(batch)
+                self.last_ts = batch[-1].ts
+            return
         none: tuple[()] = ()
         n = 0
         obs = None

@@ -12,10 +12,13 @@ import dataclasses
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from mamori.config import Settings
 from mamori.model import DepartmentSystem, Gateway, Site, Terminal
-from mamori.storage import Ledger, LedgerEntry, Store
+
+if TYPE_CHECKING:  # the store is loaded only when there is one (`analyze --no-store` reads none)
+    from mamori.storage import LedgerEntry, Store
 
 __all__ = ["effective_site", "merge_ledger"]
 
@@ -30,6 +33,7 @@ def effective_site(settings: Settings, store: Store | None, *, warn: Warn | None
     if store is None:
         return settings.site
     from mamori.runtime.maintenance import site_with_plans
+    from mamori.storage import Ledger
 
     return site_with_plans(merge_ledger(settings.site, Ledger(store).terminals(), warn=warn), store)
 
