@@ -35,8 +35,11 @@ packages[chromium]=chromium
 packages[pdftotext]=poppler-utils
 packages[msgfmt]=gettext
 files[/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf]=fonts-ipaexfont-gothic
-# sslpsk3 (a test dependency: TLS-PSK to Zabbix before Python 3.13) is built from source
+# sslpsk3 (a test dependency: TLS-PSK to Zabbix before Python 3.13) is built from source, and so are mamori's own
+# pcap walker and engine loop (optional for a user; the tests require them): gcc and the interpreter's headers
 packages[gcc]=gcc
+py_include="$("${PYTHON:-python3}" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
+files["$py_include/Python.h"]=python3-dev
 # deployment (issue 17): systemd-analyze verifies the units, dpkg-scanpackages makes the offline bundle's apt
 # repository, setpriv runs the units' command lines with their capabilities
 packages[systemd-analyze]=systemd
