@@ -109,10 +109,13 @@ def routed_lab(
 
 
 @contextmanager
-def sensor_watching(ns: str, config: Path, *, settle: float = 1.5, clean_exit: bool = True) -> Iterator[list[str]]:
-    """`mamori watch` on the namespace's mirror interface, from start ("capturing on mirror") to a SIGTERM stop;
-    yields its log lines as they come. ``settle``: seconds left before the stop for the alerts to reach the store
-    (the sensor writes about once a second). ``clean_exit``: the sensor must exit with status 0."""
+def sensor_watching(
+    ns: str, config: Path, *, settle: float = 1.5, clean_exit: bool = True, ready: str = "capturing on mirror"
+) -> Iterator[list[str]]:
+    """`mamori watch` in the namespace, from start (the log line with ``ready``: by default capturing on the mirror
+    interface) to a SIGTERM stop; yields its log lines as they come. ``settle``: seconds left before the stop for
+    the alerts to reach the store (the sensor writes about once a second). ``clean_exit``: the sensor must exit
+    with status 0."""
     proc = subprocess.Popen(
         ["ip", "netns", "exec", ns, MAMORI, "watch", "--config", str(config)],
         stdout=subprocess.DEVNULL,
@@ -120,19 +123,19 @@ def sensor_watching(ns: str, config: Path, *, settle: float = 1.5, clean_exit: b
         text=True,
     )
     lines: list[str] = []
-    ready = threading.Event()
+    started = threading.Event()
 
     def read() -> None:
         assert proc.stderr is not None
         for line in proc.stderr:
             lines.append(line)
-            if "capturing on mirror" in line:
-                ready.set()
+            if ready in line:
+                started.set()
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     try:
-        if not ready.wait(30):
+        if not started.wait(30):
             proc.kill()
             raise AssertionError("the sensor did not start:\n" + "".join(lines))
         yield lines

@@ -16,18 +16,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import MAMORI
+from tests.integration.netns_lab import sensor_watching
 from tests.integration.snmp_agent import Agent, admin_status, simulated_switch
 
 pytestmark = [pytest.mark.netns]
@@ -153,24 +151,7 @@ def test_a_stranger_is_blocked_by_arp_and_snmp_and_registering_it_releases_both(
 
     with simulated_switch(tmp_path, netns=_ns("sen")) as agent:
         site = _settings(tmp_path, agent)
-        proc = subprocess.Popen(
-            ["ip", "netns", "exec", _ns("sen"), MAMORI, "watch", "--config", str(site)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        log: list[str] = []
-        ready = threading.Event()
-
-        def read() -> None:
-            assert proc.stderr is not None
-            for line in proc.stderr:
-                log.append(line)
-                if "capturing on" in line:
-                    ready.set()
-
-        reader = threading.Thread(target=read, daemon=True)
-        reader.start()
-        try:
-            assert ready.wait(30), "".join(log)
+        with sensor_watching(_ns("sen"), site, settle=0, ready="capturing on") as log:
             assert connects("trm") and connects("stg"), "the LAN does not work before any block"
             store = Store(tmp_path / "mamori.db")
             table = BlockTable(store)
@@ -203,15 +184,6 @@ def test_a_stranger_is_blocked_by_arp_and_snmp_and_registering_it_releases_both(
             assert len(lifted) == 2 and all("released: the terminal was registered" in e["detail"] for e in lifted)
             assert {e["user"] for e in audit} == {"(sensor)"}, audit
             assert all(e["target"] == " ".join(STRANGER) for e in audit), [(e["action"], e["target"]) for e in audit]
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            reader.join(5)
-    assert proc.returncode == 0, "".join(log)
 
 
 def test_isolation_is_refused_for_a_medical_segment_and_a_registered_mac(lan: None) -> None:
